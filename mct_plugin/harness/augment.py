@@ -1,0 +1,173 @@
+"""Data augmentation built from kornia.
+
+* :class:`DifferentiableAugmentation` - DSA (differentiable Siamese augmentation) as used by
+  trajectory matching for the student's synthetic batches: per call one randomly chosen family among
+  color / crop / cutout / flip / scale / rotate ("S" mode), independent parameters per sample,
+  differentiable w.r.t. the input. Sampling is separate from applying: every call stores an
+  :class:`AugmentParams` in ``last_params`` that can be replayed on another batch
+  (``aug(x2, params=aug.last_params)``), kornia style, instead of reseeding a global RNG.
+* :class:`CropScaleRotate` - the non-differentiable per-sample augmentation of real images
+  used for expert training (one of crop / scale / rotate per image), batched in one affine warp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import torch
+import torch.nn as nn
+import kornia.augmentation as KA
+from kornia.augmentation import random_generator as rg
+from kornia.augmentation._2d.intensity.base import IntensityAugmentationBase2D
+from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
+
+from ._registry import Registry
+
+DEFAULT_STRATEGY = "color_crop_cutout_flip_scale_rotate"
+
+
+@dataclass(frozen=True)
+class DSAConfig:
+    """Strengths of the DSA families (defaults of the public DSA/MTT code)."""
+
+    brightness: float = 1.0
+    saturation: float = 2.0
+    contrast: float = 0.5
+    crop: float = 0.125
+    cutout: float = 0.5
+    flip: float = 0.5
+    scale: float = 1.2
+    rotate: float = 15.0
+
+
+class MeanPreservingSaturation(IntensityAugmentationBase2D):
+    """DSA saturation: ``(x - mean_c(x)) * s + mean_c(x)``, ``s ~ U[0, strength]`` per sample.
+
+    Unlike kornia's HSV saturation it works on normalised tensors of any channel count
+    (on one channel it is the identity, as in DSA).
+    """
+
+    def __init__(self, strength: float = 2.0, p: float = 1.0) -> None:
+        super().__init__(p=p, same_on_batch=False)
+        self._param_generator = rg.PlainUniformGenerator(
+            (torch.tensor([0.0, strength]), "saturation_factor", None, None))
+
+    def apply_transform(self, input, params, flags, transform=None):
+        factor = params["saturation_factor"].to(input).view(-1, 1, 1, 1)
+        mean = input.mean(dim=1, keepdim=True)
+        return (input - mean) * factor + mean
+
+
+class MeanPreservingContrast(IntensityAugmentationBase2D):
+    """DSA contrast: ``(x - mean(x)) * c + mean(x)``, ``c ~ U[offset, offset + 1]`` per sample."""
+
+    def __init__(self, offset: float = 0.5, p: float = 1.0) -> None:
+        super().__init__(p=p, same_on_batch=False)
+        self._param_generator = rg.PlainUniformGenerator(
+            (torch.tensor([offset, offset + 1.0]), "contrast_factor", None, None))
+
+    def apply_transform(self, input, params, flags, transform=None):
+        factor = params["contrast_factor"].to(input).view(-1, 1, 1, 1)
+        mean = input.mean(dim=(1, 2, 3), keepdim=True)
+        return (input - mean) * factor + mean
+
+
+def dsa_families(image_size: tuple[int, int], cfg: DSAConfig = DSAConfig()) -> dict[str, nn.Module]:
+    """The DSA families as kornia modules, keyed by the names used in strategy strings."""
+    h, w = image_size
+    shift = int(h * cfg.crop + 0.5)
+    return {
+        "color": KA.ImageSequential(
+            KA.RandomBrightness((1.0 - cfg.brightness / 2, 1.0 + cfg.brightness / 2), clip_output=False, p=1.0),
+            MeanPreservingSaturation(cfg.saturation),
+            MeanPreservingContrast(cfg.contrast),
+        ),
+        "crop": KA.RandomCrop((h, w), padding=shift, p=1.0),
+        "cutout": KA.RandomErasing(scale=(cfg.cutout**2, cfg.cutout**2), ratio=(1.0, 1.0), value=0.0, p=1.0),
+        "flip": KA.RandomHorizontalFlip(p=cfg.flip),
+        "scale": KA.RandomAffine(degrees=0.0, scale=(1 / cfg.scale, cfg.scale, 1 / cfg.scale, cfg.scale),
+                                 align_corners=True, p=1.0),
+        "rotate": KA.RandomRotation(degrees=cfg.rotate, align_corners=True, p=1.0),
+    }
+
+
+class AugmentParams(NamedTuple):
+    """Everything needed to replay one augmentation call: the family and kornia's parameters."""
+
+    family: str
+    params: Any
+
+
+class DifferentiableAugmentation(nn.Module):
+    """DSA in "S" mode: one family per call, chosen uniformly; replayable parameters.
+
+    :param image_size: (H, W) of the images to augment.
+    :param strategy: families joined by ``_`` (default: all six).
+    """
+
+    def __init__(self, image_size: tuple[int, int], strategy: str = DEFAULT_STRATEGY,
+                 config: DSAConfig = DSAConfig()) -> None:
+        super().__init__()
+        available = dsa_families(tuple(image_size), config)
+        names = [n for n in strategy.split("_") if n]
+        unknown = [n for n in names if n not in available]
+        if unknown or not names:
+            from .errors import ConfigError
+
+            raise ConfigError(f"unknown DSA family {unknown or strategy!r}; known: {', '.join(available)}")
+        self.strategy = strategy
+        self.families = nn.ModuleDict({n: available[n] for n in names})
+        self.family_names = names
+        self.last_params: AugmentParams | None = None
+
+    def sample_family(self) -> str:
+        return self.family_names[int(torch.randint(len(self.family_names), (1,)))]
+
+    def forward(self, x: torch.Tensor, params: AugmentParams | None = None) -> torch.Tensor:
+        """Augment ``x`` (N, C, H, W); with ``params`` replay an earlier call exactly."""
+        if params is None:
+            family = self.sample_family()
+            module = self.families[family]
+            out = module(x)
+            self.last_params = AugmentParams(family, module._params)
+            return out
+        return self.families[params.family](x, params=params.params)
+
+
+class CropScaleRotate(nn.Module):
+    """Per-sample real-image augmentation for expert training (DC's "crop_scale_rotate").
+
+    Each image gets one of: an integer shift of up to ``crop`` pixels, an independent x/y
+    rescale by a factor in ``[1 - scale, 1 + scale]``, or a rotation by up to ``rotate``
+    degrees, all about the image centre and filled with the channel mean, in one batched warp.
+    Not differentiable by design (it is applied to real data only).
+    """
+
+    def __init__(self, crop: int = 4, scale: float = 0.2, rotate: float = 45.0) -> None:
+        super().__init__()
+        self.crop, self.scale, self.rotate = crop, scale, rotate
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        choice = torch.randint(3, (n,))
+        angle = torch.where(choice == 2, (torch.rand(n) * 2 - 1) * self.rotate, torch.zeros(n))
+        factors = 1 + (torch.rand(n, 2) * 2 - 1) * self.scale
+        factors = torch.where((choice == 1).unsqueeze(1), factors, torch.ones(n, 2))
+        shift = torch.randint(-self.crop, self.crop + 1, (n, 2)).float()
+        shift = torch.where((choice == 0).unsqueeze(1), shift, torch.zeros(n, 2))
+        center = torch.tensor([(w - 1) / 2, (h - 1) / 2]).expand(n, 2)
+        matrix = get_rotation_matrix2d(center, angle, factors)
+        matrix[:, :, 2] += shift
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        warped = warp_affine(x - mean, matrix.to(x), (h, w), mode="bilinear", padding_mode="zeros",
+                             align_corners=True)
+        return warped + mean
+
+
+EXPERT_AUGMENTATIONS: Registry[Callable[[tuple[int, int]], Callable[[torch.Tensor], torch.Tensor]]] = Registry(
+    "expert augmentation")
+EXPERT_AUGMENTATIONS.register("crop_scale_rotate", lambda size: CropScaleRotate())
+EXPERT_AUGMENTATIONS.register("dsa", lambda size: DifferentiableAugmentation(size))
+EXPERT_AUGMENTATIONS.register("none", lambda size: (lambda x: x))

@@ -1,0 +1,40 @@
+"""Exceptions for user errors.
+
+Everything a user can cause (a missing file, an unknown name, a broken buffer, a bad option)
+raises a subclass of :class:`HarnessError` whose message is one line naming the offending file
+or value. The CLI prints that line and exits with status 2; any other exception is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base class of errors caused by user input; the message is shown without a traceback."""
+
+
+class UnknownNameError(HarnessError, KeyError):
+    """A dataset, model, plugin component or option value that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(HarnessError, ValueError):
+    """An option value, or a combination of values, that cannot work."""
+
+
+class DataNotFoundError(HarnessError, FileNotFoundError):
+    """Dataset files are missing; the message says where we looked and how to get them."""
+
+
+class BufferFormatError(HarnessError, ValueError):
+    """An expert-trajectory file that is unreadable, malformed or does not fit the model."""
+
+
+class RunDirectoryError(HarnessError):
+    """A run directory that is missing, incomplete, or would be overwritten."""
+
+
+class OutputError(HarnessError, OSError):
+    """An output that could not be written (full disk, permissions); nothing partial is left."""

@@ -1,0 +1,99 @@
+"""Evaluation protocol: train fresh networks on a (synthetic or real) set, test on real data.
+
+DESIGN section 7: SGD with momentum 0.9 and weight decay 5e-4, learning rate = the learned
+alpha (decayed x0.1 at half of the epochs), DSA augmentation on every batch, then accuracy on
+the full real test set; reported as mean +- std over ``num_eval`` networks. The same seeds
+initialise the networks of every compared set, so the comparison with a random real subset
+of the same size is paired.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from .augment import DEFAULT_STRATEGY, DifferentiableAugmentation
+from .data import RealDataset
+from .models import create_model
+from .training import test_accuracy, train_epoch
+
+
+@dataclass
+class EvalConfig:
+    num_eval: int = 5
+    epoch_eval_train: int = 1000
+    batch_train: int = 256
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    dsa: bool = True
+    dsa_strategy: str = DEFAULT_STRATEGY
+    seed: int = 0
+
+
+@dataclass
+class EvalResult:
+    """Test accuracies (fractions in [0, 1]) of ``num_eval`` networks of one architecture."""
+
+    model: str
+    accuracies: list[float] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.accuracies) / len(self.accuracies) if self.accuracies else float("nan")
+
+    @property
+    def std(self) -> float:  # population std, as the public code reports (np.std)
+        if not self.accuracies:
+            return float("nan")
+        m = self.mean
+        return math.sqrt(sum((a - m) ** 2 for a in self.accuracies) / len(self.accuracies))
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "mean": self.mean, "std": self.std}
+
+    def __str__(self) -> str:
+        return f"{100 * self.mean:.2f} +- {100 * self.std:.2f}"
+
+
+def network_seed(seed: int, index: int) -> int:
+    return seed * 10_007 + index
+
+
+def train_and_test(model_name: str, images: torch.Tensor, labels: torch.Tensor, lr: float,
+                   data: RealDataset, config: EvalConfig, seed: int) -> float:
+    """Train one fresh ``model_name`` from ``seed`` on (images, labels); return test accuracy."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = create_model(model_name, data.spec.channels, data.num_classes, data.spec.image_size)
+        augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy) if config.dsa else None
+        images, labels = images.detach(), labels.detach()
+        rate = float(lr)
+        optimizer = torch.optim.SGD(net.parameters(), lr=rate, momentum=config.momentum,
+                                    weight_decay=config.weight_decay)
+        for epoch in range(config.epoch_eval_train):
+            if epoch == config.epoch_eval_train // 2:
+                for group in optimizer.param_groups:
+                    group["lr"] = rate * 0.1
+            train_epoch(net, images, labels, optimizer, config.batch_train, augment)
+        _, accuracy = test_accuracy(net, data.test_images, data.test_labels, batch_size=256)
+    return accuracy
+
+
+def evaluate_set(images: torch.Tensor, labels: torch.Tensor, lr: float, data: RealDataset,
+                 model_name: str, config: EvalConfig, progress=None) -> EvalResult:
+    """Accuracy of ``config.num_eval`` fresh ``model_name`` networks trained on the set."""
+    result = EvalResult(model_name)
+    for i in range(config.num_eval):
+        result.accuracies.append(train_and_test(model_name, images, labels, lr, data, config,
+                                                network_seed(config.seed, i)))
+        if progress:
+            progress(i, result)
+    return result
+
+
+def random_real_subset(data: RealDataset, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``per_class`` random real training images of every class, with their labels."""
+    index = data.balanced_indices(per_class, torch.Generator().manual_seed(seed))
+    return data.train_images[index], data.train_labels[index]

@@ -1,0 +1,82 @@
+"""Cycling through expert trajectories stored in many files, one file in memory at a time.
+
+The order follows the public MTT code: files are shuffled, the experts of the current file are
+shuffled and used in turn, then the next file is loaded. Buffer directories can be far larger
+than memory, so only one file's experts are held (memory-mapped where the loader allows).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Generic, Sequence, TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+
+class ExpertPool(Generic[T]):
+    """``next()`` returns ``(expert, label)``; ``label`` is ``"file.pt#index"``.
+
+    :param load: reads one file and returns its experts (validated by the caller's loader).
+    """
+
+    def __init__(self, files: Sequence[Path], load: Callable[[Path], list[T]],
+                 max_files: int | None = None, max_experts: int | None = None) -> None:
+        if not files:
+            raise ValueError("ExpertPool needs at least one file")
+        self.files = list(files)
+        self.load = load
+        self.max_files = max_files
+        self.max_experts = max_experts
+        self.file_order = self._shuffled(len(self.files))[: max_files or None]
+        self.file_pos = 0
+        self.expert_order: list[int] = []
+        self.expert_pos = 0
+        self._loaded_file: int | None = None
+        self._experts: list[T] = []
+
+    @staticmethod
+    def _shuffled(n: int) -> list[int]:
+        return torch.randperm(n).tolist()
+
+    def _ensure_loaded(self) -> None:
+        file_id = self.file_order[self.file_pos]
+        if self._loaded_file != file_id:
+            self._experts = self.load(self.files[file_id])[: self.max_experts or None]
+            self._loaded_file = file_id
+            if not self.expert_order:
+                self.expert_order = self._shuffled(len(self._experts))
+                self.expert_pos = 0
+
+    def peek_first(self) -> T:
+        """An expert of the first file (to learn the trajectory length) without advancing."""
+        self._ensure_loaded()
+        return self._experts[self.expert_order[self.expert_pos]]
+
+    def next(self) -> tuple[T, str]:
+        self._ensure_loaded()
+        index = self.expert_order[self.expert_pos]
+        expert, label = self._experts[index], f"{self.files[self._loaded_file].name}#{index}"
+        self.expert_pos += 1
+        if self.expert_pos == len(self.expert_order):
+            self.file_pos += 1
+            if self.file_pos == len(self.file_order):
+                self.file_pos = 0
+                self.file_order = self._shuffled(len(self.files))[: self.max_files or None]
+            self.expert_order = []
+            if self.file_order[self.file_pos] == self._loaded_file:  # same file again: reshuffle
+                self.expert_order = self._shuffled(len(self._experts))
+                self.expert_pos = 0
+        return expert, label
+
+    def state_dict(self) -> dict:
+        return {"file_order": self.file_order, "file_pos": self.file_pos,
+                "expert_order": self.expert_order, "expert_pos": self.expert_pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.file_order = list(state["file_order"])
+        self.file_pos = int(state["file_pos"])
+        self.expert_order = list(state["expert_order"])
+        self.expert_pos = int(state["expert_pos"])
+        self._loaded_file = None

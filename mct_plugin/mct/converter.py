@@ -1,0 +1,227 @@
+"""``dd-harness convert --to mct``: MTT replay buffers (or public MCT files) -> MCT safetensors.
+
+Streams: one source file is loaded (memory-mapped) at a time, its experts are convexified and
+written to ``OUT/<source stem>.mct.safetensors`` atomically before the next file is read. The
+sources are never modified. Re-running after a crash skips the outputs that are already
+complete (same source checksum and options) and converts the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from mct_plugin.harness.atomic import remove_stale_temporaries
+from mct_plugin.harness.buffers import load_replay_buffer, replay_buffer_files
+from mct_plugin.harness.conversion import BufferConverter, ConversionReport
+from mct_plugin.harness.datasets import DATASETS
+from mct_plugin.harness.errors import BufferFormatError, ConfigError, OutputError
+from mct_plugin.harness.models import FunctionalModel, create_model, is_model
+
+from .convexified import SMOOTHINGS, SPACINGS, ConvexifiedTrajectory
+from .format import DTYPES, output_name, read_metadata, sha256_of, write_mct_file
+from .public_format import is_public_waypoint_file, load_public_pair, public_pairs, step_file_for
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    waypoints: int = 2
+    dtype: str = "float32"
+    smooth: str = "none"
+    waypoint_spacing: str = "even"
+    overwrite: bool = False
+    dataset: str | None = None
+    model: str | None = None
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> "ConvertOptions":
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__ and v is not None}
+        return cls(**known)
+
+    def validate(self) -> None:
+        if self.waypoints < 2:
+            raise ConfigError(f"--waypoints must be at least 2 (got {self.waypoints})")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
+        if self.smooth not in SMOOTHINGS:
+            raise ConfigError(f"--smooth must be one of {', '.join(SMOOTHINGS)} (got {self.smooth!r})")
+        if self.waypoint_spacing not in SPACINGS:
+            raise ConfigError(f"--waypoint-spacing must be one of {', '.join(SPACINGS)}")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One unit of conversion: an MTT replay buffer, or a public MCT waypoint/step pair."""
+
+    path: Path
+    step_file: Path | None = None
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.path] + ([self.step_file] if self.step_file else [])
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.files)
+
+
+def discover_sources(arguments: list[Path]) -> list[Source]:
+    """Expand folders into their replay buffers and public MCT pairs; check files exist."""
+    sources: list[Source] = []
+    for arg in arguments:
+        if arg.is_dir():
+            found = [Source(p) for p in replay_buffer_files(arg)] + [Source(w, s) for w, s in public_pairs(arg)]
+            if not found:
+                raise BufferFormatError(f"{arg} holds no replay_buffer_*.pt or waypoint_buffer*/step_buffer* files")
+            sources += found
+        elif arg.is_file():
+            if is_public_waypoint_file(arg):
+                if not step_file_for(arg).is_file():
+                    raise BufferFormatError(f"{arg} has no matching {step_file_for(arg).name}")
+                sources.append(Source(arg, step_file_for(arg)))
+            else:
+                sources.append(Source(arg))
+        else:
+            raise BufferFormatError(f"{arg} does not exist")
+    return sources
+
+
+def infer_dataset_model(path: Path) -> tuple[str | None, str | None]:
+    """Dataset and model from the public layout ``.../DATASET[_NO_ZCA]/MODEL/file`` if both are known."""
+    model, dataset = path.parent.name, path.parent.parent.name.removesuffix("_NO_ZCA")
+    if dataset in DATASETS and is_model(model):
+        return dataset, model
+    return None, None
+
+
+def model_shapes(dataset: str | None, model: str | None) -> tuple[list[tuple], list[str]] | None:
+    if not (dataset and model):
+        return None
+    spec = DATASETS.get(dataset)
+    functional = FunctionalModel(create_model(model, spec.channels, spec.num_classes, spec.image_size))
+    return functional.shapes, functional.names
+
+
+class MCTConverter(BufferConverter):
+    name = "mct"
+    description = "MCT: convexified trajectories (waypoints + beta table) in safetensors, ~P/(E+1) of MTT's size"
+
+    def __init__(self, options=None, report=print, show_progress: bool = True) -> None:
+        super().__init__(options, report, show_progress)
+        self.settings = ConvertOptions.from_mapping(self.options)
+        self.settings.validate()
+
+    # planning --------------------------------------------------------------------------
+    def _plan(self, sources: list[Source], out: Path) -> list[tuple[Source, Path]]:
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"--out {out} exists and is not a folder")
+        plan, targets = [], {}
+        source_files = {f.resolve() for s in sources for f in s.files}
+        for source in sources:
+            target = out / output_name(source.path)
+            if target.resolve() in source_files:
+                raise OutputError(f"output {target} would overwrite the source {target}")
+            if target in targets:
+                raise OutputError(f"{source.path} and {targets[target].path} would both be written to {target}; "
+                                  f"convert them into different --out folders")
+            targets[target] = source
+            plan.append((source, target))
+        return plan
+
+    def _already_done(self, source: Source, target: Path, checksum: str) -> bool:
+        if not target.exists():
+            return False
+        try:
+            meta = read_metadata(target)
+        except BufferFormatError:
+            meta = {}
+        s = self.settings
+        same = (meta.get("source_sha256") == checksum and meta.get("waypoints_requested") == s.waypoints
+                and meta.get("dtype") == s.dtype and meta.get("smoothing") == s.smooth
+                and meta.get("spacing") == s.waypoint_spacing)
+        if same:
+            return True
+        if not s.overwrite:
+            raise OutputError(f"{target} already exists (from another source or other options); pass --overwrite "
+                              f"to replace it")
+        return False
+
+    # conversion ------------------------------------------------------------------------
+    def _convexify(self, source: Source, shapes_names) -> tuple[list[ConvexifiedTrajectory], list, dict]:
+        s = self.settings
+        if source.step_file is not None:
+            trajectories = load_public_pair(source.path, source.step_file)
+            if shapes_names:
+                expected = [tuple(x) for x in shapes_names[0]]
+                got = [tuple(t.shape) for t in trajectories[0].waypoints[0]]
+                if expected != got:
+                    raise BufferFormatError(f"{source.path}: parameter shapes {got} do not fit the model {expected}")
+            return trajectories, [], {"imported_from": "public MCT code"}
+        shapes, names = shapes_names if shapes_names else (None, None)
+        experts = load_replay_buffer(source.path, shapes, names)
+        trajectories = [ConvexifiedTrajectory.from_checkpoints(e, s.waypoints, s.smooth, s.waypoint_spacing)
+                        for e in experts]
+        return trajectories, experts, {}
+
+    def convert(self, sources: list[Path], out: Path) -> ConversionReport:
+        s = self.settings
+        units = discover_sources(sources)
+        plan = self._plan(units, out)
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out)
+        report = ConversionReport(["source", "experts", "epochs", "P", "dtype", "MB in", "MB out", "ratio",
+                                   "start/end exact", "max |end error|"])
+        total_in = total_out = 0
+        bar = tqdm(plan, desc="convert", unit="file", disable=None if self.show_progress else True)
+        for source, target in bar:
+            checksum = sha256_of(source.path)
+            if self._already_done(source, target, checksum):
+                report.notes.append(f"skipped {source.path.name}: {target.name} is already complete")
+                size_in, size_out = source.bytes, target.stat().st_size
+                total_in, total_out = total_in + size_in, total_out + size_out
+                continue
+            dataset, model = (s.dataset, s.model) if (s.dataset and s.model) else infer_dataset_model(source.path)
+            shapes_names = model_shapes(dataset, model)
+            trajectories, experts, extra = self._convexify(source, shapes_names)
+            stored = [t.to(DTYPES[s.dtype]) for t in trajectories]
+            exact, error = self._reconstruction(stored, experts or None, trajectories)
+            metadata = {
+                "source": source.path.name, "source_bytes": source.bytes, "source_sha256": checksum,
+                "waypoints_requested": s.waypoints, "waypoints": stored[0].epochs, "spacing": s.waypoint_spacing,
+                "smoothing": s.smooth, "dataset": dataset, "model": model,
+                "param_names": shapes_names[1] if shapes_names else None, **extra,
+            }
+            write_mct_file(target, stored, metadata)
+            size_in, size_out = source.bytes, target.stat().st_size
+            total_in, total_out = total_in + size_in, total_out + size_out
+            report.rows.append([source.path.name, str(len(stored)), str(stored[0].num_epochs),
+                                str(len(stored[0].epochs)), s.dtype, f"{size_in / 1e6:.2f}", f"{size_out / 1e6:.3f}",
+                                f"{100 * size_out / size_in:.2f}%", "yes" if exact else "no", f"{error:.3g}"])
+            del trajectories, experts, stored
+        if total_in:
+            report.rows.append(["total", "", "", "", "", f"{total_in / 1e6:.2f}", f"{total_out / 1e6:.3f}",
+                                f"{100 * total_out / total_in:.2f}%", "", ""])
+        report.notes.append(f"written to {out}")
+        return report
+
+    @staticmethod
+    def _reconstruction(stored: list[ConvexifiedTrajectory], experts: list | None,
+                        full: list[ConvexifiedTrajectory]) -> tuple[bool, float]:
+        """Are start and end reproduced bit-exactly in float32, and the max abs endpoint error."""
+        exact, worst = True, 0.0
+        for e, trajectory in enumerate(stored):
+            if experts is not None:
+                originals = (experts[e][0], experts[e][-1])
+            else:  # imported files: compare with the float32 waypoints as read
+                originals = (full[e].waypoints[0], full[e].waypoints[-1])
+            for epoch, original in zip((0.0, float(trajectory.num_epochs)), originals):
+                point = trajectory.point_at(epoch)
+                for a, b in zip(point, original):
+                    exact &= torch.equal(a.float(), b.float())
+                    worst = max(worst, float((a.float() - b.float()).abs().max()))
+        return exact, worst
+

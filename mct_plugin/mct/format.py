@@ -1,0 +1,144 @@
+"""The compact MCT trajectory file: safetensors, self-describing, pickle-free.
+
+One ``*.mct.safetensors`` file per converted source file. Tensors, per expert ``e``:
+
+* ``expert{e}.waypoint{p}.param{l}`` - parameter tensor ``l`` of waypoint ``p`` (float32,
+  float16 or bfloat16);
+* ``expert{e}.beta`` - the ``(K+1, L)`` float32 beta table (see :mod:`.convexified`);
+* ``expert{e}.epochs`` - the ``(P,)`` int64 epochs of the waypoints.
+
+String metadata (JSON values): ``format`` (``"mct_plugin.convexified"``), ``format_version``
+(``1``), ``num_experts``, ``num_epochs``, ``param_shapes``, ``param_names`` (or null),
+``dtype``, ``waypoints``, ``spacing``, ``smoothing``, ``source`` (file name),
+``source_bytes``, ``source_sha256``, ``dataset`` and ``model`` (or null), ``created_by``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from mct_plugin import __version__
+from mct_plugin.harness.atomic import atomic_path
+from mct_plugin.harness.errors import BufferFormatError
+
+from .convexified import ConvexifiedTrajectory
+
+FORMAT_NAME = "mct_plugin.convexified"
+FORMAT_VERSION = 1
+SUFFIX = ".mct.safetensors"
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def output_name(source: Path) -> str:
+    """``replay_buffer_3.pt`` -> ``replay_buffer_3.mct.safetensors``."""
+    return source.name[: -len(source.suffix)] + SUFFIX if source.suffix else source.name + SUFFIX
+
+
+def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_mct_file(path: Path, trajectories: Sequence[ConvexifiedTrajectory], metadata: dict[str, Any]) -> None:
+    """Write ``trajectories`` (already in their storage dtype) with ``metadata``, atomically."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    for e, trajectory in enumerate(trajectories):
+        for p, waypoint in enumerate(trajectory.waypoints):
+            for l, tensor in enumerate(waypoint):
+                tensors[f"expert{e}.waypoint{p}.param{l}"] = tensor.detach().contiguous().clone()
+        tensors[f"expert{e}.beta"] = trajectory.beta.to(torch.float32).contiguous().clone()
+        tensors[f"expert{e}.epochs"] = torch.tensor(trajectory.epochs, dtype=torch.int64)
+    first = trajectories[0]
+    header = {
+        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "num_experts": len(trajectories),
+        "num_epochs": first.num_epochs, "param_shapes": [list(t.shape) for t in first.waypoints[0]],
+        "dtype": str(first.waypoints[0][0].dtype).replace("torch.", ""), "created_by": f"mct_plugin {__version__}",
+        **metadata,
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in header.items()})
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The decoded metadata of an MCT file (cheap: reads the header only)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            raw = handle.metadata() or {}
+    except Exception as exc:  # SafetensorError, OSError: truncated or not safetensors
+        raise BufferFormatError(f"{path} is not a readable safetensors file ({str(exc).splitlines()[0][:120]})") from exc
+    try:
+        meta = {k: json.loads(v) for k, v in raw.items()}
+    except json.JSONDecodeError as exc:
+        raise BufferFormatError(f"{path}: metadata is not valid JSON ({exc})") from exc
+    if meta.get("format") != FORMAT_NAME:
+        raise BufferFormatError(f"{path} is not an MCT trajectory file (format {meta.get('format')!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise BufferFormatError(f"{path} has format version {meta.get('format_version')}; this mct_plugin reads "
+                                f"version {FORMAT_VERSION}")
+    return meta
+
+
+def _check_beta(beta: torch.Tensor, epochs: list[int], where: str) -> None:
+    if not torch.isfinite(beta).all() or beta.min() < -1e-6 or beta.max() > 1 + 1e-6:
+        raise BufferFormatError(f"{where}: beta values outside [0, 1]")
+    for start, end in zip(epochs[:-1], epochs[1:]):
+        piece = torch.cat([beta[start:end], torch.ones_like(beta[:1])])
+        if (piece[1:] - piece[:-1] < -1e-6).any():
+            raise BufferFormatError(f"{where}: beta decreases inside the piece [{start}, {end}]")
+
+
+def read_mct_file(path: Path, shapes: Sequence[tuple] | None = None) -> tuple[list[ConvexifiedTrajectory], dict[str, Any]]:
+    """Load and validate every expert of an MCT file (waypoints converted to float32).
+
+    :param shapes: the target model's parameter shapes, checked against the file.
+    :raises BufferFormatError: naming the file, expert and parameter at fault.
+    """
+    from safetensors.torch import load_file
+
+    meta = read_metadata(path)
+    file_shapes = [tuple(s) for s in meta.get("param_shapes", [])]
+    if shapes is not None and [tuple(s) for s in shapes] != file_shapes:
+        mismatch = next((i for i, (a, b) in enumerate(zip(shapes, file_shapes)) if tuple(a) != b), min(len(shapes), len(file_shapes)))
+        raise BufferFormatError(
+            f"{path}: parameter {mismatch} has shape {file_shapes[mismatch] if mismatch < len(file_shapes) else 'missing'}, "
+            f"the model expects {tuple(shapes[mismatch]) if mismatch < len(shapes) else 'nothing'} "
+            f"({len(file_shapes)} vs {len(shapes)} parameters)")
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:
+        raise BufferFormatError(f"{path} is truncated or corrupt ({str(exc).splitlines()[0][:120]})") from exc
+    trajectories = []
+    for e in range(int(meta["num_experts"])):
+        where = f"{path}: expert {e}"
+        try:
+            epochs = tensors[f"expert{e}.epochs"].tolist()
+            beta = tensors[f"expert{e}.beta"].float()
+            waypoints = [[tensors[f"expert{e}.waypoint{p}.param{l}"] for l in range(len(file_shapes))]
+                         for p in range(len(epochs))]
+        except KeyError as exc:
+            raise BufferFormatError(f"{where}: tensor {exc.args[0]} is missing") from None
+        for p, waypoint in enumerate(waypoints):
+            for l, tensor in enumerate(waypoint):
+                if tuple(tensor.shape) != file_shapes[l]:
+                    raise BufferFormatError(f"{where}, waypoint {p}, parameter {l}: shape {tuple(tensor.shape)}, "
+                                            f"metadata says {file_shapes[l]}")
+                if not torch.isfinite(tensor).all():
+                    raise BufferFormatError(f"{where}, waypoint {p}, parameter {l} contains NaN or Inf")
+        _check_beta(beta, epochs, where)
+        try:
+            trajectories.append(ConvexifiedTrajectory([[t.float() for t in w] for w in waypoints], epochs, beta))
+        except BufferFormatError as exc:
+            raise BufferFormatError(f"{where}: {exc}") from None
+    return trajectories, meta

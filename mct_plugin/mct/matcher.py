@@ -1,0 +1,127 @@
+"""MCT's matcher: start and target are points of the convexified expert trajectory.
+
+Experts are read from ``*.mct.safetensors`` files (``dd-harness convert --to mct``), from the
+public MCT code's waypoint/step files, or from raw MTT replay buffers, which are convexified on
+the fly in memory (with a log line saying so). Optionally the student trains on soft labels:
+the softmax of the expert at ``label_epoch`` (default ``max_start_epoch``) on the current
+synthetic images, recomputed every iteration as in the public code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from mct_plugin.harness.buffers import load_replay_buffer, replay_buffer_files, resolve_buffer_dir
+from mct_plugin.harness.errors import BufferFormatError
+from mct_plugin.harness.expert_pool import ExpertPool
+from mct_plugin.harness.matching import Matcher
+
+from .convexified import ConvexifiedTrajectory
+from .format import SUFFIX, read_mct_file
+from .public_format import load_public_pair, public_pairs
+
+
+@dataclass(frozen=True)
+class MCTOptions:
+    waypoints: int = 2
+    smooth: str = "none"
+    waypoint_spacing: str = "even"
+    teacher_label: bool = False
+    label_epoch: float | None = None
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> "MCTOptions":
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__ and v is not None})
+
+
+def mct_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*" + SUFFIX) if p.is_file()) if directory.is_dir() else []
+
+
+def has_mct_experts(directory: Path) -> bool:
+    return bool(mct_files(directory) or public_pairs(directory) or replay_buffer_files(directory))
+
+
+class MCTMatcher(Matcher):
+    name = "mct"
+    description = "MCT: match the convexified trajectory (MCT files, public MCT files, or MTT buffers on the fly)"
+    default_sampler = "continuous"
+
+    def __init__(self, config, model, report=print) -> None:
+        super().__init__(config, model, report)
+        self.options = MCTOptions.from_mapping(config.plugin_options)
+        self._last: ConvexifiedTrajectory | None = None
+
+    def _sources(self, directory: Path) -> tuple[list[Path], Callable[[Path], list[ConvexifiedTrajectory]], str]:
+        shapes = self.model.shapes
+        if mct_files(directory):
+            return mct_files(directory), lambda p: read_mct_file(p, shapes)[0], "MCT files"
+        if public_pairs(directory):
+            pairs = dict(public_pairs(directory))
+
+            def load_pair(path: Path) -> list[ConvexifiedTrajectory]:
+                trajectories = load_public_pair(path, pairs[path])
+                got = [tuple(t.shape) for t in trajectories[0].waypoints[0]]
+                if got != [tuple(s) for s in shapes]:
+                    raise BufferFormatError(f"{path}: parameter shapes {got} do not fit the model {shapes}")
+                return trajectories
+
+            return list(pairs), load_pair, "public MCT waypoint/step files"
+        o = self.options
+
+        def convexify(path: Path) -> list[ConvexifiedTrajectory]:
+            experts = load_replay_buffer(path, shapes, self.model.names)
+            return [ConvexifiedTrajectory.from_checkpoints(e, o.waypoints, o.smooth, o.waypoint_spacing) for e in experts]
+
+        return replay_buffer_files(directory), convexify, "MTT replay buffers, convexified on the fly in memory"
+
+    def open(self, buffer_path: Path) -> None:
+        c = self.config
+        directory = resolve_buffer_dir(buffer_path, c.dataset, c.model, c.zca, has_mct_experts)
+        files, load, kind = self._sources(directory)
+        files = files[: c.max_files or None]
+        lengths = {load(path)[0].num_epochs for path in files}  # validate every file up front
+        if len(lengths) > 1:
+            raise BufferFormatError(f"the experts in {directory} have different lengths {sorted(lengths)}")
+        self.num_epochs = lengths.pop()
+        self.pool = ExpertPool(files, load, max_experts=c.max_experts)
+        self.report(f"mct: {len(files)} file(s) of {kind} in {directory}, {self.num_epochs} epochs per expert")
+
+    def next_trajectory(self):
+        trajectory, label = self.pool.next()
+        self._last = trajectory
+        return trajectory, label
+
+    def point(self, trajectory: ConvexifiedTrajectory, epoch: float) -> torch.Tensor:
+        return trajectory.flat_point_at(epoch)
+
+    # soft labels -----------------------------------------------------------------------
+    def _label_epoch(self) -> float:
+        epoch = self.options.label_epoch if self.options.label_epoch is not None else self.config.max_start_epoch
+        return min(float(epoch), float(self.num_epochs))
+
+    def _soft_labels(self, trajectory: ConvexifiedTrajectory, images: torch.Tensor) -> torch.Tensor:
+        theta = trajectory.flat_point_at(self._label_epoch())
+        with torch.no_grad():
+            return torch.softmax(self.model(theta, images.detach()), dim=1)
+
+    def labels(self, trajectory, synthetic) -> torch.Tensor:
+        if not self.options.teacher_label:
+            return synthetic.labels
+        return self._soft_labels(trajectory, synthetic.images)
+
+    def final_labels(self, synthetic) -> torch.Tensor:
+        if not self.options.teacher_label:
+            return synthetic.labels
+        trajectory = self._last or self.pool.peek_first()
+        return self._soft_labels(trajectory, synthetic.images)
+
+    def state_dict(self) -> dict:
+        return {"pool": self.pool.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pool.load_state_dict(state["pool"])

@@ -1,0 +1,179 @@
+"""Expert trajectories: the MTT replay-buffer format, written by `experts`, validated on read."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from mct_plugin.harness.buffers import (load_replay_buffer, next_buffer_index, replay_buffer_files,
+                                        resolve_buffer_dir, save_replay_buffer)
+from mct_plugin.harness.errors import BufferFormatError, DataNotFoundError
+from mct_plugin.harness.models import FunctionalModel, create_model
+
+from conftest import SMALL_MODEL, assert_one_line_error, run_cli
+
+
+def small_shapes():
+    return FunctionalModel(create_model(SMALL_MODEL, 1, 10, (28, 28))).shapes
+
+
+def test_experts_write_the_public_layout_readable_with_plain_torch(expert_dir):
+    files = sorted(p.name for p in expert_dir.iterdir())
+    assert files == ["replay_buffer_0.pt", "replay_buffer_1.pt"]  # 4 experts, 2 per file; no temp files left
+    raw = torch.load(expert_dir / "replay_buffer_0.pt", weights_only=True)
+    assert isinstance(raw, list) and len(raw) == 2
+    trajectory = raw[0]
+    assert isinstance(trajectory, list) and len(trajectory) == 6  # 5 epochs -> 6 checkpoints
+    checkpoint = trajectory[0]
+    assert isinstance(checkpoint, list) and all(type(t) is torch.Tensor for t in checkpoint)
+    assert [tuple(t.shape) for t in checkpoint] == small_shapes()
+    assert all(t.dtype == torch.float32 and t.device.type == "cpu" for t in checkpoint)
+    # parameters are copied at every epoch: consecutive checkpoints differ (the CPU aliasing trap)
+    for k in range(5):
+        assert any(not torch.equal(a, b) for a, b in zip(trajectory[k], trajectory[k + 1]))
+    # and they load back into the model
+    model = create_model(SMALL_MODEL, 1, 10, (28, 28))
+    with torch.no_grad():
+        for p, t in zip(model.parameters(), trajectory[-1]):
+            p.copy_(t)
+    assert torch.equal(next(model.parameters()), trajectory[-1][0])
+
+
+def test_experts_are_real_networks_that_learned(expert_dir, small_data):
+    from mct_plugin.harness.training import test_accuracy
+
+    model = create_model(SMALL_MODEL, 1, 10, (28, 28))
+    final = torch.load(expert_dir / "replay_buffer_1.pt", weights_only=True)[1][-1]
+    with torch.no_grad():
+        for p, t in zip(model.parameters(), final):
+            p.copy_(t)
+    _, accuracy = test_accuracy(model, small_data.test_images, small_data.test_labels)
+    assert accuracy > 0.6  # chance is 0.1
+
+
+def test_one_expert_epoch_on_a_fashion_mnist_subset_beats_chance_widely(fmnist):
+    from mct_plugin.harness.experts import ExpertConfig, train_one_expert
+
+    data = fmnist.train_subset(5000, seed=0)
+    config = ExpertConfig(model="ConvNetW32", train_epochs=1, lr_teacher=0.01)
+    _, record = train_one_expert(config, data, seed=0)
+    assert record.final_test_acc > 0.55, record  # one epoch of plain SGD at lr 0.01 on 5000 images
+
+
+def test_numbering_continues_after_existing_files(tmp_path, small_data):
+    from mct_plugin.harness.experts import ExpertConfig, train_experts
+
+    config = ExpertConfig(model="ConvNetW16", num_experts=1, train_epochs=1, buffer_path=str(tmp_path))
+    directory = config.output_dir()
+    directory.mkdir(parents=True)
+    (directory / "replay_buffer_4.pt").write_bytes(b"someone else's file")
+    result = train_experts(config, data=small_data, show_progress=False)
+    assert [p.name for p in result.files] == ["replay_buffer_5.pt"]
+    assert (directory / "replay_buffer_4.pt").read_bytes() == b"someone else's file"
+    assert next_buffer_index(directory) == 6
+    assert sorted(p.name for p in directory.iterdir()) == ["replay_buffer_4.pt", "replay_buffer_5.pt"]
+
+
+def test_buffer_dir_resolution_follows_the_public_layout(expert_root, expert_dir, tmp_path):
+    assert resolve_buffer_dir(expert_dir, "FashionMNIST", SMALL_MODEL, False) == expert_dir
+    assert resolve_buffer_dir(expert_root, "FashionMNIST", SMALL_MODEL, False) == expert_dir
+    with pytest.raises(DataNotFoundError) as info:
+        resolve_buffer_dir(tmp_path, "CIFAR10", "ConvNet", False)
+    assert str(tmp_path / "CIFAR10_NO_ZCA" / "ConvNet") in str(info.value)
+
+
+# -- bad input ------------------------------------------------------------------------------
+def _good_trajectory(epochs=2):
+    torch.manual_seed(0)
+    shapes = small_shapes()
+    return [[torch.randn(s) * (k + 1) for s in shapes] for k in range(epochs + 1)]
+
+
+def test_round_trip_of_a_valid_buffer(tmp_path):
+    path = save_replay_buffer([_good_trajectory()], tmp_path / "replay_buffer_0.pt")
+    loaded = load_replay_buffer(path, small_shapes())
+    assert len(loaded) == 1 and len(loaded[0]) == 3
+    assert all(torch.equal(a, b) for a, b in zip(loaded[0][2], _good_trajectory()[2]))
+    assert replay_buffer_files(tmp_path) == [path]
+
+
+@pytest.mark.parametrize("case,payload,message", [
+    ("dict", {"a": 1}, "holds a dict, expected a list of expert trajectories"),
+    ("empty", [], "holds an empty list"),
+    ("flat", [torch.zeros(3)], "expert 0 is a Tensor, expected a list of checkpoints"),
+    ("short", [[[torch.zeros(3)]]], "expert 0 has 1 checkpoint(s); at least 2 are needed"),
+    ("strings", [[["a"] * 14, ["b"] * 14]], "expert 0, checkpoint 0, parameter 0 (features.0.weight) is a str"),
+    ("count", [[["a"], ["b"]]], "expert 0, checkpoint 0 has 1 tensors, expected 14"),
+    ("ints", [[[torch.zeros(2, dtype=torch.int64)]] * 2], "has dtype torch.int64"),
+])
+def test_malformed_buffers_name_file_expert_checkpoint_parameter(tmp_path, case, payload, message):
+    path = tmp_path / f"replay_buffer_{case}.pt"
+    torch.save(payload, path)
+    with pytest.raises(BufferFormatError) as info:
+        model = FunctionalModel(create_model(SMALL_MODEL, 1, 10, (28, 28)))
+        named = case in ("strings", "count")
+        load_replay_buffer(path, model.shapes if named else None, model.names if named else None)
+    assert str(path) in str(info.value) and message in str(info.value)
+
+
+def test_nan_and_shape_mismatch_are_located(tmp_path):
+    trajectory = _good_trajectory()
+    trajectory[1][3][0] = float("nan")
+    torch.save([_good_trajectory(), trajectory], tmp_path / "nan.pt")
+    with pytest.raises(BufferFormatError, match=r"nan.pt: expert 1, checkpoint 1, parameter 3 contains NaN or Inf"):
+        load_replay_buffer(tmp_path / "nan.pt", small_shapes())
+    with pytest.raises(BufferFormatError, match=r"expert 0, checkpoint 0, parameter 0 has shape \(32, 1, 3, 3\), expected \(128, 1, 3, 3\)"):
+        load_replay_buffer(tmp_path / "nan.pt", FunctionalModel(create_model("ConvNet", 1, 10, (28, 28))).shapes)
+
+
+def test_identical_checkpoints_are_refused_as_a_broken_recording(tmp_path):
+    final = _good_trajectory()[-1]
+    torch.save([[final] * 4], tmp_path / "aliased.pt")  # what the public buffer.py records on CPU
+    with pytest.raises(BufferFormatError, match="all 4 checkpoints are identical"):
+        load_replay_buffer(tmp_path / "aliased.pt")
+
+
+def test_truncated_and_empty_files(tmp_path):
+    path = save_replay_buffer([_good_trajectory()], tmp_path / "good.pt")
+    (tmp_path / "cut.pt").write_bytes(path.read_bytes()[:2000])
+    (tmp_path / "zero.pt").write_bytes(b"")
+    with pytest.raises(BufferFormatError, match="cut.pt is truncated or not a torch file"):
+        load_replay_buffer(tmp_path / "cut.pt")
+    with pytest.raises(BufferFormatError, match=r"zero.pt is empty \(0 bytes\)"):
+        load_replay_buffer(tmp_path / "zero.pt")
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("writer", ["torch", "pickle"])
+def test_pickles_that_import_code_are_refused_without_running_it(tmp_path, writer):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "replay_buffer_0.pt"
+    payload = [[[_Exploit(marker)]]]
+    if writer == "torch":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload))
+    with pytest.raises(BufferFormatError, match="refused to load"):
+        load_replay_buffer(path)
+    assert not marker.exists()
+
+
+def test_cli_rejects_a_broken_buffer_in_one_line(tmp_path):
+    directory = tmp_path / "FashionMNIST" / SMALL_MODEL
+    directory.mkdir(parents=True)
+    torch.save([[["not a tensor"], ["x"]]], directory / "replay_buffer_0.pt")
+    proc = run_cli("distill", "--matcher", "mtt", "--model", SMALL_MODEL, "--buffer-path", str(tmp_path),
+                   "--out", str(tmp_path / "run"), "--iterations", "1")
+    assert_one_line_error(proc, "replay_buffer_0.pt: expert 0, checkpoint 0 has 1 tensors, expected 14")
+    assert not (tmp_path / "run").exists()

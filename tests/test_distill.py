@@ -1,0 +1,131 @@
+"""The distillation loop with the MTT plugin: learning, outputs, public buffers, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mct_plugin.harness.distill import DistillConfig, distill
+from mct_plugin.harness.evaluate import EvalConfig, evaluate_set, random_real_subset
+
+from conftest import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot
+
+ITERATIONS = 60
+
+
+def quick_config(**overrides) -> DistillConfig:
+    values = dict(model=SMALL_MODEL, matcher="mtt", ipc=1, syn_steps=10, expert_epochs=2, max_start_epoch=3,
+                  iterations=ITERATIONS, eval_it=ITERATIONS, num_eval=3, epoch_eval_train=100, seed=0)
+    values.update(overrides)
+    return DistillConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def mtt_run(tmp_path_factory, small_data, expert_root):
+    out = tmp_path_factory.mktemp("mtt") / "run"
+    return distill(quick_config(buffer_path=str(expert_root), out=str(out)), data=small_data, show_progress=False)
+
+
+@pytest.mark.slow
+def test_short_mtt_distillation_lowers_the_loss_and_beats_a_random_subset(mtt_run, small_data):
+    losses = [row["loss"] for row in mtt_run.rows if "loss" in row]
+    assert len(losses) == ITERATIONS
+    assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
+    distilled = mtt_run.final_eval
+    x, y = random_real_subset(small_data, 1, seed=0)
+    random = evaluate_set(x, y, 0.01, small_data, SMALL_MODEL, EvalConfig(num_eval=3, epoch_eval_train=100))
+    assert distilled.mean > random.mean + 0.03, (str(distilled), str(random))
+    assert float(mtt_run.synthetic.lr) != pytest.approx(0.01)  # alpha is learned
+
+
+@pytest.mark.slow
+def test_the_run_directory_holds_every_output_readable_by_plain_tools(mtt_run):
+    run = mtt_run.run_dir
+    images = torch.load(run / "images.pt", weights_only=True)
+    labels = torch.load(run / "labels.pt", weights_only=True)
+    lr = torch.load(run / "lr.pt", weights_only=True)
+    assert images.shape == (10, 1, 28, 28) and images.dtype == torch.float32
+    assert labels.tolist() == list(range(10)) and lr.dim() == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == list(range(ITERATIONS + 1))
+    assert {"loss", "start_epoch", "target_epoch", "alpha", "seconds", "expert"} <= set(rows[1])
+    assert {"eval_acc_mean", "eval_acc_std"} <= set(rows[0]) and {"eval_acc_mean", "eval_acc_std"} <= set(rows[-1])
+    assert "eval_acc_mean" not in rows[1]
+    assert all(r["start_epoch"] in (0.0, 1.0, 2.0) and r["target_epoch"] == r["start_epoch"] + 2 for r in rows[:-1])
+    config = json.loads((run / "config.json").read_text())
+    assert config["matcher"] == "mtt" and config["sampler"] == "discrete" and config["ipc"] == 1
+    for png in ("synthetic.png", "curves.png"):
+        assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run / "checkpoint.pt").is_file() and (run / "best" / "images.pt").is_file()
+    assert not [p for p in run.rglob(".tmp-*")]
+
+
+@pytest.mark.slow
+def test_a_buffer_in_the_public_mtt_layout_is_consumed(tmp_path, expert_dir):
+    root = tmp_path / "public_buffers"
+    target = root / "FashionMNIST" / SMALL_MODEL
+    target.mkdir(parents=True)
+    # rewrite one expert file exactly as the public buffer.py would: torch.save of nested lists
+    experts = torch.load(expert_dir / "replay_buffer_0.pt", weights_only=True)
+    torch.save([[[t.clone() for t in checkpoint] for checkpoint in trajectory] for trajectory in experts],
+               target / "replay_buffer_0.pt")
+    out = tmp_path / "run"
+    proc = run_cli("distill", "--matcher", "mtt", "--model", SMALL_MODEL, "--buffer-path", str(root), "--out", str(out),
+                   "--iterations", "3", "--eval-it", "0", "--syn-steps", "5", "--expert-epochs", "2",
+                   "--max-start-epoch", "3", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert f"1 buffer file(s) in {target}" in proc.stderr
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+@pytest.mark.slow
+def test_eval_command_compares_with_a_random_real_subset(mtt_run):
+    proc = run_cli("eval", "--run", str(mtt_run.run_dir), "--num-eval", "2", "--epoch-eval-train", "30")
+    assert proc.returncode == 0, proc.stderr
+    assert "| model | random real subset (%) | distilled (%) | networks |" in proc.stdout
+    assert f"| {SMALL_MODEL} |" in proc.stdout
+    report = json.loads((mtt_run.run_dir / "eval.json").read_text())
+    row = report["rows"][0]
+    assert len(row["distilled"]["accuracies"]) == 2 and len(row["random_subset"]["accuracies"]) == 2
+    assert report["per_class"] == 1 and report["images"] == 10
+
+
+# -- bad input: one line, non-zero exit, nothing written --------------------------------------
+def distill_cli(expert_root, out, *extra):
+    return run_cli("distill", "--matcher", "mtt", "--model", SMALL_MODEL, "--buffer-path", str(expert_root),
+                   "--out", str(out), "--iterations", "2", "--eval-it", "0", "--syn-steps", "2",
+                   "--expert-epochs", "2", "--max-start-epoch", "3", "--quiet", *extra)
+
+
+def test_no_buffers_names_the_searched_paths(tmp_path):
+    proc = distill_cli(tmp_path / "empty", tmp_path / "run")
+    assert_one_line_error(proc, "no expert buffers found", str(tmp_path / "empty"),
+                          str(tmp_path / "empty" / "FashionMNIST" / SMALL_MODEL))
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    (["--ipc", "6001"], "--ipc 6001 is larger than the smallest class of FashionMNIST (6000 images)"),
+    (["--max-start-epoch", "5"], "--max-start-epoch 5 + --expert-epochs 2 reaches epoch 6, beyond the 5 epochs"),
+    (["--syn-steps", "0"], "--syn-steps must be at least 1 (got 0)"),
+    (["--expert-epochs", "1.5"], "--expert-epochs must be an integer for the discrete sampler"),
+    (["--sampler", "nope"], "unknown sampler 'nope'; registered: continuous, discrete"),
+])
+def test_impossible_options_are_refused_before_anything_is_written(tmp_path, expert_root, extra, fragment):
+    proc = distill_cli(expert_root, tmp_path / "run", *extra)
+    assert_one_line_error(proc, fragment)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_existing_run_is_never_overwritten_without_a_flag(tmp_path, expert_root):
+    out = tmp_path / "run"
+    assert distill_cli(expert_root, out).returncode == 0
+    before = tree_snapshot(out)
+    proc = distill_cli(expert_root, out)
+    assert_one_line_error(proc, f"{out} already holds results", "--overwrite", "--resume")
+    assert tree_snapshot(out) == before
+    assert distill_cli(expert_root, out, "--overwrite").returncode == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    assert_one_line_error(distill_cli(expert_root, tmp_path / "other", "--resume"), "cannot resume")

@@ -1,0 +1,164 @@
+"""The pluggy plugin system: entry-point discovery, registries, inline plugins, CLI listing."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import inspect
+from pathlib import Path
+
+import pluggy
+import pytest
+
+import mct_plugin.harness as harness
+from mct_plugin.harness import hookimpl, hookspecs
+from mct_plugin.harness.errors import ConfigError, UnknownNameError
+from mct_plugin.harness.matching import Matcher, Sampler, Segment
+from mct_plugin.harness.plugins import add_plugin_cli_options, collect_components, new_plugin_manager
+
+from conftest import run_cli
+
+
+def test_builtin_plugins_are_entry_points_of_the_distribution():
+    eps = {ep.name: ep for ep in importlib.metadata.entry_points(group="dd_harness")}
+    assert eps["mtt"].value == "mct_plugin.mtt"
+    assert eps["mct"].value == "mct_plugin.mct"
+    assert eps["mtt"].dist.name == "mct_plugin" and eps["mct"].dist.name == "mct_plugin"
+
+
+def test_components_found_through_entry_points():
+    components = collect_components(new_plugin_manager(load_entrypoints=True))
+    assert components.matchers.names() == ["mct", "mtt"]
+    assert components.samplers.names() == ["continuous", "discrete"]
+    assert components.converters.names() == ["mct"]
+    assert components.matchers.entry("mtt").source.startswith("mct_plugin ")
+
+
+def test_a_fresh_manager_without_entry_points_knows_no_components():
+    components = collect_components(new_plugin_manager(load_entrypoints=False))
+    assert len(components.matchers) == len(components.samplers) == len(components.converters) == 0
+    with pytest.raises(UnknownNameError, match=r"unknown matcher 'mtt'; registered: \(none\)"):
+        components.matchers.get("mtt")
+
+
+class FixedSampler(Sampler):
+    name = "fixed-test"
+
+    def sample(self, iteration):
+        return Segment(0.0, 1.0)
+
+
+class _InlinePlugin:
+    @hookimpl
+    def dd_register_samplers(self):
+        return [FixedSampler]
+
+    @hookimpl
+    def dd_add_cli_options(self, command, parser):
+        if command == "distill":
+            parser.add_argument("--fixed-test-option", type=int, default=7)
+
+
+def test_inline_plugin_is_found_by_name_and_can_be_unregistered():
+    pm = new_plugin_manager(load_entrypoints=True)
+    plugin = _InlinePlugin()
+    pm.register(plugin, name="inline-test")
+    try:
+        components = collect_components(pm)
+        assert components.samplers.get("fixed-test") is FixedSampler
+        assert components.samplers.entry("fixed-test").source == "inline-test"
+        assert "mtt" in components.matchers  # the installed plugins are still there
+    finally:
+        pm.unregister(plugin)
+    assert "fixed-test" not in collect_components(pm).samplers
+
+
+def test_plugin_cli_options_are_added_and_reported():
+    import argparse
+
+    pm = new_plugin_manager(load_entrypoints=False)
+    pm.register(_InlinePlugin(), name="inline-test")
+    parser = argparse.ArgumentParser()
+    added = add_plugin_cli_options("distill", parser, pm)
+    assert added == {"fixed_test_option"}
+    assert parser.parse_args(["--fixed-test-option", "3"]).fixed_test_option == 3
+    assert add_plugin_cli_options("convert", argparse.ArgumentParser(), pm) == set()
+
+
+def test_duplicate_component_names_are_refused_naming_both_plugins():
+    class Clash:
+        @hookimpl
+        def dd_register_samplers(self):
+            return [FixedSampler]
+
+    pm = new_plugin_manager(load_entrypoints=False)
+    pm.register(_InlinePlugin(), name="first")
+    pm.register(Clash(), name="second")
+    with pytest.raises(ConfigError, match=r"sampler 'fixed-test' is registered twice \(by first and by second\)"):
+        collect_components(pm)
+
+
+def test_misspelt_hook_fails_check_pending():
+    class Typo:
+        @hookimpl
+        def dd_register_matcher(self):  # missing "s"
+            return []
+
+    pm = new_plugin_manager(load_entrypoints=False)
+    pm.register(Typo())
+    with pytest.raises(pluggy.PluginValidationError):
+        pm.check_pending()
+
+
+def test_unknown_name_lists_registered_names():
+    components = collect_components()
+    with pytest.raises(UnknownNameError) as info:
+        components.matchers.get("mtc")
+    assert str(info.value) == "unknown matcher 'mtc'; registered: mct, mtt"
+
+
+def test_every_hook_is_documented():
+    specs = [f for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("dd_")]
+    assert {f.__name__ for f in specs} == {"dd_register_matchers", "dd_register_samplers",
+                                           "dd_register_buffer_converters", "dd_add_cli_options"}
+    for spec in specs:
+        doc = inspect.getdoc(spec) or ""
+        assert ":returns:" in doc, spec.__name__
+        for param in inspect.signature(spec).parameters:
+            assert f":param {param}:" in doc, (spec.__name__, param)
+
+
+def test_harness_never_imports_a_plugin_package():
+    offenders = []
+    for path in Path(harness.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            for name in names:
+                if name.startswith(("mct_plugin.mtt", "mct_plugin.mct")) or name.lstrip(".").startswith(("mtt", "mct")) and node.level >= 2:
+                    offenders.append(f"{path.name}: {name}")
+        text = path.read_text().lower()
+        assert "convexif" not in text or path.name == "hookspecs.py", path  # no MCT knowledge in the harness
+    assert offenders == []
+
+
+def test_plugins_command_lists_components_with_their_distribution():
+    proc = run_cli("plugins")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["KIND", "NAME", "FROM"]
+    table = {(line.split()[0], line.split()[1]): line for line in lines[1:] if not line.startswith(("buffer", "gradient"))}
+    assert "mct_plugin 0.1.0" in table[("matcher", "mtt")] and "mct_plugin 0.1.0" in table[("matcher", "mct")]
+    assert any(line.startswith("buffer converter  mct") for line in lines)
+    assert any("constant-memory" in line for line in lines)
+
+
+def test_matcher_and_sampler_are_abstract_interfaces():
+    with pytest.raises(TypeError):
+        Matcher(None, None)  # type: ignore[abstract]
+    with pytest.raises(TypeError):
+        Sampler(None)  # type: ignore[abstract]
