@@ -120,7 +120,8 @@ def test_unknown_name_lists_registered_names():
 def test_every_hook_is_documented():
     specs = [f for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("dd_")]
     assert {f.__name__ for f in specs} == {"dd_register_matchers", "dd_register_samplers",
-                                           "dd_register_buffer_converters", "dd_add_cli_options"}
+                                           "dd_register_buffer_converters", "dd_add_cli_options",
+                                           "dd_register_commands"}
     for spec in specs:
         doc = inspect.getdoc(spec) or ""
         assert ":returns:" in doc, spec.__name__

@@ -173,7 +173,7 @@ def _build_distill(sub, pm) -> None:
                                    "(--matcher) and sampler (--sampler) come from plugins; see 'dd-harness plugins'.")
     _add_data_options(p)
     p.add_argument("--model", default="ConvNet")
-    p.add_argument("--matcher", required=True, help="trajectory matcher (see 'dd-harness plugins')")
+    p.add_argument("--matcher", default="", help="trajectory matcher, e.g. mtt or mct (see 'dd-harness plugins')")
     p.add_argument("--sampler", default=None, help="segment sampler (default: the matcher's own)")
     p.add_argument("--gradient-mode", default="unrolled", choices=GRADIENT_MODES.names(),
                    help="how the loss is differentiated through the student steps")
@@ -202,7 +202,8 @@ def _build_distill(sub, pm) -> None:
     p.add_argument("--max-experts", type=int, default=None)
     p.add_argument("--checkpoint-every", type=int, default=50, help="write a checkpoint every N iterations")
     p.add_argument("--overwrite", action="store_true", help="replace the results in --out")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint, with the options saved in its config.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_distill, plugin_dests=add_plugin_cli_options("distill", p, pm))
 
@@ -215,12 +216,11 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     from .distill import DistillConfig, Distillation
 
     config = _fields_from(DistillConfig, args, plugin_options=_plugin_options(args))
-    if args.resume:
+    if args.resume and (Path(config.out) / "config.json").is_file():
         from .rundir import RunDirectory
 
-        saved = RunDirectory(config.out).read_config() if (Path(config.out) / "config.json").exists() else {}
-        if saved:  # a resumed run continues with its own options
-            config = DistillConfig.from_dict({**saved, "out": config.out})
+        # a resumed run continues with its own options, whatever else the command line says
+        config = DistillConfig.from_dict({**RunDirectory(config.out).read_config(), "out": config.out})
     run = Distillation(config, overwrite=args.overwrite, resume=args.resume, show_progress=not args.quiet,
                        report=log.info)
     result = run.run()

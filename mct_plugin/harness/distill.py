@@ -293,15 +293,21 @@ class Distillation:
                 "target_epoch": segment.target, "expert": outcome.expert, "alpha": float(self.synthetic.lr.detach()),
                 "seconds": time.perf_counter() - started}
 
-    def run(self) -> DistillResult:
+    def run(self, stop_at: int | None = None) -> DistillResult:
+        """Run to the end, or checkpoint and return before iteration ``stop_at`` (then ``--resume``)."""
         config = self.config
         evals = eval_iterations(config)
         final_eval = None
+        if self.start_iteration > config.iterations:
+            self.report(f"{self.run_dir.path} is already complete ({config.iterations} iterations)")
         bar = tqdm(total=config.iterations, initial=self.start_iteration, desc=f"distill {config.matcher}",
                    unit="it", disable=None if self.show_progress else True, dynamic_ncols=True)
         last_acc = None
         with _stop_requests() as stop_requested:
             for iteration in range(self.start_iteration, config.iterations + 1):
+                if stop_at is not None and iteration >= stop_at:
+                    self.save_checkpoint(iteration)
+                    break
                 row: dict = {"iteration": iteration}
                 if iteration in evals:
                     result = self._record_eval(iteration, row)
@@ -322,8 +328,7 @@ class Distillation:
                     bar.close()
                     raise Interrupted(
                         f"interrupted by signal {stop_requested()} after iteration {iteration}; checkpoint "
-                        f"written - continue with: dd-harness distill --resume --out {self.run_dir.path} "
-                        f"(and the same options)")
+                        f"written - continue with: dd-harness distill --resume --out {self.run_dir.path}")
         bar.close()
         labels = self.matcher.final_labels(self.synthetic)
         self._write_figures(labels)
