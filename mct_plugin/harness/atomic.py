@@ -2,7 +2,10 @@
 
 A reader (or a resumed run) therefore sees either the old file or the complete new one, never
 a half-written file. On failure (including a full disk) the temporary file is removed and an
-:class:`~mct_plugin.harness.errors.OutputError` names the target.
+:class:`~mct_plugin.harness.errors.OutputError` names the target. Temporary files are named
+``.tmp-<target name>.<random>``; a writer killed outright (SIGKILL, power loss) can leave one
+behind, and every command removes those in its output folder when it starts
+(:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -48,8 +51,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     file is deleted and ``target`` is left as it was.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX + target.name + ".", dir=target.parent)
+    ensure_directory(target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX + target.name + ".", dir=target.parent)
+    except OSError as exc:
+        raise OutputError(f"could not write {target}: {_reason(exc)}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -61,11 +67,29 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         _fsync_directory(target.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise OutputError(f"could not write {target}: {reason}") from exc
+        raise OutputError(f"could not write {target}: {_reason(exc)}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _reason(exc: OSError) -> str:
+    return "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+
+
+def ensure_directory(directory: str | os.PathLike) -> Path:
+    """Create ``directory`` (and its parents) if needed.
+
+    :raises OutputError: it cannot be created (permissions, a file in the way, a full disk).
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise OutputError(f"cannot create folder {directory}: {exc.filename} exists and is not a folder") from exc
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {directory}: {_reason(exc)}") from exc
+    return directory
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
@@ -85,12 +109,41 @@ def atomic_write_json(target: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+class _WriteErrorRecorder:
+    """A file wrapper that remembers the first OSError of ``write``.
+
+    ``torch.save`` turns a failed write (full disk, file-size limit) into an opaque
+    ``RuntimeError`` from its zip writer; the recorded OSError says what really happened.
+    """
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
 def atomic_torch_save(obj: Any, target: str | os.PathLike) -> None:
     """``torch.save(obj, target)`` through a temporary file, so ``target`` is never partial."""
     import torch
 
     with atomic_path(target) as tmp:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as handle:
+            recorder = _WriteErrorRecorder(handle)
+            try:
+                torch.save(obj, recorder)
+            except RuntimeError:
+                if recorder.error is not None:
+                    raise recorder.error from None
+                raise
 
 
 def atomic_write_with(target: str | os.PathLike, writer: Callable[[Path], None]) -> None:

@@ -14,6 +14,7 @@ checkpoint and parameter.
 
 from __future__ import annotations
 
+import errno
 import pickle
 import re
 import warnings
@@ -41,16 +42,37 @@ def buffer_subdir(dataset: str, model: str, zca: bool) -> Path:
 
 
 def replay_buffer_files(directory: str | Path) -> list[Path]:
-    """The ``replay_buffer_{n}.pt`` files in ``directory``, ordered by ``n``."""
+    """The ``replay_buffer_{n}.pt`` files in ``directory``, ordered by ``n``.
+
+    :raises BufferFormatError: the folder cannot be listed, or a ``replay_buffer_{n}.pt`` is a
+        symbolic link that cannot be followed (a loop, or a missing target) - an expert that
+        would otherwise be skipped without a word.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         return []
+    try:
+        entries = list(directory.iterdir())
+    except OSError as exc:
+        raise BufferFormatError(f"cannot list {directory}: {exc.strerror or exc}") from exc
     found = []
-    for path in directory.iterdir():
+    for path in entries:
         match = REPLAY_PATTERN.match(path.name)
         if match and path.is_file():
             found.append((int(match.group(1)), path))
+        elif match and path.is_symlink():
+            check_link_target(path)
     return [path for _, path in sorted(found)]
+
+
+def check_link_target(path: Path) -> None:
+    """Raise :class:`BufferFormatError` if the symbolic link ``path`` cannot be followed."""
+    try:
+        path.stat()
+    except OSError as exc:
+        what = {errno.ELOOP: "a symbolic link loop", errno.ENOENT: "a symbolic link to a missing file"}
+        raise BufferFormatError(f"{path} is {what.get(exc.errno, 'an unreadable symbolic link')} "
+                                f"({exc.strerror}); remove it or point it at a buffer file") from exc
 
 
 def next_buffer_index(directory: str | Path) -> int:

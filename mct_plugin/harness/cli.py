@@ -3,15 +3,18 @@
 Sub-commands: ``plugins``, ``models``, ``data``, ``experts``, ``distill``, ``eval``, ``convert``, plus those that
 plugins add (``dd_register_commands``; the bundled ``demo`` is one). Known
 user errors (:class:`~mct_plugin.harness.errors.HarnessError`) print one line and exit with
-status 2; an interrupted run exits with 130. Options use the public MTT names with dashes
+status 2; an interrupted run (SIGINT or SIGTERM) exits with 130 after one line saying how to
+resume it. Options use the public MTT names with dashes
 (``--syn-steps``); the underscore spellings (``--syn_steps``) are accepted too.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -320,22 +323,56 @@ def build_parser(pm=None) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _sigterm_as_keyboard_interrupt():
+    """While the command runs, SIGTERM unwinds like Ctrl-C, so ``finally`` blocks and the
+    atomic writers clean up their temporary files (``distill`` installs its own handler)."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted_message(args: argparse.Namespace | None) -> str:
+    """The line printed when a command is interrupted: what was kept and how to continue."""
+    command = getattr(args, "command", None)
+    if command == "experts":
+        return "dd-harness: interrupted: finished experts are kept; run the same command again to resume"
+    if command == "convert":
+        return "dd-harness: interrupted: finished outputs are kept; run the same command again to convert the rest"
+    if command == "distill" and args is not None and (Path(args.out).expanduser() / "checkpoint.pt").is_file():
+        return (f"dd-harness: interrupted: continue from the last checkpoint with: "
+                f"dd-harness distill --resume --out {args.out}")
+    return "dd-harness: interrupted"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from .runtime import tune_allocator
 
     tune_allocator()
+    args = None
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        _configure_logging(args.verbose)
-        return int(args.handler(args) or 0)
+        with _sigterm_as_keyboard_interrupt():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            _configure_logging(args.verbose)
+            return int(args.handler(args) or 0)
     except HarnessError as exc:
         from .distill import Interrupted
 
         print(f"dd-harness: {'interrupted' if isinstance(exc, Interrupted) else 'error'}: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED if isinstance(exc, Interrupted) else EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("dd-harness: interrupted", file=sys.stderr)
+        print(_interrupted_message(args), file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. piped into head
         return 0

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ._registry import Registry
-from .errors import DataNotFoundError
+from .errors import DamagedDataError, DataNotFoundError
 from .idx import find_idx_file, read_idx
 from .paths import default_data_root
 
@@ -112,7 +112,15 @@ def _mnist_family_loader(torchvision_name: str, debian_dir: Path | None, debian_
         for directory in candidates:
             files = _idx_files_in(directory)
             if files:
-                return _read_idx_splits(files, str(directory))
+                try:
+                    return _read_idx_splits(files, str(directory))
+                except DamagedDataError as exc:
+                    if directory == debian_dir:
+                        fix = f"reinstall the Debian package (apt-get install --reinstall {debian_package})"
+                    else:  # e.g. an interrupted download left a partial file
+                        fix = (f"delete the broken file and fetch it again (dd-harness data --dataset "
+                               f"{torchvision_name} --data-path {root} --download)")
+                    raise DamagedDataError(f"{exc}; {fix}, or pass --data-path DIR holding intact IDX files") from exc
         if download:
             import torchvision
 

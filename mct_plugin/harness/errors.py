@@ -28,6 +28,10 @@ class DataNotFoundError(HarnessError, FileNotFoundError):
     """Dataset files are missing; the message says where we looked and how to get them."""
 
 
+class DamagedDataError(DataNotFoundError):
+    """A dataset file that exists but is truncated or corrupt (e.g. left by an interrupted download)."""
+
+
 class BufferFormatError(HarnessError, ValueError):
     """An expert-trajectory file that is unreadable, malformed or does not fit the model."""
 

@@ -24,7 +24,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from .atomic import atomic_torch_save, atomic_write_json, remove_stale_temporaries
+from .atomic import atomic_torch_save, atomic_write_json, ensure_directory, remove_stale_temporaries
 from .augment import EXPERT_AUGMENTATIONS
 from .buffers import buffer_subdir, load_replay_buffer, next_buffer_index, save_replay_buffer
 from .data import RealDataset, load_dataset
@@ -156,8 +156,7 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, show
     Rerunning the same command after a crash resumes the unfinished run (see module doc).
     """
     config.validate()
-    directory = config.output_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = ensure_directory(config.output_dir())
     remove_stale_temporaries(directory)
     manifest = _load_manifest(directory, config)
     resumed = manifest is not None
@@ -180,11 +179,12 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, show
     done_before = 0
     for file_index, size in sorted(plan.items()):
         target = directory / f"replay_buffer_{file_index}.pt"
+        partial = _partial_path(directory, file_index)
         if target.exists():
+            partial.unlink(missing_ok=True)  # stopped between writing the file and removing its partial
             written.append(target)
             done_before += size
             continue
-        partial = _partial_path(directory, file_index)
         trajectories = load_replay_buffer(partial, mmap=False) if partial.exists() else []
         if trajectories:
             log.info("resuming %s: %d of %d experts already finished", target, len(trajectories), size)

@@ -7,11 +7,12 @@ torchvision's MNIST classes insist on their own folder layout and md5 sums, whic
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataNotFoundError
+from .errors import DamagedDataError, DataNotFoundError
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -23,17 +24,23 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with opener(path, "rb") as handle:
             data = handle.read()
-    except (OSError, EOFError) as exc:
-        raise DataNotFoundError(f"cannot read IDX file {path}: {exc}") from exc
+    except EOFError as exc:  # gzip stream cut short: typically an interrupted download
+        raise DamagedDataError(f"{path} is truncated (the compressed data ends early)") from exc
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise DamagedDataError(f"{path} is corrupt ({exc})") from exc
+    except OSError as exc:
+        raise DataNotFoundError(f"cannot read IDX file {path}: {exc.strerror or exc}") from exc
+    if not data:
+        raise DamagedDataError(f"{path} is empty")
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
-        raise DataNotFoundError(f"{path} is not an IDX file (bad magic number)")
+        raise DamagedDataError(f"{path} is not an IDX file (bad magic number)")
     ndim = data[3]
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_DTYPES[data[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - header != expected:
-        raise DataNotFoundError(
+        raise DamagedDataError(
             f"{path} is truncated or corrupt: {len(data) - header} bytes of data, {expected} expected"
         )
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)

@@ -8,13 +8,14 @@ Files: ``config.json`` (resolved config), ``metrics.jsonl`` (one JSON row per it
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 from pathlib import Path
 
-from .atomic import atomic_write_json, atomic_write_text, remove_stale_temporaries
-from .errors import RunDirectoryError
+from .atomic import atomic_write_json, atomic_write_text, ensure_directory, remove_stale_temporaries
+from .errors import OutputError, RunDirectoryError
 
 RESULT_FILES = ("config.json", "metrics.jsonl", "images.pt", "labels.pt", "lr.pt", "synthetic.png",
                 "curves.png", "checkpoint.pt", "eval.json", "eval_table.md", "best")
@@ -32,7 +33,9 @@ class RunDirectory:
         """Raise unless the directory may be used as asked (nothing is changed here)."""
         if resume:
             if not (self.path / CHECKPOINT).is_file():
-                raise RunDirectoryError(f"cannot resume: {self.path / CHECKPOINT} does not exist")
+                hint = ("; the run stopped before its first checkpoint (--checkpoint-every): start it again "
+                        "with --overwrite") if (self.path / "config.json").is_file() else ""
+                raise RunDirectoryError(f"cannot resume: {self.path / CHECKPOINT} does not exist{hint}")
             return
         found = self.existing_results()
         if found and not overwrite:
@@ -45,7 +48,7 @@ class RunDirectory:
 
     def prepare(self, overwrite: bool) -> None:
         """Create the directory; with ``overwrite`` remove earlier results first."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        ensure_directory(self.path)
         remove_stale_temporaries(self.path)
         if overwrite:
             for name in RESULT_FILES:
@@ -88,7 +91,13 @@ class RunDirectory:
         atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
 
     def append_metrics(self, row: dict) -> None:
-        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        """Append one row and fsync (a crash can tear at most this line, which reading skips)."""
+        path = self.path / "metrics.jsonl"
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            reason = "disk full" if exc.errno == errno.ENOSPC else exc.strerror
+            raise OutputError(f"could not write {path}: {reason}") from exc

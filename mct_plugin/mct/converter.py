@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from mct_plugin.harness.atomic import remove_stale_temporaries
-from mct_plugin.harness.buffers import load_replay_buffer, replay_buffer_files
+from mct_plugin.harness.atomic import ensure_directory, remove_stale_temporaries
+from mct_plugin.harness.buffers import check_link_target, load_replay_buffer, replay_buffer_files
 from mct_plugin.harness.conversion import BufferConverter, ConversionReport
 from mct_plugin.harness.datasets import DATASETS
 from mct_plugin.harness.errors import BufferFormatError, ConfigError, OutputError
@@ -86,6 +86,8 @@ def discover_sources(arguments: list[Path]) -> list[Source]:
             else:
                 sources.append(Source(arg))
         else:
+            if arg.is_symlink():
+                check_link_target(arg)
             raise BufferFormatError(f"{arg} does not exist")
     return sources
 
@@ -171,7 +173,7 @@ class MCTConverter(BufferConverter):
         s = self.settings
         units = discover_sources(sources)
         plan = self._plan(units, out)
-        out.mkdir(parents=True, exist_ok=True)
+        ensure_directory(out)
         remove_stale_temporaries(out)
         report = ConversionReport(["source", "experts", "epochs", "P", "dtype", "MB in", "MB out", "ratio",
                                    "start/end exact", "max |end error|"])

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import torch
 
 from mct_plugin import __version__
-from mct_plugin.harness.atomic import atomic_path
+from mct_plugin.harness.atomic import atomic_write_bytes
 from mct_plugin.harness.errors import BufferFormatError
 
 from .convexified import ConvexifiedTrajectory
@@ -40,16 +40,20 @@ def output_name(source: Path) -> str:
 
 
 def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of the file ``path``; :class:`BufferFormatError` if it cannot be read."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
+    except OSError as exc:
+        raise BufferFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
     return digest.hexdigest()
 
 
 def write_mct_file(path: Path, trajectories: Sequence[ConvexifiedTrajectory], metadata: dict[str, Any]) -> None:
     """Write ``trajectories`` (already in their storage dtype) with ``metadata``, atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors: dict[str, torch.Tensor] = {}
     for e, trajectory in enumerate(trajectories):
@@ -65,8 +69,25 @@ def write_mct_file(path: Path, trajectories: Sequence[ConvexifiedTrajectory], me
         "dtype": str(first.waypoints[0][0].dtype).replace("torch.", ""), "created_by": f"mct_plugin {__version__}",
         **metadata,
     }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in header.items()})
+    # serialised in memory and written by Python, so a full disk raises OSError (safetensors'
+    # own file writer reports it as an opaque SafetensorError); outputs are ~P/(E+1) of the source
+    data = save(tensors, metadata={k: json.dumps(v) for k, v in header.items()})
+    atomic_write_bytes(path, _canonical_header(data))
+
+
+def _canonical_header(data: bytes) -> bytes:
+    """The same safetensors file with its JSON header's keys sorted.
+
+    safetensors writes the metadata in hash-map order, which changes from process to process;
+    sorted keys make the same conversion produce the same bytes. Readers locate tensors by
+    their offsets, so the order of the entries does not matter.
+    """
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    canonical = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(canonical) > size:  # never expected (same content); keep safetensors' own bytes
+        return data
+    return data[:8] + canonical.ljust(size, b" ") + data[8 + size:]
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
