@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import __version__
+from . import distributed
 from .errors import ConfigError, HarnessError
 
 log = logging.getLogger("mct_plugin")
@@ -44,7 +45,7 @@ def _configure_logging(verbose: int) -> None:
     handler.setFormatter(logging.Formatter("dd-harness: %(message)s"))
     root = logging.getLogger("mct_plugin")
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING)
     root.propagate = False
 
 
@@ -145,6 +146,7 @@ def _build_experts(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--subset", type=int, default=None, help="train on K class-balanced real images (quick runs)")
     p.add_argument("--save-interval", type=int, default=10, help="experts per replay_buffer file")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--augmentation", default="crop_scale_rotate",
                    help="real-data augmentation: crop_scale_rotate (default), dsa or none")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -156,6 +158,8 @@ def _cmd_experts(args: argparse.Namespace) -> int:
 
     config = _fields_from(ExpertConfig, args)
     result = train_experts(config, show_progress=not args.quiet)
+    if not distributed.context().is_main:
+        return 0
     accs = [r.final_test_acc for r in result.records]
     for path in result.files:
         print(path)
@@ -204,6 +208,7 @@ def _build_distill(sub, pm) -> None:
     p.add_argument("--max-files", type=int, default=None)
     p.add_argument("--max-experts", type=int, default=None)
     p.add_argument("--checkpoint-every", type=int, default=50, help="write a checkpoint every N iterations")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--overwrite", action="store_true", help="replace the results in --out")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint, with the options saved in its config.json")
@@ -227,6 +232,8 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     run = Distillation(config, overwrite=args.overwrite, resume=args.resume, show_progress=not args.quiet,
                        report=log.info)
     result = run.run()
+    if not distributed.context().is_main:
+        return 0
     if result.final_eval is not None:
         log.info("final accuracy (%s, %d networks): %s%%", config.model, len(result.final_eval.accuracies),
                  result.final_eval)
@@ -239,7 +246,9 @@ def _build_eval(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a distilled set against a random real subset",
                        description="Train fresh networks on the synthetic set of a run directory (and on a random "
                                    "real subset of the same size) and report test accuracy.")
-    p.add_argument("--run", required=True, help="run directory holding images.pt, labels.pt, lr.pt, config.json")
+    p.add_argument("--run", "--run-dir", dest="run", required=True,
+                   help="run directory holding images.pt, labels.pt, lr.pt, config.json (under torchrun write "
+                        "--run-dir: torchrun itself would take --run for its --run-path)")
     p.add_argument("--models", default=None, help="comma-separated architectures (default: the run's model)")
     p.add_argument("--num-eval", type=int, default=5)
     p.add_argument("--epoch-eval-train", type=int, default=None, help="default: the run's value")
@@ -247,6 +256,7 @@ def _build_eval(sub) -> None:
     p.add_argument("--data-path", default=None)
     p.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the random real subset")
     p.add_argument("--batched", action="store_true", help="train the num_eval networks together (torch.func.vmap)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N")
     p.set_defaults(handler=_cmd_eval)
 
 
@@ -256,8 +266,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     table = evaluate_run(Path(args.run), models=models, num_eval=args.num_eval,
                          epoch_eval_train=args.epoch_eval_train, seed=args.seed, data_path=args.data_path,
-                         baseline=args.baseline, batched=args.batched, report=log.info)
-    print(table.to_markdown())
+                         baseline=args.baseline, batched=args.batched, device=args.device, report=log.info)
+    if distributed.context().is_main:
+        print(table.to_markdown())
     return 0
 
 
@@ -364,7 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _sigterm_as_keyboard_interrupt():
             parser = build_parser()
             args = parser.parse_args(argv)
-            _configure_logging(args.verbose)
+            ctx = distributed.context()  # under torchrun: joins the process group
+            _configure_logging(args.verbose if ctx.is_main else 0)
             return int(args.handler(args) or 0)
     except HarnessError as exc:
         from .distill import Interrupted
@@ -376,6 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. piped into head
         return 0
+    finally:
+        distributed.shutdown()
 
 
 if __name__ == "__main__":

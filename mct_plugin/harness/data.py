@@ -36,11 +36,25 @@ class RealDataset:
     def image_shape(self) -> tuple[int, int, int]:
         return (self.spec.channels, *self.spec.image_size)
 
+    @property
+    def device(self) -> torch.device:
+        return self.train_images.device
+
+    def to(self, device: torch.device | str) -> "RealDataset":
+        """A copy with every tensor on ``device`` (the same object if already there)."""
+        device = torch.device(device)
+        if self.device == device:
+            return self
+        return replace(self, train_images=self.train_images.to(device), train_labels=self.train_labels.to(device),
+                       test_images=self.test_images.to(device), test_labels=self.test_labels.to(device),
+                       _class_index=None)
+
     def class_indices(self) -> list[torch.Tensor]:
         """Indices of the training images of each class (computed once)."""
         if self._class_index is None:
-            order = torch.argsort(self.train_labels, stable=True)
-            counts = torch.bincount(self.train_labels, minlength=self.num_classes).tolist()
+            labels = self.train_labels.cpu()
+            order = torch.argsort(labels, stable=True)
+            counts = torch.bincount(labels, minlength=self.num_classes).tolist()
             self._class_index = list(torch.split(order, counts))
         return self._class_index
 
@@ -55,7 +69,7 @@ class RealDataset:
                 f"asked for {n} images of class {label} but {self.spec.name} has only {len(index)}"
             )
         chosen = index[torch.randperm(len(index), generator=generator)[:n]]
-        return self.train_images[chosen]
+        return self.train_images[chosen.to(self.device)]
 
     def balanced_indices(self, per_class: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Indices of ``per_class`` random training images from every class."""
@@ -74,6 +88,7 @@ class RealDataset:
         if per_class < 1:
             raise ConfigError(f"--subset {total} is smaller than the number of classes ({self.num_classes})")
         index = self.balanced_indices(per_class, torch.Generator().manual_seed(seed))
+        index = index.to(self.device)
         return replace(self, train_images=self.train_images[index], train_labels=self.train_labels[index],
                        _class_index=None)
 

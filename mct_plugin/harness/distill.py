@@ -24,7 +24,9 @@ from tqdm.auto import tqdm
 from .atomic import atomic_torch_save
 from .augment import DEFAULT_STRATEGY, DifferentiableAugmentation
 from .buffers import torch_load_untrusted
+from . import distributed
 from .data import RealDataset, load_dataset
+from .devices import resolve_device
 from .errors import ConfigError, HarnessError, RunDirectoryError
 from .evaluate import EvalConfig, EvalResult, evaluate_set
 from .gradient_modes import GRADIENT_MODES, get_gradient_mode
@@ -73,6 +75,7 @@ class DistillConfig:
     max_files: int | None = None
     max_experts: int | None = None
     checkpoint_every: int = 50
+    device: str = "auto"
     plugin_options: dict[str, Any] = field(default_factory=dict)
 
     def resolved_batch_syn(self, num_images: int) -> int:
@@ -184,7 +187,8 @@ class Distillation:
                  data: RealDataset | None = None, overwrite: bool = False, resume: bool = False,
                  show_progress: bool = True, report: Callable[[str], None] = log.info) -> None:
         config.validate()
-        self.config, self.report, self.show_progress = config, report, show_progress
+        self.ctx = distributed.context()
+        self.config, self.report, self.show_progress = config, report, show_progress and self.ctx.is_main
         self.resume = resume
         self.run_dir = RunDirectory(config.out)
         self.run_dir.check_available(overwrite=overwrite, resume=resume)
@@ -197,42 +201,55 @@ class Distillation:
         seed_everything(config.seed)
         if data is None:
             data = load_dataset(config.dataset, config.data_path, download=config.download, zca=config.zca)
-        self.data = data
+        self.device = resolve_device(config.device)
+        self.data = data = data.to(self.device)
         template = create_model(config.model, data.spec.channels, data.num_classes, data.spec.image_size)
-        template.train()
+        template.to(self.device).train()
         self.model = FunctionalModel(template)
         self.matcher: Matcher = matcher_cls(config, self.model, report)
         self.matcher.open(Path(config.buffer_path))
         self.sampler: Sampler = sampler_cls(config)
         self.sampler.bind(self.matcher.num_epochs)
         self.gradient_mode = get_gradient_mode(config.gradient_mode)
-        self.augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy) if config.dsa else None
+        self.augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy).to(self.device) \
+            if config.dsa else None
         self.synthetic = SyntheticSet.initialise(data, config.ipc, config.pix_init, config.lr_teacher)
         self.optimizer_img = torch.optim.SGD([self.synthetic.images], lr=config.lr_img, momentum=0.5)
         self.optimizer_lr = torch.optim.SGD([self.synthetic.lr], lr=config.lr_lr, momentum=0.5)
+        # from here on each rank draws its own segments, minibatches and augmentations
+        torch.manual_seed(distributed.stream_seed(config.seed, self.ctx.rank))
         self.start_iteration = 0
         self.rows: list[dict] = []
         self.best: dict | None = None
-        self.run_dir.prepare(overwrite=overwrite and not resume)
+        self._warned_alpha = False
+        if self.ctx.is_main:
+            self.run_dir.prepare(overwrite=overwrite and not resume)
+            if not resume:
+                self.run_dir.write_config({**config.to_dict(), "world_size": self.ctx.world_size})
+                self.run_dir.rewrite_metrics([])
+        distributed.barrier()
         if resume:
             self._load_checkpoint()
-        else:
-            self.run_dir.write_config(config.to_dict())
-            self.run_dir.rewrite_metrics([])
 
     # checkpoints -----------------------------------------------------------------------
-    def _checkpoint_state(self, next_iteration: int) -> dict:
-        return {
-            "format": 1, "iteration": next_iteration,
-            "images": self.synthetic.images.detach().clone(), "lr": self.synthetic.lr.detach().clone(),
-            "optimizer_img": self.optimizer_img.state_dict(), "optimizer_lr": self.optimizer_lr.state_dict(),
-            "sampler": self.sampler.state_dict(), "matcher": self.matcher.state_dict(),
-            "best": self.best, "rng": _rng_state(),
-        }
+    def _rank_state(self) -> dict:
+        """What differs between ranks: the sampling stream and the expert order."""
+        return {"sampler": self.sampler.state_dict(), "matcher": self.matcher.state_dict(), "rng": _rng_state()}
 
     def save_checkpoint(self, next_iteration: int) -> None:
-        atomic_torch_save(self._checkpoint_state(next_iteration), self.run_dir.file(CHECKPOINT))
-        self.synthetic.save(self.run_dir.path, self.matcher.final_labels(self.synthetic))
+        """Collective: every rank contributes its state; rank 0 writes the files."""
+        ranks = distributed.gather_objects(self._rank_state())
+        labels = self.matcher.final_labels(self.synthetic)
+        if not self.ctx.is_main:
+            return
+        state = {
+            "format": 2, "iteration": next_iteration, "world_size": self.ctx.world_size,
+            "images": self.synthetic.images.detach().clone(), "lr": self.synthetic.lr.detach().clone(),
+            "optimizer_img": self.optimizer_img.state_dict(), "optimizer_lr": self.optimizer_lr.state_dict(),
+            "best": self.best, "ranks": ranks,
+        }
+        atomic_torch_save(state, self.run_dir.file(CHECKPOINT))
+        self.synthetic.save(self.run_dir.path, labels)
 
     def _load_checkpoint(self) -> None:
         path = self.run_dir.file(CHECKPOINT)
@@ -249,15 +266,22 @@ class Distillation:
                 self.synthetic.lr.copy_(state["lr"])
             self.optimizer_img.load_state_dict(state["optimizer_img"])
             self.optimizer_lr.load_state_dict(state["optimizer_lr"])
-            self.sampler.load_state_dict(state["sampler"])
-            self.matcher.load_state_dict(state["matcher"])
             self.best = state["best"]
             self.start_iteration = int(state["iteration"])
-            _set_rng_state(state["rng"])
+            ranks = state["ranks"]
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise RunDirectoryError(f"{path} is not a usable checkpoint ({exc})") from exc
+        if len(ranks) != self.ctx.world_size:
+            raise RunDirectoryError(f"cannot resume {self.run_dir.path}: it was written by {len(ranks)} process(es), "
+                                    f"this run has {self.ctx.world_size}; resume with the same number of processes")
+        mine = ranks[self.ctx.rank]
+        self.sampler.load_state_dict(mine["sampler"])
+        self.matcher.load_state_dict(mine["matcher"])
+        _set_rng_state(mine["rng"])
         self.rows = [r for r in self.run_dir.read_metrics() if r["iteration"] < self.start_iteration]
-        self.run_dir.rewrite_metrics(self.rows)
+        distributed.barrier()  # every rank has read the metrics before rank 0 rewrites them
+        if self.ctx.is_main:
+            self.run_dir.rewrite_metrics(self.rows)
         self.report(f"resuming {self.run_dir.path} at iteration {self.start_iteration}")
 
     # evaluation ------------------------------------------------------------------------
@@ -271,7 +295,9 @@ class Distillation:
         row.update(eval_acc_mean=result.mean, eval_acc_std=result.std, eval_accs=result.accuracies)
         if self.best is None or result.mean > self.best["mean"]:
             self.best = {"iteration": iteration, "mean": result.mean, "std": result.std}
-            self.synthetic.save(self.run_dir.file("best"), self.matcher.final_labels(self.synthetic))
+            labels = self.matcher.final_labels(self.synthetic)
+            if self.ctx.is_main:
+                self.synthetic.save(self.run_dir.file("best"), labels)
         return result
 
     # the loop --------------------------------------------------------------------------
@@ -280,16 +306,27 @@ class Distillation:
         started = time.perf_counter()
         segment = self.sampler.sample(iteration)
         outcome = self.matcher.match(segment, self.synthetic, self.gradient_mode, self.augment)
-        if not np.isfinite(outcome.result.loss):
-            raise HarnessError(f"the matching loss became {outcome.result.loss} at iteration {iteration}; "
-                               f"lower --lr-img or --lr-lr")
-        self.synthetic.images.grad = outcome.result.images_grad
-        self.synthetic.lr.grad = outcome.result.lr_grad.reshape(self.synthetic.lr.shape)
+        # several ranks: a larger meta-batch, one segment per rank, gradients averaged
+        images_grad = distributed.all_reduce_mean_(outcome.result.images_grad)
+        lr_grad = distributed.all_reduce_mean_(outcome.result.lr_grad.reshape(self.synthetic.lr.shape).clone())
+        loss = float(distributed.all_reduce_mean_(torch.tensor([outcome.result.loss], device=self.device)))
+        if not np.isfinite(loss):
+            raise HarnessError(f"the matching loss became {loss} at iteration {iteration}; lower --lr-img or --lr-lr")
+        self.synthetic.images.grad = images_grad
+        self.synthetic.lr.grad = lr_grad
         self.optimizer_img.step()
         self.optimizer_lr.step()
+        with torch.no_grad():  # a step size <= 0 would make the student (and evaluation) meaningless
+            if self.synthetic.lr <= 0:
+                floor = 1e-3 * self.config.lr_teacher
+                if not self._warned_alpha:
+                    self.report(f"alpha became {float(self.synthetic.lr):.3g} at iteration {iteration}; kept at "
+                                f"{floor:.3g} (lower --lr-lr if this repeats)")
+                    self._warned_alpha = True
+                self.synthetic.lr.fill_(floor)
         self.optimizer_img.zero_grad(set_to_none=True)
         self.optimizer_lr.zero_grad(set_to_none=True)
-        return {"iteration": iteration, "loss": outcome.result.loss, "start_epoch": segment.start,
+        return {"iteration": iteration, "loss": loss, "start_epoch": segment.start,
                 "target_epoch": segment.target, "expert": outcome.expert, "alpha": float(self.synthetic.lr.detach()),
                 "seconds": time.perf_counter() - started}
 
@@ -320,18 +357,22 @@ class Distillation:
                     bar.set_postfix(loss=f"{row['loss']:.4f}", alpha=f"{row['alpha']:.4g}",
                                     acc="-" if last_acc is None else f"{100 * last_acc:.1f}%")
                 self.rows.append(row)
-                self.run_dir.append_metrics(row)
+                if self.ctx.is_main:
+                    self.run_dir.append_metrics(row)
                 finished = iteration == config.iterations
-                if finished or (iteration + 1) % config.checkpoint_every == 0 or stop_requested():
+                stopping = distributed.any_rank(stop_requested() is not None)
+                if finished or (iteration + 1) % config.checkpoint_every == 0 or stopping:
                     self.save_checkpoint(iteration + 1)
-                if stop_requested() and not finished:
+                if stopping and not finished:
                     bar.close()
                     raise Interrupted(
-                        f"interrupted by signal {stop_requested()} after iteration {iteration}; checkpoint "
-                        f"written - continue with: dd-harness distill --resume --out {self.run_dir.path}")
+                        f"interrupted by signal {stop_requested() or '(on another rank)'} after iteration "
+                        f"{iteration}; checkpoint written - continue with: dd-harness distill --resume --out "
+                        f"{self.run_dir.path}")
         bar.close()
         labels = self.matcher.final_labels(self.synthetic)
-        self._write_figures(labels)
+        if self.ctx.is_main:
+            self._write_figures(labels)
         best = None
         if self.best is not None:
             best = EvalResult(config.model, [])

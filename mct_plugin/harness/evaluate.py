@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from . import distributed
 from .augment import DEFAULT_STRATEGY, DifferentiableAugmentation
 from .data import RealDataset
 from .models import create_model
@@ -66,9 +67,9 @@ def train_and_test(model_name: str, images: torch.Tensor, labels: torch.Tensor, 
     """Train one fresh ``model_name`` from ``seed`` on (images, labels); return test accuracy."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = create_model(model_name, data.spec.channels, data.num_classes, data.spec.image_size)
+        net = create_model(model_name, data.spec.channels, data.num_classes, data.spec.image_size).to(data.device)
         augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy) if config.dsa else None
-        images, labels = images.detach(), labels.detach()
+        images, labels = images.detach().to(data.device), labels.detach().to(data.device)
         rate = float(lr)
         optimizer = torch.optim.SGD(net.parameters(), lr=rate, momentum=config.momentum,
                                     weight_decay=config.weight_decay)
@@ -83,14 +84,19 @@ def train_and_test(model_name: str, images: torch.Tensor, labels: torch.Tensor, 
 
 def evaluate_set(images: torch.Tensor, labels: torch.Tensor, lr: float, data: RealDataset,
                  model_name: str, config: EvalConfig, progress=None) -> EvalResult:
-    """Accuracy of ``config.num_eval`` fresh ``model_name`` networks trained on the set."""
-    result = EvalResult(model_name)
-    for i in range(config.num_eval):
-        result.accuracies.append(train_and_test(model_name, images, labels, lr, data, config,
-                                                network_seed(config.seed, i)))
+    """Accuracy of ``config.num_eval`` fresh ``model_name`` networks trained on the set.
+
+    Under torchrun the networks are dealt to the ranks and gathered (network ``i`` always has
+    the seed ``network_seed(config.seed, i)``, so the result does not depend on the sharding).
+    """
+    ctx = distributed.context()
+    mine = {}
+    for i, _ in ctx.shard(range(config.num_eval)):
+        mine[i] = train_and_test(model_name, images, labels, lr, data, config, network_seed(config.seed, i))
         if progress:
-            progress(i, result)
-    return result
+            progress(i, EvalResult(model_name, list(mine.values())))
+    merged = {i: acc for part in distributed.gather_objects(mine) for i, acc in part.items()}
+    return EvalResult(model_name, [merged[i] for i in range(config.num_eval)])
 
 
 def random_real_subset(data: RealDataset, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,7 +29,9 @@ class ExpertPool(Generic[T]):
         self.load = load
         self.max_files = max_files
         self.max_experts = max_experts
+        # as in the public code, --max-files keeps a fixed random subset of the files
         self.file_order = self._shuffled(len(self.files))[: max_files or None]
+        self.subset = sorted(self.file_order)
         self.file_pos = 0
         self.expert_order: list[int] = []
         self.expert_pos = 0
@@ -40,19 +42,22 @@ class ExpertPool(Generic[T]):
     def _shuffled(n: int) -> list[int]:
         return torch.randperm(n).tolist()
 
-    def _ensure_loaded(self) -> None:
+    def _load_current(self) -> None:
         file_id = self.file_order[self.file_pos]
         if self._loaded_file != file_id:
             self._experts = self.load(self.files[file_id])[: self.max_experts or None]
             self._loaded_file = file_id
-            if not self.expert_order:
-                self.expert_order = self._shuffled(len(self._experts))
-                self.expert_pos = 0
+
+    def _ensure_loaded(self) -> None:
+        self._load_current()
+        if not self.expert_order:
+            self.expert_order = self._shuffled(len(self._experts))
+            self.expert_pos = 0
 
     def peek_first(self) -> T:
-        """An expert of the first file (to learn the trajectory length) without advancing."""
-        self._ensure_loaded()
-        return self._experts[self.expert_order[self.expert_pos]]
+        """An expert of the current file, without advancing or drawing random numbers."""
+        self._load_current()
+        return self._experts[self.expert_order[self.expert_pos] if self.expert_order else 0]
 
     def next(self) -> tuple[T, str]:
         self._ensure_loaded()
@@ -63,19 +68,17 @@ class ExpertPool(Generic[T]):
             self.file_pos += 1
             if self.file_pos == len(self.file_order):
                 self.file_pos = 0
-                self.file_order = self._shuffled(len(self.files))[: self.max_files or None]
-            self.expert_order = []
-            if self.file_order[self.file_pos] == self._loaded_file:  # same file again: reshuffle
-                self.expert_order = self._shuffled(len(self._experts))
-                self.expert_pos = 0
+                self.file_order = [self.subset[i] for i in self._shuffled(len(self.subset))]
+            self.expert_order = []  # the next call loads the next file (or the same) and shuffles
         return expert, label
 
     def state_dict(self) -> dict:
-        return {"file_order": self.file_order, "file_pos": self.file_pos,
+        return {"file_order": self.file_order, "subset": self.subset, "file_pos": self.file_pos,
                 "expert_order": self.expert_order, "expert_pos": self.expert_pos}
 
     def load_state_dict(self, state: dict) -> None:
         self.file_order = list(state["file_order"])
+        self.subset = list(state.get("subset", sorted(self.file_order)))
         self.file_pos = int(state["file_pos"])
         self.expert_order = list(state["expert_order"])
         self.expert_pos = int(state["expert_pos"])

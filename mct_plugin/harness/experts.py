@@ -24,10 +24,12 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from .atomic import atomic_torch_save, atomic_write_json, ensure_directory, remove_stale_temporaries
 from .augment import EXPERT_AUGMENTATIONS
 from .buffers import buffer_subdir, load_replay_buffer, next_buffer_index, save_replay_buffer
 from .data import RealDataset, load_dataset
+from .devices import resolve_device
 from .errors import ConfigError, RunDirectoryError
 from .models import create_model, get_model_factory
 from .training import test_accuracy, train_epoch
@@ -58,6 +60,7 @@ class ExpertConfig:
     augmentation: str = "crop_scale_rotate"
     data_path: str | None = None
     download: bool = False
+    device: str = "auto"
 
     def validate(self) -> None:
         for name in ("num_experts", "train_epochs", "batch_train", "save_interval"):
@@ -73,7 +76,7 @@ class ExpertConfig:
 
     def fingerprint(self) -> str:
         """Hash of the settings that shape the experts (not where they are written)."""
-        keys = {k: v for k, v in asdict(self).items() if k not in {"buffer_path", "data_path", "download", "num_experts"}}
+        keys = {k: v for k, v in asdict(self).items() if k not in {"buffer_path", "data_path", "download", "num_experts", "device"}}
         return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -102,7 +105,7 @@ def train_one_expert(config: ExpertConfig, data: RealDataset, seed: int,
                      progress: Callable[[int, float, float], None] | None = None) -> tuple[list[list[torch.Tensor]], ExpertRecord]:
     """Train one expert from ``seed``; return its trajectory (E+1 checkpoints) and accuracies."""
     torch.manual_seed(seed)
-    model = create_model(config.model, data.spec.channels, data.num_classes, data.spec.image_size)
+    model = create_model(config.model, data.spec.channels, data.num_classes, data.spec.image_size).to(data.device)
     augment = EXPERT_AUGMENTATIONS.get(config.augmentation)(data.spec.image_size)
     lr = config.lr_teacher
 
@@ -111,7 +114,7 @@ def train_one_expert(config: ExpertConfig, data: RealDataset, seed: int,
                                weight_decay=config.weight_decay)
 
     optimizer = optimizer_for(lr)
-    trajectory = [[p.detach().clone() for p in model.parameters()]]
+    trajectory = [[p.detach().to("cpu", copy=True) for p in model.parameters()]]
     test_accs: list[float] = []
     train_acc = 0.0
     for epoch in range(config.train_epochs):
@@ -119,7 +122,7 @@ def train_one_expert(config: ExpertConfig, data: RealDataset, seed: int,
                                    config.batch_train, augment)
         _, test_acc = test_accuracy(model, data.test_images, data.test_labels, batch_size=256)
         test_accs.append(test_acc)
-        trajectory.append([p.detach().clone() for p in model.parameters()])
+        trajectory.append([p.detach().to("cpu", copy=True) for p in model.parameters()])
         if progress:
             progress(epoch, train_acc, test_acc)
         if config.lr_decay and epoch == config.train_epochs // 2 + 1:  # public buffer.py --decay
@@ -156,42 +159,49 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, show
     Rerunning the same command after a crash resumes the unfinished run (see module doc).
     """
     config.validate()
-    directory = ensure_directory(config.output_dir())
-    remove_stale_temporaries(directory)
-    manifest = _load_manifest(directory, config)
-    resumed = manifest is not None
-    if manifest is None:
-        first = next_buffer_index(directory)
-        sizes = [min(config.save_interval, config.num_experts - i)
-                 for i in range(0, config.num_experts, config.save_interval)]
-        manifest = {"fingerprint": config.fingerprint(), "files": {str(first + i): s for i, s in enumerate(sizes)},
-                    "config": asdict(config)}
-        atomic_write_json(directory / MANIFEST, manifest)
-    plan = {int(k): int(v) for k, v in manifest["files"].items()}
+    ctx = distributed.context()
+    directory = config.output_dir()
+    manifest = None
+    if ctx.is_main:  # rank 0 alone plans the run; under torchrun the plan is broadcast
+        directory = ensure_directory(directory)
+        remove_stale_temporaries(directory)
+        manifest = _load_manifest(directory, config)
+        resumed = manifest is not None
+        if manifest is None:
+            first = next_buffer_index(directory)
+            sizes = [min(config.save_interval, config.num_experts - i)
+                     for i in range(0, config.num_experts, config.save_interval)]
+            manifest = {"fingerprint": config.fingerprint(), "files": {str(first + i): s for i, s in enumerate(sizes)},
+                        "config": asdict(config)}
+            atomic_write_json(directory / MANIFEST, manifest)
+        manifest = {**manifest, "resumed": resumed}
+    manifest = distributed.broadcast_object(manifest)
+    resumed = manifest["resumed"]
+    plan = sorted((int(k), int(v)) for k, v in manifest["files"].items())
+    offsets = [sum(size for _, size in plan[:i]) for i in range(len(plan))]
 
     if data is None:
         data = load_dataset(config.dataset, config.data_path, download=config.download, zca=config.zca)
         if config.subset:
             data = data.train_subset(config.subset, seed=config.seed)
+    data = data.to(resolve_device(config.device))
 
     written, records = [], []
-    total = sum(plan.values())
-    done_before = 0
-    for file_index, size in sorted(plan.items()):
+    total = sum(size for _, size in plan)
+    for i, (file_index, size) in ctx.shard(plan):  # each rank fills its own files: no collisions
         target = directory / f"replay_buffer_{file_index}.pt"
         partial = _partial_path(directory, file_index)
         if target.exists():
             partial.unlink(missing_ok=True)  # stopped between writing the file and removing its partial
             written.append(target)
-            done_before += size
             continue
         trajectories = load_replay_buffer(partial, mmap=False) if partial.exists() else []
         if trajectories:
             log.info("resuming %s: %d of %d experts already finished", target, len(trajectories), size)
         for position in range(len(trajectories), size):
-            ordinal = done_before + position + 1
+            ordinal = offsets[i] + position + 1
             bar = tqdm(total=config.train_epochs, desc=f"expert {ordinal}/{total}", unit="epoch",
-                       disable=None if show_progress else True, leave=False)
+                       disable=None if show_progress and ctx.is_main else True, leave=False)
 
             def progress(epoch: int, train_acc: float, test_acc: float) -> None:
                 bar.set_postfix(train_acc=f"{train_acc:.3f}", test_acc=f"{test_acc:.3f}")
@@ -209,8 +219,11 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, show
         save_replay_buffer(trajectories, target)
         partial.unlink(missing_ok=True)
         written.append(target)
-        done_before += size
         if on_file:
             on_file(target)
-    (directory / MANIFEST).unlink(missing_ok=True)
+    gathered = distributed.gather_objects((written, records))
+    written = sorted((path for part, _ in gathered for path in part), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    records = sorted((r for _, part in gathered for r in part), key=lambda r: (r.file_index, r.position))
+    if ctx.is_main:
+        (directory / MANIFEST).unlink(missing_ok=True)
     return ExpertsResult(written, records, resumed)

@@ -134,8 +134,9 @@ class Matcher(ABC):
               augment: DifferentiableAugmentation | None) -> MatchOutcome:
         """Loss and gradients of one iteration on ``segment`` of the next expert."""
         trajectory, label = self.next_trajectory()
-        start = self.point(trajectory, segment.start)
-        target = self.point(trajectory, segment.target)
+        device = self.model.device  # trajectories stay in host memory; only two points move
+        start = self.point(trajectory, segment.start).to(device)
+        target = self.point(trajectory, segment.target).to(device)
         problem = StudentProblem(
             model=self.model, start=start, objective=self.objective(start, target),
             images=synthetic.images, labels=self.labels(trajectory, synthetic), lr=synthetic.lr,

@@ -37,11 +37,11 @@ class SyntheticSet:
         if pix_init == "real":
             images = torch.cat([data.images_of_class(c, ipc) for c in range(data.num_classes)])
         elif pix_init == "noise":
-            images = torch.randn(len(labels), *data.image_shape)
+            images = torch.randn(len(labels), *data.image_shape, device=data.device)
         else:
             raise ConfigError(f"--pix-init must be 'real' or 'noise' (got {pix_init!r})")
-        return cls(images.detach().clone().requires_grad_(True), labels,
-                   torch.tensor(float(lr_init)).requires_grad_(True))
+        return cls(images.detach().clone().requires_grad_(True), labels.to(data.device),
+                   torch.tensor(float(lr_init), device=data.device).requires_grad_(True))
 
     def save(self, directory: str | Path, labels: torch.Tensor | None = None) -> None:
         """Write images.pt, labels.pt (``labels`` if given, e.g. soft labels) and lr.pt."""

@@ -105,9 +105,15 @@ class MCTMatcher(Matcher):
         return min(float(epoch), float(self.num_epochs))
 
     def _soft_labels(self, trajectory: ConvexifiedTrajectory, images: torch.Tensor) -> torch.Tensor:
-        theta = trajectory.flat_point_at(self._label_epoch())
-        with torch.no_grad():
-            return torch.softmax(self.model(theta, images.detach()), dim=1)
+        theta = trajectory.flat_point_at(self._label_epoch()).to(self.model.device)
+        module = self.model.module
+        was_training = module.training
+        module.eval()  # the expert labels as a trained network would (as the public code does)
+        try:
+            with torch.no_grad():
+                return torch.softmax(self.model(theta, images.detach()), dim=1)
+        finally:
+            module.train(was_training)
 
     def labels(self, trajectory, synthetic) -> torch.Tensor:
         if not self.options.teacher_label:

@@ -33,6 +33,10 @@ class FunctionalModel:
         for p in module.parameters():
             p.requires_grad_(False)
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
     def __len__(self) -> int:
         return len(self.names)
 

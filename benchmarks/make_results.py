@@ -1,0 +1,176 @@
+"""Generate benchmarks/RESULTS.md from the JSON files in benchmarks/results/.
+
+Each section states the exact command, the machine, the date and the commit that produced it.
+Hand-written analysis lives in benchmarks/NOTES.md and is appended verbatim.
+
+Usage: ``python benchmarks/make_results.py [--results DIR] [--output FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PUBLIC_EXPERT_EPOCH_S = 146.0  # public MTT buffer.py on this machine type (issue reference)
+PUBLIC_DISTILL = {1: (0.84, 2.4), 10: (18.5, 8.9)}  # public distill.py: s/it and peak RSS (GB), syn_steps 20
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def pm(mean: float, std: float) -> str:
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def provenance(data: dict) -> list[str]:
+    m = data.get("machine", {})
+    return [f"- command: `{data.get('command', '?')}`",
+            f"- machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gb', '?')} GiB, "
+            f"torch {m.get('torch', '?')} ({m.get('torch_threads', '?')} threads), Python {m.get('python', '?')}",
+            f"- date: {data.get('date', '?')}, commit: `{data.get('commit', '?')}`", ""]
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows] + [""]
+
+
+def speed_section(data: dict) -> list[str]:
+    out = ["## Speed and memory (`speed.py`)", ""] + provenance(data)
+    if data.get("experts"):
+        out += ["### Expert training: one Fashion-MNIST epoch (train pass with crop_scale_rotate + test pass)", ""]
+        rows = []
+        for r in data["experts"]:
+            ratio = r["epoch_s"] / PUBLIC_EXPERT_EPOCH_S if r["model"] == "ConvNet" else None
+            rows.append([r["model"], "on" if r["allocator_tuning"] else "off", f"{r['epoch_s']:.1f}",
+                         f"{r['train_s']:.1f}", f"{r['test_s']:.1f}", f"{r['images_per_s']:.0f}",
+                         "-" if ratio is None else f"{ratio:.2f}x"])
+        out += table(["model", "allocator tuning", "epoch (s)", "train pass (s)", "test pass (s)", "train images/s",
+                      f"vs public buffer.py ({PUBLIC_EXPERT_EPOCH_S:.0f} s)"], rows)
+    if data.get("distill"):
+        out += ["### Distillation: seconds per iteration and peak RSS (whole `dd-harness distill` process)", ""]
+        rows = []
+        for r in data["distill"]:
+            ref = PUBLIC_DISTILL.get(r["ipc"]) if r["syn_steps"] == 20 and r["model"] == "ConvNet" else None
+            versus = (f"{r['seconds_per_iteration'] / ref[0]:.2f}x time, {r['peak_rss_mb'] / 1024 / ref[1]:.2f}x memory"
+                      if ref and r["gradient_mode"] == "unrolled" else "-")
+            rows.append([r["matcher"], r["gradient_mode"], r["model"], str(r["ipc"]), str(r["syn_steps"]),
+                         f"{r['seconds_per_iteration']:.2f}", f"{r['peak_rss_mb'] / 1024:.2f}", versus])
+        out += table(["matcher", "gradient mode", "model", "ipc", "syn_steps", "s / iteration", "peak RSS (GB)",
+                      "vs public distill.py (0.84 s, 2.4 GB at ipc 1; 18.5 s, 8.9 GB at ipc 10)"], rows)
+    if data.get("eval"):
+        out += ["### Evaluation: training and testing `num_eval` networks", ""]
+        rows = [[r["model"], str(r["ipc"]), str(r["epochs"]), str(r["num_eval"]), r["how"], f"{r['seconds']:.1f}",
+                 pm(r["mean"], r["std"])] for r in data["eval"]]
+        out += table(["model", "ipc", "epochs", "networks", "how", "seconds", "accuracy (%)"], rows)
+    return out
+
+
+def storage_section(data: dict) -> list[str]:
+    out = ["## Storage (`storage.py`)", ""] + provenance(data)
+    sizes = data.get("sizes")
+    if sizes:
+        out += [f"### Sizes and converter throughput: {sizes['experts']} {sizes['model']} experts x "
+                f"{sizes['epochs'] + 1} checkpoints, {sizes['mtt_bytes'] / 1e6:.0f} MB of MTT buffers in "
+                f"{sizes['files']} files", ""]
+        rows = [[str(r["waypoints"]), r["dtype"], f"{r['mct_bytes'] / 1e6:.2f}", f"{100 * r['ratio']:.2f}%",
+                 f"{100 * r['expected_ratio_P_over_E1']:.2f}%", f"{r['seconds']:.1f}", f"{r['mb_per_s']:.0f}",
+                 f"{r['peak_rss_mb']:.0f}", f"{r['largest_source_mb']:.0f}"] for r in sizes["rows"]]
+        out += table(["P", "dtype", "MCT (MB)", "MCT / MTT", "P/(E+1)", "seconds", "MB/s", "peak RSS (MB)",
+                      "largest source file (MB)"], rows)
+    acc = data.get("accuracy")
+    if acc:
+        out += [f"### Does compact storage cost accuracy? MCT, ipc={acc['ipc']}, {acc['iterations']} iterations from "
+                f"the `{acc['profile']}` convergence experts, {acc['num_eval']} networks x {acc['epoch_eval_train']} epochs",
+                ""]
+        rows = [[str(r["waypoints"]), r["dtype"], f"{r['bytes'] / 1e6:.3f}", f"{100 * r['bytes'] / acc['mtt_bytes']:.2f}%",
+                 pm(r["accuracy_mean"], r["accuracy_std"])] for r in acc["rows"]]
+        out += table(["P", "dtype", "MB", "of MTT", "accuracy (%)"], rows)
+    return out
+
+
+def convergence_section(data: dict, name: str) -> list[str]:
+    profile = data["profile"]
+    out = [f"## Convergence and stability, `{profile['name']}` profile (`convergence.py`)", ""] + provenance(data)
+    experts = data.get("experts", {})
+    accs = experts.get("final_test_acc", [])
+    out += [f"{profile['dataset']}, {profile['model']}; {profile['num_experts']} experts x {profile['train_epochs']} "
+            f"epochs" + (f" on {profile['expert_subset']} images" if profile.get("expert_subset") else "")
+            + (f" (expert test accuracy {100 * sum(accs) / len(accs):.1f}%)" if accs else "")
+            + f"; seeds {profile['seeds']}; {profile['num_eval']} evaluation networks x {profile['epoch_eval_train']} "
+            f"epochs; wall time {data.get('wall_seconds', 0) / 60:.0f} min.", "",
+            f"![accuracy vs iteration](results/{name}.png)", ""]
+    rows = []
+    for ipc, block in data["analysis"].items():
+        random = block.get("random_subset")
+        for method, s in block["methods"].items():
+            reach = s.get("iterations_to_reach", {})
+            rows.append([ipc, method.upper(), pm(random["mean"], random["std"]) if random else "-",
+                         pm(s["final_mean"], s["final_std_across_seeds"]), pct(s["best_mean"]),
+                         str(reach.get("95% of final MTT", "-")), str(reach.get("100% of final MTT", "-")),
+                         f"{block['iterations']}", f"{100 * s['largest_drop_between_evals']:.2f}",
+                         f"{s['loss_std_second_half']:.4f}", f"{s['final_loss_mean']:.4f}",
+                         f"{s['seconds_per_iteration']:.2f}"])
+    out += table(["ipc", "method", "random subset (%)", "final (%) mean ± std over seeds", "best eval (%)",
+                  "iterations to 95% of final MTT", "iterations to final MTT", "budget", "largest drop between evals (pts)",
+                  "loss std (2nd half)", "final loss", "s / iteration"], rows)
+    return out
+
+
+def cross_arch_section(data: dict) -> list[str]:
+    out = ["## Cross-architecture (`cross_arch.py`)", ""] + provenance(data)
+    out += [f"{data['num_eval']} networks x {data['epoch_eval_train']} epochs per architecture and set.", ""]
+    labels = [k for k in data["rows"][0] if k not in ("ipc", "model")] if data["rows"] else []
+    rows = [[str(r["ipc"]), r["model"]] + [pm(r[k]["mean"], r[k]["std"]) for k in labels] for r in data["rows"]]
+    return out + table(["ipc", "architecture"] + [f"{k} (%)" for k in labels], rows)
+
+
+def distributed_section(data: dict) -> list[str]:
+    out = ["## Distributed distillation, 1 vs 2 processes (`distributed.py`)", ""] + provenance(data)
+    out += [f"{data['model']}, ipc={data['ipc']}, syn_steps={data['syn_steps']}, torchrun with gloo.", ""]
+    rows = [[str(r["processes"]), str(r["threads_per_process"]), f"{r['seconds_per_iteration']:.3f}",
+             f"{r['iterations_per_s']:.2f}", f"{r['segments_per_s']:.2f}"] for r in data["rows"]]
+    return out + table(["processes", "threads each", "s / iteration", "iterations/s", "segments/s"], rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--results", default=str(HERE / "results"))
+    parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args(argv)
+    results = Path(args.results)
+    lines = ["# Benchmark results", "",
+             "Generated by `python benchmarks/make_results.py` from the JSON files in `benchmarks/results/`; "
+             "every section names the command, machine, date and commit that produced it. "
+             "Reproduce everything with the commands listed in each section (`--quick` variants run in the tests).",
+             ""]
+    builders = [("speed.json", speed_section), ("storage.json", storage_section)]
+    for path in sorted(results.glob("convergence_*.json")):
+        if "quick" not in path.name:
+            builders.append((path.name, lambda d, n=path.stem: convergence_section(d, n)))
+    for path in sorted(results.glob("cross_arch_*.json")):
+        if "quick" not in path.name:
+            builders.append((path.name, cross_arch_section))
+    builders.append(("distributed.json", distributed_section))
+    for name, build in builders:
+        path = results / name
+        if path.exists():
+            data = json.loads(path.read_text())
+            if data.get("quick"):
+                continue
+            lines += build(data)
+    notes = HERE / "NOTES.md"
+    if notes.exists():
+        lines += [notes.read_text().strip(), ""]
+    from mct_plugin.harness.atomic import atomic_write_text
+
+    atomic_write_text(args.output, "\n".join(lines))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Speed and memory: expert training, distillation iterations, evaluation.
+
+Every workload runs in a fresh subprocess, so its peak resident memory (VmHWM) is its own.
+
+* experts: one epoch of expert training (train pass with the crop_scale_rotate augmentation +
+  test pass) for ConvNet on Fashion-MNIST, with and without the allocator tuning;
+* distill: seconds per iteration and peak RSS of ``dd-harness distill`` for both matchers and both
+  gradient modes, at several ``syn_steps`` and ``ipc`` (experts: random-walk trajectories with the
+  model's shapes - the cost of an iteration does not depend on the values);
+* eval: seconds to train and test ``num_eval`` networks, sequentially vs batched with vmap.
+
+Usage: ``python benchmarks/speed.py [--quick] [--only experts,distill,eval] [--out DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import output_dir, provenance, run_python, write_json  # noqa: E402
+
+EXPERT_EPOCH = textwrap.dedent("""
+    import json, sys, time, torch
+    from mct_plugin.harness.runtime import tune_allocator
+    tune_allocator()
+    from mct_plugin.harness.augment import EXPERT_AUGMENTATIONS
+    from mct_plugin.harness.data import load_dataset
+    from mct_plugin.harness.models import create_model
+    from mct_plugin.harness.training import test_accuracy, train_epoch
+    model_name, subset = sys.argv[1], int(sys.argv[2])
+    data = load_dataset("FashionMNIST")
+    if subset:
+        data = data.train_subset(subset)
+    torch.manual_seed(0)
+    model = create_model(model_name, 1, 10, (28, 28))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    augment = EXPERT_AUGMENTATIONS.get("crop_scale_rotate")((28, 28))
+    t0 = time.perf_counter()
+    train_epoch(model, data.train_images, data.train_labels, optimizer, 256, augment)
+    t1 = time.perf_counter()
+    _, acc = test_accuracy(model, data.test_images, data.test_labels, batch_size=256)
+    t2 = time.perf_counter()
+    print(json.dumps({"train_s": t1 - t0, "test_s": t2 - t1, "images": len(data.train_images), "test_acc": acc}))
+""")
+
+DISTILL = textwrap.dedent("""
+    import json, sys, torch
+    from mct_plugin.harness.runtime import tune_allocator
+    tune_allocator()
+    from mct_plugin.harness.distill import DistillConfig, Distillation
+    matcher, mode, model, ipc, steps, iters, buffers, out = sys.argv[1:9]
+    config = DistillConfig(matcher=matcher, gradient_mode=mode, model=model, ipc=int(ipc), syn_steps=int(steps),
+                           expert_epochs=2, max_start_epoch=5, iterations=int(iters), eval_it=0,
+                           buffer_path=buffers, out=out, checkpoint_every=1000)
+    result = Distillation(config, overwrite=True, show_progress=False).run()
+    seconds = [r["seconds"] for r in result.rows if "seconds" in r][1:]  # the first iteration warms up
+    peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+    print(json.dumps({"seconds_per_iteration": sum(seconds) / len(seconds), "iterations_timed": len(seconds),
+                      "peak_rss_mb": peak}))
+""")
+
+EVAL = textwrap.dedent("""
+    import json, sys, time, torch
+    from mct_plugin.harness.runtime import tune_allocator
+    tune_allocator()
+    from mct_plugin.harness.batched_eval import evaluate_set_batched
+    from mct_plugin.harness.data import load_dataset
+    from mct_plugin.harness.evaluate import EvalConfig, evaluate_set, random_real_subset
+    model, ipc, epochs, num_eval, how = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+    data = load_dataset("FashionMNIST")
+    x, y = random_real_subset(data, ipc, seed=0)
+    config = EvalConfig(num_eval=num_eval, epoch_eval_train=epochs)
+    fn = evaluate_set_batched if how == "batched" else evaluate_set
+    t = time.perf_counter()
+    result = fn(x, y, 0.01, data, model, config)
+    print(json.dumps({"seconds": time.perf_counter() - t, "mean": result.mean, "std": result.std}))
+""")
+
+
+def write_random_walk_buffer(directory: Path, model: str, epochs: int, experts: int = 2) -> Path:
+    """An MTT buffer with the shapes of ``model`` (random walks from a fresh initialisation)."""
+    import torch
+
+    from mct_plugin.harness.buffers import buffer_subdir, save_replay_buffer
+    from mct_plugin.harness.models import create_model
+
+    target = directory / buffer_subdir("FashionMNIST", model, False)
+    trajectories = []
+    for e in range(experts):
+        torch.manual_seed(e)
+        point = [p.detach().clone() for p in create_model(model, 1, 10, (28, 28)).parameters()]
+        trajectory = [point]
+        for _ in range(epochs):
+            point = [p + 0.01 * torch.randn_like(p) for p in point]
+            trajectory.append(point)
+        trajectories.append(trajectory)
+    save_replay_buffer(trajectories, target / "replay_buffer_0.pt")
+    return directory
+
+
+def bench_experts(quick: bool) -> list[dict]:
+    model, subset = ("ConvNetW16", 1000) if quick else ("ConvNet", 0)
+    rows = []
+    for tuning in ("1", "0"):
+        result = run_python(EXPERT_EPOCH, model, str(subset), env={"DD_HARNESS_MALLOC_TUNING": tuning})
+        result.update(model=model, allocator_tuning=tuning == "1",
+                      images_per_s=result["images"] / result["train_s"], epoch_s=result["train_s"] + result["test_s"])
+        rows.append(result)
+        print(f"experts {model} tuning={tuning}: {result['epoch_s']:.1f} s/epoch "
+              f"({result['images_per_s']:.0f} img/s train, test pass {result['test_s']:.1f} s)", flush=True)
+    return rows
+
+
+def bench_distill(quick: bool) -> list[dict]:
+    if quick:
+        model, grid, iters = "ConvNetW16", [("mtt", "unrolled", 1, 5), ("mct", "constant-memory", 1, 5)], 3
+    else:
+        model, iters = "ConvNet", 4
+        grid = [("mtt", "unrolled", 1, 20), ("mtt", "unrolled", 10, 20)]
+        grid += [("mct", mode, ipc, steps) for ipc in (1, 10) for steps in (10, 20, 40)
+                 for mode in ("unrolled", "constant-memory")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        buffers = write_random_walk_buffer(Path(tmp) / "buffers", model, epochs=10)
+        for matcher, mode, ipc, steps in grid:
+            result = run_python(DISTILL, matcher, mode, model, str(ipc), str(steps), str(iters), str(buffers),
+                                str(Path(tmp) / "run"))
+            result.update(matcher=matcher, gradient_mode=mode, model=model, ipc=ipc, syn_steps=steps)
+            rows.append(result)
+            print(f"distill {matcher} {mode} ipc={ipc} syn_steps={steps}: {result['seconds_per_iteration']:.2f} s/it, "
+                  f"peak {result['peak_rss_mb']:.0f} MB", flush=True)
+    return rows
+
+
+def bench_eval(quick: bool) -> list[dict]:
+    grid = [("ConvNetW16", 1, 5, 3)] if quick else [("ConvNetW32", 1, 300, 5), ("ConvNetW32", 10, 300, 5),
+                                                    ("ConvNet", 1, 300, 5), ("ConvNet", 10, 50, 5)]
+    rows = []
+    for model, ipc, epochs, num_eval in grid:
+        for how in ("sequential", "batched"):
+            result = run_python(EVAL, model, str(ipc), str(epochs), str(num_eval), how)
+            result.update(model=model, ipc=ipc, epochs=epochs, num_eval=num_eval, how=how)
+            rows.append(result)
+            print(f"eval {model} ipc={ipc} {epochs} epochs x {num_eval} nets {how}: {result['seconds']:.1f} s", flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, seconds)")
+    parser.add_argument("--only", default="experts,distill,eval")
+    parser.add_argument("--out", default=None, help="folder for speed.json (default benchmarks/results)")
+    args = parser.parse_args(argv)
+    out = output_dir(args.out)
+    sections = {"experts": bench_experts, "distill": bench_distill, "eval": bench_eval}
+    payload = {"benchmark": "speed", "quick": args.quick, **provenance()}
+    previous = out / "speed.json"
+    if previous.exists() and not args.quick:  # keep sections not re-run this time
+        import json
+
+        payload = {**{k: v for k, v in json.loads(previous.read_text()).items() if k in sections}, **payload}
+    for name in args.only.split(","):
+        payload[name] = sections[name](args.quick)
+    write_json(out / "speed.json", payload)
+    print(f"wrote {out / 'speed.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

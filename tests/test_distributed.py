@@ -1,0 +1,93 @@
+"""torch.distributed (torchrun, gloo on CPU, 2 processes): experts, distillation, evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_cli
+
+HERE = Path(__file__).resolve().parent
+# one thread per process, in the references too: results must not depend on thread counts
+ENV = {"OMP_NUM_THREADS": "1", "DD_HARNESS_MALLOC_TUNING": "1"}
+
+
+def torchrun(*args: str, nproc: int = 2, timeout: int = 300) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *args]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **ENV})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="module")
+def tiny_buffers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dist_buffers")
+    proc = run_cli("experts", "--model", "ConvNetW16", "--num-experts", "2", "--train-epochs", "3", "--subset", "500",
+                   "--buffer-path", str(root), "--quiet", env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    return root
+
+
+def test_sharded_experts_match_a_single_process_run(tmp_path):
+    common = ["experts", "--model", "ConvNetW16", "--num-experts", "3", "--save-interval", "1", "--train-epochs", "1",
+              "--subset", "300", "--quiet"]
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    assert run_cli(*common, "--buffer-path", str(single), env=ENV).returncode == 0
+    torchrun("-m", "mct_plugin.harness.cli", *common, "--buffer-path", str(sharded))
+    folder = Path("FashionMNIST") / "ConvNetW16"
+    names = sorted(p.name for p in (sharded / folder).iterdir())
+    assert names == ["replay_buffer_0.pt", "replay_buffer_1.pt", "replay_buffer_2.pt"]  # no collision, no leftovers
+    for name in names:
+        a = torch.load(single / folder / name, weights_only=True)
+        b = torch.load(sharded / folder / name, weights_only=True)
+        assert all(torch.equal(x, y) for ca, cb in zip(a[0], b[0]) for x, y in zip(ca, cb)), name
+
+
+@pytest.mark.parametrize("matcher,mode", [("mtt", "unrolled"), ("mct", "constant-memory")])
+def test_ranks_stay_identical_and_sample_their_own_segments(tiny_buffers, tmp_path, matcher, mode):
+    proc = torchrun(str(HERE / "_dist_worker.py"), str(tiny_buffers), str(tmp_path / "run"), "4", matcher, mode)
+    ranks = sorted(json_lines(proc.stdout), key=lambda r: r["rank"])
+    assert [r["rank"] for r in ranks] == [0, 1] and ranks[0]["world"] == 2
+    assert ranks[0]["digest"] == ranks[1]["digest"] and ranks[0]["lr"] == ranks[1]["lr"]
+    assert ranks[0]["segments"] != ranks[1]["segments"]  # a larger meta-batch, not the same segment twice
+    images = torch.load(tmp_path / "run" / "images.pt", weights_only=True)  # rank 0 wrote the outputs
+    assert images.shape == (10, 1, 28, 28)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["world_size"] == 2
+
+
+def test_a_two_rank_step_averages_the_two_segments_gradients(tiny_buffers, tmp_path):
+    proc = torchrun(str(HERE / "_dist_worker.py"), str(tiny_buffers), str(tmp_path / "run"), "1", "mtt", "unrolled")
+    reference = subprocess.run([sys.executable, str(HERE / "_dist_reference.py"), str(tiny_buffers),
+                                str(tmp_path / "ref")], capture_output=True, text=True, timeout=300,
+                               env={**os.environ, **ENV})
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    expected = json_lines(reference.stdout)[-1]
+    ranks = sorted(json_lines(proc.stdout), key=lambda r: r["rank"])
+    assert [r["segments"][0] for r in ranks] == expected["segments"]
+    distilled = torch.load(tmp_path / "run" / "images.pt", weights_only=True)
+    averaged = torch.load(tmp_path / "ref" / "averaged_images.pt", weights_only=True)
+    assert torch.allclose(distilled, averaged, rtol=1e-5, atol=1e-7)
+    assert ranks[0]["lr"] == pytest.approx(expected["lr"], rel=1e-6)
+
+
+def test_sharded_evaluation_equals_single_process_evaluation(tiny_buffers, tmp_path):
+    run = tmp_path / "run"
+    torchrun(str(HERE / "_dist_worker.py"), str(tiny_buffers), str(run), "2", "mtt", "unrolled")
+    options = ["eval", "--run-dir", str(run), "--num-eval", "3", "--epoch-eval-train", "4", "--models", "ConvNetW16,ConvNetW32"]
+    single = run_cli(*options, env=ENV)
+    assert single.returncode == 0, single.stderr
+    expected = json.loads((run / "eval.json").read_text())
+    torchrun("-m", "mct_plugin.harness.cli", *options)
+    sharded = json.loads((run / "eval.json").read_text())
+    assert sharded["rows"] == expected["rows"]
+    assert [row["model"] for row in sharded["rows"]] == ["ConvNetW16", "ConvNetW32"]

@@ -1,0 +1,63 @@
+"""ExpertPool: MTT's expert order (one file in memory), resumable state, side-effect-free peek."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from mct_plugin.harness.expert_pool import ExpertPool
+
+FILES = [Path("a.pt"), Path("b.pt"), Path("c.pt")]
+
+
+def loader(log):
+    def load(path):
+        log.append(path.name)
+        return [f"{path.stem}{i}" for i in range(2)]
+    return load
+
+
+def test_cycles_through_every_expert_loading_one_file_at_a_time():
+    torch.manual_seed(0)
+    loads = []
+    pool = ExpertPool(FILES, loader(loads))
+    first_round = [pool.next()[0] for _ in range(6)]
+    assert sorted(first_round) == ["a0", "a1", "b0", "b1", "c0", "c1"]
+    assert len(loads) == 3  # each file loaded once per round
+    labels = {pool.next()[1] for _ in range(6)}
+    assert labels == {f"{f.name}#{i}" for f in FILES for i in range(2)}
+
+
+def test_state_round_trip_continues_the_same_sequence():
+    torch.manual_seed(1)
+    pool = ExpertPool(FILES, loader([]))
+    for _ in range(3):
+        pool.next()
+    state, rng = pool.state_dict(), torch.get_rng_state()
+    expected = [pool.next()[0] for _ in range(7)]
+    restored = ExpertPool(FILES, loader([]))
+    restored.load_state_dict(state)
+    torch.set_rng_state(rng)
+    assert [restored.next()[0] for _ in range(7)] == expected
+
+
+def test_peek_neither_advances_nor_draws_random_numbers():
+    torch.manual_seed(2)
+    pool = ExpertPool(FILES, loader([]))
+    reference = ExpertPool(FILES, loader([]))
+    reference.load_state_dict(pool.state_dict())
+    rng = torch.get_rng_state()
+    pool.peek_first()
+    assert torch.equal(torch.get_rng_state(), rng)
+    got = [pool.next()[0] for _ in range(5)]
+    torch.set_rng_state(rng)
+    assert got == [reference.next()[0] for _ in range(5)]
+
+
+def test_max_files_and_max_experts_limit_the_pool():
+    torch.manual_seed(3)
+    pool = ExpertPool(FILES, loader([]), max_files=1, max_experts=1)
+    assert len({pool.next()[0] for _ in range(4)}) == 1  # one fixed file, its first expert
+    pool = ExpertPool(FILES, loader([]), max_files=2)
+    assert len({pool.next()[0][0] for _ in range(12)}) == 2  # a fixed subset of two files
