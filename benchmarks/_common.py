@@ -72,8 +72,24 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def run_python(code: str, *args: str, env: dict | None = None, timeout: int = 3600) -> dict:
-    """Run ``code`` in a fresh interpreter; it must print one JSON object on its last line."""
+def run_python(code: str, *args: str, env: dict | None = None, timeout: int = 3600,
+               in_process: bool = False) -> dict:
+    """Run ``code`` in a fresh interpreter; it must print one JSON object on its last line.
+
+    ``in_process`` runs it here instead (quick smoke tests: no interpreter start, shared peaks).
+    """
+    if in_process:
+        import contextlib
+        import io
+
+        buffer, argv = io.StringIO(), sys.argv
+        try:
+            sys.argv = ["-c", *args]
+            with contextlib.redirect_stdout(buffer):
+                exec(compile(code, "<benchmark>", "exec"), {"__name__": "__benchmark__"})
+        finally:
+            sys.argv = argv
+        return json.loads(buffer.getvalue().strip().splitlines()[-1])
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, cwd=ROOT)
     if proc.returncode != 0:

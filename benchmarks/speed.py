@@ -9,6 +9,8 @@ Every workload runs in a fresh subprocess, so its peak resident memory (VmHWM) i
   model's shapes - the cost of an iteration does not depend on the values);
 * eval: seconds to train and test ``num_eval`` networks, sequentially vs batched with vmap.
 
+``--quick`` runs tiny workloads in this process (a smoke test of the script, not a measurement).
+
 Usage: ``python benchmarks/speed.py [--quick] [--only experts,distill,eval] [--out DIR]``
 """
 
@@ -106,7 +108,8 @@ def bench_experts(quick: bool) -> list[dict]:
     model, subset = ("ConvNetW16", 1000) if quick else ("ConvNet", 0)
     rows = []
     for tuning in ("1", "0"):
-        result = run_python(EXPERT_EPOCH, model, str(subset), env={"DD_HARNESS_MALLOC_TUNING": tuning})
+        result = run_python(EXPERT_EPOCH, model, str(subset), env={"DD_HARNESS_MALLOC_TUNING": tuning},
+                            in_process=quick)
         result.update(model=model, allocator_tuning=tuning == "1",
                       images_per_s=result["images"] / result["train_s"], epoch_s=result["train_s"] + result["test_s"])
         rows.append(result)
@@ -128,7 +131,7 @@ def bench_distill(quick: bool) -> list[dict]:
         buffers = write_random_walk_buffer(Path(tmp) / "buffers", model, epochs=10)
         for matcher, mode, ipc, steps in grid:
             result = run_python(DISTILL, matcher, mode, model, str(ipc), str(steps), str(iters), str(buffers),
-                                str(Path(tmp) / "run"))
+                                str(Path(tmp) / "run"), in_process=quick)
             result.update(matcher=matcher, gradient_mode=mode, model=model, ipc=ipc, syn_steps=steps)
             rows.append(result)
             print(f"distill {matcher} {mode} ipc={ipc} syn_steps={steps}: {result['seconds_per_iteration']:.2f} s/it, "
@@ -142,7 +145,7 @@ def bench_eval(quick: bool) -> list[dict]:
     rows = []
     for model, ipc, epochs, num_eval in grid:
         for how in ("sequential", "batched"):
-            result = run_python(EVAL, model, str(ipc), str(epochs), str(num_eval), how)
+            result = run_python(EVAL, model, str(ipc), str(epochs), str(num_eval), how, in_process=quick)
             result.update(model=model, ipc=ipc, epochs=epochs, num_eval=num_eval, how=how)
             rows.append(result)
             print(f"eval {model} ipc={ipc} {epochs} epochs x {num_eval} nets {how}: {result['seconds']:.1f} s", flush=True)

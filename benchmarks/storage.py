@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -75,7 +74,7 @@ def bench_sizes(quick: bool) -> dict:
         for waypoints, dtype in SETTINGS[: 2 if quick else None]:
             out = Path(tmp) / f"mct_p{waypoints}_{dtype}"
             result = run_python(CONVERT, str(source), "--out", str(out), "--waypoints", str(waypoints),
-                                "--dtype", dtype)
+                                "--dtype", dtype, in_process=quick)
             written = sum(p.stat().st_size for p in out.glob("*.mct.safetensors"))
             row = {"waypoints": waypoints, "dtype": dtype, "mct_bytes": written, "mtt_bytes": total,
                    "ratio": written / total, "expected_ratio_P_over_E1": waypoints / (epochs + 1),
@@ -108,11 +107,10 @@ def bench_accuracy(quick: bool) -> dict:
     rows = []
     for waypoints, dtype in settings:
         out = root / f"mct_p{waypoints}_{dtype}"
-        proc = subprocess.run([sys.executable, "-m", "mct_plugin.harness.cli", "convert", "--to", "mct", str(source),
-                               "--out", str(out), "--waypoints", str(waypoints), "--dtype", dtype, "--quiet"],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(proc.stderr)
+        converted = run_python(CONVERT, str(source), "--out", str(out), "--waypoints", str(waypoints), "--dtype", dtype,
+                               in_process=quick)
+        if converted["exit"] != 0:
+            raise RuntimeError(f"conversion of {source} failed")
         s = profile.ipcs[ipc]
         config = DistillConfig(dataset=profile.dataset, model=profile.model, matcher="mct", buffer_path=str(out),
                                out=str(root / f"run_p{waypoints}_{dtype}"), ipc=ipc, syn_steps=s.syn_steps,

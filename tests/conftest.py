@@ -62,10 +62,25 @@ def expert_dir(expert_root):
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run ``dd-harness`` in a subprocess (the installed console script's module)."""
+    """Run ``dd-harness``: in this process (the real ``main()``, output captured), or in a fresh
+    interpreter when ``env`` or ``cwd`` is given. Tests of signals and kills use subprocesses."""
+    if env is None and cwd is None:
+        return run_cli_in_process(*args)
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "mct_plugin.harness.cli", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli_in_process(*args: str) -> subprocess.CompletedProcess:
+    import contextlib
+    import io
+
+    from mct_plugin.harness.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(["dd-harness", *args], code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> str:

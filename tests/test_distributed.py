@@ -80,14 +80,15 @@ def test_a_two_rank_step_averages_the_two_segments_gradients(tiny_buffers, tmp_p
     assert ranks[0]["lr"] == pytest.approx(expected["lr"], rel=1e-6)
 
 
-def test_sharded_evaluation_equals_single_process_evaluation(tiny_buffers, tmp_path):
+def test_sharded_evaluation_equals_single_process_evaluation(tiny_buffers, tmp_path, mini_fmnist_dir):
     run = tmp_path / "run"
     torchrun(str(HERE / "_dist_worker.py"), str(tiny_buffers), str(run), "2", "mtt", "unrolled")
-    options = ["eval", "--run-dir", str(run), "--num-eval", "3", "--epoch-eval-train", "4", "--models", "ConvNetW16,ConvNetW32"]
+    options = ["eval", "--run-dir", str(run), "--num-eval", "3", "--epoch-eval-train", "4", "--models",
+               "ConvNetW16,ConvNetD1", "--data-path", str(mini_fmnist_dir)]
     single = run_cli(*options, env=ENV)
     assert single.returncode == 0, single.stderr
     expected = json.loads((run / "eval.json").read_text())
     torchrun("-m", "mct_plugin.harness.cli", *options)
     sharded = json.loads((run / "eval.json").read_text())
     assert sharded["rows"] == expected["rows"]
-    assert [row["model"] for row in sharded["rows"]] == ["ConvNetW16", "ConvNetW32"]
+    assert [row["model"] for row in sharded["rows"]] == ["ConvNetW16", "ConvNetD1"]
