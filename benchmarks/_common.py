@@ -101,3 +101,19 @@ def output_dir(arg: str | None) -> Path:
     path = Path(arg) if arg else RESULTS
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def random_walk_trajectory(model: str, epochs: int, seed: int) -> list:
+    """An expert-shaped trajectory of ``model`` (Fashion-MNIST shapes): a random walk from a fresh
+    initialisation. Sizes and iteration costs do not depend on the values, accuracy does."""
+    import torch
+
+    from mct_plugin.harness.models import create_model
+
+    torch.manual_seed(seed)
+    point = [p.detach().clone() for p in create_model(model, 1, 10, (28, 28)).parameters()]
+    trajectory = [point]
+    for _ in range(epochs):
+        point = [p + 0.01 * torch.randn_like(p) for p in point]
+        trajectory.append(point)
+    return trajectory

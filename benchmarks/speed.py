@@ -23,7 +23,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, run_python, write_json  # noqa: E402
+from _common import output_dir, provenance, random_walk_trajectory, run_python, write_json  # noqa: E402
 
 EXPERT_EPOCH = textwrap.dedent("""
     import json, sys, time, torch
@@ -85,21 +85,10 @@ EVAL = textwrap.dedent("""
 
 def write_random_walk_buffer(directory: Path, model: str, epochs: int, experts: int = 2) -> Path:
     """An MTT buffer with the shapes of ``model`` (random walks from a fresh initialisation)."""
-    import torch
-
     from mct_plugin.harness.buffers import buffer_subdir, save_replay_buffer
-    from mct_plugin.harness.models import create_model
 
     target = directory / buffer_subdir("FashionMNIST", model, False)
-    trajectories = []
-    for e in range(experts):
-        torch.manual_seed(e)
-        point = [p.detach().clone() for p in create_model(model, 1, 10, (28, 28)).parameters()]
-        trajectory = [point]
-        for _ in range(epochs):
-            point = [p + 0.01 * torch.randn_like(p) for p in point]
-            trajectory.append(point)
-        trajectories.append(trajectory)
+    trajectories = [random_walk_trajectory(model, epochs, seed=e) for e in range(experts)]
     save_replay_buffer(trajectories, target / "replay_buffer_0.pt")
     return directory
 

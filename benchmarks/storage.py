@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, run_python, write_json  # noqa: E402
+from _common import output_dir, provenance, random_walk_trajectory, run_python, write_json  # noqa: E402
 
 SETTINGS = [(2, "float32"), (4, "float32"), (2, "float16"), (2, "bfloat16"), (4, "float16")]
 
@@ -40,22 +40,11 @@ CONVERT = textwrap.dedent("""
 
 
 def write_buffers(directory: Path, model: str, epochs: int, experts_per_file: int, files: int) -> list[Path]:
-    import torch
-
     from mct_plugin.harness.buffers import save_replay_buffer
-    from mct_plugin.harness.models import create_model
 
     paths = []
     for f in range(files):
-        trajectories = []
-        for e in range(experts_per_file):
-            torch.manual_seed(f * 100 + e)
-            point = [p.detach().clone() for p in create_model(model, 1, 10, (28, 28)).parameters()]
-            trajectory = [point]
-            for _ in range(epochs):
-                point = [p + 0.01 * torch.randn_like(p) for p in point]
-                trajectory.append(point)
-            trajectories.append(trajectory)
+        trajectories = [random_walk_trajectory(model, epochs, seed=f * 100 + e) for e in range(experts_per_file)]
         paths.append(save_replay_buffer(trajectories, directory / f"replay_buffer_{f}.pt"))
         del trajectories
     return paths

@@ -112,6 +112,10 @@ def test_no_buffers_names_the_searched_paths(tmp_path):
     (["--syn-steps", "0"], "--syn-steps must be at least 1 (got 0)"),
     (["--expert-epochs", "1.5"], "--expert-epochs must be an integer for the discrete sampler"),
     (["--sampler", "nope"], "unknown sampler 'nope'; registered: continuous, discrete"),
+    (["--matcher", "mtc"], "unknown matcher 'mtc'; registered: mct, mtt"),
+    (["--model", "ConvNett"], "unknown model 'ConvNett'; registered: AlexNet, ConvNet"),
+    (["--dataset", "FMNIST"], "unknown dataset 'FMNIST'; registered: CIFAR10"),
+    (["--gradient-mode", "exact"], "invalid choice: 'exact'"),
 ])
 def test_impossible_options_are_refused_before_anything_is_written(tmp_path, expert_root, extra, fragment):
     proc = distill_cli(expert_root, tmp_path / "run", *extra)

@@ -50,7 +50,11 @@ def _configure_logging(verbose: int) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that also accepts ``--a_b`` for every ``--a-b`` option."""
+    """argparse that also accepts ``--a_b`` for every ``--a-b`` option, and reports a bad command
+    line in the same one-line form as every other user error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"dd-harness: error: {message} (see '{self.prog} --help')\n")
 
     def add_argument(self, *names, **kwargs):  # type: ignore[override]
         return super().add_argument(*_with_aliases(names), **kwargs)
@@ -374,7 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _sigterm_as_keyboard_interrupt():
             parser = build_parser()
-            args = parser.parse_args(argv)
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as exc:  # --help, --version, or a bad command line (already printed)
+                return int(exc.code or 0)
             ctx = distributed.context()  # under torchrun: joins the process group
             _configure_logging(args.verbose if ctx.is_main else 0)
             return int(args.handler(args) or 0)
