@@ -122,10 +122,11 @@ def convergence_section(data: dict, name: str) -> list[str]:
 
 def cross_arch_section(data: dict) -> list[str]:
     out = ["## Cross-architecture (`cross_arch.py`)", ""] + provenance(data)
-    out += [f"{data['num_eval']} networks x {data['epoch_eval_train']} epochs per architecture and set.", ""]
-    labels = [k for k in data["rows"][0] if k not in ("ipc", "model")] if data["rows"] else []
-    rows = [[str(r["ipc"]), r["model"]] + [pm(r[k]["mean"], r[k]["std"]) for k in labels] for r in data["rows"]]
-    return out + table(["ipc", "architecture"] + [f"{k} (%)" for k in labels], rows)
+    meta = ("ipc", "model", "num_eval", "epoch_eval_train")
+    labels = [k for k in data["rows"][0] if k not in meta] if data["rows"] else []
+    rows = [[str(r["ipc"]), r["model"], f"{r['num_eval']} x {r['epoch_eval_train']}"]
+            + [pm(r[k]["mean"], r[k]["std"]) for k in labels] for r in data["rows"]]
+    return out + table(["ipc", "architecture", "networks x epochs"] + [f"{k} (%)" for k in labels], rows)
 
 
 def distributed_section(data: dict) -> list[str]:

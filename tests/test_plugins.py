@@ -156,6 +156,23 @@ def test_plugins_command_lists_components_with_their_distribution():
     assert "mct_plugin 0.1.0" in table[("matcher", "mtt")] and "mct_plugin 0.1.0" in table[("matcher", "mct")]
     assert any(line.startswith("buffer converter  mct") for line in lines)
     assert any("constant-memory" in line for line in lines)
+    assert any(line.split()[:2] == ["command", "demo"] and "mct_plugin 0.1.0" in line for line in lines)
+
+
+def test_a_plugin_can_add_a_command():
+    from mct_plugin.harness.cli import build_parser
+
+    class CommandPlugin:
+        @hookimpl
+        def dd_register_commands(self, subparsers):
+            parser = subparsers.add_parser("hello-test")
+            parser.add_argument("--name", default="world")
+            parser.set_defaults(handler=lambda args: print(f"hello {args.name}") or 0)
+
+    pm = new_plugin_manager(load_entrypoints=False)
+    pm.register(CommandPlugin(), name="command-test")
+    args = build_parser(pm).parse_args(["hello-test", "--name", "MCT"])
+    assert args.name == "MCT" and args.handler(args) == 0
 
 
 def test_matcher_and_sampler_are_abstract_interfaces():

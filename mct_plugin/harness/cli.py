@@ -95,6 +95,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
             rows.append((kind, entry.name, entry.source, getattr(entry.obj, "description", "")))
     for entry in GRADIENT_MODES:
         rows.append(("gradient mode", entry.name, "mct_plugin (harness)", entry.obj.description))
+    for name, source in sorted(PLUGIN_COMMANDS.items()):
+        rows.append(("command", name, source, f"dd-harness {name} (added by a plugin)"))
     widths = [max(len(r[i]) for r in rows + [("KIND", "NAME", "FROM", "")]) for i in range(3)]
     print(f"{'KIND':<{widths[0]}}  {'NAME':<{widths[1]}}  {'FROM':<{widths[2]}}  DESCRIPTION")
     for kind, name, source, description in rows:
@@ -317,8 +319,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- entry point
+PLUGIN_COMMANDS: dict[str, str] = {}  # sub-commands added by plugins -> where they came from
+
+
 def build_parser(pm=None) -> argparse.ArgumentParser:
-    from .plugins import default_plugin_manager
+    from .plugins import default_plugin_manager, register_plugin_commands
 
     pm = pm or default_plugin_manager()
     parser = _Parser(prog="dd-harness", description="Dataset distillation by trajectory matching; matchers come from plugins.")
@@ -334,7 +339,7 @@ def build_parser(pm=None) -> argparse.ArgumentParser:
     _build_distill(sub, pm)
     _build_eval(sub)
     _build_convert(sub, pm)
-    pm.hook.dd_register_commands(subparsers=sub)
+    PLUGIN_COMMANDS.update(register_plugin_commands(sub, pm))
     return parser
 
 

@@ -89,6 +89,20 @@ def collect_components(pm: pluggy.PluginManager | None = None) -> Components:
     return Components(_collect(pm, "matcher"), _collect(pm, "sampler"), _collect(pm, "buffer converter"))
 
 
+def register_plugin_commands(subparsers, pm: pluggy.PluginManager | None = None) -> dict[str, str]:
+    """Let every plugin add sub-commands; return ``{command: plugin source}``."""
+    pm = pm or default_plugin_manager()
+    added: dict[str, str] = {}
+    for impl in pm.hook.dd_register_commands.get_hookimpls():  # registration order
+        before = set(subparsers.choices)
+        try:
+            impl.function(**{name: subparsers for name in impl.argnames})
+        except Exception as exc:  # argparse refuses a name twice with a bare ArgumentError
+            raise ConfigError(f"plugin {plugin_source(pm, impl.plugin)} could not add its commands: {exc}") from exc
+        added.update({name: plugin_source(pm, impl.plugin) for name in set(subparsers.choices) - before})
+    return added
+
+
 def add_plugin_cli_options(command: str, parser, pm: pluggy.PluginManager | None = None) -> set[str]:
     """Let every plugin add options to ``parser``; return the ``dest`` names they added."""
     import argparse
