@@ -339,6 +339,7 @@ def build_parser(pm=None) -> argparse.ArgumentParser:
     _build_distill(sub, pm)
     _build_eval(sub)
     _build_convert(sub, pm)
+    PLUGIN_COMMANDS.clear()
     PLUGIN_COMMANDS.update(register_plugin_commands(sub, pm))
     return parser
 
