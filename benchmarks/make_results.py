@@ -27,11 +27,17 @@ def pm(mean: float, std: float) -> str:
 
 
 def provenance(data: dict) -> list[str]:
-    m = data.get("machine", {})
-    return [f"- command: `{data.get('command', '?')}`",
-            f"- machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gb', '?')} GiB, "
-            f"torch {m.get('torch', '?')} ({m.get('torch_threads', '?')} threads), Python {m.get('python', '?')}",
-            f"- date: {data.get('date', '?')}, commit: `{data.get('commit', '?')}`", ""]
+    """Command, machine, date and commit; per part when the parts were run separately (``--only``)."""
+    runs = data.get("parts") or {"": data}
+    lines = []
+    for part, run in runs.items():
+        m = run.get("machine", {})
+        label = f"`{part}`: " if part else ""
+        lines += [f"- {label}command: `{run.get('command', '?')}`",
+                  f"  machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('memory_gb', '?')} GiB, "
+                  f"torch {m.get('torch', '?')} ({m.get('torch_threads', '?')} threads), Python {m.get('python', '?')}; "
+                  f"date: {run.get('date', '?')}; commit: `{run.get('commit', '?')}`"]
+    return lines + [""]
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -78,9 +84,14 @@ def storage_section(data: dict) -> list[str]:
                 f"{sizes['files']} files", ""]
         rows = [[str(r["waypoints"]), r["dtype"], f"{r['mct_bytes'] / 1e6:.2f}", f"{100 * r['ratio']:.2f}%",
                  f"{100 * r['expected_ratio_P_over_E1']:.2f}%", f"{r['seconds']:.1f}", f"{r['mb_per_s']:.0f}",
-                 f"{r['peak_rss_mb']:.0f}", f"{r['largest_source_mb']:.0f}"] for r in sizes["rows"]]
-        out += table(["P", "dtype", "MCT (MB)", "MCT / MTT", "P/(E+1)", "seconds", "MB/s", "peak RSS (MB)",
-                      "largest source file (MB)"], rows)
+                 f"{r['peak_rss_mb']:.0f}", f"{r['peak_rss_mb'] - r.get('baseline_rss_mb', 0):.0f}",
+                 f"{r['largest_source_mb']:.0f}"] for r in sizes["rows"]]
+        out += table(["P", "dtype", "MCT (MB)", "MCT / MTT", "P/(E+1) in float32", "seconds", "MB/s", "peak RSS (MB)",
+                      "above imports (MB)", "largest source file (MB)"], rows)
+        if "baseline_rss_mb" in sizes["rows"][0]:
+            out += [f"The interpreter with the converter's imports alone peaks at "
+                    f"{sizes['rows'][0]['baseline_rss_mb']:.0f} MB; what conversion adds on top stays near the "
+                    "size of one source file (mmap loading, one file at a time), not of the whole directory.", ""]
     acc = data.get("accuracy")
     if acc:
         out += [f"### Does compact storage cost accuracy? MCT, ipc={acc['ipc']}, {acc['iterations']} iterations from "
@@ -101,7 +112,9 @@ def convergence_section(data: dict, name: str) -> list[str]:
             f"epochs" + (f" on {profile['expert_subset']} images" if profile.get("expert_subset") else "")
             + (f" (expert test accuracy {100 * sum(accs) / len(accs):.1f}%)" if accs else "")
             + f"; seeds {profile['seeds']}; {profile['num_eval']} evaluation networks x {profile['epoch_eval_train']} "
-            f"epochs; wall time {data.get('wall_seconds', 0) / 60:.0f} min.", "",
+            f"epochs; distillation time {sum(r['seconds'] for r in data.get('runs', [])) / 60:.0f} min over "
+            f"{len(data.get('runs', []))} runs (runs interrupted and resumed count only their last part), wall time of "
+            f"the last invocation {data.get('wall_seconds', 0) / 60:.0f} min (it reuses cached experts and runs).", "",
             f"![accuracy vs iteration](results/{name}.png)", ""]
     rows = []
     for ipc, block in data["analysis"].items():
@@ -125,7 +138,7 @@ def cross_arch_section(data: dict) -> list[str]:
     meta = ("ipc", "model", "num_eval", "epoch_eval_train")
     labels = [k for k in data["rows"][0] if k not in meta] if data["rows"] else []
     rows = [[str(r["ipc"]), r["model"], f"{r['num_eval']} x {r['epoch_eval_train']}"]
-            + [pm(r[k]["mean"], r[k]["std"]) for k in labels] for r in data["rows"]]
+            + [pm(r[k]["mean"], r[k]["std"]) for k in labels] for r in sorted(data["rows"], key=lambda r: r["ipc"])]
     return out + table(["ipc", "architecture", "networks x epochs"] + [f"{k} (%)" for k in labels], rows)
 
 

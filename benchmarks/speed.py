@@ -154,9 +154,11 @@ def main(argv=None) -> int:
     if previous.exists() and not args.quick:  # keep sections not re-run this time
         import json
 
-        payload = {**{k: v for k, v in json.loads(previous.read_text()).items() if k in sections}, **payload}
+        payload = {**{k: v for k, v in json.loads(previous.read_text()).items() if k in (*sections, "parts")},
+                   **payload}
     for name in args.only.split(","):
         payload[name] = sections[name](args.quick)
+        payload.setdefault("parts", {})[name] = provenance()  # each section says what produced it
     write_json(out / "speed.json", payload)
     print(f"wrote {out / 'speed.json'}")
     return 0

@@ -38,6 +38,15 @@ CONVERT = textwrap.dedent("""
     print(json.dumps({"exit": code, "seconds": seconds, "peak_rss_mb": peak}))
 """)
 
+# the same interpreter with everything ``convert`` imports, converting nothing: the baseline that
+# the converter's peak RSS is compared with
+IMPORTS_ONLY = textwrap.dedent("""
+    import json
+    import mct_plugin.harness.cli, mct_plugin.mct.converter
+    peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+    print(json.dumps({"peak_rss_mb": peak}))
+""")
+
 
 def write_buffers(directory: Path, model: str, epochs: int, experts_per_file: int, files: int) -> list[Path]:
     from mct_plugin.harness.buffers import save_replay_buffer
@@ -60,6 +69,7 @@ def bench_sizes(quick: bool) -> dict:
         largest = max(p.stat().st_size for p in paths)
         print(f"MTT buffer: {total / 1e6:.1f} MB in {files} files ({per_file} experts x {epochs + 1} checkpoints each)",
               flush=True)
+        baseline = run_python(IMPORTS_ONLY, in_process=quick)["peak_rss_mb"]
         for waypoints, dtype in SETTINGS[: 2 if quick else None]:
             out = Path(tmp) / f"mct_p{waypoints}_{dtype}"
             result = run_python(CONVERT, str(source), "--out", str(out), "--waypoints", str(waypoints),
@@ -68,10 +78,12 @@ def bench_sizes(quick: bool) -> dict:
             row = {"waypoints": waypoints, "dtype": dtype, "mct_bytes": written, "mtt_bytes": total,
                    "ratio": written / total, "expected_ratio_P_over_E1": waypoints / (epochs + 1),
                    "seconds": result["seconds"], "mb_per_s": total / 1e6 / result["seconds"],
-                   "peak_rss_mb": result["peak_rss_mb"], "largest_source_mb": largest / 1e6}
+                   "peak_rss_mb": result["peak_rss_mb"], "baseline_rss_mb": baseline,
+                   "largest_source_mb": largest / 1e6}
             rows.append(row)
             print(f"P={waypoints} {dtype}: {written / 1e6:.2f} MB = {100 * row['ratio']:.2f}% of MTT, "
-                  f"{row['mb_per_s']:.0f} MB/s, peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+                  f"{row['mb_per_s']:.0f} MB/s, peak RSS {row['peak_rss_mb']:.0f} MB "
+                  f"({row['peak_rss_mb'] - baseline:.0f} MB above the {baseline:.0f} MB of the imports)", flush=True)
     return {"model": model, "epochs": epochs, "experts": per_file * files, "files": files, "mtt_bytes": total,
             "rows": rows}
 
@@ -132,10 +144,11 @@ def main(argv=None) -> int:
     payload = {"benchmark": "storage", "quick": args.quick, **provenance()}
     previous = out / "storage.json"
     if previous.exists() and not args.quick:
-        payload = {**{k: v for k, v in json.loads(previous.read_text()).items() if k in ("sizes", "accuracy")},
+        payload = {**{k: v for k, v in json.loads(previous.read_text()).items() if k in ("sizes", "accuracy", "parts")},
                    **payload}
     for part in args.only.split(","):
         payload[part] = {"sizes": bench_sizes, "accuracy": bench_accuracy}[part](args.quick)
+        payload.setdefault("parts", {})[part] = provenance()  # each part says what produced it
     write_json(out / "storage.json", payload)
     print(f"wrote {out / 'storage.json'}")
     return 0
