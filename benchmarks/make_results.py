@@ -135,6 +135,9 @@ def convergence_section(data: dict, name: str) -> list[str]:
 
 def cross_arch_section(data: dict) -> list[str]:
     out = ["## Cross-architecture (`cross_arch.py`)", ""] + provenance(data)
+    out += ["Rows are written one architecture at a time and a rerun keeps them, so after an interruption some "
+            "rows come from an earlier invocation of the same command. Distilled sets train with their learned "
+            "step size, the random subset with `lr_teacher`.", ""]
     meta = ("ipc", "model", "num_eval", "epoch_eval_train")
     labels = [k for k in data["rows"][0] if k not in meta] if data["rows"] else []
     rows = [[str(r["ipc"]), r["model"], f"{r['num_eval']} x {r['epoch_eval_train']}"]
