@@ -56,6 +56,23 @@ def provenance(argv: list[str] | None = None) -> dict:
             "commit": git_commit(), "machine": machine()}
 
 
+def run_parts(path: Path, parts: dict, selected: str, quick: bool, payload: dict) -> dict:
+    """Run the comma-separated ``selected`` parts (name -> function(quick)) into ``payload``.
+
+    A full (non-quick) run keeps the parts of an earlier ``path`` that it does not re-run; each part
+    records its own provenance under ``payload["parts"]``. Writes ``path`` and returns the payload.
+    """
+    if path.exists() and not quick:
+        kept = {k: v for k, v in json.loads(path.read_text()).items() if k in (*parts, "parts")}
+        payload = {**kept, **payload}
+    for name in selected.split(","):
+        payload[name] = parts[name](quick)
+        payload.setdefault("parts", {})[name] = provenance()
+    write_json(path, payload)
+    print(f"wrote {path}")
+    return payload
+
+
 def write_json(path: Path, payload: dict) -> Path:
     from mct_plugin.harness.atomic import atomic_write_json
 

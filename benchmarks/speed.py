@@ -23,7 +23,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, random_walk_trajectory, run_python, write_json  # noqa: E402
+from _common import output_dir, provenance, random_walk_trajectory, run_parts, run_python  # noqa: E402
 
 EXPERT_EPOCH = textwrap.dedent("""
     import json, sys, time, torch
@@ -150,17 +150,7 @@ def main(argv=None) -> int:
     out = output_dir(args.out)
     sections = {"experts": bench_experts, "distill": bench_distill, "eval": bench_eval}
     payload = {"benchmark": "speed", "quick": args.quick, **provenance()}
-    previous = out / "speed.json"
-    if previous.exists() and not args.quick:  # keep sections not re-run this time
-        import json
-
-        payload = {**{k: v for k, v in json.loads(previous.read_text()).items() if k in (*sections, "parts")},
-                   **payload}
-    for name in args.only.split(","):
-        payload[name] = sections[name](args.quick)
-        payload.setdefault("parts", {})[name] = provenance()  # each section says what produced it
-    write_json(out / "speed.json", payload)
-    print(f"wrote {out / 'speed.json'}")
+    run_parts(out / "speed.json", sections, args.only, args.quick, payload)
     return 0
 
 

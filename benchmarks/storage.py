@@ -16,7 +16,6 @@ Usage: ``python benchmarks/storage.py [--quick] [--only sizes,accuracy] [--out D
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import textwrap
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, random_walk_trajectory, run_python, write_json  # noqa: E402
+from _common import output_dir, provenance, random_walk_trajectory, run_parts, run_python  # noqa: E402
 
 SETTINGS = [(2, "float32"), (4, "float32"), (2, "float16"), (2, "bfloat16"), (4, "float16")]
 
@@ -142,15 +141,7 @@ def main(argv=None) -> int:
     tune_allocator()
     out = output_dir(args.out)
     payload = {"benchmark": "storage", "quick": args.quick, **provenance()}
-    previous = out / "storage.json"
-    if previous.exists() and not args.quick:
-        payload = {**{k: v for k, v in json.loads(previous.read_text()).items() if k in ("sizes", "accuracy", "parts")},
-                   **payload}
-    for part in args.only.split(","):
-        payload[part] = {"sizes": bench_sizes, "accuracy": bench_accuracy}[part](args.quick)
-        payload.setdefault("parts", {})[part] = provenance()  # each part says what produced it
-    write_json(out / "storage.json", payload)
-    print(f"wrote {out / 'storage.json'}")
+    run_parts(out / "storage.json", {"sizes": bench_sizes, "accuracy": bench_accuracy}, args.only, args.quick, payload)
     return 0
 
 
