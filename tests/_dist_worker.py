@@ -1,5 +1,8 @@
 """Run by tests/test_distributed.py under torchrun (or plainly): a few distillation iterations,
-then every rank prints a digest of its synthetic set, so the test can compare ranks."""
+then every rank prints a digest of its synthetic set, so the test can compare ranks.
+
+Arguments: BUFFERS OUT ITERATIONS MATCHER MODE [stop:K | resume] - ``stop:K`` checkpoints and
+returns before iteration K, ``resume`` continues OUT from its checkpoint."""
 
 import hashlib
 import json
@@ -12,12 +15,13 @@ from mct_plugin.harness.distill import DistillConfig, Distillation
 
 buffers, out, iterations = sys.argv[1], sys.argv[2], int(sys.argv[3])
 matcher, mode = sys.argv[4], sys.argv[5]
+phase = sys.argv[6] if len(sys.argv) > 6 else ""
 config = DistillConfig(model="ConvNetW16", matcher=matcher, gradient_mode=mode, buffer_path=buffers, out=out, ipc=1,
                        syn_steps=3, expert_epochs=1, max_start_epoch=2, iterations=iterations, eval_it=0, seed=5)
-run = Distillation(config, overwrite=True, show_progress=False)
-result = run.run()
-digest = hashlib.sha256(result.synthetic.images.detach().numpy().tobytes()).hexdigest()
+run = Distillation(config, overwrite=phase != "resume", resume=phase == "resume", show_progress=False)
+result = run.run(stop_at=int(phase.split(":")[1]) if phase.startswith("stop:") else None)
 ctx = distributed.context()
+digest = hashlib.sha256(result.synthetic.images.detach().numpy().tobytes()).hexdigest()
 print(json.dumps({"rank": ctx.rank, "world": ctx.world_size, "digest": digest, "lr": float(result.synthetic.lr.detach()),
                   "segments": [[r["start_epoch"], r["target_epoch"], r["expert"]] for r in result.rows if "loss" in r]}))
-distributed.shutdown()
+distributed.shutdown(together=True)

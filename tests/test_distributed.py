@@ -80,6 +80,25 @@ def test_a_two_rank_step_averages_the_two_segments_gradients(tiny_buffers, tmp_p
     assert ranks[0]["lr"] == pytest.approx(expected["lr"], rel=1e-6)
 
 
+def test_a_resumed_two_rank_distillation_ends_identical_to_an_uninterrupted_one(tiny_buffers, tmp_path):
+    worker = str(HERE / "_dist_worker.py")
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    whole = json_lines(torchrun(worker, str(tiny_buffers), str(reference), "4", "mct", "unrolled").stdout)
+    torchrun(worker, str(tiny_buffers), str(resumed), "4", "mct", "unrolled", "stop:2")
+    assert (resumed / "checkpoint.pt").is_file()
+    rows = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert [row["iteration"] for row in rows] == [0, 1]  # stopped half-way
+    continued = json_lines(torchrun(worker, str(tiny_buffers), str(resumed), "4", "mct", "unrolled", "resume").stdout)
+    # every rank: the same images and alpha, and the same segments sampled after the resume
+    by_rank = lambda lines: {r["rank"]: (r["digest"], r["lr"], r["segments"][2:]) for r in lines}
+    assert sorted(by_rank(continued)) == [0, 1] and by_rank(continued) == by_rank(whole)
+    for name in ("images.pt", "lr.pt", "labels.pt"):
+        assert (resumed / name).read_bytes() == (reference / name).read_bytes(), name
+    strip = lambda path: [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+                          for line in (path / "metrics.jsonl").read_text().splitlines()]
+    assert strip(resumed) == strip(reference)
+
+
 def test_sharded_evaluation_equals_single_process_evaluation(tiny_buffers, tmp_path, mini_fmnist_dir):
     run = tmp_path / "run"
     torchrun(str(HERE / "_dist_worker.py"), str(tiny_buffers), str(run), "2", "mtt", "unrolled")

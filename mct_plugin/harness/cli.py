@@ -381,6 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tune_allocator()
     args = None
+    succeeded = False
     try:
         with _sigterm_as_keyboard_interrupt():
             parser = build_parser()
@@ -390,7 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return int(exc.code or 0)
             ctx = distributed.context()  # under torchrun: joins the process group
             _configure_logging(args.verbose if ctx.is_main else 0)
-            return int(args.handler(args) or 0)
+            code = int(args.handler(args) or 0)
+            succeeded = code == 0
+            return code
     except HarnessError as exc:
         from .distill import Interrupted
 
@@ -402,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. piped into head
         return 0
     finally:
-        distributed.shutdown()
+        distributed.shutdown(together=succeeded)
 
 
 if __name__ == "__main__":

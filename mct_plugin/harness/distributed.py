@@ -69,10 +69,19 @@ def context() -> DistContext:
     return _CONTEXT
 
 
-def shutdown() -> None:
-    """Destroy the process group (if any) and forget the context."""
+def shutdown(*, together: bool = False) -> None:
+    """Destroy the process group (if any) and forget the context.
+
+    :param together: first wait at a barrier until every rank is here. Use it when the command
+        succeeded: a gloo rank that tears down its process group and exits while a peer is still
+        working (rank 0 writing outputs) can abort in gloo's threads at interpreter exit
+        ("terminate called without an active exception"; seen in about 1 of 15 CPU runs). After
+        an error, do not wait: the other ranks may never arrive, and torchrun stops them.
+    """
     global _CONTEXT
     if _CONTEXT is not None and _CONTEXT.enabled and torch.distributed.is_initialized():
+        if together:
+            torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     _CONTEXT = None
 
