@@ -62,7 +62,7 @@ DISTILL = textwrap.dedent("""
     seconds = [r["seconds"] for r in result.rows if "seconds" in r][1:]  # the first iteration warms up
     peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
     print(json.dumps({"seconds_per_iteration": sum(seconds) / len(seconds), "iterations_timed": len(seconds),
-                      "peak_rss_mb": peak}))
+                      "seconds": seconds, "peak_rss_mb": peak}))
 """)
 
 EVAL = textwrap.dedent("""

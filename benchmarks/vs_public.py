@@ -1,0 +1,185 @@
+"""Our ``distill`` against the public MTT ``distill.py``, run side by side on this machine.
+
+The speed targets of the project are ratios to the public code's seconds per iteration. A
+reference figure measured on another day can drift with the machine; this script measures both
+programs in one session, alternating them, on the same random-walk expert buffer (ConvNet,
+Fashion-MNIST shapes), the same hyper-parameters (syn_steps, expert_epochs, batch_syn = all
+images, DSA on) and the same thread count.
+
+The public code is not part of this project: pass the folder of your own checkout of
+https://github.com/GeorgeCazenavette/mtt-distillation with ``--public-repo``. It runs unmodified
+(its own files are read, never written) inside a small launcher that
+
+* replaces ``wandb`` by a module that records nothing (no account, no network);
+* gives its ``get_dataset`` a Fashion-MNIST branch (it has none) reading the IDX files that the
+  project uses, through torchvision's ``FashionMNIST`` class;
+* makes ``Tensor.cuda`` a no-op on CPU (it saves images through ``.cuda()``);
+* flattens the ConvNet features with ``reshape`` (its ``view`` fails on torch >= 2.x CPU tensors);
+* records the time of every synthetic-image optimizer step.
+
+The first iteration of each program (with the public code's evaluation at iteration 0, reduced to
+one network for two epochs) is not timed. Peak RSS is the whole process's ``VmHWM``.
+
+Usage: ``python benchmarks/vs_public.py --public-repo DIR [--ipc 1,10] [--iterations 6] [--repeats 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import output_dir, provenance, run_python, write_json  # noqa: E402
+from speed import DISTILL, write_random_walk_buffer  # noqa: E402
+
+LAUNCHER = textwrap.dedent('''
+    import json, os, runpy, sys, time, types
+    import torch
+    from torchvision import datasets, transforms
+
+    public, ipc = sys.argv[1], int(sys.argv[2])
+    sys.path.insert(0, public)
+    wandb = types.ModuleType("wandb")
+    wandb.config = types.SimpleNamespace(_items={})
+    wandb.run = types.SimpleNamespace(name="cpu")
+    def init(*args, config=None, **kwargs):
+        wandb.config._items = dict(vars(config))
+    wandb.init = init
+    wandb.log = wandb.Histogram = wandb.Image = wandb.finish = lambda *args, **kwargs: None
+    sys.modules["wandb"] = wandb
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+
+    import networks, utils
+
+    def fashion_mnist(dataset, data_path, batch_size=1, subset=None, args=None):
+        mean, std = [0.2860], [0.3530]
+        to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
+        train = datasets.FashionMNIST(data_path, train=True, download=False, transform=to_tensor)
+        test = datasets.FashionMNIST(data_path, train=False, download=False, transform=to_tensor)
+        loader = torch.utils.data.DataLoader(test, batch_size=256, shuffle=False)
+        identity = {c: c for c in range(10)}
+        return 1, (28, 28), 10, train.classes, mean, std, train, test, loader, None, identity, identity
+    utils.get_dataset = fashion_mnist
+
+    def convnet_forward(self, x):
+        features = self.features(x)
+        return self.classifier(features.reshape(len(features), -1))
+    networks.ConvNet.forward = convnet_forward
+
+    stamps = []
+    sgd_step = torch.optim.SGD.step
+    def timed_step(self, *args, **kwargs):
+        result = sgd_step(self, *args, **kwargs)
+        first = self.param_groups[0]["params"][0]
+        if first.dim() == 4 and first.shape[0] == 10 * ipc:  # the synthetic images, not a network
+            stamps.append(time.perf_counter())
+        return result
+    torch.optim.SGD.step = timed_step
+
+    os.chdir(public)
+    sys.argv = ["distill.py", *sys.argv[3:]]
+    import contextlib, io
+    with contextlib.redirect_stdout(io.StringIO()):
+        runpy.run_path(os.path.join(public, "distill.py"), run_name="__main__")
+    seconds = [b - a for a, b in zip(stamps, stamps[1:])]
+    peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak}))
+''')
+
+
+def fashion_mnist_root(directory: Path) -> Path:
+    """A torchvision ``FashionMNIST`` root (uncompressed IDX files) made from the project's data."""
+    from mct_plugin.harness.datasets import DEBIAN_FASHION_MNIST
+
+    raw = directory / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        with gzip.open(DEBIAN_FASHION_MNIST / f"{stem}.gz") as source, open(raw / stem, "wb") as target:
+            shutil.copyfileobj(source, target)
+    return directory
+
+
+def run_public(repo: Path, ipc: int, steps: int, iterations: int, buffers: Path, data: Path) -> dict:
+    args = ["--dataset", "FashionMNIST", "--model", "ConvNet", "--ipc", str(ipc), "--syn_steps", str(steps),
+            "--expert_epochs", "2", "--max_start_epoch", "5", "--lr_teacher", "0.01", "--Iteration", str(iterations),
+            "--eval_it", "100000", "--num_eval", "1", "--epoch_eval_train", "2", "--buffer_path", str(buffers),
+            "--data_path", str(data)]
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER, str(repo), str(ipc), *args], capture_output=True,
+                          text=True, timeout=7200)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the public distill.py failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"seconds": result["seconds"][1:], "peak_rss_mb": result["peak_rss_mb"]}  # [0] holds the evaluation
+
+
+def run_ours(ipc: int, steps: int, iterations: int, buffers: Path, out: Path) -> dict:
+    result = run_python(DISTILL, "mtt", "unrolled", "ConvNet", str(ipc), str(steps), str(iterations + 1),
+                        str(buffers), str(out))
+    return {"seconds": result["seconds"], "peak_rss_mb": result["peak_rss_mb"]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--public-repo", required=True, type=Path,
+                        help="a checkout of GeorgeCazenavette/mtt-distillation (distill.py, utils.py, networks.py)")
+    parser.add_argument("--ipc", default="1,10")
+    parser.add_argument("--syn-steps", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=6, help="timed iterations per run")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each program")
+    parser.add_argument("--out", default=None, help="folder for vs_public.json (default benchmarks/results)")
+    args = parser.parse_args(argv)
+    repo = args.public_repo.expanduser().resolve()
+    missing = [name for name in ("distill.py", "utils.py", "networks.py", "reparam_module.py")
+               if not (repo / name).is_file()]
+    if missing:
+        parser.error(f"{repo} is not a checkout of the public MTT code (missing {', '.join(missing)})")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data = fashion_mnist_root(tmp / "data")
+        buffers = tmp / "buffers"
+        write_random_walk_buffer(buffers, "ConvNet", epochs=10)
+        for ipc in (int(x) for x in args.ipc.split(",")):
+            runs = {"public": [], "ours": []}
+            for repeat in range(args.repeats):
+                for name in ("public", "ours"):
+                    if name == "public":
+                        result = run_public(repo, ipc, args.syn_steps, args.iterations + 1, buffers, data)
+                    else:
+                        result = run_ours(ipc, args.syn_steps, args.iterations, buffers, tmp / "run")
+                    runs[name].append(result)
+                    print(f"ipc={ipc} {name} run {repeat + 1}: median "
+                          f"{statistics.median(result['seconds']):.2f} s/it, peak {result['peak_rss_mb']:.0f} MB",
+                          flush=True)
+            row = {"ipc": ipc, "syn_steps": args.syn_steps, "expert_epochs": 2, "model": "ConvNet"}
+            for name, results in runs.items():
+                seconds = [s for r in results for s in r["seconds"]]
+                row[name] = {"median_s": statistics.median(seconds), "mean_s": statistics.fmean(seconds),
+                             "min_s": min(seconds), "max_s": max(seconds), "iterations_timed": len(seconds),
+                             "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
+            row["time_ratio"] = row["ours"]["median_s"] / row["public"]["median_s"]
+            row["memory_ratio"] = row["ours"]["peak_rss_mb"] / row["public"]["peak_rss_mb"]
+            print(f"ipc={ipc}: ours {row['ours']['median_s']:.2f} s/it vs public {row['public']['median_s']:.2f} "
+                  f"({row['time_ratio']:.2f}x time, {row['memory_ratio']:.2f}x memory)", flush=True)
+            rows.append(row)
+    given = str(args.public_repo)  # no local paths in the results
+    shown = [("--public-repo=MTT_REPO" if a.startswith("--public-repo=") else "MTT_REPO" if a == given else a)
+             for a in (argv if argv is not None else sys.argv[1:])]
+    payload = {"benchmark": "vs_public", "threads": os.environ.get("OMP_NUM_THREADS", "default"),
+               "rows": rows, **provenance([sys.argv[0], *shown])}
+    write_json(output_dir(args.out) / "vs_public.json", payload)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
