@@ -145,6 +145,24 @@ def cross_arch_section(data: dict) -> list[str]:
     return out + table(["ipc", "architecture", "networks x epochs"] + [f"{k} (%)" for k in labels], rows)
 
 
+def vs_public_section(data: dict) -> list[str]:
+    out = ["## Against the public MTT `distill.py`, measured side by side (`vs_public.py`)", ""] + provenance(data)
+    out += ["Both programs alternately on the same random-walk ConvNet buffer (Fashion-MNIST shapes), "
+            "MTT with the exact unrolled gradient, syn_steps and expert_epochs as below, DSA on, "
+            "median over all timed iterations of all runs (range in brackets); peak RSS of the whole process.", ""]
+    rows = []
+    for r in sorted((v for k, v in data.items() if k.startswith("ipc")), key=lambda r: r["ipc"]):
+        ours, public = r["ours"], r["public"]
+        rows.append([str(r["ipc"]), str(r["syn_steps"]), str(r["expert_epochs"]),
+                     f"{public['median_s']:.2f} ({public['min_s']:.2f}-{public['max_s']:.2f})",
+                     f"{ours['median_s']:.2f} ({ours['min_s']:.2f}-{ours['max_s']:.2f})",
+                     f"{r['time_ratio']:.2f}x", f"{public['peak_rss_mb'] / 1024:.2f}", f"{ours['peak_rss_mb'] / 1024:.2f}",
+                     f"{r['memory_ratio']:.2f}x", f"{public['iterations_timed']} / {ours['iterations_timed']}"])
+    return out + table(["ipc", "syn_steps", "expert_epochs", "public s / it (range)", "ours s / it (range)",
+                        "time ours / public", "public peak RSS (GB)", "ours peak RSS (GB)", "memory ours / public",
+                        "iterations timed (public / ours)"], rows)
+
+
 def distributed_section(data: dict) -> list[str]:
     out = ["## Distributed distillation, 1 vs 2 processes (`distributed.py`)", ""] + provenance(data)
     out += [f"{data['model']}, ipc={data['ipc']}, syn_steps={data['syn_steps']}, torchrun with gloo.", ""]
@@ -164,7 +182,7 @@ def main(argv=None) -> int:
              "every section names the command, machine, date and commit that produced it. "
              "Reproduce everything with the commands listed in each section (`--quick` variants run in the tests).",
              ""]
-    builders = [("speed.json", speed_section), ("storage.json", storage_section)]
+    builders = [("speed.json", speed_section), ("vs_public.json", vs_public_section), ("storage.json", storage_section)]
     for path in sorted(results.glob("convergence_*.json")):
         if "quick" not in path.name:
             builders.append((path.name, lambda d, n=path.stem: convergence_section(d, n)))

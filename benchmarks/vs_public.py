@@ -35,10 +35,11 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, run_python, write_json  # noqa: E402
+from _common import output_dir, provenance, run_parts, run_python  # noqa: E402
 from speed import DISTILL, write_random_walk_buffer  # noqa: E402
 
 LAUNCHER = textwrap.dedent('''
@@ -143,13 +144,17 @@ def main(argv=None) -> int:
                if not (repo / name).is_file()]
     if missing:
         parser.error(f"{repo} is not a checkout of the public MTT code (missing {', '.join(missing)})")
-    rows = []
+    given = str(args.public_repo)  # no local paths in the results (provenance reads sys.argv)
+    sys.argv[1:] = [("--public-repo=MTT_REPO" if a.startswith("--public-repo=") else "MTT_REPO" if a == given else a)
+                    for a in (argv if argv is not None else sys.argv[1:])]
+    selected = [int(x) for x in args.ipc.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = fashion_mnist_root(tmp / "data")
         buffers = tmp / "buffers"
         write_random_walk_buffer(buffers, "ConvNet", epochs=10)
-        for ipc in (int(x) for x in args.ipc.split(",")):
+
+        def measure(ipc: int, quick: bool) -> dict:
             runs = {"public": [], "ours": []}
             for repeat in range(args.repeats):
                 for name in ("public", "ours"):
@@ -161,23 +166,23 @@ def main(argv=None) -> int:
                     print(f"ipc={ipc} {name} run {repeat + 1}: median "
                           f"{statistics.median(result['seconds']):.2f} s/it, peak {result['peak_rss_mb']:.0f} MB",
                           flush=True)
-            row = {"ipc": ipc, "syn_steps": args.syn_steps, "expert_epochs": 2, "model": "ConvNet"}
+            row = {"ipc": ipc, "syn_steps": args.syn_steps, "expert_epochs": 2, "model": "ConvNet",
+                   "threads": os.environ.get("OMP_NUM_THREADS", "default")}
             for name, results in runs.items():
                 seconds = [s for r in results for s in r["seconds"]]
                 row[name] = {"median_s": statistics.median(seconds), "mean_s": statistics.fmean(seconds),
                              "min_s": min(seconds), "max_s": max(seconds), "iterations_timed": len(seconds),
-                             "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
+                             "runs": len(results), "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
             row["time_ratio"] = row["ours"]["median_s"] / row["public"]["median_s"]
             row["memory_ratio"] = row["ours"]["peak_rss_mb"] / row["public"]["peak_rss_mb"]
             print(f"ipc={ipc}: ours {row['ours']['median_s']:.2f} s/it vs public {row['public']['median_s']:.2f} "
                   f"({row['time_ratio']:.2f}x time, {row['memory_ratio']:.2f}x memory)", flush=True)
-            rows.append(row)
-    given = str(args.public_repo)  # no local paths in the results
-    shown = [("--public-repo=MTT_REPO" if a.startswith("--public-repo=") else "MTT_REPO" if a == given else a)
-             for a in (argv if argv is not None else sys.argv[1:])]
-    payload = {"benchmark": "vs_public", "threads": os.environ.get("OMP_NUM_THREADS", "default"),
-               "rows": rows, **provenance([sys.argv[0], *shown])}
-    write_json(output_dir(args.out) / "vs_public.json", payload)
+            return row
+
+        # one part per ipc: a later run of one ipc keeps the others' rows and provenance
+        parts = {f"ipc{ipc}": partial(measure, ipc) for ipc in sorted({1, 10, *selected})}
+        run_parts(output_dir(args.out) / "vs_public.json", parts, ",".join(f"ipc{ipc}" for ipc in selected), False,
+                  {"benchmark": "vs_public", **provenance()})
     return 0
 
 
