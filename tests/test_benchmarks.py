@@ -79,3 +79,50 @@ def test_results_markdown_is_generated_from_json(tmp_path):
                    check=True, capture_output=True)
     text = output.read_text()
     assert "`python benchmarks/distributed.py`" in text and "abc1234" in text and "| 1 | 2 | 0.500 |" in text
+
+
+def test_vs_public_refuses_a_folder_that_is_not_the_public_code(tmp_path):
+    """vs_public.py runs a third-party checkout (not available offline, so not run here): a wrong
+    folder is one line naming it and what is missing, exit 2, no results file."""
+    (tmp_path / "distill.py").write_text("raise SystemExit('must not run')\n")
+    proc = subprocess.run([sys.executable, str(BENCH / "vs_public.py"), "--public-repo", str(tmp_path),
+                           "--out", str(tmp_path / "results")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    error = proc.stderr.strip().splitlines()[-1]
+    assert str(tmp_path) in error and "utils.py, networks.py, reparam_module.py" in error
+    assert not (tmp_path / "results").exists()
+
+
+def test_vs_public_gives_the_public_code_a_torchvision_fashion_mnist_root(tmp_path, fmnist):
+    from torchvision import datasets
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        from vs_public import fashion_mnist_root
+    finally:
+        sys.path.remove(str(BENCH))
+    root = fashion_mnist_root(tmp_path / "data")
+    train = datasets.FashionMNIST(root, train=True, download=False)
+    test = datasets.FashionMNIST(root, train=False, download=False)
+    assert (len(train), len(test)) == (60_000, 10_000)
+    assert train.data.shape[1:] == (28, 28) and train.targets.bincount().tolist() == [6000] * 10
+    assert train.data.flatten(1).float().std(1).min() > 0  # real images, not blanks
+
+
+def test_results_markdown_shows_the_side_by_side_comparison(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    run = {"command": "python benchmarks/vs_public.py --public-repo MTT_REPO --ipc 1", "date": "2026-01-01 00:00 UTC",
+           "commit": "def5678", "machine": {"cpu": "test cpu", "cores": 2}}
+    side = lambda median, peak: {"median_s": median, "mean_s": median, "min_s": median, "max_s": median,
+                                 "iterations_timed": 6, "runs": 1, "peak_rss_mb": peak}
+    (results / "vs_public.json").write_text(json.dumps({
+        "benchmark": "vs_public", **run, "parts": {"ipc1": run},
+        "ipc1": {"ipc": 1, "syn_steps": 20, "expert_epochs": 2, "model": "ConvNet", "public": side(2.0, 2048),
+                 "ours": side(1.5, 1024), "time_ratio": 0.75, "memory_ratio": 0.5}}))
+    output = tmp_path / "RESULTS.md"
+    subprocess.run([sys.executable, str(BENCH / "make_results.py"), "--results", str(results), "--output", str(output)],
+                   check=True, capture_output=True)
+    text = output.read_text()
+    assert "--public-repo MTT_REPO" in text and "def5678" in text
+    assert "| 1 | 20 | 2 | 2.00 (2.00-2.00) | 1.50 (1.50-1.50) | 0.75x | 2.00 | 1.00 | 0.50x | 6 / 6 |" in text
