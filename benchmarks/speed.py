@@ -34,13 +34,14 @@ EXPERT_EPOCH = textwrap.dedent("""
     from mct_plugin.harness.models import create_model
     from mct_plugin.harness.training import test_accuracy, train_epoch
     model_name, subset = sys.argv[1], int(sys.argv[2])
+    augmentation = sys.argv[3] if len(sys.argv) > 3 else "crop_scale_rotate"
     data = load_dataset("FashionMNIST")
     if subset:
         data = data.train_subset(subset)
     torch.manual_seed(0)
     model = create_model(model_name, 1, 10, (28, 28))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    augment = EXPERT_AUGMENTATIONS.get("crop_scale_rotate")((28, 28))
+    augment = EXPERT_AUGMENTATIONS.get(augmentation)((28, 28))
     t0 = time.perf_counter()
     train_epoch(model, data.train_images, data.train_labels, optimizer, 256, augment)
     t1 = time.perf_counter()

@@ -6,6 +6,9 @@ programs in one session, alternating them, on the same random-walk expert buffer
 Fashion-MNIST shapes), the same hyper-parameters (syn_steps, expert_epochs, batch_syn = all
 images, DSA on) and the same thread count.
 
+With ``--experts`` it also times one epoch of expert training: the public ``buffer.py`` (its
+default DSA augmentation) against ours with DSA and with our default ``crop_scale_rotate``.
+
 The public code is not part of this project: pass the folder of your own checkout of
 https://github.com/GeorgeCazenavette/mtt-distillation with ``--public-repo``. It runs unmodified
 (its own files are read, never written) inside a small launcher that
@@ -15,12 +18,13 @@ https://github.com/GeorgeCazenavette/mtt-distillation with ``--public-repo``. It
   project uses, through torchvision's ``FashionMNIST`` class;
 * makes ``Tensor.cuda`` a no-op on CPU (it saves images through ``.cuda()``);
 * flattens the ConvNet features with ``reshape`` (its ``view`` fails on torch >= 2.x CPU tensors);
-* records the time of every synthetic-image optimizer step.
+* records the time of every synthetic-image optimizer step (``distill.py``) and of every pass over
+  the data (``buffer.py``, the expert training).
 
 The first iteration of each program (with the public code's evaluation at iteration 0, reduced to
 one network for two epochs) is not timed. Peak RSS is the whole process's ``VmHWM``.
 
-Usage: ``python benchmarks/vs_public.py --public-repo DIR [--ipc 1,10] [--iterations 6] [--repeats 2]``
+Usage: ``python benchmarks/vs_public.py --public-repo DIR [--ipc 1,10] [--experts] [--iterations 6] [--repeats 2]``
 """
 
 from __future__ import annotations
@@ -40,14 +44,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import output_dir, provenance, run_parts, run_python  # noqa: E402
-from speed import DISTILL, write_random_walk_buffer  # noqa: E402
+from speed import DISTILL, EXPERT_EPOCH, write_random_walk_buffer  # noqa: E402
 
 LAUNCHER = textwrap.dedent('''
     import json, os, runpy, sys, time, types
     import torch
     from torchvision import datasets, transforms
 
-    public, ipc = sys.argv[1], int(sys.argv[2])
+    public, script, ipc = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sys.path.insert(0, public)
     wandb = types.ModuleType("wandb")
     wandb.config = types.SimpleNamespace(_items={})
@@ -86,14 +90,23 @@ LAUNCHER = textwrap.dedent('''
         return result
     torch.optim.SGD.step = timed_step
 
+    epochs = []  # (mode, seconds) of every pass of buffer.py over the data
+    utils_epoch = utils.epoch
+    def timed_epoch(mode, *args, **kwargs):
+        start = time.perf_counter()
+        result = utils_epoch(mode, *args, **kwargs)
+        epochs.append((mode, time.perf_counter() - start))
+        return result
+    utils.epoch = timed_epoch
+
     os.chdir(public)
-    sys.argv = ["distill.py", *sys.argv[3:]]
+    sys.argv = [script, *sys.argv[4:]]
     import contextlib, io
     with contextlib.redirect_stdout(io.StringIO()):
-        runpy.run_path(os.path.join(public, "distill.py"), run_name="__main__")
+        runpy.run_path(os.path.join(public, script), run_name="__main__")
     seconds = [b - a for a, b in zip(stamps, stamps[1:])]
     peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak}))
+    print(json.dumps({"seconds": seconds, "epochs": epochs, "peak_rss_mb": peak}))
 ''')
 
 
@@ -110,16 +123,20 @@ def fashion_mnist_root(directory: Path) -> Path:
     return directory
 
 
+def launch_public(repo: Path, script: str, ipc: int, args: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER, str(repo), script, str(ipc), *args], capture_output=True,
+                          text=True, timeout=7200)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the public {script} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def run_public(repo: Path, ipc: int, steps: int, iterations: int, buffers: Path, data: Path) -> dict:
     args = ["--dataset", "FashionMNIST", "--model", "ConvNet", "--ipc", str(ipc), "--syn_steps", str(steps),
             "--expert_epochs", "2", "--max_start_epoch", "5", "--lr_teacher", "0.01", "--Iteration", str(iterations),
             "--eval_it", "100000", "--num_eval", "1", "--epoch_eval_train", "2", "--buffer_path", str(buffers),
             "--data_path", str(data)]
-    proc = subprocess.run([sys.executable, "-c", LAUNCHER, str(repo), str(ipc), *args], capture_output=True,
-                          text=True, timeout=7200)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the public distill.py failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = launch_public(repo, "distill.py", ipc, args)
     return {"seconds": result["seconds"][1:], "peak_rss_mb": result["peak_rss_mb"]}  # [0] holds the evaluation
 
 
@@ -129,11 +146,40 @@ def run_ours(ipc: int, steps: int, iterations: int, buffers: Path, out: Path) ->
     return {"seconds": result["seconds"], "peak_rss_mb": result["peak_rss_mb"]}
 
 
+def measure_experts(repo: Path, data: Path, buffers: Path, repeats: int) -> dict:
+    """One epoch of expert training (ConvNet, full Fashion-MNIST, batch 256, lr 0.01): the public
+    buffer.py with its default DSA augmentation vs ours with DSA and with our default
+    crop_scale_rotate; train pass and test pass timed separately."""
+    runs: dict[str, list[dict]] = {"public (dsa)": [], "ours (dsa)": [], "ours (crop_scale_rotate)": []}
+    for repeat in range(repeats):
+        result = launch_public(repo, "buffer.py", 1, [
+            "--dataset", "FashionMNIST", "--model", "ConvNet", "--num_experts", "1", "--train_epochs", "1",
+            "--buffer_path", str(buffers / "public_experts"), "--data_path", str(data)])
+        train = [s for mode, s in result["epochs"] if mode == "train"]
+        test = [s for mode, s in result["epochs"] if mode == "test"]
+        runs["public (dsa)"].append({"train_s": train[0], "test_s": test[0]})
+        for augmentation in ("dsa", "crop_scale_rotate"):
+            ours = run_python(EXPERT_EPOCH, "ConvNet", "0", augmentation)
+            runs[f"ours ({augmentation})"].append({"train_s": ours["train_s"], "test_s": ours["test_s"]})
+        for name, results in runs.items():
+            print(f"experts {name} run {repeat + 1}: train {results[-1]['train_s']:.1f} s, "
+                  f"test {results[-1]['test_s']:.1f} s", flush=True)
+    row = {"model": "ConvNet", "batch_train": 256}
+    for name, results in runs.items():
+        row[name] = {key: statistics.median(r[key] for r in results) for key in ("train_s", "test_s")}
+        row[name]["epoch_s"] = row[name]["train_s"] + row[name]["test_s"]
+        row[name]["runs"] = len(results)
+    for name in ("ours (dsa)", "ours (crop_scale_rotate)"):
+        row[f"time_ratio {name}"] = row[name]["epoch_s"] / row["public (dsa)"]["epoch_s"]
+    return row
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--public-repo", required=True, type=Path,
                         help="a checkout of GeorgeCazenavette/mtt-distillation (distill.py, utils.py, networks.py)")
-    parser.add_argument("--ipc", default="1,10")
+    parser.add_argument("--ipc", default="1,10", help="distillation ipcs to compare ('' for none)")
+    parser.add_argument("--experts", action="store_true", help="also compare one epoch of expert training")
     parser.add_argument("--syn-steps", type=int, default=20)
     parser.add_argument("--iterations", type=int, default=6, help="timed iterations per run")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each program")
@@ -147,7 +193,7 @@ def main(argv=None) -> int:
     given = str(args.public_repo)  # no local paths in the results (provenance reads sys.argv)
     sys.argv[1:] = [("--public-repo=MTT_REPO" if a.startswith("--public-repo=") else "MTT_REPO" if a == given else a)
                     for a in (argv if argv is not None else sys.argv[1:])]
-    selected = [int(x) for x in args.ipc.split(",")]
+    selected = [int(x) for x in args.ipc.split(",") if x]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = fashion_mnist_root(tmp / "data")
@@ -181,7 +227,11 @@ def main(argv=None) -> int:
 
         # one part per ipc: a later run of one ipc keeps the others' rows and provenance
         parts = {f"ipc{ipc}": partial(measure, ipc) for ipc in sorted({1, 10, *selected})}
-        run_parts(output_dir(args.out) / "vs_public.json", parts, ",".join(f"ipc{ipc}" for ipc in selected), False,
+        parts["experts"] = lambda quick: measure_experts(repo, data, buffers, args.repeats)
+        chosen = [f"ipc{ipc}" for ipc in selected] + (["experts"] if args.experts else [])
+        if not chosen:
+            parser.error("nothing to measure: give --ipc and/or --experts")
+        run_parts(output_dir(args.out) / "vs_public.json", parts, ",".join(chosen), False,
                   {"benchmark": "vs_public", **provenance()})
     return 0
 
