@@ -67,6 +67,11 @@ def speed_section(data: dict) -> list[str]:
                          f"{r['seconds_per_iteration']:.2f}", f"{r['peak_rss_mb'] / 1024:.2f}", versus])
         out += table(["matcher", "gradient mode", "model", "ipc", "syn_steps", "s / iteration", "peak RSS (GB)",
                       "vs the issue's public distill.py reference (0.84 s, 2.4 GB at ipc 1; 18.5 s, 8.9 GB at ipc 10; see the side-by-side table below)"], rows)
+    if data.get("allocator"):
+        out += ["### Allocator tuning: time against memory (unrolled MTT distillation)", ""]
+        rows = [[r["model"], str(r["ipc"]), str(r["syn_steps"]), "on" if r["allocator_tuning"] else "off",
+                 f"{r['seconds_per_iteration']:.2f}", f"{r['peak_rss_mb'] / 1024:.2f}"] for r in data["allocator"]]
+        out += table(["model", "ipc", "syn_steps", "allocator tuning", "s / iteration", "peak RSS (GB)"], rows)
     if data.get("eval"):
         out += ["### Evaluation: training and testing `num_eval` networks", ""]
         rows = [[r["model"], str(r["ipc"]), str(r["epochs"]), str(r["num_eval"]), r["how"], f"{r['seconds']:.1f}",

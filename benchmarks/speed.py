@@ -7,11 +7,13 @@ Every workload runs in a fresh subprocess, so its peak resident memory (VmHWM) i
 * distill: seconds per iteration and peak RSS of ``dd-harness distill`` for both matchers and both
   gradient modes, at several ``syn_steps`` and ``ipc`` (experts: random-walk trajectories with the
   model's shapes - the cost of an iteration does not depend on the values);
-* eval: seconds to train and test ``num_eval`` networks, sequentially vs batched with vmap.
+* eval: seconds to train and test ``num_eval`` networks, sequentially vs batched with vmap;
+* allocator: the time/memory trade of the allocator tuning for an unrolled MTT distillation
+  (ConvNet, ipc=10, syn_steps 20), with ``DD_HARNESS_MALLOC_TUNING`` on and off.
 
 ``--quick`` runs tiny workloads in this process (a smoke test of the script, not a measurement).
 
-Usage: ``python benchmarks/speed.py [--quick] [--only experts,distill,eval] [--out DIR]``
+Usage: ``python benchmarks/speed.py [--quick] [--only experts,distill,eval,allocator] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -129,6 +131,23 @@ def bench_distill(quick: bool) -> list[dict]:
     return rows
 
 
+def bench_allocator(quick: bool) -> list[dict]:
+    """Always in subprocesses: the tuning is applied once per process and cannot be undone."""
+    model, ipc, steps, iters = ("ConvNetW16", 1, 5, 3) if quick else ("ConvNet", 10, 20, 4)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        buffers = write_random_walk_buffer(Path(tmp) / "buffers", model, epochs=10)
+        for tuning in ("1", "0"):
+            result = run_python(DISTILL, "mtt", "unrolled", model, str(ipc), str(steps), str(iters), str(buffers),
+                                str(Path(tmp) / "run"), env={"DD_HARNESS_MALLOC_TUNING": tuning})
+            result.update(matcher="mtt", gradient_mode="unrolled", model=model, ipc=ipc, syn_steps=steps,
+                          allocator_tuning=tuning == "1")
+            rows.append(result)
+            print(f"distill ipc={ipc} tuning={tuning}: {result['seconds_per_iteration']:.2f} s/it, "
+                  f"peak {result['peak_rss_mb']:.0f} MB", flush=True)
+    return rows
+
+
 def bench_eval(quick: bool) -> list[dict]:
     grid = [("ConvNetW16", 1, 5, 3)] if quick else [("ConvNetW32", 1, 300, 5), ("ConvNetW32", 10, 300, 5),
                                                     ("ConvNet", 1, 300, 5), ("ConvNet", 10, 50, 5)]
@@ -145,11 +164,11 @@ def bench_eval(quick: bool) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, seconds)")
-    parser.add_argument("--only", default="experts,distill,eval")
+    parser.add_argument("--only", default="experts,distill,eval,allocator")
     parser.add_argument("--out", default=None, help="folder for speed.json (default benchmarks/results)")
     args = parser.parse_args(argv)
     out = output_dir(args.out)
-    sections = {"experts": bench_experts, "distill": bench_distill, "eval": bench_eval}
+    sections = {"experts": bench_experts, "distill": bench_distill, "eval": bench_eval, "allocator": bench_allocator}
     payload = {"benchmark": "speed", "quick": args.quick, **provenance()}
     run_parts(out / "speed.json", sections, args.only, args.quick, payload)
     return 0

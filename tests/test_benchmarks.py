@@ -34,6 +34,8 @@ def test_speed_quick(out):
     assert {r["allocator_tuning"] for r in data["experts"]} == {True, False}
     assert all(r["seconds_per_iteration"] > 0 and r["peak_rss_mb"] > 0 for r in data["distill"])
     assert {r["how"] for r in data["eval"]} == {"sequential", "batched"}
+    assert [r["allocator_tuning"] for r in data["allocator"]] == [True, False]
+    assert all(r["seconds_per_iteration"] > 0 and r["peak_rss_mb"] > 0 for r in data["allocator"])
 
 
 @pytest.mark.slow
