@@ -128,3 +128,23 @@ def test_results_markdown_shows_the_side_by_side_comparison(tmp_path):
     text = output.read_text()
     assert "--public-repo MTT_REPO" in text and "def5678" in text
     assert "| 1 | 20 | 2 | 2.00 (2.00-2.00) | 1.50 (1.50-1.50) | 0.75x | 2.00 | 1.00 | 0.50x | 6 / 6 |" in text
+
+
+@pytest.mark.slow
+def test_mct_study_quick_resumes_and_reports_paired_differences(out, tmp_path):
+    cache = tmp_path / "study"
+    bench("mct_study.py", "--quick", "--out", str(out), "--cache", str(cache))
+    data = json.loads((out / "mct_study_quick.json").read_text())
+    arms = data["analysis"]["1"]["arms"]
+    assert set(arms) == {"mtt", "p2", "p4-public-cm", "p2-projected-cm"} and len(data["runs"]["1"]) == 8
+    official = arms["p4-public-cm"]
+    assert official["seeds"] == [0, 1] and len(official["curve"]) == 3  # iterations 0, 2, 4
+    paired = official["paired_vs_mtt"]["final"]
+    assert paired["n"] == 2 and paired["low"] <= paired["mean"] <= paired["high"]
+    assert arms["mtt"]["paired_vs_mtt"]["final"]["mean"] == 0.0
+    assert (out / "mct_study_quick.png").read_bytes()[:4] == b"\x89PNG"
+    # a rerun finds every run finished and only reports
+    summaries = sorted(cache.rglob("summary.json"))
+    before = [p.stat().st_mtime_ns for p in summaries]
+    bench("mct_study.py", "--quick", "--out", str(out), "--cache", str(cache))
+    assert [p.stat().st_mtime_ns for p in summaries] == before

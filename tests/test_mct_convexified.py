@@ -124,3 +124,58 @@ def test_impossible_waypoint_counts_are_refused():
         ConvexifiedTrajectory.from_checkpoints(THREE, waypoints=4)
     with pytest.raises(ConfigError, match="--waypoints must be at least 2"):
         ConvexifiedTrajectory.from_checkpoints(THREE, waypoints=1)
+
+
+# -- pacing: how beta advances along a piece (the paper's ablation of beta) ------------------------------
+def _noisy_trajectory(epochs: int = 12, seed: int = 0) -> list[list[torch.Tensor]]:
+    generator = torch.Generator().manual_seed(seed)
+    point = [torch.randn(4, 3, generator=generator), torch.randn(5, generator=generator)]
+    trajectory = [point]
+    for k in range(epochs):
+        step = 1.0 / (k + 1)  # decelerating, noisy, like SGD
+        point = [p + step * (0.3 + torch.randn(p.shape, generator=generator)) for p in point]
+        trajectory.append(point)
+    return trajectory
+
+
+def test_uniform_pacing_advances_beta_linearly_in_every_piece():
+    from mct_plugin.mct.convexified import beta_table
+
+    table = beta_table(_noisy_trajectory(12), [0, 4, 12], "uniform")
+    assert torch.allclose(table[:4, 0], torch.tensor([0, 0.25, 0.5, 0.75], dtype=torch.float64))
+    assert torch.allclose(table[4:12, 1], torch.arange(8, dtype=torch.float64) / 8)
+    assert torch.equal(table[:, 0], table[:, 1]) and table[-1].tolist() == [1.0, 1.0]
+
+
+def test_decreasing_pacing_starts_at_zero_with_shrinking_increments():
+    from mct_plugin.mct.convexified import beta_table
+
+    table = beta_table(_noisy_trajectory(4), [0, 4], "decreasing")
+    # increments proportional to 4, 3, 2, 1: beta = 0, 4/10, 7/10, 9/10, 1 (the public code starts at 5/15)
+    assert torch.allclose(table[:, 0], torch.tensor([0, 0.4, 0.7, 0.9, 1.0], dtype=torch.float64))
+
+
+def test_projected_pacing_is_the_clipped_monotone_projection_on_the_chord():
+    from mct_plugin.mct.convexified import beta_table
+
+    trajectory = _noisy_trajectory(10, seed=3)
+    table = beta_table(trajectory, [0, 10], "projected")
+    flat = [torch.cat([t.double().reshape(-1) for t in c]) for c in trajectory]
+    chord = flat[-1] - flat[0]
+    raw = torch.stack([(f - flat[0]).dot(chord) / chord.dot(chord) for f in flat])
+    expected = torch.cummax(raw.clamp(0, 1), 0).values
+    expected[-1] = 1.0
+    assert torch.allclose(table[:, 0], expected) and torch.equal(table[:, 0], table[:, 1])
+    assert (table[1:, 0] >= table[:-1, 0]).all() and table[0, 0] == 0
+
+
+def test_pacing_does_not_change_the_waypoints_and_distance_is_the_default():
+    trajectory = _noisy_trajectory(8)
+    default = ConvexifiedTrajectory.from_checkpoints(trajectory, 3, "none", "even")
+    distance = ConvexifiedTrajectory.from_checkpoints(trajectory, 3, "none", "even", "distance")
+    uniform = ConvexifiedTrajectory.from_checkpoints(trajectory, 3, "none", "even", "uniform")
+    assert torch.equal(default.beta, distance.beta) and not torch.equal(default.beta, uniform.beta)
+    for a, b in zip(default.waypoints, uniform.waypoints):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    with pytest.raises(ConfigError, match="unknown pacing 'cosine'"):
+        ConvexifiedTrajectory.from_checkpoints(trajectory, 2, pacing="cosine")

@@ -6,6 +6,11 @@
   differentiable w.r.t. the input. Sampling is separate from applying: every call stores an
   :class:`AugmentParams` in ``last_params`` that can be replayed on another batch
   (``aug(x2, params=aug.last_params)``), kornia style, instead of reseeding a global RNG.
+  The sampled distributions are DSA's (Zhao & Bilen, ICML 2021, ``ParamDiffAug``), not kornia's
+  defaults: :class:`DSAScale` samples the input at ``s * (output coordinates)`` with
+  ``s ~ U[1/1.2, 1.2]`` per axis (kornia's ``RandomAffine`` scales the other way round), and
+  :class:`DSACutout` places the patch centre uniformly over the whole image, clipping the patch at
+  the border (kornia's ``RandomErasing`` keeps it inside).
 * :class:`CropScaleRotate` - the non-differentiable per-sample augmentation of real images
   used for expert training (one of crop / scale / rotate per image), batched in one affine warp.
 """
@@ -17,9 +22,10 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import kornia.augmentation as KA
+from kornia.augmentation import AugmentationBase2D, IntensityAugmentationBase2D
 from kornia.augmentation import random_generator as rg
-from kornia.augmentation._2d.intensity.base import IntensityAugmentationBase2D
 from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
 
 from ._registry import Registry
@@ -73,6 +79,62 @@ class MeanPreservingContrast(IntensityAugmentationBase2D):
         return (input - mean) * factor + mean
 
 
+class DSAScale(AugmentationBase2D):
+    """DSA scale: ``out(p) = in(diag(sx, sy) p)`` (normalised coordinates, bilinear, zero fill),
+    with ``sx, sy ~ U[1/ratio, ratio]`` drawn independently per sample.
+
+    A factor above 1 samples a larger area, so the image *shrinks*; this is the inverse of
+    kornia's ``RandomAffine(scale=...)``, whose factor enlarges the image.
+    """
+
+    def __init__(self, ratio: float = 1.2, p: float = 1.0) -> None:
+        super().__init__(p=p, same_on_batch=False)
+        self.ratio = float(ratio)
+
+    def generate_parameters(self, batch_shape):
+        n, low = batch_shape[0], 1.0 / self.ratio
+        return {"scale_x": torch.rand(n) * (self.ratio - low) + low,
+                "scale_y": torch.rand(n) * (self.ratio - low) + low}
+
+    def apply_transform(self, input, params, flags, transform=None):
+        n = input.shape[0]
+        theta = torch.zeros(n, 2, 3, dtype=input.dtype, device=input.device)
+        theta[:, 0, 0] = params["scale_x"].to(input)
+        theta[:, 1, 1] = params["scale_y"].to(input)
+        grid = F.affine_grid(theta, list(input.shape), align_corners=True)
+        return F.grid_sample(input, grid, align_corners=True)
+
+
+class DSACutout(AugmentationBase2D):
+    """DSA cutout: a ``round(ratio * H) x round(ratio * W)`` patch set to 0, its centre uniform over
+    ``0 .. H`` (and ``0 .. W``; ``H - 1`` for odd patch sizes), clipped by the image border."""
+
+    def __init__(self, ratio: float = 0.5, p: float = 1.0) -> None:
+        super().__init__(p=p, same_on_batch=False)
+        self.ratio = float(ratio)
+
+    def patch_size(self, height: int, width: int) -> tuple[int, int]:
+        return int(height * self.ratio + 0.5), int(width * self.ratio + 0.5)
+
+    def generate_parameters(self, batch_shape):
+        n, _, h, w = batch_shape
+        ph, pw = self.patch_size(h, w)
+        return {"centre_y": torch.randint(0, h + (1 - ph % 2), (n,)),
+                "centre_x": torch.randint(0, w + (1 - pw % 2), (n,))}
+
+    def apply_transform(self, input, params, flags, transform=None):
+        n, _, h, w = input.shape
+        ph, pw = self.patch_size(h, w)
+        rows = torch.arange(h, device=input.device).view(1, h)
+        cols = torch.arange(w, device=input.device).view(1, w)
+        top = params["centre_y"].to(input.device).view(n, 1) - ph // 2
+        left = params["centre_x"].to(input.device).view(n, 1) - pw // 2
+        inside_rows = (rows >= top) & (rows < top + ph)
+        inside_cols = (cols >= left) & (cols < left + pw)
+        keep = ~(inside_rows.unsqueeze(2) & inside_cols.unsqueeze(1))
+        return input * keep.unsqueeze(1).to(input.dtype)
+
+
 def dsa_families(image_size: tuple[int, int], cfg: DSAConfig = DSAConfig()) -> dict[str, nn.Module]:
     """The DSA families as kornia modules, keyed by the names used in strategy strings."""
     h, w = image_size
@@ -84,16 +146,16 @@ def dsa_families(image_size: tuple[int, int], cfg: DSAConfig = DSAConfig()) -> d
             MeanPreservingContrast(cfg.contrast),
         ),
         "crop": KA.RandomCrop((h, w), padding=shift, p=1.0),
-        "cutout": KA.RandomErasing(scale=(cfg.cutout**2, cfg.cutout**2), ratio=(1.0, 1.0), value=0.0, p=1.0),
+        "cutout": DSACutout(cfg.cutout),
         "flip": KA.RandomHorizontalFlip(p=cfg.flip),
-        "scale": KA.RandomAffine(degrees=0.0, scale=(1 / cfg.scale, cfg.scale, 1 / cfg.scale, cfg.scale),
-                                 align_corners=True, p=1.0),
+        "scale": DSAScale(cfg.scale),
         "rotate": KA.RandomRotation(degrees=cfg.rotate, align_corners=True, p=1.0),
     }
 
 
 class AugmentParams(NamedTuple):
-    """Everything needed to replay one augmentation call: the family and kornia's parameters."""
+    """Everything needed to replay one augmentation call: the family and the parameters its kornia
+    module drew (``module.forward_parameters``)."""
 
     family: str
     params: Any
@@ -128,10 +190,8 @@ class DifferentiableAugmentation(nn.Module):
         """Augment ``x`` (N, C, H, W); with ``params`` replay an earlier call exactly."""
         if params is None:
             family = self.sample_family()
-            module = self.families[family]
-            out = module(x)
-            self.last_params = AugmentParams(family, module._params)
-            return out
+            drawn = self.families[family].forward_parameters(x.shape)
+            params = self.last_params = AugmentParams(family, drawn)
         return self.families[params.family](x, params=params.params)
 
 

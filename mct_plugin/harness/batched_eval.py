@@ -20,7 +20,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from .augment import DifferentiableAugmentation
 from .data import RealDataset
-from .evaluate import EvalConfig, EvalResult, evaluate_set, network_seed
+from .evaluate import EvalConfig, EvalResult, evaluate_set, learning_rate_schedule, network_seed
 from .models import create_model
 
 log = logging.getLogger(__name__)
@@ -60,13 +60,14 @@ def evaluate_set_batched(images: torch.Tensor, labels: torch.Tensor, lr: float, 
         leaves = list(params.values())
         for leaf in leaves:
             leaf.requires_grad_(True)
-        optimizer = torch.optim.SGD(leaves, lr=float(lr), momentum=config.momentum, weight_decay=config.weight_decay)
-        augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy) if config.dsa else None
+        augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy).to(data.device) \
+            if config.dsa else None
         n = len(images)
-        for epoch in range(config.epoch_eval_train):
-            if epoch == config.epoch_eval_train // 2:
-                for group in optimizer.param_groups:
-                    group["lr"] = float(lr) * 0.1
+        optimizer = None
+        for rate in learning_rate_schedule(float(lr), config.epoch_eval_train):
+            if optimizer is None or rate != optimizer.param_groups[0]["lr"]:
+                optimizer = torch.optim.SGD(leaves, lr=rate, momentum=config.momentum,
+                                            weight_decay=config.weight_decay)
             orders = torch.stack([torch.randperm(n) for _ in range(count)])  # each network its own order
             for start in range(0, n, config.batch_train):
                 index = orders[:, start:start + config.batch_train]

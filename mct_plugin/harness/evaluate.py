@@ -1,8 +1,10 @@
 """Evaluation protocol: train fresh networks on a (synthetic or real) set, test on real data.
 
-DESIGN section 7: SGD with momentum 0.9 and weight decay 5e-4, learning rate = the learned
-alpha (decayed x0.1 at half of the epochs), DSA augmentation on every batch, then accuracy on
-the full real test set; reported as mean +- std over ``num_eval`` networks. The same seeds
+The public MTT/MCT ``evaluate_synset`` (DESIGN section 7): SGD with momentum 0.9 and weight
+decay 5e-4, learning rate = the learned alpha, ``epoch_eval_train + 1`` passes over the set with
+the rate decayed x0.1 after pass ``epoch_eval_train // 2 + 1`` (:func:`learning_rate_schedule`),
+DSA augmentation on every batch, then accuracy on the full real test set; reported as mean +-
+std over ``num_eval`` networks. The same seeds
 initialise the networks of every compared set, so the comparison with a random real subset
 of the same size is paired.
 """
@@ -58,6 +60,14 @@ class EvalResult:
         return f"{100 * self.mean:.2f} +- {100 * self.std:.2f}"
 
 
+def learning_rate_schedule(lr: float, epochs: int) -> list[float]:
+    """The step size of every pass over the set, as the public ``evaluate_synset``: ``epochs + 1``
+    passes, ``lr`` up to and including pass ``epochs // 2 + 1``, then ``lr / 10`` (with a fresh
+    optimizer, so the momentum restarts at the decay)."""
+    boundary = epochs // 2 + 1
+    return [lr if epoch <= boundary else lr * 0.1 for epoch in range(epochs + 1)]
+
+
 def network_seed(seed: int, index: int) -> int:
     return seed * 10_007 + index
 
@@ -68,15 +78,15 @@ def train_and_test(model_name: str, images: torch.Tensor, labels: torch.Tensor, 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = create_model(model_name, data.spec.channels, data.num_classes, data.spec.image_size).to(data.device)
-        augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy) if config.dsa else None
+        augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy).to(data.device) \
+            if config.dsa else None
         images, labels = images.detach().to(data.device), labels.detach().to(data.device)
-        rate = float(lr)
-        optimizer = torch.optim.SGD(net.parameters(), lr=rate, momentum=config.momentum,
-                                    weight_decay=config.weight_decay)
-        for epoch in range(config.epoch_eval_train):
-            if epoch == config.epoch_eval_train // 2:
-                for group in optimizer.param_groups:
-                    group["lr"] = rate * 0.1
+        schedule = learning_rate_schedule(float(lr), config.epoch_eval_train)
+        optimizer = None
+        for rate in schedule:
+            if optimizer is None or rate != optimizer.param_groups[0]["lr"]:
+                optimizer = torch.optim.SGD(net.parameters(), lr=rate, momentum=config.momentum,
+                                            weight_decay=config.weight_decay)
             train_epoch(net, images, labels, optimizer, config.batch_train, augment)
         _, accuracy = test_accuracy(net, data.test_images, data.test_labels, batch_size=256)
     return accuracy

@@ -11,7 +11,7 @@
 
 from mct_plugin.harness import hookimpl
 
-from .convexified import SMOOTHINGS, SPACINGS, ConvexifiedTrajectory
+from .convexified import PACINGS, SMOOTHINGS, SPACINGS, ConvexifiedTrajectory
 from .converter import MCTConverter
 from .format import DTYPES
 from .matcher import MCTMatcher
@@ -42,6 +42,9 @@ def _convexify_options(group) -> None:
                        help="replace interior waypoints / the end by neighbour means ('public': as the MCT code, P>2)")
     group.add_argument("--waypoint-spacing", default="even", choices=SPACINGS,
                        help="even: round(p*K/(P-1)); public: the MCT code's range(0, K+1, (K+1)//(P-1))")
+    group.add_argument("--pacing", default="distance", choices=PACINGS,
+                       help="how beta advances along a piece: distance (MCT), or the paper's ablations "
+                            "uniform / decreasing / projected")
 
 
 @hookimpl

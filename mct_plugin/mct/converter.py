@@ -22,7 +22,7 @@ from mct_plugin.harness.datasets import DATASETS
 from mct_plugin.harness.errors import BufferFormatError, ConfigError, OutputError
 from mct_plugin.harness.models import FunctionalModel, create_model, is_model
 
-from .convexified import SMOOTHINGS, SPACINGS, ConvexifiedTrajectory
+from .convexified import PACINGS, SMOOTHINGS, SPACINGS, ConvexifiedTrajectory
 from .format import DTYPES, output_name, read_metadata, sha256_of, write_mct_file
 from .public_format import is_public_waypoint_file, load_public_pair, public_pairs, step_file_for
 
@@ -33,6 +33,7 @@ class ConvertOptions:
     dtype: str = "float32"
     smooth: str = "none"
     waypoint_spacing: str = "even"
+    pacing: str = "distance"
     overwrite: bool = False
     dataset: str | None = None
     model: str | None = None
@@ -51,6 +52,8 @@ class ConvertOptions:
             raise ConfigError(f"--smooth must be one of {', '.join(SMOOTHINGS)} (got {self.smooth!r})")
         if self.waypoint_spacing not in SPACINGS:
             raise ConfigError(f"--waypoint-spacing must be one of {', '.join(SPACINGS)}")
+        if self.pacing not in PACINGS:
+            raise ConfigError(f"--pacing must be one of {', '.join(PACINGS)} (got {self.pacing!r})")
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ class MCTConverter(BufferConverter):
         s = self.settings
         same = (meta.get("source_sha256") == checksum and meta.get("waypoints_requested") == s.waypoints
                 and meta.get("dtype") == s.dtype and meta.get("smoothing") == s.smooth
-                and meta.get("spacing") == s.waypoint_spacing)
+                and meta.get("spacing") == s.waypoint_spacing and meta.get("pacing", "distance") == s.pacing)
         if same:
             return True
         if not s.overwrite:
@@ -165,7 +168,7 @@ class MCTConverter(BufferConverter):
             return trajectories, [], {"imported_from": "public MCT code"}
         shapes, names = shapes_names if shapes_names else (None, None)
         experts = load_replay_buffer(source.path, shapes, names)
-        trajectories = [ConvexifiedTrajectory.from_checkpoints(e, s.waypoints, s.smooth, s.waypoint_spacing)
+        trajectories = [ConvexifiedTrajectory.from_checkpoints(e, s.waypoints, s.smooth, s.waypoint_spacing, s.pacing)
                         for e in experts]
         return trajectories, experts, {}
 
@@ -193,7 +196,7 @@ class MCTConverter(BufferConverter):
             exact, error = self._reconstruction(stored, experts or None, trajectories)
             metadata = {
                 "source": source.path.name, "source_bytes": source.bytes, "source_sha256": checksum,
-                "waypoints_requested": s.waypoints, "waypoints": stored[0].epochs, "spacing": s.waypoint_spacing,
+                "waypoints_requested": s.waypoints, "waypoints": stored[0].epochs, "spacing": s.waypoint_spacing, "pacing": s.pacing,
                 "smoothing": s.smooth, "dataset": dataset, "model": model,
                 "param_names": shapes_names[1] if shapes_names else None, **extra,
             }

@@ -22,6 +22,20 @@ Options that reproduce the public MCT code (``exps/trajectory_compression.py``):
   replaced by the mean of its two neighbours and the final point by the mean of the last two
   checkpoints (in that order). ``"interior"``, ``"end"`` and ``"all"`` apply these smoothings
   for any P; ``"none"`` (default) keeps the recorded checkpoints, so the start and end are exact.
+
+Pacing (how beta advances along a piece; the paper's ablation of beta, ``--abl_*_points`` in the
+public code):
+
+* ``"distance"`` (MCT): the cumulative per-layer step norms above;
+* ``"uniform"``: ``beta_k = (k - e_p) / (e_{p+1} - e_p)``, the same for every layer;
+* ``"decreasing"``: increments proportional to ``n, n-1, ..., 1`` over the ``n`` steps of a
+  piece (fast early, slow late). The public code's version starts at ``beta_0 = (n+1)/S`` instead
+  of 0 (it adds the first increment to the start point); here beta runs from exactly 0 to 1;
+* ``"projected"``: ``beta_k = <theta_k - w_p, w_{p+1} - w_p> / ||w_{p+1} - w_p||^2`` over all
+  parameters (one value per checkpoint, as the public code). The public code keeps the raw
+  projections, which can leave [0, 1] or go backwards; here they are clipped to [0, 1] and made
+  non-decreasing (running maximum), so every point lies on the segment and the pace never
+  reverses (what the file format requires).
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ from mct_plugin.harness.errors import BufferFormatError, ConfigError
 
 SMOOTHINGS = ("none", "interior", "end", "all", "public")
 SPACINGS = ("even", "public")
+PACINGS = ("distance", "uniform", "decreasing", "projected")
 
 
 def waypoint_epochs(num_epochs: int, waypoints: int, spacing: str = "even") -> list[int]:
@@ -67,17 +82,47 @@ def _mean(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> list[torch.Te
     return [(x + y) / 2 for x, y in zip(a, b)]
 
 
-def beta_table(checkpoints: Sequence[Sequence[torch.Tensor]], epochs: Sequence[int]) -> torch.Tensor:
+def _cumulative_progress(increments: torch.Tensor) -> torch.Tensor:
+    """(n, L) non-negative increments -> progress after each of them, ending at 1 (1 if all 0)."""
+    cumulative = torch.cumsum(increments, dim=0)
+    total = cumulative[-1]
+    safe_total = torch.where(total > 0, total, torch.ones_like(total))
+    return torch.where(total > 0, cumulative / safe_total, torch.ones_like(cumulative))
+
+
+def _projected_progress(checkpoints: Sequence[Sequence[torch.Tensor]], start: int, end: int) -> torch.Tensor:
+    """(n,) projections of checkpoints start+1..end onto the chord, clipped and non-decreasing."""
+    def flat(k: int) -> torch.Tensor:
+        return torch.cat([t.double().reshape(-1) for t in checkpoints[k]])
+
+    origin = flat(start)
+    chord = flat(end) - origin
+    squared = float(chord.dot(chord))
+    if squared == 0:
+        return torch.ones(end - start, dtype=torch.float64)
+    raw = torch.stack([(flat(k) - origin).dot(chord) / squared for k in range(start + 1, end + 1)])
+    progress = torch.cummax(raw.clamp(0.0, 1.0), dim=0).values
+    progress[-1] = 1.0
+    return progress
+
+
+def beta_table(checkpoints: Sequence[Sequence[torch.Tensor]], epochs: Sequence[int],
+               pacing: str = "distance") -> torch.Tensor:
     """The (K+1, L) float64 beta table for waypoints at ``epochs`` (see module docstring)."""
-    norms = _segment_norms(checkpoints)  # row j-1 holds d_j
-    num_epochs, layers = norms.shape
+    if pacing not in PACINGS:
+        raise ConfigError(f"unknown pacing {pacing!r}; known: {', '.join(PACINGS)}")
+    num_epochs, layers = len(checkpoints) - 1, len(checkpoints[0])
+    norms = _segment_norms(checkpoints) if pacing == "distance" else None  # row j-1 holds d_j
     table = torch.zeros(num_epochs + 1, layers, dtype=torch.float64)
     for start, end in zip(epochs[:-1], epochs[1:]):
-        piece = norms[start:end]  # d_{start+1} .. d_end
-        cumulative = torch.cumsum(piece, dim=0)
-        total = cumulative[-1]
-        safe_total = torch.where(total > 0, total, torch.ones_like(total))
-        progress = torch.where(total > 0, cumulative / safe_total, torch.ones_like(cumulative))
+        steps = end - start
+        if pacing == "distance":
+            progress = _cumulative_progress(norms[start:end])  # d_{start+1} .. d_end
+        elif pacing == "projected":
+            progress = _projected_progress(checkpoints, start, end).unsqueeze(1).expand(steps, layers)
+        else:
+            weights = torch.ones(steps) if pacing == "uniform" else torch.arange(steps, 0, -1)
+            progress = _cumulative_progress(weights.double().unsqueeze(1).expand(steps, layers))
         table[start + 1:end] = progress[:-1]  # rows start+1 .. end-1; row `start` stays 0
     table[-1] = 1.0
     return table
@@ -104,7 +149,8 @@ class ConvexifiedTrajectory:
     # construction ----------------------------------------------------------------------
     @classmethod
     def from_checkpoints(cls, checkpoints: Sequence[Sequence[torch.Tensor]], waypoints: int = 2,
-                         smoothing: str = "none", spacing: str = "even") -> "ConvexifiedTrajectory":
+                         smoothing: str = "none", spacing: str = "even",
+                         pacing: str = "distance") -> "ConvexifiedTrajectory":
         """Convexify an expert trajectory (``K + 1`` checkpoints of ``L`` tensors each)."""
         if smoothing not in SMOOTHINGS:
             raise ConfigError(f"unknown smoothing {smoothing!r}; known: {', '.join(SMOOTHINGS)}")
@@ -112,7 +158,7 @@ class ConvexifiedTrajectory:
             raise BufferFormatError(f"a trajectory needs at least 2 checkpoints (got {len(checkpoints)})")
         num_epochs = len(checkpoints) - 1
         epochs = waypoint_epochs(num_epochs, waypoints, spacing)
-        beta = beta_table(checkpoints, epochs)
+        beta = beta_table(checkpoints, epochs, pacing)
         points = [list(c) for c in checkpoints]  # shallow copy; smoothing replaces whole checkpoints
         smooth_interior = smoothing in ("interior", "all") or (smoothing == "public" and len(epochs) > 2)
         smooth_end = smoothing in ("end", "all") or (smoothing == "public" and len(epochs) > 2)

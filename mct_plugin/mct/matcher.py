@@ -30,6 +30,7 @@ class MCTOptions:
     waypoints: int = 2
     smooth: str = "none"
     waypoint_spacing: str = "even"
+    pacing: str = "distance"
     teacher_label: bool = False
     label_epoch: float | None = None
 
@@ -75,7 +76,8 @@ class MCTMatcher(Matcher):
 
         def convexify(path: Path) -> list[ConvexifiedTrajectory]:
             experts = load_replay_buffer(path, shapes, self.model.names)
-            return [ConvexifiedTrajectory.from_checkpoints(e, o.waypoints, o.smooth, o.waypoint_spacing) for e in experts]
+            return [ConvexifiedTrajectory.from_checkpoints(e, o.waypoints, o.smooth, o.waypoint_spacing, o.pacing)
+                    for e in experts]
 
         return replay_buffer_files(directory), convexify, "MTT replay buffers, convexified on the fly in memory"
 

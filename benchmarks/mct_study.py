@@ -1,0 +1,450 @@
+"""The MCT study: which configuration of MCT beats MTT, by how much, and how reliably.
+
+One shared set of Fashion-MNIST experts (ConvNetW32, long enough for the SGD trajectory to bend:
+30 epochs, where the straight chord is only ~2/3 of the path length), then the same distillation
+budget for every *arm* with >= 4 distillation seeds each; every evaluation point trains 5 fresh
+networks. An arm is MTT or one MCT configuration:
+
+* the number of waypoints P = 2, 4, 8 (public spacing), with and without smoothing;
+* both gradient modes (``unrolled``: exact; ``constant-memory``: the first-order gradient of the
+  public MCT code);
+* the public pacing ablations of beta (uniform / decreasing / projected points, P = 2).
+
+Per arm the analysis reports the final and best accuracy, the area under the accuracy curve (the
+mean accuracy over the run), the iterations needed to reach MTT's final accuracy, the largest drop
+between two evaluations, and the paired difference to MTT (same seed = same initial images and
+the same evaluation networks) with a 95% t-interval over seeds. A PNG shows accuracy against
+iteration for every arm (mean over seeds, band = +- one std across seeds).
+
+Sizes, chosen to fit about 4 hours of a 2-core machine (see RESULTS.md for the exact budget):
+experts 10 x 30 epochs on a 20,000-image class-balanced subset (~25 min); ipc=1: 300 iterations,
+syn_steps 20, expert_epochs 2, max_start_epoch 10, evaluated every 50 iterations; ipc=10: a
+reduced set of arms; evaluation 5 networks x 300 epochs (the public protocol trains 1000: reduced
+explicitly for the CPU).
+
+Every run is a resumable ``dd-harness`` run directory under the cache, so the study continues
+where it stopped: ``--hours H`` starts no new run after H hours, Ctrl-C checkpoints the runs in
+flight, and the same command continues. ``--workers 2`` runs two distillations side by side with
+one thread each (more runs per hour on 2 cores than one run with two threads).
+
+Usage: ``python benchmarks/mct_study.py [--ipc 1,10] [--workers 2] [--hours 1.8] [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import output_dir, provenance, write_json  # noqa: E402
+
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration of the distillation (everything else is shared)."""
+
+    name: str
+    matcher: str = "mct"
+    gradient_mode: str = "constant-memory"
+    waypoints: int = 2
+    smooth: str = "none"
+    spacing: str = "public"
+    pacing: str = "distance"
+    label: str = ""
+
+    def plugin_options(self) -> dict:
+        if self.matcher != "mct":
+            return {}
+        return {"waypoints": self.waypoints, "smooth": self.smooth, "waypoint_spacing": self.spacing,
+                "pacing": self.pacing}
+
+
+def _mct(name: str, label: str, **kw) -> Arm:
+    return Arm(name, label=label, **kw)
+
+
+ARMS = {a.name: a for a in [
+    Arm("mtt", matcher="mtt", gradient_mode="unrolled", label="MTT (exact gradient)"),
+    Arm("mtt-cm", matcher="mtt", gradient_mode="constant-memory", label="MTT, first-order gradient"),
+    _mct("p2", "MCT P=2", waypoints=2, gradient_mode="unrolled"),
+    _mct("p2-cm", "MCT P=2, first-order", waypoints=2),
+    _mct("p2-end-cm", "MCT P=2, end smoothed, first-order", waypoints=2, smooth="end"),
+    _mct("p4-public-cm", "MCT P=4, public smoothing, first-order (official)", waypoints=4, smooth="public"),
+    _mct("p4-public", "MCT P=4, public smoothing", waypoints=4, smooth="public", gradient_mode="unrolled"),
+    _mct("p4-cm", "MCT P=4, first-order", waypoints=4),
+    _mct("p4", "MCT P=4", waypoints=4, gradient_mode="unrolled"),
+    _mct("p8-public-cm", "MCT P=8, public smoothing, first-order", waypoints=8, smooth="public"),
+    _mct("p8-public", "MCT P=8, public smoothing", waypoints=8, smooth="public", gradient_mode="unrolled"),
+    _mct("p8-cm", "MCT P=8, first-order", waypoints=8),
+    _mct("p8", "MCT P=8", waypoints=8, gradient_mode="unrolled"),
+    _mct("p2-uniform-cm", "MCT P=2, uniform pacing, first-order", waypoints=2, pacing="uniform"),
+    _mct("p2-decreasing-cm", "MCT P=2, decreasing pacing, first-order", waypoints=2, pacing="decreasing"),
+    _mct("p2-projected-cm", "MCT P=2, projected pacing, first-order", waypoints=2, pacing="projected"),
+]}
+OFFICIAL = "p4-public-cm"
+
+
+@dataclass(frozen=True)
+class IpcPlan:
+    arms: tuple[str, ...]
+    iterations: int
+    eval_every: int
+    syn_steps: int = 20
+    expert_epochs: int = 2
+    max_start_epoch: int = 10
+    lr_img: float = 1000.0
+    lr_lr: float = 1e-5
+    lr_teacher: float = 0.01
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    model: str = "ConvNetW32"
+    expert_subset: int = 20_000
+    num_experts: int = 10
+    train_epochs: int = 30
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    num_eval: int = 5
+    epoch_eval_train: int = 300
+    test_subset: int | None = None
+    plans: dict[int, IpcPlan] = field(default_factory=dict)
+
+
+STUDIES = {
+    "cpu": Study("cpu", plans={
+        1: IpcPlan(tuple(ARMS), iterations=300, eval_every=50),
+        10: IpcPlan(("mtt", "p2", OFFICIAL, "p4-public"), iterations=150, eval_every=30, syn_steps=10),
+    }),
+    "quick": Study("quick", model="ConvNetW16", expert_subset=1000, num_experts=2, train_epochs=4, seeds=(0, 1),
+                   num_eval=2, epoch_eval_train=10, test_subset=500,
+                   plans={1: IpcPlan(("mtt", "p2", OFFICIAL, "p2-projected-cm"), iterations=4, eval_every=2,
+                                     syn_steps=3, expert_epochs=1, max_start_epoch=2)}),
+}
+
+
+def cache_root(study: Study) -> Path:
+    from mct_plugin.harness.paths import cache_dir
+
+    return cache_dir() / "benchmarks" / f"mct_study_{study.name}"
+
+
+def load_data(study: Study):
+    from mct_plugin.harness.data import load_dataset
+
+    data = load_dataset("FashionMNIST")
+    if study.test_subset:
+        data = dataclasses.replace(data, test_images=data.test_images[:study.test_subset],
+                                   test_labels=data.test_labels[:study.test_subset])
+    return data
+
+
+def ensure_experts(study: Study, data, root: Path, log) -> Path:
+    """Train the shared experts once (resumable: ``train_experts`` keeps finished experts)."""
+    from mct_plugin.harness.experts import ExpertConfig, train_experts
+
+    buffers = root / "buffers"
+    done = buffers / "COMPLETE"
+    if done.exists():
+        return buffers
+    config = ExpertConfig(model=study.model, num_experts=study.num_experts, train_epochs=study.train_epochs,
+                          buffer_path=str(buffers), seed=0, subset=study.expert_subset, save_interval=5)
+    started = time.perf_counter()
+    result = train_experts(config, data=data.train_subset(study.expert_subset, seed=0), show_progress=False)
+    record = {"seconds": time.perf_counter() - started,
+              "test_acc_per_epoch": [r.test_acc_per_epoch for r in result.records]}
+    done.write_text(json.dumps(record))
+    log(f"experts trained in {record['seconds']:.0f} s")
+    return buffers
+
+
+def run_dir(root: Path, ipc: int, arm: str, seed: int) -> Path:
+    return root / "runs" / f"ipc{ipc}" / arm / f"seed{seed}"
+
+
+def run_job(study: Study, ipc: int, arm_name: str, seed: int, root: Path, data=None) -> dict:
+    """One distillation (resumed if interrupted); its summary is cached in ``summary.json``."""
+    from mct_plugin.harness.distill import DistillConfig, Distillation
+    from mct_plugin.harness.rundir import RunDirectory
+
+    out = run_dir(root, ipc, arm_name, seed)
+    summary = out / "summary.json"
+    if summary.exists():
+        return json.loads(summary.read_text())
+    plan, arm = study.plans[ipc], ARMS[arm_name]
+    data = data if data is not None else load_data(study)
+    config = DistillConfig(model=study.model, matcher=arm.matcher, gradient_mode=arm.gradient_mode,
+                           buffer_path=str(root / "buffers"), out=str(out), ipc=ipc, syn_steps=plan.syn_steps,
+                           expert_epochs=plan.expert_epochs, max_start_epoch=plan.max_start_epoch,
+                           lr_img=plan.lr_img, lr_lr=plan.lr_lr, lr_teacher=plan.lr_teacher,
+                           iterations=plan.iterations, eval_it=plan.eval_every, num_eval=study.num_eval,
+                           epoch_eval_train=study.epoch_eval_train, seed=seed, checkpoint_every=10,
+                           plugin_options=arm.plugin_options())
+    resume = (out / "checkpoint.pt").exists()
+    started = time.perf_counter()
+    Distillation(config, data=data, overwrite=not resume, resume=resume, show_progress=False,
+                 report=lambda m: None).run()
+    rows = RunDirectory(out).read_metrics()
+    record = {
+        "arm": arm_name, "ipc": ipc, "seed": seed, "seconds_last_part": time.perf_counter() - started,
+        "evals": [{"iteration": r["iteration"], "mean": r["eval_acc_mean"], "accs": r["eval_accs"]}
+                  for r in rows if "eval_acc_mean" in r],
+        "loss": [r["loss"] for r in rows if "loss" in r],
+        "alpha": [r["alpha"] for r in rows if "alpha" in r],
+        "seconds_per_iteration": sum(r["seconds"] for r in rows if "seconds" in r) / max(1, plan.iterations),
+        "threads": __import__("torch").get_num_threads(),
+    }
+    summary.write_text(json.dumps(record))
+    return record
+
+
+def random_baseline(study: Study, ipc: int, root: Path, data) -> dict:
+    """A random real subset per seed, same protocol (cached)."""
+    from mct_plugin.harness.evaluate import EvalConfig, evaluate_set, random_real_subset
+
+    path = root / f"random_ipc{ipc}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    per_seed = {}
+    for seed in study.seeds:
+        x, y = random_real_subset(data, ipc, seed=seed)
+        result = evaluate_set(x, y, study.plans[ipc].lr_teacher, data, study.model,
+                              EvalConfig(num_eval=study.num_eval, epoch_eval_train=study.epoch_eval_train, seed=seed))
+        per_seed[str(seed)] = result.mean
+    values = list(per_seed.values())
+    record = {"per_seed": per_seed, "mean": sum(values) / len(values), "std": _std(values)}
+    path.write_text(json.dumps(record))
+    return record
+
+
+# -- scheduling ------------------------------------------------------------------------------
+def jobs(study: Study, ipcs: list[int]) -> list[tuple[int, str, int]]:
+    """Seed-major order, so that every arm has a first seed before any arm has a fourth."""
+    return [(ipc, arm, seed) for ipc in ipcs for seed in study.seeds for arm in study.plans[ipc].arms]
+
+
+def run_all(study: Study, ipcs: list[int], root: Path, workers: int, deadline: float, log) -> bool:
+    """Run the missing jobs in ``workers`` subprocesses; return whether all are finished."""
+    pending = [j for j in jobs(study, ipcs) if not (run_dir(root, j[0], j[1], j[2]) / "summary.json").exists()]
+    running: list[tuple[subprocess.Popen, tuple]] = []
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, 2 // workers)), "MKL_NUM_THREADS": str(max(1, 2 // workers))}
+    try:
+        while pending or running:
+            while pending and len(running) < workers and time.time() < deadline:
+                job = pending.pop(0)
+                command = [sys.executable, __file__, "--study", study.name, "--job", f"{job[0]}:{job[1]}:{job[2]}"]
+                running.append((subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent), job))
+                log(f"started ipc={job[0]} {job[1]} seed={job[2]} ({len(pending)} waiting)")
+            if not running:
+                break
+            time.sleep(2)
+            for proc, job in list(running):
+                if proc.poll() is not None:
+                    running.remove((proc, job))
+                    if proc.returncode != 0:
+                        raise RuntimeError(f"job {job} failed with status {proc.returncode}")
+                    record = json.loads((run_dir(root, *job) / "summary.json").read_text())
+                    log(f"finished ipc={job[0]} {job[1]} seed={job[2]}: final "
+                        f"{100 * record['evals'][-1]['mean']:.2f}%, {record['seconds_per_iteration']:.2f} s/it")
+    except KeyboardInterrupt:
+        for proc, _ in running:  # each child checkpoints its run on SIGINT and exits
+            proc.wait()
+        raise
+    return not pending
+
+
+# -- analysis --------------------------------------------------------------------------------
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _std(values: list[float]) -> float:
+    m = _mean(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
+
+
+def paired_interval(differences: list[float]) -> dict:
+    """Mean of paired differences and its 95% t-interval (sample std, n - 1 degrees of freedom)."""
+    n = len(differences)
+    mean = _mean(differences)
+    if n < 2:
+        return {"mean": mean, "low": None, "high": None, "n": n}
+    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
+    half = T_975.get(n - 1, 1.96) * sd / math.sqrt(n)
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+
+
+def area_under_curve(points: list[tuple[int, float]]) -> float:
+    """Trapezoidal mean accuracy over the run (iteration-weighted)."""
+    if len(points) < 2:
+        return points[0][1] if points else float("nan")
+    area = sum((x1 - x0) * (y0 + y1) / 2 for (x0, y0), (x1, y1) in zip(points, points[1:]))
+    return area / (points[-1][0] - points[0][0])
+
+
+def analyse_ipc(records: list[dict], plan: IpcPlan) -> dict:
+    by_arm: dict[str, dict[int, dict]] = {}
+    for r in records:
+        by_arm.setdefault(r["arm"], {})[r["seed"]] = r
+    mtt = by_arm.get("mtt", {})
+    mtt_final = _mean([r["evals"][-1]["mean"] for r in mtt.values()]) if mtt else None
+    result = {}
+    for arm in plan.arms:
+        runs = by_arm.get(arm)
+        if not runs:
+            continue
+        iterations = [p["iteration"] for p in next(iter(runs.values()))["evals"]]
+        curve = []
+        for i, it in enumerate(iterations):
+            values = [r["evals"][i]["mean"] for r in runs.values()]
+            curve.append({"iteration": it, "mean": _mean(values), "std": _std(values)})
+        finals = {s: r["evals"][-1]["mean"] for s, r in runs.items()}
+        bests = {s: max(p["mean"] for p in r["evals"]) for s, r in runs.items()}
+        aucs = {s: area_under_curve([(p["iteration"], p["mean"]) for p in r["evals"]]) for s, r in runs.items()}
+        drops = {s: max([0.0] + [a["mean"] - b["mean"] for a, b in zip(r["evals"], r["evals"][1:])])
+                 for s, r in runs.items()}
+        stats = {
+            "label": ARMS[arm].label, "seeds": sorted(runs), "curve": curve,
+            "final_mean": _mean(list(finals.values())), "final_std": _std(list(finals.values())),
+            "best_mean": _mean(list(bests.values())), "best_of_mean_curve": max(p["mean"] for p in curve),
+            "auc_mean": _mean(list(aucs.values())),
+            "largest_drop": max(drops.values()), "largest_drop_mean": _mean(list(drops.values())),
+            "seconds_per_iteration": _mean([r["seconds_per_iteration"] for r in runs.values()]),
+            "final_alpha": _mean([r["alpha"][-1] for r in runs.values() if r["alpha"]]),
+        }
+        if mtt_final is not None:
+            stats["iterations_to_mtt_final"] = next((p["iteration"] for p in curve if p["mean"] >= mtt_final), None)
+            common = sorted(set(runs) & set(mtt))
+            stats["paired_vs_mtt"] = {
+                "final": paired_interval([finals[s] - mtt[s]["evals"][-1]["mean"] for s in common]),
+                "best": paired_interval([bests[s] - max(p["mean"] for p in mtt[s]["evals"]) for s in common]),
+                "auc": paired_interval([aucs[s] - area_under_curve([(p["iteration"], p["mean"])
+                                                                   for p in mtt[s]["evals"]]) for s in common]),
+            }
+        result[arm] = stats
+    return {"arms": result, "mtt_final": mtt_final, "iterations": plan.iterations}
+
+
+def plot(analysis: dict, study: Study, baselines: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mct_plugin.harness.atomic import atomic_path
+
+    panels = [(ipc, arm) for ipc, a in analysis.items() for arm in a["arms"] if arm != "mtt"]
+    cols = 4
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False, sharey=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (ipc, arm) in zip(axes.flat, panels):
+        ax.axis("on")
+        arms = analysis[ipc]["arms"]
+        for name, colour in (("mtt", "grey"), (arm, "tab:red" if arm != OFFICIAL else "tab:green")):
+            if name not in arms:
+                continue
+            curve = arms[name]["curve"]
+            xs = [p["iteration"] for p in curve]
+            ms = [100 * p["mean"] for p in curve]
+            ss = [100 * p["std"] for p in curve]
+            ax.plot(xs, ms, "o-", ms=2.5, lw=1.2, color=colour, label="MTT" if name == "mtt" else name)
+            ax.fill_between(xs, [m - s for m, s in zip(ms, ss)], [m + s for m, s in zip(ms, ss)], color=colour,
+                            alpha=0.18)
+        if ipc in baselines:
+            ax.axhline(100 * baselines[ipc]["mean"], ls="--", lw=0.8, color="black", label="random subset")
+        ax.set_title(f"ipc={ipc}: {ARMS[arm].label}", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="lower right")
+    fig.supxlabel("distillation iteration")
+    fig.supylabel("test accuracy (%), mean +- std over seeds")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def report(study: Study, ipcs: list[int], root: Path, data, out: Path, log) -> dict:
+    analysis, baselines, part_records = {}, {}, {}
+    for ipc in ipcs:
+        records = [json.loads(p.read_text()) for p in sorted((root / "runs" / f"ipc{ipc}").glob("*/seed*/summary.json"))]
+        if not records:
+            continue
+        baselines[ipc] = random_baseline(study, ipc, root, data)
+        analysis[ipc] = analyse_ipc(records, study.plans[ipc])
+        part_records[ipc] = records
+    experts = json.loads((root / "buffers" / "COMPLETE").read_text())
+    finals = [accs[-1] for accs in experts["test_acc_per_epoch"]]
+    payload = {"benchmark": "mct_study", "study": dataclasses.asdict(study), **provenance(),
+               "experts": {"seconds": experts["seconds"], "final_test_acc": finals,
+                           "test_acc_per_epoch": experts["test_acc_per_epoch"]},
+               "random_subset": {str(k): v for k, v in baselines.items()},
+               "analysis": {str(k): v for k, v in analysis.items()},
+               "runs": {str(k): v for k, v in part_records.items()}}
+    write_json(out / f"mct_study_{study.name}.json", payload)
+    plot(analysis, study, baselines, out / f"mct_study_{study.name}.png")
+    for ipc, a in analysis.items():
+        for arm, s in a["arms"].items():
+            d = s.get("paired_vs_mtt", {}).get("final", {})
+            log(f"ipc={ipc} {arm:18s} final {100 * s['final_mean']:.2f} +- {100 * s['final_std']:.2f}  "
+                f"best {100 * s['best_mean']:.2f}  auc {100 * s['auc_mean']:.2f}  "
+                f"vs MTT {100 * d.get('mean', float('nan')):+.2f}")
+    return payload
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", choices=sorted(STUDIES), default="cpu")
+    parser.add_argument("--quick", action="store_true", help="same as --study quick (a smoke test, in-process)")
+    parser.add_argument("--ipc", default=None, help="comma-separated ipcs of the study to run (default: all)")
+    parser.add_argument("--workers", type=int, default=2, help="distillations run side by side (one thread each)")
+    parser.add_argument("--hours", type=float, default=1.8, help="start no new run after this many hours")
+    parser.add_argument("--report-only", action="store_true", help="only analyse the finished runs")
+    parser.add_argument("--cache", default=None, help="folder of experts and runs (default: user cache)")
+    parser.add_argument("--out", default=None, help="folder for the JSON/PNG (default benchmarks/results)")
+    parser.add_argument("--job", default=None, help=argparse.SUPPRESS)  # IPC:ARM:SEED, run by a worker
+    args = parser.parse_args(argv)
+    from mct_plugin.harness.runtime import tune_allocator
+
+    tune_allocator()
+    study = STUDIES["quick" if args.quick else args.study]
+    root = Path(args.cache) if args.cache else cache_root(study)
+    root.mkdir(parents=True, exist_ok=True)
+
+    def log(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    if args.job:
+        ipc, arm, seed = args.job.split(":")
+        run_job(study, int(ipc), arm, int(seed), root)
+        return 0
+    ipcs = [int(i) for i in args.ipc.split(",")] if args.ipc else sorted(study.plans)
+    data = load_data(study)
+    ensure_experts(study, data, root, log)
+    complete = True
+    if not args.report_only:
+        if args.quick:  # in-process, one after the other: a smoke test of the whole pipeline
+            for ipc, arm, seed in jobs(study, ipcs):
+                run_job(study, ipc, arm, seed, root, data)
+        else:
+            complete = run_all(study, ipcs, root, args.workers, time.time() + 3600 * args.hours, log)
+    report(study, ipcs, root, data, output_dir(args.out), log)
+    if not complete:
+        log("the time budget is spent: run the same command again to continue")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
