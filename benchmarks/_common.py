@@ -74,7 +74,7 @@ def run_parts(path: Path, parts: dict, selected: str, quick: bool, payload: dict
 
 
 def write_json(path: Path, payload: dict) -> Path:
-    from mct_plugin.harness.atomic import atomic_write_json
+    from mct_plugin.harness.io.atomic import atomic_write_json
 
     atomic_write_json(path, payload)
     return path
@@ -89,28 +89,20 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def run_python(code: str, *args: str, env: dict | None = None, timeout: int = 3600,
-               in_process: bool = False) -> dict:
-    """Run ``code`` in a fresh interpreter; it must print one JSON object on its last line.
+def run_workload(name: str, *args: str, env: dict | None = None, timeout: int = 3600,
+                 in_process: bool = False) -> dict:
+    """Run the workload ``name`` of :mod:`workloads` in a fresh interpreter and return its result.
 
-    ``in_process`` runs it here instead (quick smoke tests: no interpreter start, shared peaks).
+    ``in_process`` calls it here instead (quick smoke tests: no interpreter start, shared peaks).
     """
     if in_process:
-        import contextlib
-        import io
+        from workloads import WORKLOADS
 
-        buffer, argv = io.StringIO(), sys.argv
-        try:
-            sys.argv = ["-c", *args]
-            with contextlib.redirect_stdout(buffer):
-                exec(compile(code, "<benchmark>", "exec"), {"__name__": "__benchmark__"})
-        finally:
-            sys.argv = argv
-        return json.loads(buffer.getvalue().strip().splitlines()[-1])
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, cwd=ROOT)
+        return WORKLOADS[name](*args)
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "workloads.py"), name, *args],
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=ROOT)
     if proc.returncode != 0:
-        raise RuntimeError(f"benchmark subprocess failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"benchmark workload {name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -89,7 +89,7 @@ PROFILES = {
 
 
 def cache_root(profile: Profile) -> Path:
-    from mct_plugin.harness.paths import cache_dir
+    from mct_plugin.harness.io.paths import cache_dir
 
     return cache_dir() / "benchmarks" / f"convergence_{profile.name}"
 
@@ -105,7 +105,8 @@ def load_data(profile: Profile, data_path: str | None):
 
 
 def ensure_experts(profile: Profile, data, root: Path, log) -> Path:
-    from mct_plugin.harness.experts import ExpertConfig, train_experts
+    from mct_plugin.harness.config import ExpertConfig
+    from mct_plugin.harness.experts.train import train_experts
 
     config = ExpertConfig(dataset=profile.dataset, model=profile.model, num_experts=profile.num_experts,
                           train_epochs=profile.train_epochs, buffer_path=str(root / "buffers"), zca=profile.zca,
@@ -123,7 +124,7 @@ def ensure_experts(profile: Profile, data, root: Path, log) -> Path:
 
 def expert_accuracies(buffers: Path, profile: Profile, data) -> list[float]:
     """Test accuracy of every expert's final checkpoint, read back from the buffer files."""
-    from mct_plugin.harness.buffers import buffer_subdir, load_replay_buffer, replay_buffer_files
+    from mct_plugin.harness.experts.buffers import buffer_subdir, load_replay_buffer, replay_buffer_files
     from mct_plugin.harness.models import create_model
     from mct_plugin.harness.training import test_accuracy
 
@@ -139,8 +140,9 @@ def expert_accuracies(buffers: Path, profile: Profile, data) -> list[float]:
 
 
 def run_one(profile: Profile, data, buffers: Path, method: str, ipc: int, seed: int, root: Path, log) -> dict:
-    from mct_plugin.harness.distill import DistillConfig, Distillation
-    from mct_plugin.harness.rundir import RunDirectory
+    from mct_plugin.harness.config import DistillConfig
+    from mct_plugin.harness.distill import Distillation
+    from mct_plugin.harness.io.rundir import RunDirectory
 
     s = profile.ipcs[ipc]
     out = root / "runs" / f"{method}_ipc{ipc}_seed{seed}"
@@ -171,13 +173,14 @@ def run_one(profile: Profile, data, buffers: Path, method: str, ipc: int, seed: 
 
 
 def random_baseline(profile: Profile, data, ipc: int) -> dict:
-    from mct_plugin.harness.evaluate import EvalConfig, evaluate_set, random_real_subset
+    from mct_plugin.harness.config import EvalSettings
+    from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
 
     accs = []
     for seed in profile.seeds:
         x, y = random_real_subset(data, ipc, seed=seed)
         accs += evaluate_set(x, y, profile.ipcs[ipc].lr_teacher, data, profile.model,
-                             EvalConfig(num_eval=profile.num_eval, epoch_eval_train=profile.epoch_eval_train,
+                             EvalSettings(num_eval=profile.num_eval, epoch_eval_train=profile.epoch_eval_train,
                                         seed=seed)).accuracies
     mean = sum(accs) / len(accs)
     return {"mean": mean, "std": math.sqrt(sum((a - mean) ** 2 for a in accs) / len(accs)), "accs": accs}
@@ -242,7 +245,7 @@ def plot(analysis: dict, profile: Profile, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mct_plugin.harness.atomic import atomic_path
+    from mct_plugin.harness.io.atomic import atomic_path
 
     ipcs = list(analysis)
     fig, axes = plt.subplots(1, len(ipcs), figsize=(6 * len(ipcs), 4.2), squeeze=False)
@@ -277,7 +280,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="folder for the JSON/PNG (default benchmarks/results)")
     parser.add_argument("--cache", default=None, help="folder for experts and runs (default: user cache)")
     args = parser.parse_args(argv)
-    from mct_plugin.harness.runtime import tune_allocator
+    from mct_plugin.harness.runtime.allocator import tune_allocator
 
     tune_allocator()
     profile = PROFILES["quick" if args.quick else args.profile]

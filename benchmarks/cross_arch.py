@@ -41,9 +41,10 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", default=None, help="the convergence benchmark's cache folder")
     args = parser.parse_args(argv)
     import convergence
-    from mct_plugin.harness.evaluate import EvalConfig, evaluate_set, random_real_subset
-    from mct_plugin.harness.runtime import tune_allocator
-    from mct_plugin.harness.synthetic import load_synthetic
+    from mct_plugin.harness.config import EvalSettings
+    from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
+    from mct_plugin.harness.runtime.allocator import tune_allocator
+    from mct_plugin.harness.distill.synthetic import load_synthetic
 
     tune_allocator()
     name = "quick" if args.quick else args.profile
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
             continue
         for label, (images, labels, lr) in sets_by_ipc[ipc].items():
             started = time.perf_counter()
-            result = evaluate_set(images, labels, lr, data, model, EvalConfig(num_eval=nets, epoch_eval_train=epochs, seed=0))
+            result = evaluate_set(images, labels, lr, data, model, EvalSettings(num_eval=nets, epoch_eval_train=epochs, seed=0))
             row[label] = {"mean": result.mean, "std": result.std, "accs": result.accuracies,
                           "seconds": time.perf_counter() - started}
             print(f"ipc={ipc} {model:28s} {label:20s} {result}%", flush=True)

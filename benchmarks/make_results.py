@@ -217,7 +217,7 @@ def main(argv=None) -> int:
     notes = HERE / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
-    from mct_plugin.harness.atomic import atomic_write_text
+    from mct_plugin.harness.io.atomic import atomic_write_text
 
     atomic_write_text(args.output, "\n".join(lines))
     print(f"wrote {args.output}")

@@ -134,7 +134,7 @@ STUDIES = {
 
 
 def cache_root(study: Study) -> Path:
-    from mct_plugin.harness.paths import cache_dir
+    from mct_plugin.harness.io.paths import cache_dir
 
     return cache_dir() / "benchmarks" / f"mct_study_{study.name}"
 
@@ -151,7 +151,8 @@ def load_data(study: Study):
 
 def ensure_experts(study: Study, data, root: Path, log) -> Path:
     """Train the shared experts once (resumable: ``train_experts`` keeps finished experts)."""
-    from mct_plugin.harness.experts import ExpertConfig, train_experts
+    from mct_plugin.harness.config import ExpertConfig
+    from mct_plugin.harness.experts.train import train_experts
 
     buffers = root / "buffers"
     done = buffers / "COMPLETE"
@@ -174,8 +175,9 @@ def run_dir(root: Path, ipc: int, arm: str, seed: int) -> Path:
 
 def run_job(study: Study, ipc: int, arm_name: str, seed: int, root: Path, data=None) -> dict:
     """One distillation (resumed if interrupted); its summary is cached in ``summary.json``."""
-    from mct_plugin.harness.distill import DistillConfig, Distillation
-    from mct_plugin.harness.rundir import RunDirectory
+    from mct_plugin.harness.config import DistillConfig
+    from mct_plugin.harness.distill import Distillation
+    from mct_plugin.harness.io.rundir import RunDirectory
 
     out = run_dir(root, ipc, arm_name, seed)
     summary = out / "summary.json"
@@ -210,7 +212,8 @@ def run_job(study: Study, ipc: int, arm_name: str, seed: int, root: Path, data=N
 
 def random_baseline(study: Study, ipc: int, root: Path, data) -> dict:
     """A random real subset per seed, same protocol (cached)."""
-    from mct_plugin.harness.evaluate import EvalConfig, evaluate_set, random_real_subset
+    from mct_plugin.harness.config import EvalSettings
+    from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
 
     path = root / f"random_ipc{ipc}.json"
     if path.exists():
@@ -219,7 +222,7 @@ def random_baseline(study: Study, ipc: int, root: Path, data) -> dict:
     for seed in study.seeds:
         x, y = random_real_subset(data, ipc, seed=seed)
         result = evaluate_set(x, y, study.plans[ipc].lr_teacher, data, study.model,
-                              EvalConfig(num_eval=study.num_eval, epoch_eval_train=study.epoch_eval_train, seed=seed))
+                              EvalSettings(num_eval=study.num_eval, epoch_eval_train=study.epoch_eval_train, seed=seed))
         per_seed[str(seed)] = result.mean
     values = list(per_seed.values())
     record = {"per_seed": per_seed, "mean": sum(values) / len(values), "std": _std(values)}
@@ -341,7 +344,7 @@ def plot(analysis: dict, study: Study, baselines: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mct_plugin.harness.atomic import atomic_path
+    from mct_plugin.harness.io.atomic import atomic_path
 
     panels = [(ipc, arm) for ipc, a in analysis.items() for arm in a["arms"] if arm != "mtt"]
     cols = 4
@@ -416,7 +419,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="folder for the JSON/PNG (default benchmarks/results)")
     parser.add_argument("--job", default=None, help=argparse.SUPPRESS)  # IPC:ARM:SEED, run by a worker
     args = parser.parse_args(argv)
-    from mct_plugin.harness.runtime import tune_allocator
+    from mct_plugin.harness.runtime.allocator import tune_allocator
 
     tune_allocator()
     study = STUDIES["quick" if args.quick else args.study]

@@ -28,8 +28,9 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args(argv)
-    from mct_plugin.harness.distill import DistillConfig, Distillation
-    from mct_plugin.harness.runtime import tune_allocator
+    from mct_plugin.harness.config import DistillConfig
+    from mct_plugin.harness.distill import Distillation
+    from mct_plugin.harness.runtime.allocator import tune_allocator
 
     tune_allocator()
     with tempfile.TemporaryDirectory() as tmp:

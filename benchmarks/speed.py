@@ -21,74 +21,15 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, random_walk_trajectory, run_parts, run_python  # noqa: E402
-
-EXPERT_EPOCH = textwrap.dedent("""
-    import json, sys, time, torch
-    from mct_plugin.harness.runtime import tune_allocator
-    tune_allocator()
-    from mct_plugin.harness.augment import EXPERT_AUGMENTATIONS
-    from mct_plugin.harness.data import load_dataset
-    from mct_plugin.harness.models import create_model
-    from mct_plugin.harness.training import test_accuracy, train_epoch
-    model_name, subset = sys.argv[1], int(sys.argv[2])
-    augmentation = sys.argv[3] if len(sys.argv) > 3 else "crop_scale_rotate"
-    data = load_dataset("FashionMNIST")
-    if subset:
-        data = data.train_subset(subset)
-    torch.manual_seed(0)
-    model = create_model(model_name, 1, 10, (28, 28))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    augment = EXPERT_AUGMENTATIONS.get(augmentation)((28, 28))
-    t0 = time.perf_counter()
-    train_epoch(model, data.train_images, data.train_labels, optimizer, 256, augment)
-    t1 = time.perf_counter()
-    _, acc = test_accuracy(model, data.test_images, data.test_labels, batch_size=256)
-    t2 = time.perf_counter()
-    print(json.dumps({"train_s": t1 - t0, "test_s": t2 - t1, "images": len(data.train_images), "test_acc": acc}))
-""")
-
-DISTILL = textwrap.dedent("""
-    import json, sys, torch
-    from mct_plugin.harness.runtime import tune_allocator
-    tune_allocator()
-    from mct_plugin.harness.distill import DistillConfig, Distillation
-    matcher, mode, model, ipc, steps, iters, buffers, out = sys.argv[1:9]
-    config = DistillConfig(matcher=matcher, gradient_mode=mode, model=model, ipc=int(ipc), syn_steps=int(steps),
-                           expert_epochs=2, max_start_epoch=5, iterations=int(iters), eval_it=0,
-                           buffer_path=buffers, out=out, checkpoint_every=1000)
-    result = Distillation(config, overwrite=True, show_progress=False).run()
-    seconds = [r["seconds"] for r in result.rows if "seconds" in r][1:]  # the first iteration warms up
-    peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
-    print(json.dumps({"seconds_per_iteration": sum(seconds) / len(seconds), "iterations_timed": len(seconds),
-                      "seconds": seconds, "peak_rss_mb": peak}))
-""")
-
-EVAL = textwrap.dedent("""
-    import json, sys, time, torch
-    from mct_plugin.harness.runtime import tune_allocator
-    tune_allocator()
-    from mct_plugin.harness.batched_eval import evaluate_set_batched
-    from mct_plugin.harness.data import load_dataset
-    from mct_plugin.harness.evaluate import EvalConfig, evaluate_set, random_real_subset
-    model, ipc, epochs, num_eval, how = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-    data = load_dataset("FashionMNIST")
-    x, y = random_real_subset(data, ipc, seed=0)
-    config = EvalConfig(num_eval=num_eval, epoch_eval_train=epochs)
-    fn = evaluate_set_batched if how == "batched" else evaluate_set
-    t = time.perf_counter()
-    result = fn(x, y, 0.01, data, model, config)
-    print(json.dumps({"seconds": time.perf_counter() - t, "mean": result.mean, "std": result.std}))
-""")
+from _common import output_dir, provenance, random_walk_trajectory, run_parts, run_workload  # noqa: E402
 
 
 def write_random_walk_buffer(directory: Path, model: str, epochs: int, experts: int = 2) -> Path:
     """An MTT buffer with the shapes of ``model`` (random walks from a fresh initialisation)."""
-    from mct_plugin.harness.buffers import buffer_subdir, save_replay_buffer
+    from mct_plugin.harness.experts.buffers import buffer_subdir, save_replay_buffer
 
     target = directory / buffer_subdir("FashionMNIST", model, False)
     trajectories = [random_walk_trajectory(model, epochs, seed=e) for e in range(experts)]
@@ -100,8 +41,8 @@ def bench_experts(quick: bool) -> list[dict]:
     model, subset = ("ConvNetW16", 1000) if quick else ("ConvNet", 0)
     rows = []
     for tuning in ("1", "0"):
-        result = run_python(EXPERT_EPOCH, model, str(subset), env={"DD_HARNESS_MALLOC_TUNING": tuning},
-                            in_process=quick)
+        result = run_workload("expert_epoch", model, str(subset), env={"DD_HARNESS_MALLOC_TUNING": tuning},
+                              in_process=quick)
         result.update(model=model, allocator_tuning=tuning == "1",
                       images_per_s=result["images"] / result["train_s"], epoch_s=result["train_s"] + result["test_s"])
         rows.append(result)
@@ -122,8 +63,8 @@ def bench_distill(quick: bool) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         buffers = write_random_walk_buffer(Path(tmp) / "buffers", model, epochs=10)
         for matcher, mode, ipc, steps in grid:
-            result = run_python(DISTILL, matcher, mode, model, str(ipc), str(steps), str(iters), str(buffers),
-                                str(Path(tmp) / "run"), in_process=quick)
+            result = run_workload("distill_iterations", matcher, mode, model, str(ipc), str(steps), str(iters),
+                                  str(buffers), str(Path(tmp) / "run"), in_process=quick)
             result.update(matcher=matcher, gradient_mode=mode, model=model, ipc=ipc, syn_steps=steps)
             rows.append(result)
             print(f"distill {matcher} {mode} ipc={ipc} syn_steps={steps}: {result['seconds_per_iteration']:.2f} s/it, "
@@ -138,8 +79,8 @@ def bench_allocator(quick: bool) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         buffers = write_random_walk_buffer(Path(tmp) / "buffers", model, epochs=10)
         for tuning in ("1", "0"):
-            result = run_python(DISTILL, "mtt", "unrolled", model, str(ipc), str(steps), str(iters), str(buffers),
-                                str(Path(tmp) / "run"), env={"DD_HARNESS_MALLOC_TUNING": tuning})
+            result = run_workload("distill_iterations", "mtt", "unrolled", model, str(ipc), str(steps), str(iters),
+                                  str(buffers), str(Path(tmp) / "run"), env={"DD_HARNESS_MALLOC_TUNING": tuning})
             result.update(matcher="mtt", gradient_mode="unrolled", model=model, ipc=ipc, syn_steps=steps,
                           allocator_tuning=tuning == "1")
             rows.append(result)
@@ -154,7 +95,7 @@ def bench_eval(quick: bool) -> list[dict]:
     rows = []
     for model, ipc, epochs, num_eval in grid:
         for how in ("sequential", "batched"):
-            result = run_python(EVAL, model, str(ipc), str(epochs), str(num_eval), how, in_process=quick)
+            result = run_workload("evaluation", model, str(ipc), str(epochs), str(num_eval), how, in_process=quick)
             result.update(model=model, ipc=ipc, epochs=epochs, num_eval=num_eval, how=how)
             rows.append(result)
             print(f"eval {model} ipc={ipc} {epochs} epochs x {num_eval} nets {how}: {result['seconds']:.1f} s", flush=True)

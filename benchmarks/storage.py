@@ -18,37 +18,18 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, random_walk_trajectory, run_parts, run_python  # noqa: E402
+from _common import output_dir, provenance, random_walk_trajectory, run_parts, run_workload  # noqa: E402
 
 SETTINGS = [(2, "float32"), (4, "float32"), (2, "float16"), (2, "bfloat16"), (4, "float16")]
 
-CONVERT = textwrap.dedent("""
-    import json, sys, time
-    from mct_plugin.harness.cli import main
-    start = time.perf_counter()
-    code = main(["convert", "--to", "mct", *sys.argv[1:], "--quiet"])
-    seconds = time.perf_counter() - start
-    peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
-    print(json.dumps({"exit": code, "seconds": seconds, "peak_rss_mb": peak}))
-""")
-
-# the same interpreter with everything ``convert`` imports, converting nothing: the baseline that
-# the converter's peak RSS is compared with
-IMPORTS_ONLY = textwrap.dedent("""
-    import json
-    import mct_plugin.harness.cli, mct_plugin.mct.converter
-    peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
-    print(json.dumps({"peak_rss_mb": peak}))
-""")
 
 
 def write_buffers(directory: Path, model: str, epochs: int, experts_per_file: int, files: int) -> list[Path]:
-    from mct_plugin.harness.buffers import save_replay_buffer
+    from mct_plugin.harness.experts.buffers import save_replay_buffer
 
     paths = []
     for f in range(files):
@@ -68,11 +49,11 @@ def bench_sizes(quick: bool) -> dict:
         largest = max(p.stat().st_size for p in paths)
         print(f"MTT buffer: {total / 1e6:.1f} MB in {files} files ({per_file} experts x {epochs + 1} checkpoints each)",
               flush=True)
-        baseline = run_python(IMPORTS_ONLY, in_process=quick)["peak_rss_mb"]
+        baseline = run_workload("imports_only", in_process=quick)["peak_rss_mb"]
         for waypoints, dtype in SETTINGS[: 2 if quick else None]:
             out = Path(tmp) / f"mct_p{waypoints}_{dtype}"
-            result = run_python(CONVERT, str(source), "--out", str(out), "--waypoints", str(waypoints),
-                                "--dtype", dtype, in_process=quick)
+            result = run_workload("convert", str(source), "--out", str(out), "--waypoints", str(waypoints),
+                                  "--dtype", dtype, in_process=quick)
             written = sum(p.stat().st_size for p in out.glob("*.mct.safetensors"))
             row = {"waypoints": waypoints, "dtype": dtype, "mct_bytes": written, "mtt_bytes": total,
                    "ratio": written / total, "expected_ratio_P_over_E1": waypoints / (epochs + 1),
@@ -88,8 +69,9 @@ def bench_sizes(quick: bool) -> dict:
 
 
 def bench_accuracy(quick: bool) -> dict:
-    from mct_plugin.harness.distill import DistillConfig, Distillation
-    from mct_plugin.harness.paths import cache_dir
+    from mct_plugin.harness.config import DistillConfig
+    from mct_plugin.harness.distill import Distillation
+    from mct_plugin.harness.io.paths import cache_dir
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import convergence
@@ -107,8 +89,8 @@ def bench_accuracy(quick: bool) -> dict:
     rows = []
     for waypoints, dtype in settings:
         out = root / f"mct_p{waypoints}_{dtype}"
-        converted = run_python(CONVERT, str(source), "--out", str(out), "--waypoints", str(waypoints), "--dtype", dtype,
-                               in_process=quick)
+        converted = run_workload("convert", str(source), "--out", str(out), "--waypoints", str(waypoints),
+                                 "--dtype", dtype, in_process=quick)
         if converted["exit"] != 0:
             raise RuntimeError(f"conversion of {source} failed")
         s = profile.ipcs[ipc]
@@ -136,7 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="sizes,accuracy")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    from mct_plugin.harness.runtime import tune_allocator
+    from mct_plugin.harness.runtime.allocator import tune_allocator
 
     tune_allocator()
     out = output_dir(args.out)

@@ -38,81 +38,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, run_parts, run_python  # noqa: E402
-from speed import DISTILL, EXPERT_EPOCH, write_random_walk_buffer  # noqa: E402
+from _common import output_dir, provenance, run_parts, run_workload  # noqa: E402
+from speed import write_random_walk_buffer  # noqa: E402
 
-LAUNCHER = textwrap.dedent('''
-    import json, os, runpy, sys, time, types
-    import torch
-    from torchvision import datasets, transforms
-
-    public, script, ipc = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    sys.path.insert(0, public)
-    wandb = types.ModuleType("wandb")
-    wandb.config = types.SimpleNamespace(_items={})
-    wandb.run = types.SimpleNamespace(name="cpu")
-    def init(*args, config=None, **kwargs):
-        wandb.config._items = dict(vars(config))
-    wandb.init = init
-    wandb.log = wandb.Histogram = wandb.Image = wandb.finish = lambda *args, **kwargs: None
-    sys.modules["wandb"] = wandb
-    torch.Tensor.cuda = lambda self, *args, **kwargs: self
-
-    import networks, utils
-
-    def fashion_mnist(dataset, data_path, batch_size=1, subset=None, args=None):
-        mean, std = [0.2860], [0.3530]
-        to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
-        train = datasets.FashionMNIST(data_path, train=True, download=False, transform=to_tensor)
-        test = datasets.FashionMNIST(data_path, train=False, download=False, transform=to_tensor)
-        loader = torch.utils.data.DataLoader(test, batch_size=256, shuffle=False)
-        identity = {c: c for c in range(10)}
-        return 1, (28, 28), 10, train.classes, mean, std, train, test, loader, None, identity, identity
-    utils.get_dataset = fashion_mnist
-
-    def convnet_forward(self, x):
-        features = self.features(x)
-        return self.classifier(features.reshape(len(features), -1))
-    networks.ConvNet.forward = convnet_forward
-
-    stamps = []
-    sgd_step = torch.optim.SGD.step
-    def timed_step(self, *args, **kwargs):
-        result = sgd_step(self, *args, **kwargs)
-        first = self.param_groups[0]["params"][0]
-        if first.dim() == 4 and first.shape[0] == 10 * ipc:  # the synthetic images, not a network
-            stamps.append(time.perf_counter())
-        return result
-    torch.optim.SGD.step = timed_step
-
-    epochs = []  # (mode, seconds) of every pass of buffer.py over the data
-    utils_epoch = utils.epoch
-    def timed_epoch(mode, *args, **kwargs):
-        start = time.perf_counter()
-        result = utils_epoch(mode, *args, **kwargs)
-        epochs.append((mode, time.perf_counter() - start))
-        return result
-    utils.epoch = timed_epoch
-
-    os.chdir(public)
-    sys.argv = [script, *sys.argv[4:]]
-    import contextlib, io
-    with contextlib.redirect_stdout(io.StringIO()):
-        runpy.run_path(os.path.join(public, script), run_name="__main__")
-    seconds = [b - a for a, b in zip(stamps, stamps[1:])]
-    peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
-    print(json.dumps({"seconds": seconds, "epochs": epochs, "peak_rss_mb": peak}))
-''')
 
 
 def fashion_mnist_root(directory: Path) -> Path:
     """A torchvision ``FashionMNIST`` root (uncompressed IDX files) made from the project's data."""
-    from mct_plugin.harness.datasets import DEBIAN_FASHION_MNIST
+    from mct_plugin.harness.data.datasets import DEBIAN_FASHION_MNIST
 
     raw = directory / "FashionMNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -124,7 +61,8 @@ def fashion_mnist_root(directory: Path) -> Path:
 
 
 def launch_public(repo: Path, script: str, ipc: int, args: list[str]) -> dict:
-    proc = subprocess.run([sys.executable, "-c", LAUNCHER, str(repo), script, str(ipc), *args], capture_output=True,
+    launcher = Path(__file__).resolve().parent / "public_launcher.py"
+    proc = subprocess.run([sys.executable, str(launcher), str(repo), script, str(ipc), *args], capture_output=True,
                           text=True, timeout=7200)
     if proc.returncode != 0:
         raise RuntimeError(f"the public {script} failed:\n{proc.stderr[-3000:]}")
@@ -141,7 +79,7 @@ def run_public(repo: Path, ipc: int, steps: int, iterations: int, buffers: Path,
 
 
 def run_ours(ipc: int, steps: int, iterations: int, buffers: Path, out: Path) -> dict:
-    result = run_python(DISTILL, "mtt", "unrolled", "ConvNet", str(ipc), str(steps), str(iterations + 1),
+    result = run_workload("distill_iterations", "mtt", "unrolled", "ConvNet", str(ipc), str(steps), str(iterations + 1),
                         str(buffers), str(out))
     return {"seconds": result["seconds"], "peak_rss_mb": result["peak_rss_mb"]}
 
@@ -159,7 +97,7 @@ def measure_experts(repo: Path, data: Path, buffers: Path, repeats: int) -> dict
         test = [s for mode, s in result["epochs"] if mode == "test"]
         runs["public (dsa)"].append({"train_s": train[0], "test_s": test[0]})
         for augmentation in ("dsa", "crop_scale_rotate"):
-            ours = run_python(EXPERT_EPOCH, "ConvNet", "0", augmentation)
+            ours = run_workload("expert_epoch", "ConvNet", "0", augmentation)
             runs[f"ours ({augmentation})"].append({"train_s": ours["train_s"], "test_s": ours["test_s"]})
         for name, results in runs.items():
             print(f"experts {name} run {repeat + 1}: train {results[-1]['train_s']:.1f} s, "

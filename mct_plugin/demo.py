@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mct_plugin.harness import hookimpl
+from mct_plugin.harness.api import (DistillConfig, Distillation, EvalSettings, ExpertConfig, cache_dir, evaluate_set,
+                                    hookimpl, load_dataset, random_real_subset, replay_buffer_files, train_experts)
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ class DemoSettings:
 
 
 def demo_cache(cache: str | None) -> Path:
-    from mct_plugin.harness.paths import cache_dir
-
     return Path(cache).expanduser() if cache else cache_dir() / "demo"
 
 
@@ -48,12 +47,6 @@ def run_demo(cache: str | None = None, out: str = "runs/demo", data_path: str | 
              settings: DemoSettings = DemoSettings(), show_progress: bool = True,
              report: Callable[[str], None] = log.info) -> str:
     """Run the demo; return the printed table (Markdown)."""
-    from mct_plugin.harness.buffers import replay_buffer_files
-    from mct_plugin.harness.data import load_dataset
-    from mct_plugin.harness.distill import Distillation, DistillConfig
-    from mct_plugin.harness.evaluate import EvalConfig, evaluate_set, random_real_subset
-    from mct_plugin.harness.experts import ExpertConfig, train_experts
-
     s = settings
     started = time.perf_counter()
     data = load_dataset("FashionMNIST", data_path)
@@ -77,7 +70,7 @@ def run_demo(cache: str | None = None, out: str = "runs/demo", data_path: str | 
                            epoch_eval_train=s.epoch_eval_train, seed=s.seed)
     report(f"distilling {s.ipc} image per class with {matcher} for {s.iterations} iterations")
     run = Distillation(config, data=data, overwrite=True, show_progress=show_progress, report=report).run()
-    eval_config = EvalConfig(num_eval=s.num_eval, epoch_eval_train=s.epoch_eval_train, seed=s.seed)
+    eval_config = EvalSettings(num_eval=s.num_eval, epoch_eval_train=s.epoch_eval_train, seed=s.seed)
     x, y = random_real_subset(data, s.ipc, seed=s.seed)
     report(f"evaluating a random real subset of {len(x)} images ({s.num_eval} networks)")
     random = evaluate_set(x, y, config.lr_teacher, data, s.model, eval_config)

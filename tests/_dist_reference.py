@@ -7,8 +7,9 @@ from pathlib import Path
 
 import torch
 
-from mct_plugin.harness import distributed
-from mct_plugin.harness.distill import DistillConfig, Distillation
+from mct_plugin.harness.runtime import distributed
+from mct_plugin.harness.config import DistillConfig
+from mct_plugin.harness.distill import Distillation
 
 buffers, out = sys.argv[1], Path(sys.argv[2])
 config = DistillConfig(model="ConvNetW16", matcher="mtt", buffer_path=buffers, out=str(out), ipc=1, syn_steps=3,

@@ -10,8 +10,9 @@ import sys
 
 import torch
 
-from mct_plugin.harness import distributed
-from mct_plugin.harness.distill import DistillConfig, Distillation
+from mct_plugin.harness.runtime import distributed
+from mct_plugin.harness.config import DistillConfig
+from mct_plugin.harness.distill import Distillation
 
 buffers, out, iterations = sys.argv[1], sys.argv[2], int(sys.argv[3])
 matcher, mode = sys.argv[4], sys.argv[5]

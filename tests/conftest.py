@@ -1,4 +1,4 @@
-"""Shared fixtures: real Fashion-MNIST (Debian package files), small real experts, helpers.
+"""Shared fixtures: real Fashion-MNIST (Debian package files), small real experts, kill points.
 
 Everything runs for real on the CPU; sizes are chosen so the whole suite stays within a few
 minutes on 2 cores (narrow ConvNets, class-balanced subsets, few epochs and iterations).
@@ -6,23 +6,19 @@ minutes on 2 cores (narrow ConvNets, class-balanced subsets, few epochs and iter
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gzip
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from mct_plugin.harness.runtime import tune_allocator
+from mct_plugin.harness.runtime.allocator import tune_allocator
 
 tune_allocator()
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+if "OMP_NUM_THREADS" not in os.environ:  # an explicit thread count (e.g. beside a benchmark) wins
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-SMALL_MODEL = "ConvNetW32"
+from helpers import ALL_KILL_POINTS, DEFAULT_KILL_POINTS, SMALL_MODEL, write_idx  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +43,8 @@ def small_data(fmnist):
 @pytest.fixture(scope="session")
 def expert_root(tmp_path_factory, small_data):
     """A buffer root with 4 real ConvNetW32 experts (5 epochs each) in the public MTT layout."""
-    from mct_plugin.harness.experts import ExpertConfig, train_experts
+    from mct_plugin.harness.config import ExpertConfig
+    from mct_plugin.harness.experts.train import train_experts
 
     root = tmp_path_factory.mktemp("buffers")
     config = ExpertConfig(model=SMALL_MODEL, num_experts=4, train_epochs=5, buffer_path=str(root),
@@ -61,47 +58,7 @@ def expert_dir(expert_root):
     return expert_root / "FashionMNIST" / SMALL_MODEL
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run ``dd-harness``: in this process (the real ``main()``, output captured), or in a fresh
-    interpreter when ``env`` or ``cwd`` is given. Tests of signals and kills use subprocesses."""
-    if env is None and cwd is None:
-        return run_cli_in_process(*args)
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "mct_plugin.harness.cli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def run_cli_in_process(*args: str) -> subprocess.CompletedProcess:
-    import contextlib
-    import io
-
-    from mct_plugin.harness.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return subprocess.CompletedProcess(["dd-harness", *args], code, out.getvalue(), err.getvalue())
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> str:
-    """A user error: non-zero exit, one 'dd-harness: error:' line on stderr, no traceback."""
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("dd-harness: error:")]
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
-
-
-def tree_snapshot(path: Path) -> dict[str, bytes]:
-    """Relative path -> bytes of every file under ``path`` (to prove nothing was touched)."""
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
-
-
-# -- reliability helpers: small real data on disk, in-process CLI runs, kill points -------------
-DEFAULT_KILL_POINTS = 1  # per command and test, without --all-kill-points
-ALL_KILL_POINTS = 6
+# -- fault-injection kill points ----------------------------------------------------------------
 
 
 def pytest_addoption(parser):
@@ -116,16 +73,6 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("kill_point", range(count))
 
 
-def write_idx(path: Path, array) -> Path:
-    """Write a uint8 array as a gzip-compressed IDX file (the MNIST-family format)."""
-    import numpy as np
-
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    path.write_bytes(gzip.compress(header + array.tobytes(), mtime=0))
-    return path
-
-
 @pytest.fixture(scope="session")
 def mini_fmnist_dir(tmp_path_factory, fmnist):
     """A --data-path folder with 1000 class-balanced real training and 500 real test images
@@ -133,8 +80,8 @@ def mini_fmnist_dir(tmp_path_factory, fmnist):
     a second. Depends on ``fmnist`` only to be skipped where the dataset is missing."""
     import numpy as np
 
-    from mct_plugin.harness.datasets import DEBIAN_FASHION_MNIST
-    from mct_plugin.harness.idx import read_idx
+    from mct_plugin.harness.data.datasets import DEBIAN_FASHION_MNIST
+    from mct_plugin.harness.data.idx import read_idx
 
     def raw(stem):
         return read_idx(DEBIAN_FASHION_MNIST / f"{stem}.gz")
@@ -149,129 +96,3 @@ def mini_fmnist_dir(tmp_path_factory, fmnist):
     return directory
 
 
-def cli_env() -> dict:
-    """Environment of CLI subprocesses whose results are compared bit for bit: one fixed thread
-    count (results depend on it) and one thread, so two processes never oversubscribe 2 cores."""
-    return {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def run_main(capsys, *args: str) -> subprocess.CompletedProcess:
-    """Run ``dd-harness`` in this process (fast: no interpreter start, no torch import); the
-    result looks like :func:`run_cli`'s, so :func:`assert_one_line_error` applies."""
-    from mct_plugin.harness.cli import main
-
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(["dd-harness", *args], code, out, err)
-
-
-def temporaries(path: Path) -> list[Path]:
-    """Files a writer leaves when it dies mid-write: ``.tmp-*`` (atomic writes) and ``*.partial.pt``."""
-    return sorted(p for p in path.rglob("*") if p.name.startswith(".tmp-") or p.name.endswith(".partial.pt"))
-
-
-_BATCH_RUNNER = r"""
-import contextlib, io, json, sys, traceback
-from mct_plugin.harness.cli import main
-results = []
-for argv in json.load(sys.stdin):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except BaseException:
-            traceback.print_exc(file=err)
-            code = 1
-    results.append([code, out.getvalue(), err.getvalue()])
-json.dump(results, sys.__stdout__)
-"""
-
-
-def run_cli_batch(commands: list[list[str]], *, preexec_fn=None, cwd: Path | None = None,
-                  timeout: int = 300) -> list[subprocess.CompletedProcess]:
-    """Run several ``dd-harness`` commands, one after the other, in ONE fresh subprocess (same
-    entry point, ``main(argv)``; one interpreter start instead of one per command). Used where
-    the subprocess itself must differ from the test process: fewer privileges, resource limits."""
-    import json
-
-    proc = subprocess.run([sys.executable, "-c", _BATCH_RUNNER], input=json.dumps(commands), capture_output=True,
-                          text=True, cwd=cwd, env={**os.environ, **cli_env()}, preexec_fn=preexec_fn, timeout=timeout)
-    assert proc.returncode == 0, proc.stderr
-    return [subprocess.CompletedProcess(["dd-harness", *argv], code, out, err)
-            for argv, (code, out, err) in zip(commands, json.loads(proc.stdout))]
-
-
-def _drop_file_permission_override() -> None:
-    """preexec_fn: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the capability bounding set,
-    so that root (in this process and what it executes) obeys file permissions."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
-
-
-def _become_nobody() -> None:
-    os.setgroups([])
-    os.setgid(65534)
-    os.setuid(65534)
-
-
-def _reachable_by_everyone(path: Path) -> bool:
-    """Can a user who is neither owner nor group member reach ``path`` (x on every folder above)?"""
-    path = path.resolve()
-    return all(parent.stat().st_mode & 0o001 for parent in path.parents) and bool(path.stat().st_mode & 0o004)
-
-
-def file_permissions_preexec():
-    """How to start a subprocess in which ``chmod 000`` really denies access.
-
-    Not root: nothing to do. Root: drop the capabilities that override file permissions; where
-    that is not allowed, run as ``nobody`` (needs an interpreter and inputs reachable by
-    everyone). ``pytest.skip`` if neither works.
-    """
-    import tempfile
-
-    if os.geteuid() != 0:
-        return None
-    probe_dir = Path(tempfile.mkdtemp())
-    try:
-        probe = probe_dir / "probe"
-        probe.write_text("secret")
-        probe.chmod(0)
-        probe_dir.chmod(0o755)
-        candidates = [_drop_file_permission_override]
-        package = Path(__file__).parent.parent / "mct_plugin" / "__init__.py"
-        if _reachable_by_everyone(Path(sys.executable)) and _reachable_by_everyone(package):
-            candidates.append(_become_nobody)
-        for preexec in candidates:
-            try:
-                check = subprocess.run([sys.executable, "-c", f"open({str(probe)!r}).read()"], preexec_fn=preexec,
-                                       capture_output=True, text=True, timeout=60)
-            except (OSError, subprocess.SubprocessError):
-                continue
-            if check.returncode != 0 and "PermissionError" in check.stderr:
-                return preexec
-    finally:
-        for path in (probe_dir / "probe", probe_dir):
-            with contextlib.suppress(OSError):
-                path.unlink() if path.is_file() else path.rmdir()
-    pytest.skip("cannot start a subprocess that obeys file permissions (root without CAP_SETPCAP, and "
-                "the interpreter is not reachable by user nobody)")
-
-
-def random_trajectory(model: str, epochs: int, seed: int) -> list[list[torch.Tensor]]:
-    """A random walk in ``model``'s parameter space with ``epochs + 1`` checkpoints (shapes only
-    matter to readers and converters; real experts come from ``expert_root``)."""
-    from mct_plugin.harness.models import FunctionalModel, create_model
-
-    generator = torch.Generator().manual_seed(seed)
-    shapes = FunctionalModel(create_model(model, 1, 10, (28, 28))).shapes
-    point = [0.1 * torch.randn(s, generator=generator) for s in shapes]
-    trajectory = [point]
-    for _ in range(epochs):
-        point = [p + 0.01 * torch.randn(p.shape, generator=generator) for p in point]
-        trajectory.append(point)
-    return trajectory

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mct_plugin.harness.distill import DistillConfig
+from mct_plugin.harness.config import DistillConfig
 
-from conftest import (assert_one_line_error, file_permissions_preexec, random_trajectory, run_cli_batch, run_main,
+from helpers import (assert_one_line_error, file_permissions_preexec, random_trajectory, run_cli_batch, run_main,
                       tree_snapshot)
 
 MODEL = "ConvNetW16"
@@ -106,7 +106,7 @@ def test_broken_buffer_contents_through_the_distill_command(tmp_path, capsys, mi
 
 
 def test_floating_point_buffers_other_than_float32_are_accepted(tmp_path):
-    from mct_plugin.harness.buffers import load_replay_buffer
+    from mct_plugin.harness.experts.buffers import load_replay_buffer
 
     original = trajectory()
     torch.save([[[t.double() for t in c] for c in original]], tmp_path / "replay_buffer_0.pt")
@@ -255,7 +255,7 @@ def test_an_interrupted_download_names_the_file_and_the_fix(tmp_path, capsys, mi
 
 # -- permissions: a subprocess that obeys them, even when the tests run as root -----------------------
 def test_unreadable_inputs_and_unwritable_outputs():
-    from mct_plugin.harness.datasets import DEBIAN_FASHION_MNIST
+    from mct_plugin.harness.data.datasets import DEBIAN_FASHION_MNIST
 
     preexec = file_permissions_preexec()
     base = Path(tempfile.mkdtemp())

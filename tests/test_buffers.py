@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from mct_plugin.harness.buffers import (load_replay_buffer, next_buffer_index, replay_buffer_files,
+from mct_plugin.harness.experts.buffers import (load_replay_buffer, next_buffer_index, replay_buffer_files,
                                         resolve_buffer_dir, save_replay_buffer)
 from mct_plugin.harness.errors import BufferFormatError, DataNotFoundError
 from mct_plugin.harness.models import FunctionalModel, create_model
 
-from conftest import SMALL_MODEL, assert_one_line_error, run_cli
+from helpers import SMALL_MODEL, assert_one_line_error, run_cli
 
 
 def small_shapes():
@@ -56,7 +56,8 @@ def test_experts_are_real_networks_that_learned(expert_dir, small_data):
 
 
 def test_one_expert_epoch_on_a_fashion_mnist_subset_beats_chance_widely(fmnist):
-    from mct_plugin.harness.experts import ExpertConfig, train_one_expert
+    from mct_plugin.harness.config import ExpertConfig
+    from mct_plugin.harness.experts.train import train_one_expert
 
     data = fmnist.train_subset(5000, seed=0)
     config = ExpertConfig(model="ConvNetW32", train_epochs=1, lr_teacher=0.01)
@@ -65,7 +66,8 @@ def test_one_expert_epoch_on_a_fashion_mnist_subset_beats_chance_widely(fmnist):
 
 
 def test_numbering_continues_after_existing_files(tmp_path, small_data):
-    from mct_plugin.harness.experts import ExpertConfig, train_experts
+    from mct_plugin.harness.config import ExpertConfig
+    from mct_plugin.harness.experts.train import train_experts
 
     config = ExpertConfig(model="ConvNetW16", num_experts=1, train_epochs=1, buffer_path=str(tmp_path))
     directory = config.output_dir()

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from mct_plugin.harness.data import load_dataset
-from mct_plugin.harness.datasets import DEBIAN_FASHION_MNIST, get_dataset_spec, list_datasets
+from mct_plugin.harness.data.datasets import DEBIAN_FASHION_MNIST, get_dataset_spec, list_datasets
 from mct_plugin.harness.errors import ConfigError, DataNotFoundError, UnknownNameError
-from mct_plugin.harness.idx import read_idx
+from mct_plugin.harness.data.idx import read_idx
 
-from conftest import assert_one_line_error, run_cli
+from helpers import assert_one_line_error, run_cli
 
 
 def test_fashion_mnist_loads_offline_from_the_debian_package(fmnist):

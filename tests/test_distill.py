@@ -7,10 +7,12 @@ import json
 import pytest
 import torch
 
-from mct_plugin.harness.distill import DistillConfig, distill
-from mct_plugin.harness.evaluate import EvalConfig, evaluate_set, random_real_subset
+from mct_plugin.harness.config import DistillConfig
+from mct_plugin.harness.distill import distill
+from mct_plugin.harness.config import EvalSettings
+from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
 
-from conftest import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot
+from helpers import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot
 
 ITERATIONS = 60
 
@@ -35,7 +37,7 @@ def test_short_mtt_distillation_lowers_the_loss_and_beats_a_random_subset(mtt_ru
     assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
     distilled = mtt_run.final_eval
     x, y = random_real_subset(small_data, 1, seed=0)
-    random = evaluate_set(x, y, 0.01, small_data, SMALL_MODEL, EvalConfig(num_eval=3, epoch_eval_train=100))
+    random = evaluate_set(x, y, 0.01, small_data, SMALL_MODEL, EvalSettings(num_eval=3, epoch_eval_train=100))
     assert distilled.mean > random.mean + 0.03, (str(distilled), str(random))
     assert float(mtt_run.synthetic.lr.detach()) != pytest.approx(0.01)  # alpha is learned
 

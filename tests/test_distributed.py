@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from helpers import run_cli
 
 HERE = Path(__file__).resolve().parent
 # one thread per process, in the references too: results must not depend on thread counts

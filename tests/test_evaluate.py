@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mct_plugin.harness.evaluate import learning_rate_schedule
+from mct_plugin.harness.eval.protocol import learning_rate_schedule
 
 
 def public_schedule(lr: float, epochs: int) -> list[float]:

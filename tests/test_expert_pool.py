@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from mct_plugin.harness.expert_pool import ExpertPool
+from mct_plugin.harness.experts.pool import ExpertPool
 
 FILES = [Path("a.pt"), Path("b.pt"), Path("c.pt")]
 
@@ -55,9 +55,25 @@ def test_peek_neither_advances_nor_draws_random_numbers():
     assert got == [reference.next()[0] for _ in range(5)]
 
 
-def test_max_files_and_max_experts_limit_the_pool():
+def test_max_experts_keeps_the_first_experts_of_every_file():
     torch.manual_seed(3)
-    pool = ExpertPool(FILES, loader([]), max_files=1, max_experts=1)
-    assert len({pool.next()[0] for _ in range(4)}) == 1  # one fixed file, its first expert
-    pool = ExpertPool(FILES, loader([]), max_files=2)
-    assert len({pool.next()[0][0] for _ in range(12)}) == 2  # a fixed subset of two files
+    pool = ExpertPool(FILES, loader([]), max_experts=1)
+    assert {pool.next()[0] for _ in range(9)} == {"a0", "b0", "c0"}  # every file, its first expert only
+
+
+def test_max_files_keeps_the_first_files_in_name_order(tmp_path, small_data):
+    """--max-files is applied by the matcher (PooledMatcher.open) before the pool is built."""
+    from mct_plugin.harness.config import DistillConfig
+    from mct_plugin.harness.experts.buffers import save_replay_buffer
+    from mct_plugin.harness.models import FunctionalModel, create_model
+    from mct_plugin.mtt.matcher import MTTMatcher
+
+    from helpers import random_trajectory
+
+    for n in range(3):
+        save_replay_buffer([random_trajectory("ConvNetW16", 2, seed=n)], tmp_path / f"replay_buffer_{n}.pt")
+    model = FunctionalModel(create_model("ConvNetW16", 1, 10, (28, 28)))
+    matcher = MTTMatcher(DistillConfig(model="ConvNetW16", matcher="mtt", max_files=2), model, report=lambda m: None)
+    matcher.open(tmp_path)
+    assert [p.name for p in matcher.pool.files] == ["replay_buffer_0.pt", "replay_buffer_1.pt"]
+    assert {matcher.next_trajectory()[1].split("#")[0] for _ in range(6)} == {"replay_buffer_0.pt", "replay_buffer_1.pt"}

@@ -28,7 +28,7 @@ import torch
 
 from mct_plugin.harness.models import FunctionalModel, create_model
 
-from conftest import ALL_KILL_POINTS, cli_env, temporaries, tree_snapshot
+from helpers import ALL_KILL_POINTS, cli_env, temporaries, tree_snapshot
 
 # -- running and killing a CLI subprocess --------------------------------------------------------
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from mct_plugin.harness.augment import DifferentiableAugmentation
-from mct_plugin.harness.gradient_modes import ConstantMemory, StudentProblem, Unrolled, minibatch_schedule
-from mct_plugin.harness.matching import normalised_distance
+from mct_plugin.harness.distill.gradient_modes import ConstantMemory, StudentProblem, Unrolled, minibatch_schedule
+from mct_plugin.harness.distill.matching import normalised_distance
 from mct_plugin.harness.models import FunctionalModel
 from mct_plugin.harness.models.convnet import ConvNet, ConvNetConfig
 
@@ -118,8 +118,8 @@ def test_constant_memory_error_is_small_and_shrinks_with_the_step_size():
 
 PROBE = textwrap.dedent("""
     import json, sys, torch
-    from mct_plugin.harness.gradient_modes import get_gradient_mode, StudentProblem
-    from mct_plugin.harness.matching import normalised_distance
+    from mct_plugin.harness.distill.gradient_modes import get_gradient_mode, StudentProblem
+    from mct_plugin.harness.distill.matching import normalised_distance
     from mct_plugin.harness.models import FunctionalModel, create_model
     mode, steps = sys.argv[1], int(sys.argv[2])
     torch.manual_seed(0)

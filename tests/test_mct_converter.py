@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
@@ -9,15 +10,20 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from mct_plugin.harness.atomic import serialise_torch
 from mct_plugin.harness.models import FunctionalModel, create_model
 from mct_plugin.mct.convexified import ConvexifiedTrajectory, waypoint_epochs
 from mct_plugin.mct.format import read_mct_file
 from mct_plugin.mct.public_format import load_public_pair
 
-from conftest import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot
+from helpers import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot
 
 SHAPES = FunctionalModel(create_model(SMALL_MODEL, 1, 10, (28, 28))).shapes
+
+
+def torch_bytes(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
 
 
 def random_trajectory(epochs: int, seed: int):
@@ -151,7 +157,7 @@ def _bad_sources(tmp_path):
     good = random_trajectory(4, 0)
     nan = random_trajectory(4, 1)
     nan[2][5][0] = float("nan")
-    yield "truncated", lambda p: p.write_bytes(serialise_torch([good])[:3000]), "is truncated or not a torch file"
+    yield "truncated", lambda p: p.write_bytes(torch_bytes([good])[:3000]), "is truncated or not a torch file"
     yield "not-tensors", lambda p: torch.save([[["a", "b"], ["c", "d"]]], p), "expert 0, checkpoint 0, parameter 0 is a str"
     yield "exploit", lambda p: torch.save([_Exploit(tmp_path / "pwned")], p), "refused to load"
     yield "nan", lambda p: torch.save([nan], p), "expert 0, checkpoint 2, parameter 5 contains NaN or Inf"

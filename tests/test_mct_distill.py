@@ -7,12 +7,14 @@ import logging
 import pytest
 import torch
 
-from mct_plugin.harness.distill import DistillConfig, distill
+from mct_plugin.harness.config import DistillConfig
+from mct_plugin.harness.distill import distill
 from mct_plugin.harness.errors import ConfigError
-from mct_plugin.harness.evaluate import EvalConfig, evaluate_set, random_real_subset
+from mct_plugin.harness.config import EvalSettings
+from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
 from mct_plugin.mct.sampler import ContinuousSampler
 
-from conftest import SMALL_MODEL, run_cli
+from helpers import SMALL_MODEL, run_cli
 
 ITERATIONS = 60
 
@@ -37,7 +39,7 @@ def test_short_mct_distillation_lowers_the_loss_and_beats_a_random_subset(mct_ru
     starts = [row["start_epoch"] for row in result.rows if "start_epoch" in row]
     assert any(s != int(s) for s in starts) and 0 <= min(starts) and max(starts) <= 3  # continuous starts
     x, y = random_real_subset(small_data, 1, seed=0)
-    random = evaluate_set(x, y, 0.01, small_data, SMALL_MODEL, EvalConfig(num_eval=3, epoch_eval_train=100))
+    random = evaluate_set(x, y, 0.01, small_data, SMALL_MODEL, EvalSettings(num_eval=3, epoch_eval_train=100))
     assert result.final_eval.mean > random.mean + 0.03, (str(result.final_eval), str(random))
 
 

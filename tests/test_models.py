@@ -12,7 +12,7 @@ from mct_plugin.harness.models.convnet import AvgPool2x2
 
 
 def expected_convnet(channels: int, side: int, width=128, depth=3, classes=10):
-    """DESIGN section 2: per block conv.w, conv.b, norm.w, norm.b, then the classifier."""
+    """The public ConvNet order: per block conv.w, conv.b, norm.w, norm.b, then the classifier."""
     shapes, c = [], channels
     for _ in range(depth):
         shapes += [(width, c, 3, 3), (width,), (width,), (width,)]

@@ -5,18 +5,21 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import inspect
+from dataclasses import dataclass
 from pathlib import Path
 
 import pluggy
 import pytest
 
 import mct_plugin.harness as harness
-from mct_plugin.harness import hookimpl, hookspecs
+from mct_plugin.harness.api import hookimpl, option
 from mct_plugin.harness.errors import ConfigError, UnknownNameError
-from mct_plugin.harness.matching import Matcher, Sampler, Segment
-from mct_plugin.harness.plugins import add_plugin_cli_options, collect_components, new_plugin_manager
+from mct_plugin.harness.distill.matching import Matcher, Sampler, Segment
+from mct_plugin.harness.plugins import hookspecs
+from mct_plugin.harness.plugins.components import build_components
+from mct_plugin.harness.plugins.manager import new_plugin_manager
 
-from conftest import run_cli
+from helpers import run_cli
 
 
 def test_builtin_plugins_are_entry_points_of_the_distribution():
@@ -27,7 +30,7 @@ def test_builtin_plugins_are_entry_points_of_the_distribution():
 
 
 def test_components_found_through_entry_points():
-    components = collect_components(new_plugin_manager(load_entrypoints=True))
+    components = build_components(new_plugin_manager(load_entrypoints=True))
     assert components.matchers.names() == ["mct", "mtt"]
     assert components.samplers.names() == ["continuous", "discrete"]
     assert components.converters.names() == ["mct"]
@@ -35,7 +38,7 @@ def test_components_found_through_entry_points():
 
 
 def test_a_fresh_manager_without_entry_points_knows_no_components():
-    components = collect_components(new_plugin_manager(load_entrypoints=False))
+    components = build_components(new_plugin_manager(load_entrypoints=False))
     assert len(components.matchers) == len(components.samplers) == len(components.converters) == 0
     with pytest.raises(UnknownNameError, match=r"unknown matcher 'mtt'; registered: \(none\)"):
         components.matchers.get("mtt")
@@ -48,15 +51,20 @@ class FixedSampler(Sampler):
         return Segment(0.0, 1.0)
 
 
+@dataclass(frozen=True)
+class FixedOptions:
+    title = "fixed-test sampler"
+    fixed_test_option: int = option(7, "a test option", minimum=0)
+
+
 class _InlinePlugin:
     @hookimpl
     def dd_register_samplers(self):
         return [FixedSampler]
 
     @hookimpl
-    def dd_add_cli_options(self, command, parser):
-        if command == "distill":
-            parser.add_argument("--fixed-test-option", type=int, default=7)
+    def dd_register_options(self, command):
+        return [FixedOptions] if command == "distill" else []
 
 
 def test_inline_plugin_is_found_by_name_and_can_be_unregistered():
@@ -64,25 +72,33 @@ def test_inline_plugin_is_found_by_name_and_can_be_unregistered():
     plugin = _InlinePlugin()
     pm.register(plugin, name="inline-test")
     try:
-        components = collect_components(pm)
+        components = build_components(pm)
         assert components.samplers.get("fixed-test") is FixedSampler
         assert components.samplers.entry("fixed-test").source == "inline-test"
         assert "mtt" in components.matchers  # the installed plugins are still there
     finally:
         pm.unregister(plugin)
-    assert "fixed-test" not in collect_components(pm).samplers
+    assert "fixed-test" not in build_components(pm).samplers
 
 
 def test_plugin_cli_options_are_added_and_reported():
     import argparse
 
+    from mct_plugin.harness.cli._options import add_command_options, build_config
+    from mct_plugin.harness.config import ConvertConfig, DistillConfig
+
     pm = new_plugin_manager(load_entrypoints=False)
     pm.register(_InlinePlugin(), name="inline-test")
+    components = build_components(pm)
     parser = argparse.ArgumentParser()
-    added = add_plugin_cli_options("distill", parser, pm)
-    assert added == {"fixed_test_option"}
-    assert parser.parse_args(["--fixed-test-option", "3"]).fixed_test_option == 3
-    assert add_plugin_cli_options("convert", argparse.ArgumentParser(), pm) == set()
+    spec = add_command_options(parser, "distill", DistillConfig, components)
+    assert set(spec.plugin_names()) == {"fixed_test_option"}
+    args = parser.parse_args(["--fixed-test-option", "3", "--matcher", "mtt"])
+    config, options = build_config(spec, args)
+    assert options == {"fixed_test_option": 3} and config.plugin_options == {"fixed_test_option": 3}
+    assert build_config(spec, parser.parse_args(["--matcher", "mtt"]))[1] == {"fixed_test_option": 7}  # default
+    convert = add_command_options(argparse.ArgumentParser(), "convert", ConvertConfig, components)
+    assert convert.plugin_names() == {}
 
 
 def test_duplicate_component_names_are_refused_naming_both_plugins():
@@ -95,7 +111,7 @@ def test_duplicate_component_names_are_refused_naming_both_plugins():
     pm.register(_InlinePlugin(), name="first")
     pm.register(Clash(), name="second")
     with pytest.raises(ConfigError, match=r"sampler 'fixed-test' is registered twice \(by first and by second\)"):
-        collect_components(pm)
+        build_components(pm)
 
 
 def test_misspelt_hook_fails_check_pending():
@@ -111,7 +127,7 @@ def test_misspelt_hook_fails_check_pending():
 
 
 def test_unknown_name_lists_registered_names():
-    components = collect_components()
+    components = build_components()
     with pytest.raises(UnknownNameError) as info:
         components.matchers.get("mtc")
     assert str(info.value) == "unknown matcher 'mtc'; registered: mct, mtt"
@@ -119,9 +135,11 @@ def test_unknown_name_lists_registered_names():
 
 def test_every_hook_is_documented():
     specs = [f for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("dd_")]
-    assert {f.__name__ for f in specs} == {"dd_register_matchers", "dd_register_samplers",
-                                           "dd_register_buffer_converters", "dd_add_cli_options",
-                                           "dd_register_commands"}
+    assert {f.__name__ for f in specs} == {
+        "dd_register_matchers", "dd_register_samplers", "dd_register_buffer_converters", "dd_register_models",
+        "dd_register_datasets", "dd_register_gradient_modes", "dd_register_recipes", "dd_register_trackers",
+        "dd_register_options", "dd_register_commands", "dd_run_start", "dd_iteration", "dd_evaluation",
+        "dd_expert_trained", "dd_file_converted", "dd_run_end"}
     for spec in specs:
         doc = inspect.getdoc(spec) or ""
         assert ":returns:" in doc, spec.__name__

@@ -21,11 +21,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from mct_plugin.harness import atomic
-from mct_plugin.harness.distill import DistillConfig, Distillation, distill
-from mct_plugin.harness.experts import MANIFEST, ExpertConfig, train_experts
+from mct_plugin.harness.io import atomic
+from mct_plugin.harness.config import DistillConfig
+from mct_plugin.harness.distill import Distillation, distill
+from mct_plugin.harness.config import ExpertConfig
+from mct_plugin.harness.experts.train import MANIFEST, train_experts
 
-from conftest import (assert_one_line_error, random_trajectory, run_cli_batch, run_main, temporaries,
+from helpers import (assert_one_line_error, random_trajectory, run_cli_batch, run_main, temporaries,
                       tree_snapshot)
 
 MODEL = "ConvNetW16"
@@ -173,7 +175,7 @@ class _FullDiskFile:
 
 def fill_disk_at(monkeypatch, target: str, occurrence: int = 1, room: int = 1000) -> None:
     """From the ``occurrence``-th atomic write of a file called ``target`` on, the disk is full
-    (after ``room`` more bytes): every writer of the project goes through mct_plugin.harness.atomic."""
+    (after ``room`` more bytes): every writer of the project goes through mct_plugin.harness.io.atomic."""
     real_open = open
     seen = []
 

@@ -1,19 +1,26 @@
 """Infrastructure: a name -> component registry with clear errors (timm's ``_registry`` idea).
 
-Datasets, models, augmentations, gradient modes and plugin components (matchers, samplers,
-buffer converters) are all looked up through a :class:`Registry`; nothing dispatches on names
-with if/elif chains.
+Datasets, models, gradient modes, expert augmentations and plugin components (matchers,
+samplers, buffer converters, recipes, trackers) are all looked up through a :class:`Registry`;
+nothing dispatches on names with if/elif chains. Listings sort naturally (``ConvNetW16`` before
+``ConvNetW128``).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, Iterator, TypeVar
 
 from .errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders digit runs by value: ``W16 < W32 < W128``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 @dataclass(frozen=True)
@@ -42,21 +49,12 @@ class Registry(Generic[T]):
         self._entries[name] = Entry(name, obj, source)
         return obj
 
-    def decorator(self, name: str | None = None) -> Callable[[T], T]:
-        """``@registry.decorator("name")`` registers the decorated object."""
-
-        def wrap(obj: T) -> T:
-            self.register(name or getattr(obj, "__name__"), obj)
-            return obj
-
-        return wrap
-
     def get(self, name: str) -> T:
         """The component called ``name``; an unknown name fails with the list of known ones."""
         try:
             return self._entries[name].obj
         except KeyError:
-            known = ", ".join(sorted(self._entries)) or "(none)"
+            known = ", ".join(self.names()) or "(none)"
             raise UnknownNameError(f"unknown {self.kind} {name!r}; registered: {known}") from None
 
     def entry(self, name: str) -> Entry[T]:
@@ -64,14 +62,14 @@ class Registry(Generic[T]):
         return self._entries[name]
 
     def names(self, pattern: str = "*") -> list[str]:
-        """Registered names matching a shell-style ``pattern``, sorted."""
-        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+        """Registered names matching a shell-style ``pattern``, in natural order."""
+        return sorted((n for n in self._entries if fnmatch.fnmatchcase(n, pattern)), key=natural_key)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
     def __iter__(self) -> Iterator[Entry[T]]:
-        return iter(self._entries[n] for n in sorted(self._entries))
+        return iter(self._entries[n] for n in self.names())
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -29,8 +29,8 @@ from kornia.augmentation import random_generator as rg
 from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
 
 from ._registry import Registry
-
-DEFAULT_STRATEGY = "color_crop_cutout_flip_scale_rotate"
+from .config import DEFAULT_DSA_STRATEGY
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -168,15 +168,13 @@ class DifferentiableAugmentation(nn.Module):
     :param strategy: families joined by ``_`` (default: all six).
     """
 
-    def __init__(self, image_size: tuple[int, int], strategy: str = DEFAULT_STRATEGY,
+    def __init__(self, image_size: tuple[int, int], strategy: str = DEFAULT_DSA_STRATEGY,
                  config: DSAConfig = DSAConfig()) -> None:
         super().__init__()
         available = dsa_families(tuple(image_size), config)
         names = [n for n in strategy.split("_") if n]
         unknown = [n for n in names if n not in available]
         if unknown or not names:
-            from .errors import ConfigError
-
             raise ConfigError(f"unknown DSA family {unknown or strategy!r}; known: {', '.join(available)}")
         self.strategy = strategy
         self.families = nn.ModuleDict({n: available[n] for n in names})

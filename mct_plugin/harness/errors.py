@@ -42,3 +42,7 @@ class RunDirectoryError(HarnessError):
 
 class OutputError(HarnessError, OSError):
     """An output that could not be written (full disk, permissions); nothing partial is left."""
+
+
+class Interrupted(HarnessError):
+    """SIGINT/SIGTERM arrived; what was finished is kept and the command can be resumed."""

@@ -8,7 +8,8 @@ from typing import Sequence
 
 import torch
 
-from .atomic import atomic_path
+from .io.atomic import atomic_path
+from .training import hard_labels
 
 
 def _pyplot():
@@ -25,7 +26,7 @@ def save_image_grid(images: torch.Tensor, labels: torch.Tensor, path: str | Path
     """One row per class; images are un-normalised (if mean/std given) and clipped to 2.5 std."""
     plt = _pyplot()
     images = images.detach().cpu().float()
-    hard = labels.argmax(1) if labels.dim() == 2 else labels
+    hard = hard_labels(labels)
     if mean and std and len(mean) == images.shape[1]:
         images = images * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
     centre, spread = images.mean(), images.std().clamp_min(1e-8)

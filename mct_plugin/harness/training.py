@@ -11,7 +11,8 @@ import torch.nn.functional as F
 Augment = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _hard(labels: torch.Tensor) -> torch.Tensor:
+def hard_labels(labels: torch.Tensor) -> torch.Tensor:
+    """Class indices from class indices (N,) or soft labels (N, classes)."""
     return labels.argmax(dim=1) if labels.dim() == 2 else labels
 
 
@@ -34,7 +35,7 @@ def train_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         loss.backward()
         optimizer.step()
         total_loss += float(loss.detach()) * len(batch)
-        correct += int((logits.argmax(1) == _hard(y)).sum())
+        correct += int((logits.argmax(1) == hard_labels(y)).sum())
     return total_loss / len(images), correct / len(images)
 
 

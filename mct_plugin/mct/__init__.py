@@ -9,15 +9,18 @@
 * matcher ``mct`` - normalised distance to the convexified target, optional soft labels.
 """
 
-from mct_plugin.harness import hookimpl
+from pathlib import Path
 
-from .convexified import PACINGS, SMOOTHINGS, SPACINGS, ConvexifiedTrajectory
+from mct_plugin.harness.api import hookimpl, recipes_in
+
+from .convexified import ConvexifiedTrajectory
 from .converter import MCTConverter
-from .format import DTYPES
 from .matcher import MCTMatcher
-from .sampler import CURRICULA, ContinuousSampler
+from .options import ConvertOptions, DistillOptions
+from .sampler import ContinuousSampler
 
 __all__ = ["ConvexifiedTrajectory", "MCTConverter", "MCTMatcher", "ContinuousSampler"]
+RECIPES = Path(__file__).parent / "recipes"
 
 
 @hookimpl
@@ -35,36 +38,11 @@ def dd_register_buffer_converters():
     return [MCTConverter]
 
 
-def _convexify_options(group) -> None:
-    group.add_argument("--waypoints", type=int, default=2,
-                       help="P >= 2 waypoints of the convexified trajectory (storage ~ P/(E+1) of MTT)")
-    group.add_argument("--smooth", default="none", choices=SMOOTHINGS,
-                       help="replace interior waypoints / the end by neighbour means ('public': as the MCT code, P>2)")
-    group.add_argument("--waypoint-spacing", default="even", choices=SPACINGS,
-                       help="even: round(p*K/(P-1)); public: the MCT code's range(0, K+1, (K+1)//(P-1))")
-    group.add_argument("--pacing", default="distance", choices=PACINGS,
-                       help="how beta advances along a piece: distance (MCT), or the paper's ablations "
-                            "uniform / decreasing / projected")
+@hookimpl
+def dd_register_options(command):
+    return {"distill": [DistillOptions], "convert": [ConvertOptions]}.get(command, [])
 
 
 @hookimpl
-def dd_add_cli_options(command, parser):
-    if command == "convert":
-        group = parser.add_argument_group("mct converter (--to mct)")
-        _convexify_options(group)
-        group.add_argument("--dtype", default="float32", choices=list(DTYPES), help="storage dtype of the waypoints")
-        group.add_argument("--overwrite", action="store_true", help="replace existing outputs made from other sources")
-        group.add_argument("--dataset", default=None, help="dataset of the experts (default: from the folder layout)")
-        group.add_argument("--model", default=None, help="model of the experts (default: from the folder layout)")
-    elif command == "distill":
-        group = parser.add_argument_group("mct matcher and continuous sampler (--matcher mct)")
-        _convexify_options(group)
-        group.add_argument("--teacher-label", action="store_true",
-                           help="train the student on soft labels from the expert at --label-epoch")
-        group.add_argument("--label-epoch", type=float, default=None, help="default: --max-start-epoch")
-        group.add_argument("--start-curriculum", default="none", choices=CURRICULA,
-                           help="linear: grow the start-epoch upper bound over the iterations (public MCT code)")
-        group.add_argument("--curriculum-initial", type=float, default=0.5, help="upper bound at iteration 0")
-        group.add_argument("--curriculum-iterations", type=int, default=None,
-                           help="slope: the bound grows by max_start_epoch per this many iterations "
-                                "(default: iterations - 2500 as in the public code, or iterations)")
+def dd_register_recipes():
+    return recipes_in(RECIPES)

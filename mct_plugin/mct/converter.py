@@ -10,50 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from mct_plugin.harness.atomic import ensure_directory, remove_stale_temporaries
-from mct_plugin.harness.buffers import check_link_target, load_replay_buffer, replay_buffer_files
-from mct_plugin.harness.conversion import BufferConverter, ConversionReport
-from mct_plugin.harness.datasets import DATASETS
-from mct_plugin.harness.errors import BufferFormatError, ConfigError, OutputError
-from mct_plugin.harness.models import FunctionalModel, create_model, is_model
+from mct_plugin.harness.api import (BufferConverter, BufferFormatError, ConversionReport, FunctionalModel,
+                                    OutputError, check_link_target, create_model, current_components,
+                                    ensure_directory, from_mapping, is_model, load_replay_buffer,
+                                    remove_stale_temporaries, replay_buffer_files)
 
-from .convexified import PACINGS, SMOOTHINGS, SPACINGS, ConvexifiedTrajectory
+from .convexified import ConvexifiedTrajectory
 from .format import DTYPES, output_name, read_metadata, sha256_of, write_mct_file
+from .options import ConvertOptions
 from .public_format import is_public_waypoint_file, load_public_pair, public_pairs, step_file_for
-
-
-@dataclass(frozen=True)
-class ConvertOptions:
-    waypoints: int = 2
-    dtype: str = "float32"
-    smooth: str = "none"
-    waypoint_spacing: str = "even"
-    pacing: str = "distance"
-    overwrite: bool = False
-    dataset: str | None = None
-    model: str | None = None
-
-    @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> "ConvertOptions":
-        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__ and v is not None}
-        return cls(**known)
-
-    def validate(self) -> None:
-        if self.waypoints < 2:
-            raise ConfigError(f"--waypoints must be at least 2 (got {self.waypoints})")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
-        if self.smooth not in SMOOTHINGS:
-            raise ConfigError(f"--smooth must be one of {', '.join(SMOOTHINGS)} (got {self.smooth!r})")
-        if self.waypoint_spacing not in SPACINGS:
-            raise ConfigError(f"--waypoint-spacing must be one of {', '.join(SPACINGS)}")
-        if self.pacing not in PACINGS:
-            raise ConfigError(f"--pacing must be one of {', '.join(PACINGS)} (got {self.pacing!r})")
 
 
 @dataclass(frozen=True)
@@ -98,7 +67,7 @@ def discover_sources(arguments: list[Path]) -> list[Source]:
 def infer_dataset_model(path: Path) -> tuple[str | None, str | None]:
     """Dataset and model from the public layout ``.../DATASET[_NO_ZCA]/MODEL/file`` if both are known."""
     model, dataset = path.parent.name, path.parent.parent.name.removesuffix("_NO_ZCA")
-    if dataset in DATASETS and is_model(model):
+    if dataset in current_components().datasets and is_model(model):
         return dataset, model
     return None, None
 
@@ -106,7 +75,7 @@ def infer_dataset_model(path: Path) -> tuple[str | None, str | None]:
 def model_shapes(dataset: str | None, model: str | None) -> tuple[list[tuple], list[str]] | None:
     if not (dataset and model):
         return None
-    spec = DATASETS.get(dataset)
+    spec = current_components().datasets.get(dataset)
     functional = FunctionalModel(create_model(model, spec.channels, spec.num_classes, spec.image_size))
     return functional.shapes, functional.names
 
@@ -115,10 +84,9 @@ class MCTConverter(BufferConverter):
     name = "mct"
     description = "MCT: convexified trajectories (waypoints + beta table) in safetensors, ~P/(E+1) of MTT's size"
 
-    def __init__(self, options=None, report=print, show_progress: bool = True) -> None:
-        super().__init__(options, report, show_progress)
-        self.settings = ConvertOptions.from_mapping(self.options)
-        self.settings.validate()
+    def __init__(self, options=None, report=print, show_progress: bool = True, on_file=None) -> None:
+        super().__init__(options, report, show_progress, on_file)
+        self.settings = from_mapping(ConvertOptions, self.options)
 
     # planning --------------------------------------------------------------------------
     def _plan(self, sources: list[Source], out: Path) -> list[tuple[Source, Path]]:
@@ -196,16 +164,17 @@ class MCTConverter(BufferConverter):
             exact, error = self._reconstruction(stored, experts or None, trajectories)
             metadata = {
                 "source": source.path.name, "source_bytes": source.bytes, "source_sha256": checksum,
-                "waypoints_requested": s.waypoints, "waypoints": stored[0].epochs, "spacing": s.waypoint_spacing, "pacing": s.pacing,
-                "smoothing": s.smooth, "dataset": dataset, "model": model,
+                "waypoints_requested": s.waypoints, "waypoints": stored[0].epochs, "spacing": s.waypoint_spacing,
+                "pacing": s.pacing, "smoothing": s.smooth, "dataset": dataset, "model": model,
                 "param_names": shapes_names[1] if shapes_names else None, **extra,
             }
             write_mct_file(target, stored, metadata)
             size_in, size_out = source.bytes, target.stat().st_size
             total_in, total_out = total_in + size_in, total_out + size_out
-            report.rows.append([source.path.name, str(len(stored)), str(stored[0].num_epochs),
-                                str(len(stored[0].epochs)), s.dtype, f"{size_in / 1e6:.2f}", f"{size_out / 1e6:.3f}",
-                                f"{100 * size_out / size_in:.2f}%", "yes" if exact else "no", f"{error:.3g}"])
+            self.file_done(report, [source.path.name, str(len(stored)), str(stored[0].num_epochs),
+                                    str(len(stored[0].epochs)), s.dtype, f"{size_in / 1e6:.2f}",
+                                    f"{size_out / 1e6:.3f}", f"{100 * size_out / size_in:.2f}%",
+                                    "yes" if exact else "no", f"{error:.3g}"])
             del trajectories, experts, stored
         if total_in:
             report.rows.append(["total", "", "", "", "", f"{total_in / 1e6:.2f}", f"{total_out / 1e6:.3f}",

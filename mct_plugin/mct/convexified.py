@@ -46,7 +46,7 @@ from typing import Sequence
 
 import torch
 
-from mct_plugin.harness.errors import BufferFormatError, ConfigError
+from mct_plugin.harness.api import BufferFormatError, ConfigError
 
 SMOOTHINGS = ("none", "interior", "end", "all", "public")
 SPACINGS = ("even", "public")

@@ -23,8 +23,7 @@ from typing import Any, Sequence
 import torch
 
 from mct_plugin import __version__
-from mct_plugin.harness.atomic import atomic_write_bytes
-from mct_plugin.harness.errors import BufferFormatError
+from mct_plugin.harness.api import BufferFormatError, atomic_write_bytes
 
 from .convexified import ConvexifiedTrajectory
 

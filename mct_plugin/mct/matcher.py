@@ -9,58 +9,38 @@ synthetic images, recomputed every iteration as in the public code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from mct_plugin.harness.buffers import load_replay_buffer, replay_buffer_files, resolve_buffer_dir
-from mct_plugin.harness.errors import BufferFormatError
-from mct_plugin.harness.expert_pool import ExpertPool
-from mct_plugin.harness.matching import Matcher
+from mct_plugin.harness.api import BufferFormatError, PooledMatcher, from_mapping, load_replay_buffer, replay_buffer_files
 
 from .convexified import ConvexifiedTrajectory
 from .format import SUFFIX, read_mct_file
+from .options import DistillOptions
 from .public_format import load_public_pair, public_pairs
-
-
-@dataclass(frozen=True)
-class MCTOptions:
-    waypoints: int = 2
-    smooth: str = "none"
-    waypoint_spacing: str = "even"
-    pacing: str = "distance"
-    teacher_label: bool = False
-    label_epoch: float | None = None
-
-    @classmethod
-    def from_mapping(cls, values: dict) -> "MCTOptions":
-        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__ and v is not None})
 
 
 def mct_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*" + SUFFIX) if p.is_file()) if directory.is_dir() else []
 
 
-def has_mct_experts(directory: Path) -> bool:
-    return bool(mct_files(directory) or public_pairs(directory) or replay_buffer_files(directory))
-
-
-class MCTMatcher(Matcher):
+class MCTMatcher(PooledMatcher):
     name = "mct"
     description = "MCT: match the convexified trajectory (MCT files, public MCT files, or MTT buffers on the fly)"
     default_sampler = "continuous"
 
     def __init__(self, config, model, report=print) -> None:
         super().__init__(config, model, report)
-        self.options = MCTOptions.from_mapping(config.plugin_options)
-        self._last: ConvexifiedTrajectory | None = None
+        self.options = from_mapping(DistillOptions, config.plugin_options)
 
-    def _sources(self, directory: Path) -> tuple[list[Path], Callable[[Path], list[ConvexifiedTrajectory]], str]:
+    def has_experts(self, directory: Path) -> bool:
+        return bool(mct_files(directory) or public_pairs(directory) or replay_buffer_files(directory))
+
+    def sources(self, directory: Path):
         shapes = self.model.shapes
         if mct_files(directory):
-            return mct_files(directory), lambda p: read_mct_file(p, shapes)[0], "MCT files"
+            return mct_files(directory), lambda p: read_mct_file(p, shapes)[0], "file(s) of MCT files"
         if public_pairs(directory):
             pairs = dict(public_pairs(directory))
 
@@ -71,7 +51,7 @@ class MCTMatcher(Matcher):
                     raise BufferFormatError(f"{path}: parameter shapes {got} do not fit the model {shapes}")
                 return trajectories
 
-            return list(pairs), load_pair, "public MCT waypoint/step files"
+            return list(pairs), load_pair, "file(s) of public MCT waypoint/step files"
         o = self.options
 
         def convexify(path: Path) -> list[ConvexifiedTrajectory]:
@@ -79,24 +59,11 @@ class MCTMatcher(Matcher):
             return [ConvexifiedTrajectory.from_checkpoints(e, o.waypoints, o.smooth, o.waypoint_spacing, o.pacing)
                     for e in experts]
 
-        return replay_buffer_files(directory), convexify, "MTT replay buffers, convexified on the fly in memory"
+        return (replay_buffer_files(directory), convexify,
+                "file(s) of MTT replay buffers, convexified on the fly in memory")
 
-    def open(self, buffer_path: Path) -> None:
-        c = self.config
-        directory = resolve_buffer_dir(buffer_path, c.dataset, c.model, c.zca, has_mct_experts)
-        files, load, kind = self._sources(directory)
-        files = files[: c.max_files or None]
-        lengths = {load(path)[0].num_epochs for path in files}  # validate every file up front
-        if len(lengths) > 1:
-            raise BufferFormatError(f"the experts in {directory} have different lengths {sorted(lengths)}")
-        self.num_epochs = lengths.pop()
-        self.pool = ExpertPool(files, load, max_experts=c.max_experts)
-        self.report(f"mct: {len(files)} file(s) of {kind} in {directory}, {self.num_epochs} epochs per expert")
-
-    def next_trajectory(self):
-        trajectory, label = self.pool.next()
-        self._last = trajectory
-        return trajectory, label
+    def epochs_of(self, expert: ConvexifiedTrajectory) -> int:
+        return expert.num_epochs
 
     def point(self, trajectory: ConvexifiedTrajectory, epoch: float) -> torch.Tensor:
         return trajectory.flat_point_at(epoch)
@@ -125,11 +92,5 @@ class MCTMatcher(Matcher):
     def final_labels(self, synthetic) -> torch.Tensor:
         if not self.options.teacher_label:
             return synthetic.labels
-        trajectory = self._last or self.pool.peek_first()
+        trajectory = self.last or self.pool.peek_first()
         return self._soft_labels(trajectory, synthetic.images)
-
-    def state_dict(self) -> dict:
-        return {"pool": self.pool.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.pool.load_state_dict(state["pool"])

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import torch
 
-from mct_plugin.harness.buffers import torch_load_untrusted, validate_trajectory
-from mct_plugin.harness.errors import BufferFormatError
+from mct_plugin.harness.api import BufferFormatError, torch_load_untrusted, validate_trajectory
 
 from .convexified import ConvexifiedTrajectory
 

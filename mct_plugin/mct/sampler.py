@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
 
 import torch
 
-from mct_plugin.harness.errors import ConfigError
-from mct_plugin.harness.matching import Sampler, Segment
+from mct_plugin.harness.api import ConfigError, Sampler, Segment, from_mapping
 
-CURRICULA = ("none", "linear")
+from .options import DistillOptions
 
-
-@dataclass(frozen=True)
-class CurriculumOptions:
-    """``linear``: the upper bound grows as in the public MCT code,
-    ``hi(it) = min(max_start_epoch, initial + max_start_epoch * it / iterations_to_full)``."""
-
-    kind: str = "none"
-    initial: float = 0.5
-    iterations_to_full: int | None = None  # default: iterations - 2500 (public), or iterations
+log = logging.getLogger(__name__)
 
 
 class ContinuousSampler(Sampler):
@@ -28,15 +19,7 @@ class ContinuousSampler(Sampler):
 
     def __init__(self, config) -> None:
         super().__init__(config)
-        options = config.plugin_options
-        initial = options.get("curriculum_initial")
-        self.curriculum = CurriculumOptions(
-            kind=options.get("start_curriculum") or "none",
-            initial=0.5 if initial is None else float(initial),
-            iterations_to_full=options.get("curriculum_iterations"),
-        )
-        if self.curriculum.kind not in CURRICULA:
-            raise ConfigError(f"--start-curriculum must be one of {', '.join(CURRICULA)} (got {self.curriculum.kind!r})")
+        self.options = from_mapping(DistillOptions, config.plugin_options)
 
     def bind(self, num_epochs: int) -> None:
         super().bind(num_epochs)
@@ -50,17 +33,18 @@ class ContinuousSampler(Sampler):
         if self.high < self.low:
             raise ConfigError(f"--max-start-epoch {c.max_start_epoch:g} is below --min-start-epoch {self.low:g}")
         if self.high < float(c.max_start_epoch):
-            from logging import getLogger
-
-            getLogger(__name__).info("continuous sampler: start epochs capped at %.4g so that start + %g stays "
+            log.info("continuous sampler: start epochs capped at %.4g so that start + %g stays "
                                      "within %d epochs", self.high, self.length, num_epochs)
 
     def upper_bound(self, iteration: int) -> float:
-        if self.curriculum.kind == "none":
+        """``linear`` curriculum (public MCT code): ``min(hi, initial + max_start_epoch * it / ramp)``,
+        ``ramp`` = ``--curriculum-iterations`` or iterations - 2500 (iterations if that is <= 0)."""
+        o = self.options
+        if o.start_curriculum == "none":
             return self.high
         total = self.config.iterations
-        ramp = self.curriculum.iterations_to_full or (total - 2500 if total > 2500 else total)
-        return max(self.low, min(self.high, self.curriculum.initial + float(self.config.max_start_epoch) * iteration / ramp))
+        ramp = o.curriculum_iterations or (total - 2500 if total > 2500 else total)
+        return max(self.low, min(self.high, o.curriculum_initial + float(self.config.max_start_epoch) * iteration / ramp))
 
     def sample(self, iteration: int) -> Segment:
         high = self.upper_bound(iteration)

@@ -8,7 +8,9 @@ harness never imports this package by name.
 * matcher ``mtt``: the recorded SGD checkpoints of MTT replay buffers as start and target.
 """
 
-from mct_plugin.harness import hookimpl
+from pathlib import Path
+
+from mct_plugin.harness.api import hookimpl, recipes_in
 
 from .matcher import MTTMatcher
 from .sampler import DiscreteSampler
@@ -22,3 +24,8 @@ def dd_register_matchers():
 @hookimpl
 def dd_register_samplers():
     return [DiscreteSampler]
+
+
+@hookimpl
+def dd_register_recipes():
+    return recipes_in(Path(__file__).parent / "recipes")

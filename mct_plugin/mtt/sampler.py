@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mct_plugin.harness.errors import ConfigError
-from mct_plugin.harness.matching import Sampler, Segment
+from mct_plugin.harness.api import ConfigError, Sampler, Segment
 
 
 def _as_int(value: float, option: str) -> int:

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._registry import register_model
+from ._registry import ModelSpec
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -103,8 +103,10 @@ class ResNet18(nn.Module):
         return self.classifier(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
-register_model("AlexNet")(AlexNet)
-register_model("VGG11")(VGG)
-register_model("VGG11BN")(lambda c, n, s: VGG(c, n, s, norm="batchnorm"))
-register_model("ResNet18")(ResNet18)
-register_model("ResNet18BN")(lambda c, n, s: ResNet18(c, n, s, norm="batchnorm"))
+MODELS = [
+    ModelSpec("AlexNet", AlexNet),
+    ModelSpec("VGG11", VGG),
+    ModelSpec("VGG11BN", lambda c, n, s: VGG(c, n, s, norm="batchnorm")),
+    ModelSpec("ResNet18", ResNet18),
+    ModelSpec("ResNet18BN", lambda c, n, s: ResNet18(c, n, s, norm="batchnorm")),
+]

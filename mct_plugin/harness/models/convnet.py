@@ -15,7 +15,7 @@ from functools import partial
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ._registry import register_model
+from ._registry import ModelSpec
 
 NORMS = {
     "instancenorm": lambda c, h, w: nn.GroupNorm(c, c, affine=True),
@@ -100,5 +100,4 @@ _VARIANTS.update({
     "ConvNetAS": {"activation": "sigmoid"}, "ConvNetAR": {"activation": "relu"},
     "ConvNetAL": {"activation": "leakyrelu"},
 })
-for _name, _overrides in _VARIANTS.items():
-    register_model(_name)(_factory(**_overrides))
+MODELS = [ModelSpec(name, _factory(**overrides)) for name, overrides in _VARIANTS.items()]

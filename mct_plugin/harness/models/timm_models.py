@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError, UnknownNameError
-from ._registry import ModelFactory, register_prefix
+from ._registry import ModelFactory, ModelPrefix
 
 MIN_SIDE = 32
 
@@ -76,4 +76,4 @@ def _resolve(timm_name: str) -> ModelFactory:
     return lambda channels, num_classes, image_size: _build(timm_name, channels, num_classes, image_size)
 
 
-register_prefix("timm", _resolve)
+PREFIX = ModelPrefix("timm", _resolve)

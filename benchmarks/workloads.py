@@ -1,0 +1,100 @@
+"""The measured workloads of the benchmarks, as importable functions.
+
+Each returns a JSON-serialisable dict. The scripts run them in a fresh interpreter
+(``python benchmarks/workloads.py NAME ARG...`` prints the dict as one JSON line), so that the
+peak resident memory (VmHWM) and the allocator setting belong to that workload alone; ``--quick``
+smoke tests call them in-process (:func:`_common.run_workload`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import peak_rss_mb  # noqa: E402
+
+
+def expert_epoch(model_name: str, subset: str, augmentation: str = "crop_scale_rotate") -> dict:
+    """One epoch of expert training (train pass + test pass) on Fashion-MNIST."""
+    import torch
+
+    from mct_plugin.harness.augment import EXPERT_AUGMENTATIONS
+    from mct_plugin.harness.data import load_dataset
+    from mct_plugin.harness.models import create_model
+    from mct_plugin.harness.training import test_accuracy, train_epoch
+
+    data = load_dataset("FashionMNIST")
+    if int(subset):
+        data = data.train_subset(int(subset))
+    torch.manual_seed(0)
+    model = create_model(model_name, 1, 10, (28, 28))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    augment = EXPERT_AUGMENTATIONS.get(augmentation)((28, 28))
+    t0 = time.perf_counter()
+    train_epoch(model, data.train_images, data.train_labels, optimizer, 256, augment)
+    t1 = time.perf_counter()
+    _, acc = test_accuracy(model, data.test_images, data.test_labels, batch_size=256)
+    t2 = time.perf_counter()
+    return {"train_s": t1 - t0, "test_s": t2 - t1, "images": len(data.train_images), "test_acc": acc}
+
+
+def distill_iterations(matcher: str, mode: str, model: str, ipc: str, steps: str, iterations: str, buffers: str,
+                       out: str) -> dict:
+    """Seconds per distillation iteration (the first, warm-up iteration excluded) and peak RSS."""
+    from mct_plugin.harness.config import DistillConfig
+    from mct_plugin.harness.distill import Distillation
+
+    config = DistillConfig(matcher=matcher, gradient_mode=mode, model=model, ipc=int(ipc), syn_steps=int(steps),
+                           expert_epochs=2, max_start_epoch=5, iterations=int(iterations), eval_it=0,
+                           buffer_path=buffers, out=out, checkpoint_every=1000)
+    result = Distillation(config, overwrite=True, show_progress=False).run()
+    seconds = [r["seconds"] for r in result.rows if "seconds" in r][1:]
+    return {"seconds_per_iteration": sum(seconds) / len(seconds), "iterations_timed": len(seconds),
+            "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+
+
+def evaluation(model: str, ipc: str, epochs: str, num_eval: str, how: str) -> dict:
+    """Seconds to train and test ``num_eval`` networks on a random real subset."""
+    from mct_plugin.harness.config import EvalSettings
+    from mct_plugin.harness.data import load_dataset
+    from mct_plugin.harness.eval.batched import evaluate_set_batched
+    from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
+
+    data = load_dataset("FashionMNIST")
+    x, y = random_real_subset(data, int(ipc), seed=0)
+    config = EvalSettings(num_eval=int(num_eval), epoch_eval_train=int(epochs))
+    fn = evaluate_set_batched if how == "batched" else evaluate_set
+    t = time.perf_counter()
+    result = fn(x, y, 0.01, data, model, config)
+    return {"seconds": time.perf_counter() - t, "mean": result.mean, "std": result.std}
+
+
+def convert(*args: str) -> dict:
+    """``dd-harness convert --to mct ARGS --quiet``: exit status, seconds and peak RSS."""
+    from mct_plugin.harness.cli import main
+
+    start = time.perf_counter()
+    code = main(["convert", "--to", "mct", *args, "--quiet"])
+    return {"exit": code, "seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
+
+
+def imports_only() -> dict:
+    """The interpreter with everything ``convert`` imports, converting nothing: the baseline that
+    the converter's peak RSS is compared with."""
+    import mct_plugin.harness.cli  # noqa: F401
+    import mct_plugin.mct.converter  # noqa: F401
+
+    return {"peak_rss_mb": peak_rss_mb()}
+
+
+WORKLOADS = {f.__name__: f for f in (expert_epoch, distill_iterations, evaluation, convert, imports_only)}
+
+
+if __name__ == "__main__":
+    from mct_plugin.harness.runtime.allocator import tune_allocator
+
+    tune_allocator()
+    print(json.dumps(WORKLOADS[sys.argv[1]](*sys.argv[2:])))

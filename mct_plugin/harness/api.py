@@ -1,0 +1,57 @@
+"""The public surface for plugin authors: import from here and nothing else in the harness.
+
+Everything below is stable within a major version; every other module of
+``mct_plugin.harness`` may move. A plugin is a module with :data:`hookimpl`-marked functions
+(see :mod:`mct_plugin.harness.plugins.hookspecs` for every hook) listed under the ``dd_harness``
+entry point of its distribution.
+"""
+
+from .config import DistillConfig, EvalSettings, ExpertConfig
+from .data.datasets import DatasetSpec, RawSplits
+from .data.real import RealDataset, load_dataset
+from .distill.gradient_modes import GradientMode, MatchResult, StudentProblem, minibatch_schedule
+from .distill.loop import Distillation, DistillResult, distill
+from .distill.matching import Matcher, MatchOutcome, PooledMatcher, Sampler, Segment, normalised_distance
+from .distill.synthetic import SyntheticSet
+from .errors import (BufferFormatError, ConfigError, DataNotFoundError, HarnessError, Interrupted, OutputError,
+                     RunDirectoryError, UnknownNameError)
+from .eval.protocol import EvalResult, evaluate_set, random_real_subset
+from .experts.buffers import (buffer_subdir, check_link_target, load_replay_buffer, replay_buffer_files,
+                              resolve_buffer_dir, save_replay_buffer, validate_trajectory)
+from .experts.conversion import BufferConverter, ConversionReport
+from .experts.pool import ExpertPool
+from .experts.train import ExpertRecord, train_experts
+from .io.atomic import atomic_path, atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, \
+    ensure_directory, remove_stale_temporaries
+from .io.paths import cache_dir
+from .io.untrusted import torch_load_untrusted
+from .models import FunctionalModel, ModelPrefix, ModelSpec, create_model, is_model
+from .options import add_options, from_mapping, option
+from .plugins.components import current as current_components
+from .plugins.events import Evaluation, RunInfo, Tracker
+from .plugins.manager import hookimpl
+from .recipes import Recipe, read_recipe, recipes_in
+
+__all__ = [
+    # plugins
+    "hookimpl", "current_components", "option", "add_options", "from_mapping", "Recipe", "read_recipe", "recipes_in",
+    # trajectory matching
+    "Matcher", "PooledMatcher", "Sampler", "Segment", "MatchOutcome", "normalised_distance", "GradientMode",
+    "StudentProblem", "MatchResult", "minibatch_schedule", "SyntheticSet",
+    # experts and buffers
+    "ExpertPool", "BufferConverter", "ConversionReport", "load_replay_buffer", "save_replay_buffer",
+    "validate_trajectory", "replay_buffer_files", "resolve_buffer_dir", "buffer_subdir", "check_link_target",
+    "torch_load_untrusted", "train_experts", "ExpertRecord",
+    # files
+    "atomic_path", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
+    "ensure_directory", "remove_stale_temporaries", "cache_dir",
+    # data, models, runs, evaluation
+    "DatasetSpec", "RawSplits", "RealDataset", "load_dataset", "ModelSpec", "ModelPrefix", "FunctionalModel",
+    "create_model", "is_model", "DistillConfig", "ExpertConfig", "EvalSettings", "Distillation", "DistillResult",
+    "distill", "EvalResult", "evaluate_set", "random_real_subset",
+    # lifecycle
+    "RunInfo", "Evaluation", "Tracker",
+    # errors
+    "HarnessError", "ConfigError", "UnknownNameError", "DataNotFoundError", "BufferFormatError", "RunDirectoryError",
+    "OutputError", "Interrupted",
+]

@@ -1,0 +1,144 @@
+"""The ``dd-harness`` command line.
+
+Sub-commands, one module each: ``plugins``, ``models``, ``data``, ``recipes``, ``experts``,
+``distill``, ``eval``, ``convert``, plus those that plugins add (``dd_register_commands``; the
+bundled ``demo`` is one). Options are generated from the typed configs (:mod:`..config`) and the
+plugins' option groups; ``--syn_steps`` stands for ``--syn-steps``. Known user errors
+(:class:`~mct_plugin.harness.errors.HarnessError`) print one line and exit with status 2; an
+interrupted run (SIGINT or SIGTERM) exits with 130 after one line saying how to resume it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ... import __version__
+from ..errors import HarnessError, Interrupted
+from ..options import normalise_argv
+from ..plugins.components import Components, activated, build_components
+from ..plugins.manager import PluginManager, new_plugin_manager, plugin_source
+from ..runtime import distributed
+from ..runtime.signals import sigterm_as_keyboard_interrupt
+from . import convert, data, distill, evaluate, experts, models, plugins, recipes
+
+log = logging.getLogger("mct_plugin")
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+COMMANDS = (plugins, models, data, recipes, experts, distill, evaluate, convert)
+
+
+class _TqdmHandler(logging.Handler):
+    """Log lines that do not break progress bars."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # pragma: no cover
+            self.handleError(record)
+
+
+def _configure_logging(verbose: int) -> None:
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("dd-harness: %(message)s"))
+    root = logging.getLogger("mct_plugin")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING)
+    root.propagate = False
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in the same one-line form as every other user error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"dd-harness: error: {message} (see '{self.prog} --help')\n")
+
+
+def register_plugin_commands(subparsers, pm: PluginManager) -> dict[str, str]:
+    """Let every plugin add sub-commands (through ``pm.hook``); return ``{command: plugin source}``."""
+    from ..errors import ConfigError
+
+    added: dict[str, str] = {}
+    for impl in pm.hook.dd_register_commands.get_hookimpls():
+        before = set(subparsers.choices)
+        caller = pm.subset_hook_caller("dd_register_commands",
+                                       [i.plugin for i in pm.hook.dd_register_commands.get_hookimpls() if i is not impl])
+        try:
+            caller(subparsers=subparsers)
+        except Exception as exc:  # argparse refuses a name twice with a bare ArgumentError
+            raise ConfigError(f"plugin {plugin_source(pm, impl.plugin)} could not add its commands: {exc}") from exc
+        added.update({name: plugin_source(pm, impl.plugin) for name in set(subparsers.choices) - before})
+    return added
+
+
+def build_parser(pm: PluginManager | None = None, components: Components | None = None) -> argparse.ArgumentParser:
+    """The full parser for the plugins of ``pm`` (default: the installed ones)."""
+    components = components or build_components(pm or new_plugin_manager())
+    parser = Parser(prog="dd-harness", description="Dataset distillation by trajectory matching; matchers come "
+                                                   "from plugins.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=1, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for command in COMMANDS:
+        command.build(sub, components)
+    plugin_commands = register_plugin_commands(sub, components.pm)
+    sub.choices["plugins"].set_defaults(plugin_commands=plugin_commands)
+    parser.set_defaults(components=components)
+    return parser
+
+
+def _interrupted_message(args: argparse.Namespace | None) -> str:
+    """The line printed when a command is interrupted: what was kept and how to continue."""
+    command = getattr(args, "command", None)
+    if command == "experts":
+        return "dd-harness: interrupted: finished experts are kept; run the same command again to resume"
+    if command == "convert":
+        return "dd-harness: interrupted: finished outputs are kept; run the same command again to convert the rest"
+    out = getattr(args, "out", None)
+    if command == "distill" and out is not None and (Path(out).expanduser() / "checkpoint.pt").is_file():
+        return f"dd-harness: interrupted: continue from the last checkpoint with: dd-harness distill --resume --out {out}"
+    return "dd-harness: interrupted"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..runtime.allocator import tune_allocator
+
+    tune_allocator()
+    args = None
+    succeeded = False
+    try:
+        with sigterm_as_keyboard_interrupt():
+            pm = new_plugin_manager()
+            components = build_components(pm)
+            for problem in pm.problems:
+                print(f"dd-harness: warning: {problem}", file=sys.stderr)
+            parser = build_parser(components=components)
+            try:
+                args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
+            except SystemExit as exc:  # --help, --version, or a bad command line (already printed)
+                return int(exc.code or 0)
+            ctx = distributed.context()  # under torchrun: joins the process group
+            _configure_logging(args.verbose if ctx.is_main else 0)
+            with activated(components):
+                code = int(args.handler(args) or 0)
+            succeeded = code == 0
+            return code
+    except Interrupted as exc:
+        print(f"dd-harness: interrupted: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except HarnessError as exc:
+        print(f"dd-harness: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(_interrupted_message(args), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. piped into head
+        return 0
+    finally:
+        distributed.shutdown(together=succeeded)

@@ -1,0 +1,42 @@
+"""``dd-harness convert``: convert expert buffers with a registered buffer converter."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..config import ConvertConfig
+from ..errors import ConfigError
+from ..plugins.components import Components, current
+from ..plugins.events import RunEvents, RunInfo
+from ._options import add_command_options, build_config
+
+log = logging.getLogger("mct_plugin")
+
+
+def build(sub, components: Components) -> None:
+    p = sub.add_parser("convert", help="convert expert buffers with a registered buffer converter (--to NAME)",
+                       description="Convert expert-trajectory buffers with a registered buffer converter. "
+                                   "Sources are never modified; outputs are written atomically.")
+    p.add_argument("sources", nargs="+", help="source files or folders")
+    add_command_options(p, "convert", ConvertConfig, components)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    components = current()
+    config, plugin_options = build_config(args.command_options, args)
+    if not config.to:
+        raise ConfigError("choose the target format with --to (see 'dd-harness plugins')")
+    if not config.out:
+        raise ConfigError("choose the output folder with --out")
+    converter_cls = components.converters.get(config.to)
+    info = RunInfo("convert", config, Path(config.out).expanduser())
+    with RunEvents(components, info, config.track) as events:
+        converter = converter_cls(plugin_options, report=log.info, show_progress=not args.quiet, on_file=events.file)
+        report = converter.convert([Path(s) for s in args.sources], Path(config.out))
+        events.summary = {"rows": len(report.rows)}
+    print(report.to_text())
+    return 0

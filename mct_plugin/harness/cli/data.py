@@ -1,0 +1,28 @@
+"""``dd-harness data``: where a dataset is found (and a torchvision download if asked)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import DataOptions
+from ..data import get_dataset_spec
+from ..options import add_options
+from ..plugins.components import Components
+
+
+def build(sub, components: Components) -> None:
+    p = sub.add_parser("data", help="check that a dataset is readable (and download it if asked)",
+                       description="Load a dataset and print where it was found and its size; with --download, "
+                                   "fetch a missing torchvision dataset into --data-path or the user cache.")
+    add_options(p, DataOptions, skip=("zca",))
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = DataOptions.from_dict(vars(args))
+    spec = get_dataset_spec(options.dataset)
+    raw = spec.loader(Path(options.data_path).expanduser() if options.data_path else None, options.download)
+    print(f"{spec.name}: {len(raw.train_images)} training and {len(raw.test_images)} test images "
+          f"({spec.channels}x{spec.image_size[0]}x{spec.image_size[1]}, {spec.num_classes} classes) from {raw.source}")
+    return 0

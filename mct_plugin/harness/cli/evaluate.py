@@ -1,0 +1,35 @@
+"""``dd-harness eval``: a run's synthetic set against a random real subset, per architecture."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..config import EvalCommandConfig
+from ..eval.table import evaluate_run
+from ..options import add_options
+from ..runtime import distributed
+from ..plugins.components import Components
+
+log = logging.getLogger("mct_plugin")
+
+
+def build(sub, components: Components) -> None:
+    p = sub.add_parser("eval", help="evaluate a distilled set against a random real subset",
+                       description="Train fresh networks on the synthetic set of a run directory (and on a random "
+                                   "real subset of the same size) and report test accuracy, with the evaluation "
+                                   "protocol recorded in the run's config.json.")
+    p.add_argument("--run", "--run-dir", dest="run", required=True,
+                   help="run directory holding images.pt, labels.pt, lr.pt, config.json (under torchrun write "
+                        "--run-dir: torchrun itself would take --run for its --run-path)")
+    add_options(p, EvalCommandConfig)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = EvalCommandConfig.from_dict(vars(args))
+    table = evaluate_run(Path(args.run), options, report=log.info)
+    if distributed.context().is_main:
+        print(table.to_markdown())
+    return 0

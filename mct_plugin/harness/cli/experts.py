@@ -1,0 +1,44 @@
+"""``dd-harness experts``: train expert trajectories and write MTT replay buffers."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ..config import ExpertConfig
+from ..experts.train import train_experts
+from ..plugins.components import Components, current
+from ..plugins.events import RunEvents, RunInfo
+from ..runtime import distributed
+from ._options import add_command_options, build_config
+
+log = logging.getLogger("mct_plugin")
+
+
+def build(sub, components: Components) -> None:
+    p = sub.add_parser("experts", help="train expert trajectories and write MTT replay buffers",
+                       description="Train expert networks with SGD on real data and record their parameters "
+                                   "after every epoch, as MTT replay buffers "
+                                   "(BUFFER_PATH/DATASET[_NO_ZCA]/MODEL/replay_buffer_N.pt).")
+    add_command_options(p, "experts", ExpertConfig, components)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    components = current()
+    config, _ = build_config(args.command_options, args)
+    info = RunInfo("experts", config, config.output_dir(), world_size=distributed.context().world_size)
+    with RunEvents(components, info, config.track) as events:
+        result = train_experts(config, show_progress=not args.quiet, on_expert=events.expert)
+        accs = [r.final_test_acc for r in result.records]
+        events.summary = {"experts": len(accs), "files": [str(p) for p in result.files],
+                          "mean_final_test_accuracy": sum(accs) / len(accs) if accs else None}
+    if not distributed.context().is_main:
+        return 0
+    for path in result.files:
+        print(path)
+    if accs:
+        log.info("%d experts trained; final test accuracy %.2f%% (min %.2f%%, max %.2f%%)",
+                 len(accs), 100 * sum(accs) / len(accs), 100 * min(accs), 100 * max(accs))
+    return 0

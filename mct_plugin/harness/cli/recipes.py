@@ -1,0 +1,37 @@
+"""``dd-harness recipes``: the named option sets that plugins ship (``distill --recipe NAME``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..plugins.components import Components, current
+
+
+def build(sub, components: Components) -> None:
+    p = sub.add_parser("recipes", help="list the recipes plugins ship, or show one (dd-harness recipes NAME)")
+    p.add_argument("name", nargs="?", default=None, help="a recipe to show with all its values")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    recipes = current().recipes
+    if args.name:
+        entry = recipes.entry(args.name)
+        recipe = entry.obj
+        print(f"{recipe.name} (version {recipe.version}, from {entry.source}): {recipe.description}")
+        if recipe.source:
+            print(f"source: {recipe.source}")
+        if recipe.notes:
+            print(f"notes: {recipe.notes}")
+        for key, value in recipe.options.items():
+            print(f"  {key}: {value}")
+        return 0
+    rows = [(e.name, f"v{e.obj.version}", e.source, e.obj.description) for e in recipes]
+    if not rows:
+        print("no recipes registered")
+        return 0
+    widths = [max(len(r[i]) for r in rows + [("NAME", "VERSION", "FROM", "")]) for i in range(3)]
+    print(f"{'NAME':<{widths[0]}}  {'VERSION':<{widths[1]}}  {'FROM':<{widths[2]}}  DESCRIPTION")
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+    return 0

@@ -1,0 +1,180 @@
+"""The typed configurations of the harness's commands (public MTT names and defaults).
+
+Each field is declared once with :func:`~.options.option`: its type, default, valid range and help
+text. The command line, ``--config`` files, plugin recipes and a run's ``config.json`` are all
+generated from (and validated by) these classes; see :mod:`.options`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .errors import ConfigError
+from .options import MAX_INT, from_mapping, option, validate_fields
+
+DEFAULT_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
+
+
+class Config:
+    """Shared behaviour of the config dataclasses: validation, dict round trip."""
+
+    def validate(self) -> None:
+        """Field checks (types, finiteness, ranges); subclasses add cross-field checks."""
+        validate_fields(self)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = ""):
+        """An instance from a mapping (e.g. ``config.json``): known keys coerced and validated."""
+        return from_mapping(cls, values, where)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class DataOptions(Config):
+    dataset: str = option("FashionMNIST", "dataset name (see 'dd-harness data')")
+    data_path: str | None = option(None, "folder with the dataset files (default: the Debian Fashion-MNIST package, "
+                                         "then the cache)", metavar="DIR")
+    download: bool = option(False, "download the dataset with torchvision if it is missing")
+    zca: bool = option(False, "ZCA-whiten the images (kornia, eps 0.1)")
+
+
+@dataclass
+class EvalSettings(Config):
+    """The evaluation protocol (public ``evaluate_synset``): fresh networks trained on a set."""
+
+    num_eval: int = option(5, "networks trained per evaluation", minimum=1, maximum=1000)
+    epoch_eval_train: int = option(1000, "training epochs of every evaluation network (public: 1000)", minimum=1,
+                                   maximum=100_000)
+    batch_train: int = option(256, "minibatch of the evaluation networks", minimum=1)
+    momentum: float = option(0.9, "SGD momentum of the evaluation networks", minimum=0, maximum=1, cli=False)
+    weight_decay: float = option(5e-4, "weight decay of the evaluation networks", minimum=0, cli=False)
+    dsa: bool = option(True, "differentiable augmentation of the synthetic images", negative="--no-dsa")
+    dsa_strategy: str = option(DEFAULT_DSA_STRATEGY, "DSA families joined by '_'", metavar="STRATEGY")
+    seed: int = option(0, "random seed", minimum=0, maximum=MAX_INT)
+
+
+@dataclass
+class ExpertConfig(DataOptions):
+    """Options of ``dd-harness experts`` (public MTT ``buffer.py`` names and defaults)."""
+
+    model: str = option("ConvNet", "model name (see 'dd-harness models')")
+    num_experts: int = option(10, "experts to train", minimum=1, maximum=1_000_000)
+    train_epochs: int = option(50, "epochs per expert (E epochs give E+1 checkpoints)", minimum=1, maximum=100_000)
+    buffer_path: str = option("buffers", "root folder of the buffers", metavar="DIR")
+    lr_teacher: float = option(0.01, "SGD learning rate of the experts", above=0)
+    batch_train: int = option(256, "minibatch of the experts", minimum=1)
+    momentum: float = option(0.0, "SGD momentum of the experts", minimum=0, maximum=1)
+    weight_decay: float = option(0.0, "weight decay of the experts", minimum=0)
+    lr_decay: bool = option(False, "x0.1 learning rate after half the epochs (public --decay)")
+    seed: int = option(0, "random seed", minimum=0, maximum=MAX_INT)
+    subset: int | None = option(None, "train on K class-balanced real images (quick runs)", minimum=1, metavar="K")
+    save_interval: int = option(10, "experts per replay_buffer file", minimum=1)
+    augmentation: str = option("crop_scale_rotate", "real-data augmentation: crop_scale_rotate, dsa or none")
+    device: str = option("auto", "auto (CUDA if available), cpu, cuda or cuda:N")
+    track: tuple[str, ...] = option((), "experiment trackers, comma-separated (see 'dd-harness plugins')")
+    plugin_options: dict[str, Any] = option({}, "values of the options that plugins define", cli=False)
+
+    FINGERPRINT_EXCLUDES: ClassVar[frozenset] = frozenset(
+        {"buffer_path", "data_path", "download", "num_experts", "device", "track", "plugin_options"})
+
+    def output_dir(self) -> Path:
+        from .experts.buffers import buffer_subdir
+
+        return Path(self.buffer_path).expanduser() / buffer_subdir(self.dataset, self.model, self.zca)
+
+    def fingerprint(self) -> str:
+        """Hash of the settings that shape the experts (not where they are written)."""
+        keys = {k: v for k, v in asdict(self).items() if k not in self.FINGERPRINT_EXCLUDES}
+        return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class DistillConfig(DataOptions):
+    """Options of ``dd-harness distill`` (public MTT hyper-parameter names and defaults)."""
+
+    model: str = option("ConvNet", "model name (see 'dd-harness models')")
+    matcher: str = option("", "trajectory matcher, e.g. mtt or mct (see 'dd-harness plugins')")
+    sampler: str | None = option(None, "segment sampler (default: the matcher's own)")
+    gradient_mode: str = option("unrolled", "how the loss is differentiated through the student steps "
+                                            "(see 'dd-harness plugins')")
+    buffer_path: str = option("buffers", "folder of expert buffers, or the public root holding DATASET[_NO_ZCA]/MODEL",
+                              metavar="DIR")
+    out: str = option("runs/distill", "run directory", metavar="DIR")
+    ipc: int = option(1, "images per class", minimum=1, maximum=100_000)
+    syn_steps: int = option(20, "student steps per iteration", minimum=1, maximum=100_000)
+    expert_epochs: float = option(3.0, "epochs between start and target", above=0)
+    max_start_epoch: float = option(25.0, "upper bound of the start epoch", minimum=0)
+    min_start_epoch: float = option(0.0, "lower bound of the start epoch", minimum=0)
+    lr_img: float = option(1000.0, "learning rate of the synthetic pixels", above=0)
+    lr_lr: float = option(1e-5, "learning rate of the student step size alpha (0: alpha stays fixed)", minimum=0)
+    lr_teacher: float = option(0.01, "initial student step size alpha", above=0)
+    batch_syn: int | None = option(None, "student minibatch (default: all images)", minimum=1)
+    pix_init: str = option("real", "initial images: real (random real images) or noise", choices=("real", "noise"))
+    iterations: int = option(5000, "distillation iterations", minimum=1, maximum=10_000_000)
+    eval_it: int = option(500, "evaluate every N iterations (0: never)", minimum=0)
+    num_eval: int = option(5, "networks trained per evaluation", minimum=1, maximum=1000)
+    epoch_eval_train: int = option(1000, "training epochs of every evaluation network (public: 1000)", minimum=1,
+                                   maximum=100_000)
+    batch_train: int = option(256, "minibatch of the evaluation networks", minimum=1)
+    eval_models: tuple[str, ...] = option((), "evaluate on these architectures too, comma-separated", metavar="MODELS")
+    dsa: bool = option(True, "differentiable augmentation of the synthetic images", negative="--no-dsa")
+    dsa_strategy: str = option(DEFAULT_DSA_STRATEGY, "DSA families joined by '_'", metavar="STRATEGY")
+    seed: int = option(0, "random seed", minimum=0, maximum=MAX_INT)
+    max_files: int | None = option(None, "use the first N buffer files (in name order)", minimum=1,
+                                   metavar="N")
+    max_experts: int | None = option(None, "use the first N experts of every file (public --max_experts)", minimum=1,
+                                     metavar="N")
+    checkpoint_every: int = option(50, "write a checkpoint every N iterations", minimum=1)
+    save_every_eval: bool = option(False, "keep the synthetic set of every evaluation in snapshots/")
+    device: str = option("auto", "auto (CUDA if available), cpu, cuda or cuda:N")
+    track: tuple[str, ...] = option((), "experiment trackers, comma-separated (see 'dd-harness plugins')")
+    recipe: str | None = option(None, "the recipe the options came from", cli=False)
+    recipe_version: int | None = option(None, "the version of that recipe", cli=False, minimum=1)
+    plugin_options: dict[str, Any] = option({}, "values of the options that plugins define", cli=False)
+
+    def resolved_batch_syn(self, num_images: int) -> int:
+        return self.batch_syn or num_images
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.matcher:
+            raise ConfigError("choose a trajectory matcher with --matcher (see 'dd-harness plugins')")
+
+    def eval_settings(self) -> EvalSettings:
+        """The evaluation protocol of this run (everything ``dd-harness eval`` needs)."""
+        return EvalSettings.from_dict(self.to_dict())
+
+
+@dataclass
+class EvalCommandConfig(Config):
+    """Options of ``dd-harness eval`` (the protocol itself comes from the run's config.json)."""
+
+    models: tuple[str, ...] = option((), "architectures, comma-separated (default: the run's model)", metavar="MODELS")
+    num_eval: int = option(5, "networks per architecture and set", minimum=1, maximum=1000)
+    epoch_eval_train: int | None = option(None, "training epochs (default: the run's value)", minimum=1,
+                                          maximum=100_000)
+    seed: int = option(0, "random seed of the evaluation networks", minimum=0, maximum=MAX_INT)
+    data_path: str | None = option(None, "folder with the dataset files (default: the run's)", metavar="DIR")
+    baseline: bool = option(True, "also evaluate a random real subset of the same size", negative="--no-baseline")
+    batched: bool = option(False, "train the num_eval networks together (torch.func.vmap)")
+    device: str = option("auto", "auto (CUDA if available), cpu, cuda or cuda:N")
+
+
+@dataclass
+class ConvertConfig(Config):
+    """Options of ``dd-harness convert`` that every converter shares."""
+
+    to: str = option("", "target format (a registered buffer converter)", metavar="FORMAT")
+    out: str = option("", "output folder", metavar="DIR")
+    track: tuple[str, ...] = option((), "experiment trackers, comma-separated (see 'dd-harness plugins')")
+    plugin_options: dict[str, Any] = option({}, "values of the options that plugins define", cli=False)

@@ -1,0 +1,76 @@
+"""Building a distillation run from its config: data, student, matcher, sampler, synthetic set.
+
+:func:`check_names` refuses unknown names before anything is loaded; :func:`build_parts` makes
+the pieces in a fixed order (the random number generators are consumed in that order, so the
+same seed gives the same run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..augment import DifferentiableAugmentation
+from ..config import DistillConfig
+from ..data import RealDataset, load_dataset
+from ..models import FunctionalModel
+from ..plugins.components import Components
+from ..runtime.devices import resolve_device
+from .gradient_modes import GradientMode
+from .matching import Matcher, Sampler
+from .synthetic import SyntheticSet
+
+
+@dataclass
+class RunParts:
+    """Everything one distillation works with."""
+
+    data: RealDataset
+    device: torch.device
+    model: FunctionalModel
+    matcher: Matcher
+    sampler: Sampler
+    gradient_mode: GradientMode
+    augment: DifferentiableAugmentation | None
+    synthetic: SyntheticSet
+    optimizer_img: torch.optim.Optimizer
+    optimizer_lr: torch.optim.Optimizer
+
+
+def check_names(config: DistillConfig, components: Components) -> tuple[type[Matcher], type[Sampler]]:
+    """The matcher and sampler classes; a one-line error for any unknown name in ``config``."""
+    matcher_cls = components.matchers.get(config.matcher)
+    sampler_cls = components.samplers.get(config.sampler or matcher_cls.default_sampler)
+    components.gradient_modes.get(config.gradient_mode)
+    for model in (config.model, *config.eval_models):
+        components.models.factory(model)
+    components.datasets.get(config.dataset)
+    for tracker in config.track:
+        components.trackers.get(tracker)
+    return matcher_cls, sampler_cls
+
+
+def build_parts(config: DistillConfig, components: Components, matcher_cls: type[Matcher],
+                sampler_cls: type[Sampler], data: RealDataset | None, report: Callable[[str], None]) -> RunParts:
+    """Load the data and make every piece of the run (the caller has seeded the generators)."""
+    if data is None:
+        data = load_dataset(config.dataset, config.data_path, download=config.download, zca=config.zca)
+    device = resolve_device(config.device)
+    data = data.to(device)
+    template = components.models.create(config.model, data.spec.channels, data.num_classes, data.spec.image_size)
+    template.to(device).train()
+    model = FunctionalModel(template)
+    matcher = matcher_cls(config, model, report)
+    matcher.open(Path(config.buffer_path))
+    sampler = sampler_cls(config)
+    sampler.bind(matcher.num_epochs)
+    gradient_mode = components.gradient_modes.get(config.gradient_mode)()
+    augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy).to(device) if config.dsa else None
+    synthetic = SyntheticSet.initialise(data, config.ipc, config.pix_init, config.lr_teacher)
+    optimizer_img = torch.optim.SGD([synthetic.images], lr=config.lr_img, momentum=0.5)
+    optimizer_lr = torch.optim.SGD([synthetic.lr], lr=config.lr_lr, momentum=0.5)
+    return RunParts(data, device, model, matcher, sampler, gradient_mode, augment, synthetic, optimizer_img,
+                    optimizer_lr)

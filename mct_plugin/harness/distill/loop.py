@@ -1,0 +1,267 @@
+"""The distillation loop: generic over the registered matcher, sampler and gradient mode.
+
+Per iteration: the sampler picks a segment, the matcher returns the loss and the gradients of
+the synthetic images and of alpha for that segment, and two SGD optimizers (momentum 0.5, as in
+MTT) update them. The loop only orchestrates; the pieces are built by :mod:`.factory`,
+checkpoints are kept by :mod:`.checkpoint`, and progress is announced through the lifecycle
+hooks (:class:`~mct_plugin.harness.plugins.events.RunEvents`), where experiment trackers listen.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..config import DistillConfig
+from ..data import RealDataset
+from ..errors import HarnessError, Interrupted, RunDirectoryError
+from ..eval.protocol import EvalResult, evaluate_set
+from ..io.atomic import ensure_directory
+from ..io.rundir import RunDirectory
+from ..plots import save_image_grid, save_training_curves
+from ..plugins.components import Components, activated, current
+from ..plugins.events import Evaluation, RunEvents, RunInfo
+from ..runtime import distributed
+from ..runtime.signals import stop_requests
+from .checkpoint import CheckpointStore, rng_state, seed_everything, set_rng_state
+from .factory import build_parts, check_names
+from .synthetic import SyntheticSet
+
+log = logging.getLogger(__name__)
+
+# options that define a run: resuming with other values would silently mix two experiments
+RUN_DEFINING = ("dataset", "model", "matcher", "ipc", "syn_steps", "seed", "gradient_mode")
+
+
+@dataclass
+class DistillResult:
+    run_dir: Path
+    rows: list[dict]
+    final_eval: EvalResult | None
+    best_eval: EvalResult | None
+    synthetic: SyntheticSet
+    labels: torch.Tensor
+
+
+def eval_iterations(config: DistillConfig) -> set[int]:
+    if config.eval_it == 0:
+        return set()
+    return set(range(0, config.iterations + 1, config.eval_it)) | {config.iterations}
+
+
+class Distillation:
+    """One distillation run; :meth:`run` executes it (see the module docstring).
+
+    :param components: the registries to use (default: the active ones, see
+        :func:`~mct_plugin.harness.plugins.components.current`); their plugin manager receives the
+        lifecycle hooks.
+    """
+
+    def __init__(self, config: DistillConfig, *, components: Components | None = None,
+                 data: RealDataset | None = None, overwrite: bool = False, resume: bool = False,
+                 show_progress: bool = True, report: Callable[[str], None] = log.info) -> None:
+        config.validate()
+        self.ctx = distributed.context()
+        self.config, self.report, self.show_progress = config, report, show_progress and self.ctx.is_main
+        self.resume = resume
+        self.run_dir = RunDirectory(config.out)
+        self.run_dir.check_available(overwrite=overwrite, resume=resume)
+        self.components = components = components or current()
+        with activated(components):
+            matcher_cls, sampler_cls = check_names(config, components)
+            config.sampler = config.sampler or matcher_cls.default_sampler
+            seed_everything(config.seed)
+            parts = build_parts(config, components, matcher_cls, sampler_cls, data, report)
+        self.data, self.device, self.model = parts.data, parts.device, parts.model
+        self.matcher, self.sampler, self.gradient_mode = parts.matcher, parts.sampler, parts.gradient_mode
+        self.augment, self.synthetic = parts.augment, parts.synthetic
+        self.optimizer_img, self.optimizer_lr = parts.optimizer_img, parts.optimizer_lr
+        # from here on each rank draws its own segments, minibatches and augmentations
+        torch.manual_seed(distributed.stream_seed(config.seed, self.ctx.rank))
+        self.checkpoints = CheckpointStore(self.run_dir)
+        self.start_iteration = 0
+        self.rows: list[dict] = []
+        self.best: dict | None = None
+        self._warned_alpha = False
+        if self.ctx.is_main:
+            self.run_dir.prepare(overwrite=overwrite and not resume)
+            if not resume:
+                self.run_dir.write_config({**config.to_dict(), "world_size": self.ctx.world_size})
+                self.run_dir.rewrite_metrics([])
+        distributed.barrier()
+        if resume:
+            self._load_checkpoint()
+
+    # checkpoints -----------------------------------------------------------------------
+    def save_checkpoint(self, next_iteration: int) -> None:
+        """Collective: every rank contributes its state; rank 0 writes the files."""
+        rank_state = {"sampler": self.sampler.state_dict(), "matcher": self.matcher.state_dict(), "rng": rng_state()}
+        labels = self.matcher.final_labels(self.synthetic)
+        shared = {"images": self.synthetic.images.detach().clone(), "lr": self.synthetic.lr.detach().clone(),
+                  "optimizer_img": self.optimizer_img.state_dict(), "optimizer_lr": self.optimizer_lr.state_dict(),
+                  "best": self.best}
+        if self.checkpoints.save(next_iteration, shared, rank_state):
+            self.synthetic.save(self.run_dir.path, labels)
+
+    def _load_checkpoint(self) -> None:
+        saved = self.run_dir.read_config()
+        mismatched = [k for k in RUN_DEFINING if saved.get(k) != getattr(self.config, k)]
+        if mismatched:
+            raise RunDirectoryError(
+                f"cannot resume {self.run_dir.path}: options differ from the original run ({', '.join(mismatched)})")
+        state, mine = self.checkpoints.load()
+        path = self.checkpoints.path
+        try:
+            with torch.no_grad():
+                self.synthetic.images.copy_(state["images"])
+                self.synthetic.lr.copy_(state["lr"])
+            self.optimizer_img.load_state_dict(state["optimizer_img"])
+            self.optimizer_lr.load_state_dict(state["optimizer_lr"])
+            self.best = state["best"]
+            self.start_iteration = int(state["iteration"])
+            self.sampler.load_state_dict(mine["sampler"])
+            self.matcher.load_state_dict(mine["matcher"])
+            set_rng_state(mine["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise RunDirectoryError(f"{path} is not a usable checkpoint ({exc})") from exc
+        self.rows = [r for r in self.run_dir.read_metrics() if r["iteration"] < self.start_iteration]
+        distributed.barrier()  # every rank has read the metrics before rank 0 rewrites them
+        if self.ctx.is_main:
+            self.run_dir.rewrite_metrics(self.rows)
+        self.report(f"resuming {self.run_dir.path} at iteration {self.start_iteration}")
+
+    # evaluation ------------------------------------------------------------------------
+    def evaluate(self, iteration: int = 0) -> Evaluation:
+        """Train fresh networks of every evaluation architecture on the current set."""
+        labels = self.matcher.final_labels(self.synthetic)
+        lr = float(self.synthetic.lr.detach())
+        settings = self.config.eval_settings()
+        results = {}
+        with activated(self.components):
+            for model in dict.fromkeys((self.config.model, *self.config.eval_models)):
+                results[model] = evaluate_set(self.synthetic.images, labels, lr, self.data, model, settings)
+        return Evaluation(iteration, results, self.synthetic.images.detach().clone(), labels.detach().clone(), lr)
+
+    def _record_eval(self, iteration: int, row: dict, events: RunEvents) -> EvalResult:
+        evaluation = self.evaluate(iteration)
+        result = evaluation.main
+        row.update(eval_acc_mean=result.mean, eval_acc_std=result.std, eval_accs=result.accuracies)
+        if len(evaluation.results) > 1:
+            row["eval_models"] = {m: {"mean": r.mean, "std": r.std, "accs": r.accuracies}
+                                  for m, r in evaluation.results.items()}
+        if self.best is None or result.mean > self.best["mean"]:
+            self.best = {"iteration": iteration, "mean": result.mean, "std": result.std}
+            if self.ctx.is_main:
+                self.synthetic.save(self.run_dir.file("best"), evaluation.labels)
+        if self.config.save_every_eval and self.ctx.is_main:
+            self.synthetic.save(ensure_directory(self.run_dir.file("snapshots")), evaluation.labels,
+                                suffix=f"_{iteration}")
+        events.evaluation(evaluation)
+        return result
+
+    # the loop --------------------------------------------------------------------------
+    def step(self, iteration: int) -> dict:
+        """One update of the synthetic set; returns the metrics row."""
+        started = time.perf_counter()
+        segment = self.sampler.sample(iteration)
+        outcome = self.matcher.match(segment, self.synthetic, self.gradient_mode, self.augment)
+        # several ranks: a larger meta-batch, one segment per rank, gradients averaged
+        images_grad = distributed.all_reduce_mean_(outcome.result.images_grad)
+        lr_grad = distributed.all_reduce_mean_(outcome.result.lr_grad.reshape(self.synthetic.lr.shape).clone())
+        loss = float(distributed.all_reduce_mean_(torch.tensor([outcome.result.loss], device=self.device)))
+        if not np.isfinite(loss):
+            raise HarnessError(f"the matching loss became {loss} at iteration {iteration}; lower --lr-img or --lr-lr")
+        self.synthetic.images.grad = images_grad
+        self.synthetic.lr.grad = lr_grad
+        self.optimizer_img.step()
+        self.optimizer_lr.step()
+        with torch.no_grad():  # a step size <= 0 would make the student (and evaluation) meaningless
+            if self.synthetic.lr <= 0:
+                floor = 1e-3 * self.config.lr_teacher
+                if not self._warned_alpha:
+                    self.report(f"alpha became {float(self.synthetic.lr):.3g} at iteration {iteration}; kept at "
+                                f"{floor:.3g} (lower --lr-lr if this repeats)")
+                    self._warned_alpha = True
+                self.synthetic.lr.fill_(floor)
+        self.optimizer_img.zero_grad(set_to_none=True)
+        self.optimizer_lr.zero_grad(set_to_none=True)
+        return {"iteration": iteration, "loss": loss, "start_epoch": segment.start,
+                "target_epoch": segment.target, "expert": outcome.expert, "alpha": float(self.synthetic.lr.detach()),
+                "seconds": time.perf_counter() - started}
+
+    def run(self, stop_at: int | None = None) -> DistillResult:
+        """Run to the end, or checkpoint and return before iteration ``stop_at`` (then ``--resume``)."""
+        info = RunInfo("distill", self.config, self.run_dir.path, self.resume, self.ctx.world_size)
+        with RunEvents(self.components, info, self.config.track) as events:
+            final_eval = self._loop(events, stop_at)
+            labels = self.matcher.final_labels(self.synthetic)
+            if self.ctx.is_main:
+                self._write_figures(labels)
+            best = None
+            if self.best is not None:
+                best_rows = [r for r in self.rows if r["iteration"] == self.best["iteration"]]
+                best = EvalResult(self.config.model, best_rows[0].get("eval_accs", []) if best_rows else [])
+            events.summary = {"final_accuracy": final_eval.mean if final_eval else None,
+                              "best": self.best, "alpha": float(self.synthetic.lr.detach())}
+        return DistillResult(self.run_dir.path, self.rows, final_eval, best, self.synthetic, labels)
+
+    def _loop(self, events: RunEvents, stop_at: int | None) -> EvalResult | None:
+        config = self.config
+        evals = eval_iterations(config)
+        final_eval = None
+        if self.start_iteration > config.iterations:
+            self.report(f"{self.run_dir.path} is already complete ({config.iterations} iterations)")
+        bar = tqdm(total=config.iterations, initial=self.start_iteration, desc=f"distill {config.matcher}",
+                   unit="it", disable=None if self.show_progress else True, dynamic_ncols=True)
+        last_acc = None
+        with stop_requests() as stop_requested, activated(self.components):
+            for iteration in range(self.start_iteration, config.iterations + 1):
+                if stop_at is not None and iteration >= stop_at:
+                    self.save_checkpoint(iteration)
+                    break
+                row: dict = {"iteration": iteration}
+                if iteration in evals:
+                    result = self._record_eval(iteration, row, events)
+                    last_acc = result.mean
+                    if iteration == config.iterations:
+                        final_eval = result
+                if iteration < config.iterations:
+                    row.update(self.step(iteration))
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{row['loss']:.4f}", alpha=f"{row['alpha']:.4g}",
+                                    acc="-" if last_acc is None else f"{100 * last_acc:.1f}%")
+                self.rows.append(row)
+                if self.ctx.is_main:
+                    self.run_dir.append_metrics(row)
+                events.iteration(row)
+                finished = iteration == config.iterations
+                stopping = distributed.any_rank(stop_requested() is not None)
+                if finished or (iteration + 1) % config.checkpoint_every == 0 or stopping:
+                    self.save_checkpoint(iteration + 1)
+                if stopping and not finished:
+                    bar.close()
+                    raise Interrupted(
+                        f"interrupted by signal {stop_requested() or '(on another rank)'} after iteration "
+                        f"{iteration}; checkpoint written - continue with: dd-harness distill --resume --out "
+                        f"{self.run_dir.path}")
+        bar.close()
+        return final_eval
+
+    def _write_figures(self, labels: torch.Tensor) -> None:
+        spec = self.data.spec
+        save_image_grid(self.synthetic.images, labels, self.run_dir.file("synthetic.png"), spec.class_names,
+                        () if self.config.zca else spec.mean, () if self.config.zca else spec.std)
+        save_training_curves(self.rows, self.run_dir.file("curves.png"),
+                             f"{self.config.matcher.upper()} on {spec.name}, ipc={self.config.ipc}")
+
+
+def distill(config: DistillConfig, **kwargs) -> DistillResult:
+    """Run a distillation (see :class:`Distillation` for the keyword arguments)."""
+    return Distillation(config, **kwargs).run()

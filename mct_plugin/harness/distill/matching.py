@@ -1,0 +1,199 @@
+"""The plugin-facing interfaces of trajectory matching: samplers and matchers.
+
+One distillation iteration (see :mod:`.loop`) asks the **sampler** for a :class:`Segment`
+(start and target epochs on an expert trajectory) and the **matcher** for the loss of that
+segment. A matcher decides where the start and target parameters come from (the recorded SGD
+checkpoints, or any other representation of the expert trajectory) and which labels the student sees; the
+student's rollout and its differentiation are shared (:mod:`.gradient_modes`).
+
+The matching objective is the normalised parameter distance of MTT::
+
+    L = ||theta_N - theta*_target||^2 / ||theta*_start - theta*_target||^2
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Sequence
+
+import torch
+
+from ..augment import DifferentiableAugmentation
+from ..config import DistillConfig
+from ..errors import BufferFormatError
+from ..experts.buffers import replay_buffer_files, resolve_buffer_dir
+from ..experts.pool import ExpertPool
+from ..models import FunctionalModel
+from .gradient_modes import GradientMode, MatchResult, StudentProblem
+from .synthetic import SyntheticSet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of an expert trajectory, in epochs (fractional for continuous samplers)."""
+
+    start: float
+    target: float
+
+
+def normalised_distance(theta_n: torch.Tensor, start: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``||theta_n - target||^2 / ||start - target||^2`` (MTT's loss; 0 means a perfect match)."""
+    denominator = torch.sum((start - target) ** 2).clamp_min(torch.finfo(start.dtype).tiny)
+    return torch.sum((theta_n - target) ** 2) / denominator
+
+
+class Sampler(ABC):
+    """Chooses the segment matched in each iteration.
+
+    Subclasses set ``name`` (used by ``--sampler``) and implement :meth:`sample`. Options come
+    from the distillation config (``max_start_epoch``, ``expert_epochs``, ``iterations``) and
+    ``config.plugin_options``.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: DistillConfig) -> None:
+        self.config = config
+        self.num_epochs: int | None = None
+
+    def bind(self, num_epochs: int) -> None:
+        """Learn the trajectory length (epochs = checkpoints - 1); raise ConfigError if unusable."""
+        self.num_epochs = num_epochs
+
+    @abstractmethod
+    def sample(self, iteration: int) -> Segment:
+        """The segment for ``iteration`` (0-based), drawn from torch's global RNG."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+@dataclass
+class MatchOutcome:
+    """What one iteration produced: the loss, the gradients, and what was matched."""
+
+    result: MatchResult
+    segment: Segment
+    expert: str
+
+
+class Matcher(ABC):
+    """Turns a sampled segment of an expert trajectory into the student problem.
+
+    Subclasses set ``name``, ``default_sampler`` and implement :meth:`open`,
+    :meth:`next_trajectory` and :meth:`point`; :meth:`labels` can be overridden for soft labels.
+    The loop calls :meth:`match` once per iteration.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    default_sampler: ClassVar[str]
+
+    def __init__(self, config: DistillConfig, model: FunctionalModel,
+                 report: Callable[[str], None] = log.info) -> None:
+        self.config = config
+        self.model = model
+        self.report = report
+        self.num_epochs: int = 0
+
+    @abstractmethod
+    def open(self, buffer_path: Path) -> None:
+        """Find and validate the experts under ``buffer_path``; set ``self.num_epochs``.
+
+        :raises HarnessError: no usable experts (the message names the searched paths/files).
+        """
+
+    @abstractmethod
+    def next_trajectory(self) -> tuple[Any, str]:
+        """The expert trajectory for this iteration and a label naming it."""
+
+    @abstractmethod
+    def point(self, trajectory: Any, epoch: float) -> torch.Tensor:
+        """Flat parameters of ``trajectory`` at ``epoch`` (float32, no gradient)."""
+
+    def labels(self, trajectory: Any, synthetic: SyntheticSet) -> torch.Tensor:
+        """Labels the student trains on (default: the synthetic set's hard labels)."""
+        return synthetic.labels
+
+    def final_labels(self, synthetic: SyntheticSet) -> torch.Tensor:
+        """Labels saved with the distilled images (default: the hard labels)."""
+        return synthetic.labels
+
+    def objective(self, start: torch.Tensor, target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda theta_n: normalised_distance(theta_n, start, target)
+
+    def match(self, segment: Segment, synthetic: SyntheticSet, gradient_mode: GradientMode,
+              augment: DifferentiableAugmentation | None) -> MatchOutcome:
+        """Loss and gradients of one iteration on ``segment`` of the next expert."""
+        trajectory, label = self.next_trajectory()
+        device = self.model.device  # trajectories stay in host memory; only two points move
+        start = self.point(trajectory, segment.start).to(device)
+        target = self.point(trajectory, segment.target).to(device)
+        problem = StudentProblem(
+            model=self.model, start=start, objective=self.objective(start, target),
+            images=synthetic.images, labels=self.labels(trajectory, synthetic), lr=synthetic.lr,
+            syn_steps=self.config.syn_steps, batch_syn=self.config.resolved_batch_syn(len(synthetic.images)),
+            augment=augment,
+        )
+        return MatchOutcome(gradient_mode.run(problem), segment, label)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class PooledMatcher(Matcher):
+    """A matcher whose experts live in files, cycled one file in memory at a time (:class:`ExpertPool`).
+
+    Subclasses implement :meth:`sources` (which files a folder holds and how to load one) and
+    :meth:`epochs_of` (the length of one loaded expert), and may override :meth:`has_experts`
+    (which folders count as holding experts, for the public ``DATASET[_NO_ZCA]/MODEL`` layout).
+    ``--max-files`` keeps the first N files, ``--max-experts`` the first N experts of each file.
+    """
+
+    last: Any = None  # the expert of the latest iteration
+
+    @abstractmethod
+    def sources(self, directory: Path) -> tuple[Sequence[Path], Callable[[Path], list], str]:
+        """``(files, load, description)``: the expert files in ``directory`` (in order), a function
+        that loads and validates one file, and how to name them in the log (``"buffer file(s)"``)."""
+
+    @abstractmethod
+    def epochs_of(self, expert: Any) -> int:
+        """K for an expert spanning epochs 0..K."""
+
+    def has_experts(self, directory: Path) -> bool:
+        return bool(replay_buffer_files(directory))
+
+    def open(self, buffer_path: Path) -> None:
+        c = self.config
+        directory = resolve_buffer_dir(buffer_path, c.dataset, c.model, c.zca, self.has_experts)
+        files, load, description = self.sources(directory)
+        files = list(files)[: c.max_files or None]
+        lengths = {self.epochs_of(load(path)[0]) for path in files}  # validates every file before the run starts
+        if len(lengths) > 1:
+            raise BufferFormatError(f"the experts in {directory} have different lengths {sorted(lengths)} (epochs)")
+        self.num_epochs = lengths.pop()
+        self.pool = ExpertPool(files, load, max_experts=c.max_experts)
+        self.report(f"{self.name}: {len(files)} {description} in {directory}, {self.num_epochs} epochs per expert")
+
+    def next_trajectory(self) -> tuple[Any, str]:
+        self.last, label = self.pool.next()
+        return self.last, label
+
+    def state_dict(self) -> dict:
+        return {"pool": self.pool.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pool.load_state_dict(state["pool"])

@@ -1,0 +1,100 @@
+"""Evaluation protocol: train fresh networks on a (synthetic or real) set, test on real data.
+
+The public MTT/MCT ``evaluate_synset`` (``utils.py`` of both codes): SGD with momentum 0.9 and weight
+decay 5e-4, learning rate = the learned alpha, ``epoch_eval_train + 1`` passes over the set with
+the rate decayed x0.1 after pass ``epoch_eval_train // 2 + 1`` (:func:`learning_rate_schedule`),
+DSA augmentation on every batch, then accuracy on the full real test set; reported as mean +-
+std over ``num_eval`` networks. The same seeds
+initialise the networks of every compared set, so the comparison with a random real subset
+of the same size is paired.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from ..augment import DifferentiableAugmentation
+from ..config import EvalSettings
+from ..data import RealDataset
+from ..models import create_model
+from ..runtime import distributed
+from ..training import test_accuracy, train_epoch
+
+
+@dataclass
+class EvalResult:
+    """Test accuracies (fractions in [0, 1]) of ``num_eval`` networks of one architecture."""
+
+    model: str
+    accuracies: list[float] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return sum(self.accuracies) / len(self.accuracies) if self.accuracies else float("nan")
+
+    @property
+    def std(self) -> float:  # population std, as the public code reports (np.std)
+        if not self.accuracies:
+            return float("nan")
+        m = self.mean
+        return math.sqrt(sum((a - m) ** 2 for a in self.accuracies) / len(self.accuracies))
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "mean": self.mean, "std": self.std}
+
+    def __str__(self) -> str:
+        return f"{100 * self.mean:.2f} +- {100 * self.std:.2f}"
+
+
+def learning_rate_schedule(lr: float, epochs: int) -> list[float]:
+    """The step size of every pass over the set, as the public ``evaluate_synset``: ``epochs + 1``
+    passes, ``lr`` up to and including pass ``epochs // 2 + 1``, then ``lr / 10`` (with a fresh
+    optimizer, so the momentum restarts at the decay)."""
+    boundary = epochs // 2 + 1
+    return [lr if epoch <= boundary else lr * 0.1 for epoch in range(epochs + 1)]
+
+
+def network_seed(seed: int, index: int) -> int:
+    return seed * 10_007 + index
+
+
+def train_and_test(model_name: str, images: torch.Tensor, labels: torch.Tensor, lr: float,
+                   data: RealDataset, config: EvalSettings, seed: int) -> float:
+    """Train one fresh ``model_name`` from ``seed`` on (images, labels); return test accuracy."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = create_model(model_name, data.spec.channels, data.num_classes, data.spec.image_size).to(data.device)
+        augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy).to(data.device) \
+            if config.dsa else None
+        images, labels = images.detach().to(data.device), labels.detach().to(data.device)
+        schedule = learning_rate_schedule(float(lr), config.epoch_eval_train)
+        optimizer = None
+        for rate in schedule:
+            if optimizer is None or rate != optimizer.param_groups[0]["lr"]:
+                optimizer = torch.optim.SGD(net.parameters(), lr=rate, momentum=config.momentum,
+                                            weight_decay=config.weight_decay)
+            train_epoch(net, images, labels, optimizer, config.batch_train, augment)
+        _, accuracy = test_accuracy(net, data.test_images, data.test_labels, batch_size=256)
+    return accuracy
+
+
+def evaluate_set(images: torch.Tensor, labels: torch.Tensor, lr: float, data: RealDataset,
+                 model_name: str, config: EvalSettings) -> EvalResult:
+    """Accuracy of ``config.num_eval`` fresh ``model_name`` networks trained on the set.
+
+    Under torchrun the networks are dealt to the ranks and gathered (network ``i`` always has
+    the seed ``network_seed(config.seed, i)``, so the result does not depend on the sharding).
+    """
+    def train(i: int, _) -> float:
+        return train_and_test(model_name, images, labels, lr, data, config, network_seed(config.seed, i))
+
+    return EvalResult(model_name, distributed.map_sharded(range(config.num_eval), train))
+
+
+def random_real_subset(data: RealDataset, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``per_class`` random real training images of every class, with their labels."""
+    index = data.balanced_indices(per_class, torch.Generator().manual_seed(seed))
+    return data.train_images[index], data.train_labels[index]

@@ -1,0 +1,117 @@
+"""``dd-harness eval``: a run's synthetic set vs a random real subset, per architecture.
+
+The protocol (epochs, batch, augmentation strategy, ...) is the one the run recorded in its
+``config.json``; the command line only chooses the architectures, the number of networks, and
+may shorten the training (``--epoch-eval-train``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..config import DistillConfig, EvalCommandConfig, EvalSettings
+from ..data import load_dataset
+from ..errors import RunDirectoryError
+from ..io.atomic import atomic_write_json, atomic_write_text
+from ..io.rundir import RunDirectory
+from ..distill.synthetic import load_synthetic
+from ..runtime import distributed
+from ..runtime.devices import resolve_device
+from ..training import hard_labels
+from .protocol import EvalResult, network_seed, random_real_subset, train_and_test
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalTable:
+    """Accuracy of the distilled set and of a random real subset of the same size per model."""
+
+    run: str
+    images: int
+    per_class: int
+    rows: list[tuple[str, EvalResult, EvalResult | None]] = field(default_factory=list)
+
+    def to_markdown(self) -> str:
+        lines = [f"Run {self.run}: {self.images} synthetic images ({self.per_class} per class)", "",
+                 "| model | random real subset (%) | distilled (%) | networks |",
+                 "|---|---|---|---|"]
+        for model, distilled, baseline in self.rows:
+            lines.append(f"| {model} | {baseline if baseline else '-'} | {distilled} | {len(distilled.accuracies)} |")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"run": self.run, "images": self.images, "per_class": self.per_class,
+                "rows": [{"model": m, "distilled": d.as_dict(), "random_subset": b.as_dict() if b else None}
+                         for m, d, b in self.rows]}
+
+
+def run_protocol(run_config: DistillConfig, options: EvalCommandConfig) -> EvalSettings:
+    """The run's evaluation protocol with the command line's number of networks, epochs and seed."""
+    settings = run_config.eval_settings()
+    return settings.replace(num_eval=options.num_eval, seed=options.seed,
+                            epoch_eval_train=options.epoch_eval_train or settings.epoch_eval_train)
+
+
+def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig(),
+                 report: Callable[[str], None] = log.info) -> EvalTable:
+    """Evaluate the synthetic set of ``run_dir``; write ``eval.json`` and ``eval_table.md`` there."""
+    run = RunDirectory(run_dir)
+    run_config = DistillConfig.from_dict(run.read_config(), where=str(run.file("config.json")))
+    images, labels, lr = load_synthetic(run.path)
+    data = load_dataset(run_config.dataset, options.data_path or run_config.data_path,
+                        zca=run_config.zca).to(resolve_device(options.device))
+    if tuple(images.shape[1:]) != data.image_shape:
+        raise RunDirectoryError(f"{run.path / 'images.pt'} holds {tuple(images.shape[1:])} images but "
+                                f"{data.spec.name} has {data.image_shape}")
+    per_class = max(1, int(torch.bincount(hard_labels(labels), minlength=data.num_classes).max()))
+    protocol = run_protocol(run_config, options)
+    num_eval = protocol.num_eval
+    table = EvalTable(str(run.path), len(images), per_class)
+    sets = {"distilled": (images, labels, lr)}
+    if options.baseline:
+        real_x, real_y = random_real_subset(data, per_class, options.seed)
+        sets["random"] = (real_x, real_y, run_config.lr_teacher)
+    models = list(options.models) or [run_config.model]
+    ctx = distributed.context()
+    results: dict[tuple[str, str], EvalResult] = {}
+    if options.batched and not ctx.enabled:
+        from .batched import evaluate_set_batched
+
+        for model in models:
+            report(f"evaluating {model}: {num_eval} networks x {protocol.epoch_eval_train} epochs (batched)")
+            for kind, (x, y, rate) in sets.items():
+                results[(model, kind)] = evaluate_set_batched(x, y, rate, data, model, protocol)
+    else:
+        if options.batched:
+            report("--batched is ignored under torchrun: the networks are dealt to the ranks instead")
+        # every (model, set, network) is one job; jobs are dealt to the ranks and gathered
+        jobs = [(model, kind, i) for model in models for kind in sets for i in range(num_eval)]
+        report(f"evaluating {len(models)} model(s) x {len(sets)} set(s) x {num_eval} networks x "
+               f"{protocol.epoch_eval_train} epochs" + (f" on {ctx.world_size} ranks" if ctx.enabled else ""))
+
+        def train(_: int, job: tuple[str, str, int]) -> float:
+            model, kind, i = job
+            x, y, rate = sets[kind]
+            accuracy = train_and_test(model, x, y, rate, data, protocol, network_seed(options.seed, i))
+            report(f"{model}, {kind} set, network {i + 1}/{num_eval}: {100 * accuracy:.2f}%")
+            return accuracy
+
+        accuracies = dict(zip(jobs, distributed.map_sharded(jobs, train)))
+        for model in models:
+            for kind in sets:
+                results[(model, kind)] = EvalResult(model, [accuracies[(model, kind, i)] for i in range(num_eval)])
+    for model in models:
+        distilled, random_result = results[(model, "distilled")], results.get((model, "random"))
+        table.rows.append((model, distilled, random_result))
+        report(f"{model}: distilled {distilled}%, random subset {random_result if random_result else '-'}%")
+    if not ctx.is_main:
+        return table
+    atomic_write_json(run.path / "eval.json", table.to_dict())
+    atomic_write_text(run.path / "eval_table.md", table.to_markdown() + "\n")
+    return table

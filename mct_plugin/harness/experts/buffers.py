@@ -1,0 +1,174 @@
+"""MTT replay buffers: the expert-trajectory file format, read and written bit-compatibly.
+
+Layout (public MTT ``buffer.py``): ``{root}/{dataset}[_NO_ZCA]/{model}/replay_buffer_{n}.pt``,
+each a ``torch.save`` of ``list[trajectory]``; ``trajectory = list[checkpoint]`` (E+1 entries:
+after initialisation and after every epoch); ``checkpoint = list[Tensor]`` - CPU float32
+tensors in ``model.parameters()`` order. ``_NO_ZCA`` is appended only for CIFAR-10/100 trained
+without ZCA, exactly as the public code does.
+
+Buffers from strangers are untrusted pickles: they are loaded with ``weights_only=True`` (a
+payload that would import arbitrary objects is refused, never executed) and validated
+(nesting, dtype, finiteness, shapes against the model) with errors naming file, expert,
+checkpoint and parameter.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from ..data.datasets import get_dataset_spec
+from ..errors import BufferFormatError, DataNotFoundError
+from ..io.atomic import atomic_torch_save
+from ..io.untrusted import torch_load_untrusted
+
+Checkpoint = list  # list[torch.Tensor]
+Trajectory = list  # list[Checkpoint]
+
+REPLAY_PATTERN = re.compile(r"^replay_buffer_(\d+)\.pt$")
+
+
+def buffer_subdir(dataset: str, model: str, zca: bool) -> Path:
+    """``{dataset}[_NO_ZCA]/{model}``, the folder the public code uses below its buffer root."""
+    spec = get_dataset_spec(dataset)
+    folder = dataset + ("_NO_ZCA" if spec.marks_no_zca and not zca else "")
+    return Path(folder) / model
+
+
+def replay_buffer_files(directory: str | Path) -> list[Path]:
+    """The ``replay_buffer_{n}.pt`` files in ``directory``, ordered by ``n``.
+
+    :raises BufferFormatError: the folder cannot be listed, or a ``replay_buffer_{n}.pt`` is a
+        symbolic link that cannot be followed (a loop, or a missing target) - an expert that
+        would otherwise be skipped without a word.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    try:
+        entries = list(directory.iterdir())
+    except OSError as exc:
+        raise BufferFormatError(f"cannot list {directory}: {exc.strerror or exc}") from exc
+    found = []
+    for path in entries:
+        match = REPLAY_PATTERN.match(path.name)
+        if match and path.is_file():
+            found.append((int(match.group(1)), path))
+        elif match and path.is_symlink():
+            check_link_target(path)
+    return [path for _, path in sorted(found)]
+
+
+def check_link_target(path: Path) -> None:
+    """Raise :class:`BufferFormatError` if the symbolic link ``path`` cannot be followed."""
+    try:
+        path.stat()
+    except OSError as exc:
+        what = {errno.ELOOP: "a symbolic link loop", errno.ENOENT: "a symbolic link to a missing file"}
+        raise BufferFormatError(f"{path} is {what.get(exc.errno, 'an unreadable symbolic link')} "
+                                f"({exc.strerror}); remove it or point it at a buffer file") from exc
+
+
+def next_buffer_index(directory: str | Path) -> int:
+    """The number for a new ``replay_buffer_{n}.pt``: one past the largest existing ``n``."""
+    files = replay_buffer_files(directory)
+    return int(REPLAY_PATTERN.match(files[-1].name).group(1)) + 1 if files else 0
+
+
+def resolve_buffer_dir(path: str | Path, dataset: str, model: str, zca: bool,
+                       has_buffers: Callable[[Path], bool] = lambda d: bool(replay_buffer_files(d))) -> Path:
+    """The folder holding the buffers: ``path`` itself, or the public layout below it.
+
+    :raises DataNotFoundError: neither folder holds buffers; both searched paths are named.
+    """
+    path = Path(path).expanduser()
+    candidates = [path, path / buffer_subdir(dataset, model, zca)]
+    for candidate in candidates:
+        if candidate.is_dir() and has_buffers(candidate):
+            return candidate
+    raise DataNotFoundError(
+        "no expert buffers found (searched " + " and ".join(str(c) for c in candidates)
+        + "); train some with 'dd-harness experts' or point --buffer-path at a folder of replay_buffer_*.pt"
+    )
+
+
+def validate_trajectory(trajectory, where: str, shapes: Sequence[tuple] | None = None,
+                        names: Sequence[str] | None = None, require_change: bool = True) -> list[list[torch.Tensor]]:
+    """Check one trajectory's nesting, dtypes, finiteness and shapes; return it as float32 lists.
+
+    With ``require_change`` a trajectory whose checkpoints are all identical is refused.
+    """
+    if not isinstance(trajectory, (list, tuple)):
+        raise BufferFormatError(f"{where} is a {type(trajectory).__name__}, expected a list of checkpoints")
+    if len(trajectory) < 2:
+        raise BufferFormatError(f"{where} has {len(trajectory)} checkpoint(s); at least 2 are needed")
+    reference = shapes
+    checked = []
+    for k, checkpoint in enumerate(trajectory):
+        here = f"{where}, checkpoint {k}"
+        if not isinstance(checkpoint, (list, tuple)) or not checkpoint:
+            raise BufferFormatError(f"{here} is a {type(checkpoint).__name__}, expected a list of tensors")
+        if reference is None:
+            reference = [tuple(t.shape) if isinstance(t, torch.Tensor) else None for t in checkpoint]
+        if len(checkpoint) != len(reference):
+            raise BufferFormatError(f"{here} has {len(checkpoint)} tensors, expected {len(reference)}")
+        tensors = []
+        for i, tensor in enumerate(checkpoint):
+            label = f"{here}, parameter {i}" + (f" ({names[i]})" if names else "")
+            if not isinstance(tensor, torch.Tensor):
+                raise BufferFormatError(f"{label} is a {type(tensor).__name__}, expected a tensor")
+            if not tensor.is_floating_point():
+                raise BufferFormatError(f"{label} has dtype {tensor.dtype}, expected a floating-point tensor")
+            if tuple(tensor.shape) != tuple(reference[i]):
+                raise BufferFormatError(f"{label} has shape {tuple(tensor.shape)}, expected {tuple(reference[i])}")
+            if not torch.isfinite(tensor).all():
+                raise BufferFormatError(f"{label} contains NaN or Inf")
+            tensors.append(tensor if tensor.dtype == torch.float32 else tensor.float())
+        checked.append(tensors)
+    if require_change and all(all(torch.equal(a, b) for a, b in zip(checked[k], checked[k + 1]))
+                              for k in range(len(checked) - 1)):
+        raise BufferFormatError(
+            f"{where}: all {len(checked)} checkpoints are identical - a broken recording (the public "
+            f"buffer.py run on CPU stores references to the final weights); regenerate the buffer"
+        )
+    return checked
+
+
+def load_replay_buffer(path: str | Path, shapes: Sequence[tuple] | None = None,
+                       names: Sequence[str] | None = None, *, mmap: bool = True) -> list[Trajectory]:
+    """Load and validate an MTT replay buffer file.
+
+    :param shapes: parameter shapes of the target model (``FunctionalModel.shapes``); when
+        omitted, all checkpoints must agree with the file's first one.
+    :returns: ``list[trajectory]`` with float32 tensors (memory-mapped where possible).
+    :raises BufferFormatError: naming the file, expert, checkpoint and parameter at fault.
+    """
+    path = Path(path)
+    data = torch_load_untrusted(path, mmap=mmap)
+    if not isinstance(data, (list, tuple)) or not data:
+        kind = "an empty list" if isinstance(data, (list, tuple)) else f"a {type(data).__name__}"
+        raise BufferFormatError(f"{path} holds {kind}, expected a list of expert trajectories")
+    trajectories = []
+    length = None
+    for e, trajectory in enumerate(data):
+        checked = validate_trajectory(trajectory, f"{path}: expert {e}", shapes, names)
+        if shapes is None:
+            shapes = [tuple(t.shape) for t in checked[0]]
+        if length is not None and len(checked) != length:
+            raise BufferFormatError(
+                f"{path}: expert {e} has {len(checked)} checkpoints but expert 0 has {length}")
+        length = len(checked)
+        trajectories.append(checked)
+    return trajectories
+
+
+def save_replay_buffer(trajectories: Sequence[Trajectory], path: str | Path) -> Path:
+    """Write ``trajectories`` in the MTT format (plain lists of CPU float32 tensors), atomically."""
+    payload = [[[t.detach().to("cpu", torch.float32).contiguous().clone() for t in checkpoint]
+                for checkpoint in trajectory] for trajectory in trajectories]
+    atomic_torch_save(payload, path)
+    return Path(path)

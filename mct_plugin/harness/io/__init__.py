@@ -1,0 +1,1 @@
+"""Files: crash-safe writes, run directories, untrusted loading, cache locations."""

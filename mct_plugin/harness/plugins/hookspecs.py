@@ -1,0 +1,195 @@
+"""Hook specifications of the ``dd_harness`` plugin system.
+
+Plugins implement these with :data:`mct_plugin.harness.api.hookimpl` and are found through the
+setuptools entry-point group ``dd_harness``. *Contribution* hooks return lists that the harness
+merges into registries (a name registered twice is refused with an error naming both plugins);
+*lifecycle* hooks are called while a command runs (experiment trackers are built on them).
+The harness's own models, datasets and gradient modes arrive through the same hooks, from its
+default plugin (:mod:`.defaults`).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "dd_harness"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+# -- contributions --------------------------------------------------------------------------
+@hookspec
+def dd_register_matchers():
+    """Contribute trajectory matchers (``dd-harness distill --matcher NAME``).
+
+    A matcher turns one sampled segment of an expert trajectory into the matching problem of a
+    distillation iteration (start parameters, target parameters, labels).
+
+    :returns: a list of :class:`mct_plugin.harness.api.Matcher` subclasses, each with a unique
+        ``name`` attribute.
+    """
+
+
+@hookspec
+def dd_register_samplers():
+    """Contribute segment samplers (``dd-harness distill --sampler NAME``; each matcher names a
+    default). A sampler chooses, per iteration, where on the expert trajectory the student starts
+    and where its target lies.
+
+    :returns: a list of :class:`mct_plugin.harness.api.Sampler` subclasses, each with a unique
+        ``name`` attribute.
+    """
+
+
+@hookspec
+def dd_register_buffer_converters():
+    """Contribute buffer converters (``dd-harness convert --to NAME SRC... --out DIR``).
+
+    :returns: a list of :class:`mct_plugin.harness.api.BufferConverter` subclasses, each with a
+        unique ``name`` attribute (the format it writes).
+    """
+
+
+@hookspec
+def dd_register_models():
+    """Contribute network architectures (``--model NAME``, ``dd-harness models``).
+
+    :returns: a list of :class:`mct_plugin.harness.api.ModelSpec` (a name and a factory
+        ``factory(channels, num_classes, image_size) -> nn.Module``) and/or
+        :class:`mct_plugin.harness.api.ModelPrefix` (names ``prefix:rest`` built by
+        ``resolve(rest)``, e.g. ``timm:resnet18``).
+    """
+
+
+@hookspec
+def dd_register_datasets():
+    """Contribute datasets (``--dataset NAME``, ``dd-harness data``).
+
+    :returns: a list of :class:`mct_plugin.harness.api.DatasetSpec` (shape, classes,
+        normalisation and a ``loader(data_path, download) -> RawSplits``).
+    """
+
+
+@hookspec
+def dd_register_gradient_modes():
+    """Contribute ways of differentiating the matching loss through the student's steps
+    (``--gradient-mode NAME``).
+
+    :returns: a list of :class:`mct_plugin.harness.api.GradientMode` subclasses, each with a
+        unique ``name`` and a ``description``.
+    """
+
+
+@hookspec
+def dd_register_recipes():
+    """Contribute named, versioned option sets (``dd-harness distill --recipe NAME``,
+    ``dd-harness recipes``).
+
+    :returns: a list of :class:`mct_plugin.harness.api.Recipe`, usually read from YAML files
+        shipped with the plugin (:func:`mct_plugin.harness.api.recipes_in`).
+    """
+
+
+@hookspec
+def dd_register_trackers():
+    """Contribute experiment trackers (``--track NAME``).
+
+    A tracker is a plugin object the harness creates for one command when the user selects it;
+    it implements the lifecycle hooks below as methods.
+
+    :returns: a list of :class:`mct_plugin.harness.api.Tracker` subclasses, each with a unique
+        ``name`` attribute.
+    """
+
+
+@hookspec
+def dd_register_options(command):
+    """Contribute options to a ``dd-harness`` sub-command.
+
+    Options are declared once, as fields of a dataclass made with
+    :func:`mct_plugin.harness.api.option` (type, default, valid range, help); the harness adds
+    them to the command line (in a group titled by the class's ``title`` attribute), accepts
+    them in ``--config`` files and recipes, validates them and records their values in the
+    run's ``config.json``. Values arrive in the command's config as ``plugin_options[name]``.
+
+    :param command: the sub-command name, e.g. ``"distill"``, ``"experts"`` or ``"convert"``.
+    :returns: a list of option dataclasses (classes, not instances); option names must be
+        unique across the harness and all plugins.
+    """
+
+
+@hookspec
+def dd_register_commands(subparsers):
+    """Add sub-commands to ``dd-harness`` (datasette's ``register_commands`` idea).
+
+    :param subparsers: the ``argparse`` sub-parsers action of ``dd-harness``; call
+        ``subparsers.add_parser(name, ...)`` and ``set_defaults(handler=function)``, where
+        ``function(args) -> int`` runs the command and returns the exit status
+        (:func:`mct_plugin.harness.api.add_options` adds the fields of an option dataclass).
+    :returns: nothing.
+    """
+
+
+# -- lifecycle ------------------------------------------------------------------------------
+@hookspec
+def dd_run_start(run):
+    """A command starts its work (``distill``, ``experts`` or ``convert``), on the main process.
+
+    :param run: a :class:`mct_plugin.harness.api.RunInfo`: the command, its typed config, the
+        output folder and whether the run resumes.
+    :returns: nothing.
+    """
+
+
+@hookspec
+def dd_iteration(run, row):
+    """One distillation iteration finished.
+
+    :param run: the :class:`~mct_plugin.harness.api.RunInfo` of the run.
+    :param row: the metrics row written to ``metrics.jsonl`` (``iteration``, ``loss``,
+        ``start_epoch``, ``target_epoch``, ``alpha``, ``seconds``, ...).
+    :returns: nothing.
+    """
+
+
+@hookspec
+def dd_evaluation(run, evaluation):
+    """The synthetic set was evaluated during distillation.
+
+    :param run: the :class:`~mct_plugin.harness.api.RunInfo` of the run.
+    :param evaluation: an :class:`mct_plugin.harness.api.Evaluation`: the iteration, the
+        accuracy per architecture, and the evaluated images, labels and step size.
+    :returns: nothing.
+    """
+
+
+@hookspec
+def dd_expert_trained(run, expert):
+    """``dd-harness experts`` finished one expert.
+
+    :param run: the :class:`~mct_plugin.harness.api.RunInfo` of the run.
+    :param expert: an :class:`mct_plugin.harness.api.ExpertRecord` (file, position,
+        accuracies per epoch).
+    :returns: nothing.
+    """
+
+
+@hookspec
+def dd_file_converted(run, row):
+    """``dd-harness convert`` wrote (or skipped as complete) one output file.
+
+    :param run: the :class:`~mct_plugin.harness.api.RunInfo` of the run.
+    :param row: the file's row of the summary table, as a mapping of column to value.
+    :returns: nothing.
+    """
+
+
+@hookspec
+def dd_run_end(run, status, summary):
+    """A command ended.
+
+    :param run: the :class:`~mct_plugin.harness.api.RunInfo` of the run.
+    :param status: ``"finished"``, ``"interrupted"`` (a signal; resumable) or ``"failed"``.
+    :param summary: a mapping of final figures (e.g. final accuracy); empty when it failed.
+    :returns: nothing.
+    """

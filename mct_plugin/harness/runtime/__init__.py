@@ -1,0 +1,1 @@
+"""The process: torch.distributed, devices, allocator tuning, signals."""

@@ -1,0 +1,55 @@
+"""The MCT plugin's options, declared once (type, default, range, help) for the command line,
+``--config`` files, recipes and ``config.json``: :class:`DistillOptions` for
+``dd-harness distill`` and :class:`ConvertOptions` for ``dd-harness convert --to mct``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from mct_plugin.harness.api import option
+
+from .convexified import PACINGS, SMOOTHINGS, SPACINGS
+
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
+CURRICULA = ("none", "linear")
+
+
+@dataclass(frozen=True)
+class ConvexifyOptions:
+    """How an SGD trajectory is convexified (shared by the matcher and the converter)."""
+
+    waypoints: int = option(2, "P waypoints of the convexified trajectory (storage ~ P/(E+1) of MTT)", minimum=2,
+                            maximum=100_000, metavar="P")
+    smooth: str = option("none", "replace interior waypoints / the end by neighbour means ('public': as the MCT "
+                                 "code, P>2)", choices=SMOOTHINGS)
+    waypoint_spacing: str = option("even", "even: round(p*K/(P-1)); public: the MCT code's "
+                                           "range(0, K+1, (K+1)//(P-1))", choices=SPACINGS)
+    pacing: str = option("distance", "how beta advances along a piece: distance (MCT), or the paper's ablations "
+                                     "uniform / decreasing / projected", choices=PACINGS)
+
+
+@dataclass(frozen=True)
+class DistillOptions(ConvexifyOptions):
+    title: ClassVar[str] = "mct matcher and continuous sampler (--matcher mct)"
+
+    teacher_label: bool = option(False, "train the student on soft labels from the expert at --label-epoch")
+    label_epoch: float | None = option(None, "epoch of the expert that gives the soft labels (default: "
+                                             "--max-start-epoch)", minimum=0)
+    start_curriculum: str = option("none", "linear: grow the start-epoch upper bound over the iterations (public "
+                                           "MCT code)", choices=CURRICULA)
+    curriculum_initial: float = option(0.5, "upper bound of the start epoch at iteration 0 (linear curriculum)",
+                                       minimum=0)
+    curriculum_iterations: int | None = option(None, "slope: the bound grows by max_start_epoch per this many "
+                                                     "iterations (default: iterations - 2500 as in the public code, or "
+                                                     "iterations)", minimum=1)
+
+
+@dataclass(frozen=True)
+class ConvertOptions(ConvexifyOptions):
+    title: ClassVar[str] = "mct converter (--to mct)"
+
+    dtype: str = option("float32", "storage dtype of the waypoints", choices=DTYPE_NAMES)
+    overwrite: bool = option(False, "replace existing outputs made from other sources or options")
+    dataset: str | None = option(None, "dataset of the experts (default: from the folder layout)")
+    model: str | None = option(None, "model of the experts (default: from the folder layout)")
