@@ -180,6 +180,85 @@ def vs_public_section(data: dict) -> list[str]:
     return out
 
 
+def _interval(d: dict | None) -> str:
+    if not d or d.get("low") is None:
+        return "-"
+    return f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+
+
+def mct_study_section(data: dict) -> list[str]:
+    study = data["study"]
+    out = ["## The MCT study (`mct_study.py`)", ""] + provenance(data)
+    experts = data["experts"]
+    finals = experts["final_test_acc"]
+    out += [f"Fashion-MNIST, {study['model']}; {study['num_experts']} experts x {study['train_epochs']} epochs on a "
+            f"{study['expert_subset']:,}-image class-balanced subset (final test accuracy "
+            f"{100 * min(finals):.1f}-{100 * max(finals):.1f}%, {experts['seconds'] / 60:.0f} min); seeds "
+            f"{study['seeds']}; every evaluation point trains {study['num_eval']} networks x "
+            f"{study['epoch_eval_train']} epochs (the public protocol trains 1000: reduced for the CPU). Final and "
+            "best: mean over seeds of each seed's final / best evaluation; AUC: the mean accuracy over the run "
+            "(trapezoids); paired difference to MTT: per seed (same initial images, same evaluation networks), "
+            "mean and 95% t-interval over seeds.", ""]
+    for ipc, analysis in data["analysis"].items():
+        plan = study["plans"][ipc]
+        random = data["random_subset"].get(ipc)
+        out += [f"### ipc={ipc}: {plan['iterations']} iterations, syn_steps {plan['syn_steps']}, expert_epochs "
+                f"{plan['expert_epochs']}, max_start_epoch {plan['max_start_epoch']}, lr_img {plan['lr_img']:g}, "
+                f"lr_lr {plan['lr_lr']:g}, evaluated every {plan['eval_every']}"
+                + (f"; random real subset {pct(random['mean'])} ± {100 * random['std']:.2f}" if random else ""), ""]
+        rows = []
+        for arm, a in analysis["arms"].items():
+            paired = a.get("paired_vs_mtt", {})
+            rows.append([arm, a["label"], str(len(a["seeds"])), pm(a["final_mean"], a["final_std"]), pct(a["best_mean"]),
+                         pct(a["auc_mean"]), str(a.get("iterations_to_mtt_final", "-")),
+                         f"{100 * a['largest_drop']:.2f}", _interval(paired.get("final")),
+                         _interval(paired.get("auc")), f"{a['seconds_per_iteration']:.2f}"])
+        out += table(["arm", "configuration", "seeds", "final (%)", "best (%)", "AUC (%)",
+                      "iterations to MTT's final", "largest drop (pts)", "final - MTT, 95% CI (pts)",
+                      "AUC - MTT, 95% CI (pts)", "s / it"], rows)
+    out += [f"![accuracy vs iteration per arm](results/mct_study_{study['name']}.png)", ""]
+    return out
+
+
+def vs_public_accuracy_section(data: dict) -> list[str]:
+    part = data.get("accuracy")
+    if not part:
+        return []
+    run = data.get("parts", {}).get("accuracy", data)
+    out = ["## Our MCT and MTT against the public code: whole distillations side by side (`vs_public.py --accuracy`)",
+           ""] + provenance({"parts": {"accuracy": run}})
+    st = part["settings"]
+    out += [f"The MCT study's experts ({part['model']}), ipc={st['ipc']}, syn_steps {st['syn_steps']}, expert_epochs "
+            f"{st['expert_epochs']}, max_start_epoch {st['max_start_epoch']}, lr_img {st['lr_img']:g}, lr_lr "
+            f"{st['lr_lr']:g}, {st['iterations']} iterations; every program's sets evaluated by our protocol "
+            f"({st['num_eval']} networks x {st['epoch_eval_train']} epochs at every {st['eval_every']} iterations). "
+            f"{part['seeds']} runs per program (the public code cannot be seeded: its runs are repetitions).", ""]
+    rows = []
+    for method, summary in part["summary"].items():
+        diff = summary["ours_minus_public"]
+        for program in ("public", "ours"):
+            s = summary[program]
+            rows.append([method.upper(), program, pm(s["final_mean"], s["final_std"]), pct(s["best_mean"]),
+                         f"{s['seconds_per_iteration']:.2f}", f"{s['peak_rss_mb'] / 1024:.2f}",
+                         (f"{100 * diff['difference']:+.2f} [{100 * diff['low']:+.2f}, {100 * diff['high']:+.2f}]"
+                          if program == "ours" else "")])
+    out += table(["method", "program", "final (%)", "best (%)", "s / it (median)", "peak RSS (GB)",
+                  "ours - public, 95% Welch interval (pts)"], rows)
+    out += ["![side by side](results/vs_public_accuracy.png)", ""]
+    return out
+
+
+def gpu_check_section(data: dict) -> list[str]:
+    out = ["## GPU readiness (`gpu_check.sh`)", ""] + provenance(data)
+    rows = [[name, str(s["exit"]), f"{s['seconds']:.1f}", str(s.get("finite", "-"))] for name, s in data["steps"].items()]
+    out += table(["step", "exit", "seconds", "finite outputs"], rows)
+    if data.get("paper_profile"):
+        pp = data["paper_profile"]
+        out += [f"Paper profile ({pp['recipe']}, {pp['model']}, {pp['dataset']}): {pp['median_seconds_per_iteration']:.3f} "
+                f"s per iteration, peak GPU memory {pp['peak_gpu_gb']:.2f} GB.", ""]
+    return out
+
+
 def distributed_section(data: dict) -> list[str]:
     out = ["## Distributed distillation, 1 vs 2 processes (`distributed.py`)", ""] + provenance(data)
     out += [f"{data['model']}, ipc={data['ipc']}, syn_steps={data['syn_steps']}, torchrun with gloo.", ""]
@@ -207,6 +286,9 @@ def main(argv=None) -> int:
         if "quick" not in path.name:
             builders.append((path.name, cross_arch_section))
     builders.append(("distributed.json", distributed_section))
+    builders.insert(0, ("mct_study_cpu.json", mct_study_section))
+    builders.insert(2, ("vs_public.json", vs_public_accuracy_section))
+    builders.append(("gpu_check.json", gpu_check_section))
     for name, build in builders:
         path = results / name
         if path.exists():

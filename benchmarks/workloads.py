@@ -81,6 +81,19 @@ def convert(*args: str) -> dict:
     return {"exit": code, "seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
 
 
+def distill_command(*args: str) -> dict:
+    """``dd-harness distill ARGS --quiet``: exit status and peak RSS (the metrics are in the run)."""
+    from mct_plugin.harness.cli import main
+
+    import torch
+
+    code = main(["distill", *args, "--quiet"])
+    if code != 0:
+        raise SystemExit(f"dd-harness distill failed with status {code}")
+    gpu = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+    return {"exit": code, "peak_rss_mb": peak_rss_mb(), "peak_gpu_gb": gpu}
+
+
 def imports_only() -> dict:
     """The interpreter with everything ``convert`` imports, converting nothing: the baseline that
     the converter's peak RSS is compared with."""
@@ -90,7 +103,8 @@ def imports_only() -> dict:
     return {"peak_rss_mb": peak_rss_mb()}
 
 
-WORKLOADS = {f.__name__: f for f in (expert_epoch, distill_iterations, evaluation, convert, imports_only)}
+WORKLOADS = {f.__name__: f for f in (expert_epoch, distill_iterations, evaluation, convert, distill_command,
+                                    imports_only)}
 
 
 if __name__ == "__main__":

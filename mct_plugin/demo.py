@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from mct_plugin.harness.api import (DistillConfig, Distillation, EvalSettings, ExpertConfig, cache_dir, evaluate_set,
-                                    hookimpl, load_dataset, random_real_subset, replay_buffer_files, train_experts)
+                                    RunDirectory, hookimpl, load_dataset, random_real_subset, replay_buffer_files,
+                                    train_experts)
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,12 @@ def demo_cache(cache: str | None) -> Path:
 
 
 def run_demo(cache: str | None = None, out: str = "runs/demo", data_path: str | None = None, matcher: str = "mtt",
+             overwrite: bool = False,
              settings: DemoSettings = DemoSettings(), show_progress: bool = True,
              report: Callable[[str], None] = log.info) -> str:
     """Run the demo; return the printed table (Markdown)."""
     s = settings
+    RunDirectory(out).check_available(overwrite=overwrite, resume=False)  # before minutes of work
     started = time.perf_counter()
     data = load_dataset("FashionMNIST", data_path)
     report(f"Fashion-MNIST: {len(data.train_images)} training / {len(data.test_images)} test images from {data.source}")
@@ -69,7 +72,7 @@ def run_demo(cache: str | None = None, out: str = "runs/demo", data_path: str | 
                            iterations=s.iterations, eval_it=s.eval_it, lr_img=s.lr_img, num_eval=s.num_eval,
                            epoch_eval_train=s.epoch_eval_train, seed=s.seed)
     report(f"distilling {s.ipc} image per class with {matcher} for {s.iterations} iterations")
-    run = Distillation(config, data=data, overwrite=True, show_progress=show_progress, report=report).run()
+    run = Distillation(config, data=data, overwrite=overwrite, show_progress=show_progress, report=report).run()
     eval_config = EvalSettings(num_eval=s.num_eval, epoch_eval_train=s.epoch_eval_train, seed=s.seed)
     x, y = random_real_subset(data, s.ipc, seed=s.seed)
     report(f"evaluating a random real subset of {len(x)} images ({s.num_eval} networks)")
@@ -92,7 +95,7 @@ def run_demo(cache: str | None = None, out: str = "runs/demo", data_path: str | 
 
 def _cmd_demo(args) -> int:
     print(run_demo(cache=args.cache, out=args.out, data_path=args.data_path, matcher=args.matcher,
-                   show_progress=not args.quiet, report=logging.getLogger("mct_plugin").info))
+                   overwrite=args.overwrite, show_progress=not args.quiet, report=logging.getLogger("mct_plugin").info))
     return 0
 
 
@@ -102,7 +105,8 @@ def dd_register_commands(subparsers):
                               description="Train a few small experts (cached), distil one image per class and compare "
                                           "the distilled set with a random real subset of the same size.")
     p.add_argument("--cache", default=None, help="folder for the cached demo experts (default: user cache)")
-    p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo; replaced)")
+    p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier demo run in --out")
     p.add_argument("--data-path", default=None)
     p.add_argument("--matcher", default="mtt", help="trajectory matcher (default mtt; try mct)")
     p.add_argument("--quiet", action="store_true")

@@ -62,6 +62,8 @@ def expert_dir(expert_root):
 
 
 def pytest_addoption(parser):
+    parser.addoption("--fuzz-examples", type=int, default=12,
+                     help="inputs per property of the fuzz tests (tests/test_fuzz.py; default 12, make test-fuzz: 200)")
     parser.addoption("--all-kill-points", action="store_true", default=False,
                      help=f"fault-injection tests: SIGKILL at all {ALL_KILL_POINTS} seeded points per command "
                           f"(default: the first {DEFAULT_KILL_POINTS})")

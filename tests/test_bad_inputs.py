@@ -295,8 +295,7 @@ def test_unreadable_inputs_and_unwritable_outputs():
         assert_one_line_error(results[0], f"cannot read {unreadable_file / 'replay_buffer_0.pt'}: permission denied")
         assert_one_line_error(results[1], f"cannot list {unreadable_folder}: Permission denied")
         assert_one_line_error(results[2], f"cannot read {unreadable_source / 'replay_buffer_0.pt'}: Permission denied")
-        assert_one_line_error(results[3], f"could not write {read_only_out / 'replay_buffer_0.mct.safetensors'}: "
-                                          f"Permission denied")
+        assert_one_line_error(results[3], f"cannot write into {read_only_out}: Permission denied")
         line = assert_one_line_error(results[4], f"cannot read IDX file {idx / 't10k-labels-idx1-ubyte.gz'}: "
                                                  f"Permission denied")
         assert "--download" not in line  # nothing to download: the file is fine, only unreadable

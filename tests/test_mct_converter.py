@@ -18,6 +18,7 @@ from mct_plugin.mct.public_format import load_public_pair
 from helpers import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot
 
 SHAPES = FunctionalModel(create_model(SMALL_MODEL, 1, 10, (28, 28))).shapes
+P2 = ("--waypoints", "2", "--smooth", "none", "--waypoint-spacing", "even")  # start and end exact
 
 
 def torch_bytes(obj) -> bytes:
@@ -55,10 +56,10 @@ def test_round_trip_sizes_and_exact_endpoints(public_root, tmp_path):
     source_dir = public_root / "FashionMNIST" / SMALL_MODEL
     before = tree_snapshot(source_dir)
     out32, out16 = tmp_path / "f32", tmp_path / "f16"
-    proc = convert(source_dir, "--out", out32)
+    proc = convert(source_dir, "--out", out32, *P2)
     assert proc.returncode == 0, proc.stderr
     assert "replay_buffer_0.pt" in proc.stdout and "yes" in proc.stdout and "total" in proc.stdout
-    assert convert(source_dir, "--out", out16, "--dtype", "float16").returncode == 0
+    assert convert(source_dir, "--out", out16, "--dtype", "float16", *P2).returncode == 0
     assert tree_snapshot(source_dir) == before  # sources untouched
     source = source_dir / "replay_buffer_0.pt"
     f32, f16 = out32 / "replay_buffer_0.mct.safetensors", out16 / "replay_buffer_0.mct.safetensors"
@@ -88,16 +89,17 @@ def test_round_trip_sizes_and_exact_endpoints(public_root, tmp_path):
 def test_rerun_skips_completed_outputs_and_converts_the_rest(public_root, tmp_path):
     source_dir = public_root / "FashionMNIST" / SMALL_MODEL
     out = tmp_path / "out"
-    assert convert(source_dir / "replay_buffer_0.pt", "--out", out).returncode == 0
+    assert convert(source_dir / "replay_buffer_0.pt", "--out", out, *P2).returncode == 0
     first = (out / "replay_buffer_0.mct.safetensors").read_bytes()
-    proc = convert(source_dir, "--out", out)
+    proc = convert(source_dir, "--out", out, *P2)
     assert proc.returncode == 0, proc.stderr
     assert "skipped replay_buffer_0.pt" in proc.stdout
     assert (out / "replay_buffer_0.mct.safetensors").read_bytes() == first
     assert (out / "replay_buffer_1.mct.safetensors").is_file()
     # other options would change the file: refused unless --overwrite
-    assert_one_line_error(convert(source_dir, "--out", out, "--waypoints", "4"), "already exists", "--overwrite")
-    assert convert(source_dir, "--out", out, "--waypoints", "4", "--overwrite").returncode == 0
+    P4 = ("--waypoints", "4", "--smooth", "none", "--waypoint-spacing", "even")
+    assert_one_line_error(convert(source_dir, "--out", out, *P4), "already exists", "--overwrite")
+    assert convert(source_dir, "--out", out, *P4, "--overwrite").returncode == 0
     assert read_mct_file(out / "replay_buffer_0.mct.safetensors")[0][0].epochs == [0, 17, 33, 50]
 
 

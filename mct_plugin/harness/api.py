@@ -16,7 +16,8 @@ from .distill.synthetic import SyntheticSet
 from .errors import (BufferFormatError, ConfigError, DataNotFoundError, HarnessError, Interrupted, OutputError,
                      RunDirectoryError, UnknownNameError)
 from .eval.protocol import EvalResult, evaluate_set, random_real_subset
-from .experts.buffers import (buffer_subdir, check_link_target, load_replay_buffer, replay_buffer_files,
+from .experts.buffers import (buffer_subdir, check_distinct_points, check_link_target, load_replay_buffer,
+                              replay_buffer_files,
                               resolve_buffer_dir, save_replay_buffer, validate_trajectory)
 from .experts.conversion import BufferConverter, ConversionReport
 from .experts.pool import ExpertPool
@@ -24,6 +25,7 @@ from .experts.train import ExpertRecord, train_experts
 from .io.atomic import atomic_path, atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, \
     ensure_directory, remove_stale_temporaries
 from .io.paths import cache_dir
+from .io.rundir import RunDirectory
 from .io.untrusted import torch_load_untrusted
 from .models import FunctionalModel, ModelPrefix, ModelSpec, create_model, is_model
 from .options import add_options, from_mapping, option
@@ -40,11 +42,11 @@ __all__ = [
     "StudentProblem", "MatchResult", "minibatch_schedule", "SyntheticSet",
     # experts and buffers
     "ExpertPool", "BufferConverter", "ConversionReport", "load_replay_buffer", "save_replay_buffer",
-    "validate_trajectory", "replay_buffer_files", "resolve_buffer_dir", "buffer_subdir", "check_link_target",
+    "validate_trajectory", "check_distinct_points", "replay_buffer_files", "resolve_buffer_dir", "buffer_subdir", "check_link_target",
     "torch_load_untrusted", "train_experts", "ExpertRecord",
     # files
     "atomic_path", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
-    "ensure_directory", "remove_stale_temporaries", "cache_dir",
+    "ensure_directory", "remove_stale_temporaries", "cache_dir", "RunDirectory",
     # data, models, runs, evaluation
     "DatasetSpec", "RawSplits", "RealDataset", "load_dataset", "ModelSpec", "ModelPrefix", "FunctionalModel",
     "create_model", "is_model", "DistillConfig", "ExpertConfig", "EvalSettings", "Distillation", "DistillResult",

@@ -105,8 +105,8 @@ class DistillConfig(DataOptions):
     model: str = option("ConvNet", "model name (see 'dd-harness models')")
     matcher: str = option("", "trajectory matcher, e.g. mtt or mct (see 'dd-harness plugins')")
     sampler: str | None = option(None, "segment sampler (default: the matcher's own)")
-    gradient_mode: str = option("unrolled", "how the loss is differentiated through the student steps "
-                                            "(see 'dd-harness plugins')")
+    gradient_mode: str | None = option(None, "how the loss is differentiated through the student steps (default: "
+                                             "the matcher's own; see 'dd-harness plugins')")
     buffer_path: str = option("buffers", "folder of expert buffers, or the public root holding DATASET[_NO_ZCA]/MODEL",
                               metavar="DIR")
     out: str = option("runs/distill", "run directory", metavar="DIR")

@@ -46,3 +46,11 @@ class OutputError(HarnessError, OSError):
 
 class Interrupted(HarnessError):
     """SIGINT/SIGTERM arrived; what was finished is kept and the command can be resumed."""
+
+
+class OutputInUseError(HarnessError):
+    """Another dd-harness process holds the lock of the output folder."""
+
+
+class DivergenceError(HarnessError):
+    """The distillation diverged (non-finite or exploding loss, step size or images)."""

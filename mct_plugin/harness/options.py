@@ -189,7 +189,10 @@ def values_for(cls: type, values: Mapping[str, Any], where: str = "") -> dict[st
 def from_mapping(cls: type[C], values: Mapping[str, Any], where: str = "") -> C:
     """``cls(**values)`` for the known keys, coerced and validated (unknown keys are ignored)."""
     instance = cls(**values_for(cls, values, where))
-    validate_fields(instance)
+    try:
+        validate_fields(instance)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
     return instance
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from mct_plugin.harness.api import (BufferConverter, BufferFormatError, ConversionReport, FunctionalModel,
+from mct_plugin.harness.api import (BufferConverter, BufferFormatError, ConfigError, ConversionReport, FunctionalModel,
                                     OutputError, check_link_target, create_model, current_components,
                                     ensure_directory, from_mapping, is_model, load_replay_buffer,
                                     remove_stale_temporaries, replay_buffer_files)
@@ -87,6 +87,9 @@ class MCTConverter(BufferConverter):
     def __init__(self, options=None, report=print, show_progress: bool = True, on_file=None) -> None:
         super().__init__(options, report, show_progress, on_file)
         self.settings = from_mapping(ConvertOptions, self.options)
+        if bool(self.settings.dataset) != bool(self.settings.model):
+            given, missing = ("--dataset", "--model") if self.settings.dataset else ("--model", "--dataset")
+            raise ConfigError(f"{given} needs {missing} too: the parameter shapes depend on both")
 
     # planning --------------------------------------------------------------------------
     def _plan(self, sources: list[Source], out: Path) -> list[tuple[Source, Path]]:

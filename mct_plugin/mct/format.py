@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import torch
 
 from mct_plugin import __version__
-from mct_plugin.harness.api import BufferFormatError, atomic_write_bytes
+from mct_plugin.harness.api import BufferFormatError, atomic_write_bytes, check_distinct_points
 
 from .convexified import ConvexifiedTrajectory
 
@@ -107,7 +107,29 @@ def read_metadata(path: Path) -> dict[str, Any]:
     if meta.get("format_version") != FORMAT_VERSION:
         raise BufferFormatError(f"{path} has format version {meta.get('format_version')}; this mct_plugin reads "
                                 f"version {FORMAT_VERSION}")
+    _check_metadata_types(meta, path)
     return meta
+
+
+def _is_count(value, minimum: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _check_metadata_types(meta: dict[str, Any], path: Path) -> None:
+    """The fields the reader relies on, with the right JSON types (a one-line error otherwise)."""
+    if not _is_count(meta.get("num_experts"), 1):
+        raise BufferFormatError(f"{path}: metadata num_experts must be a positive integer (got {meta.get('num_experts')!r})")
+    if not _is_count(meta.get("num_epochs"), 1):
+        raise BufferFormatError(f"{path}: metadata num_epochs must be a positive integer (got {meta.get('num_epochs')!r})")
+    shapes = meta.get("param_shapes")
+    if not isinstance(shapes, list) or not shapes or not all(
+            isinstance(shape, list) and all(_is_count(d) for d in shape) for shape in shapes):
+        raise BufferFormatError(f"{path}: metadata param_shapes must be a list of shapes (lists of sizes)")
+    if meta.get("dtype") not in DTYPES:
+        raise BufferFormatError(f"{path}: metadata dtype must be one of {', '.join(DTYPES)} (got {meta.get('dtype')!r})")
+    for key in ("dataset", "model"):
+        if meta.get(key) is not None and not isinstance(meta.get(key), str):
+            raise BufferFormatError(f"{path}: metadata {key} must be a name or null (got {meta.get(key)!r})")
 
 
 def _check_beta(beta: torch.Tensor, epochs: list[int], where: str) -> None:
@@ -140,25 +162,39 @@ def read_mct_file(path: Path, shapes: Sequence[tuple] | None = None) -> tuple[li
     except Exception as exc:
         raise BufferFormatError(f"{path} is truncated or corrupt ({str(exc).splitlines()[0][:120]})") from exc
     trajectories = []
-    for e in range(int(meta["num_experts"])):
+    for e in range(meta["num_experts"]):
         where = f"{path}: expert {e}"
         try:
-            epochs = tensors[f"expert{e}.epochs"].tolist()
-            beta = tensors[f"expert{e}.beta"].float()
+            epochs_tensor = tensors[f"expert{e}.epochs"]
+            beta = tensors[f"expert{e}.beta"]
+            waypoint_count = len(epochs_tensor) if epochs_tensor.dim() == 1 else 0
             waypoints = [[tensors[f"expert{e}.waypoint{p}.param{l}"] for l in range(len(file_shapes))]
-                         for p in range(len(epochs))]
+                         for p in range(waypoint_count)]
         except KeyError as exc:
             raise BufferFormatError(f"{where}: tensor {exc.args[0]} is missing") from None
+        if epochs_tensor.dim() != 1 or epochs_tensor.dtype != torch.int64:
+            raise BufferFormatError(f"{where}: the waypoint epochs must be a 1-d int64 tensor "
+                                    f"(got {epochs_tensor.dtype}, shape {tuple(epochs_tensor.shape)})")
+        epochs = epochs_tensor.tolist()
+        if (len(epochs) < 2 or epochs[0] != 0 or epochs[-1] != meta["num_epochs"]
+                or any(b <= a for a, b in zip(epochs, epochs[1:]))):
+            raise BufferFormatError(f"{where}: waypoint epochs {epochs} must increase from 0 to num_epochs "
+                                    f"{meta['num_epochs']}")
+        if not beta.is_floating_point() or tuple(beta.shape) != (meta["num_epochs"] + 1, len(file_shapes)):
+            raise BufferFormatError(f"{where}: the beta table has shape {tuple(beta.shape)} ({beta.dtype}), expected "
+                                    f"{(meta['num_epochs'] + 1, len(file_shapes))} floats")
+        beta = beta.float()
         for p, waypoint in enumerate(waypoints):
             for l, tensor in enumerate(waypoint):
                 if tuple(tensor.shape) != file_shapes[l]:
                     raise BufferFormatError(f"{where}, waypoint {p}, parameter {l}: shape {tuple(tensor.shape)}, "
                                             f"metadata says {file_shapes[l]}")
-                if not torch.isfinite(tensor).all():
-                    raise BufferFormatError(f"{where}, waypoint {p}, parameter {l} contains NaN or Inf")
+                if not tensor.is_floating_point() or not torch.isfinite(tensor).all():
+                    raise BufferFormatError(f"{where}, waypoint {p}, parameter {l} contains NaN or Inf"
+                                            if tensor.is_floating_point() else
+                                            f"{where}, waypoint {p}, parameter {l} has dtype {tensor.dtype}")
         _check_beta(beta, epochs, where)
-        try:
-            trajectories.append(ConvexifiedTrajectory([[t.float() for t in w] for w in waypoints], epochs, beta))
-        except BufferFormatError as exc:
-            raise BufferFormatError(f"{where}: {exc}") from None
+        points = [[t.float() for t in w] for w in waypoints]
+        check_distinct_points(points, where, "waypoint", epochs)
+        trajectories.append(ConvexifiedTrajectory(points, epochs, beta))
     return trajectories, meta

@@ -16,7 +16,7 @@ import torch
 from mct_plugin.harness.api import BufferFormatError, PooledMatcher, from_mapping, load_replay_buffer, replay_buffer_files
 
 from .convexified import ConvexifiedTrajectory
-from .format import SUFFIX, read_mct_file
+from .format import SUFFIX, read_mct_file, read_metadata
 from .options import DistillOptions
 from .public_format import load_public_pair, public_pairs
 
@@ -29,10 +29,33 @@ class MCTMatcher(PooledMatcher):
     name = "mct"
     description = "MCT: match the convexified trajectory (MCT files, public MCT files, or MTT buffers on the fly)"
     default_sampler = "continuous"
+    default_gradient_mode = "constant-memory"  # the public MCT code's first-order gradient
 
     def __init__(self, config, model, report=print) -> None:
         super().__init__(config, model, report)
         self.options = from_mapping(DistillOptions, config.plugin_options)
+        self.applied: dict = {}  # the conversion settings of already-converted files
+
+    def recorded_options(self) -> dict:
+        return dict(self.applied)
+
+    def _converted_with(self, settings: dict, source: str) -> None:
+        """Already-converted experts keep their own conversion: record it, and say so when the
+        requested options differ."""
+        settings = {k: v for k, v in settings.items() if v is not None}
+        requested = {k: getattr(self.options, k) for k in settings}
+        self.applied = settings
+        differ = {k: (requested[k], v) for k, v in settings.items() if requested[k] != v}
+        if differ:
+            self.report(f"mct: {source} were converted with " + ", ".join(f"{k}={v!r}" for k, (_, v) in differ.items())
+                        + "; the requested " + ", ".join(f"--{k.replace('_', '-')} {r!r}" for k, (r, _) in differ.items())
+                        + " do not apply to converted files (config.json records what is used)")
+
+    def _check_metadata(self, path: Path, meta: dict) -> None:
+        c = self.config
+        for key, value in (("dataset", c.dataset), ("model", c.model)):
+            if meta.get(key) and meta[key] != value:
+                raise BufferFormatError(f"{path} holds experts of {key} {meta[key]} but --{key} is {value}")
 
     def has_experts(self, directory: Path) -> bool:
         return bool(mct_files(directory) or public_pairs(directory) or replay_buffer_files(directory))
@@ -40,7 +63,18 @@ class MCTMatcher(PooledMatcher):
     def sources(self, directory: Path):
         shapes = self.model.shapes
         if mct_files(directory):
-            return mct_files(directory), lambda p: read_mct_file(p, shapes)[0], "file(s) of MCT files"
+            files = mct_files(directory)
+            first = read_metadata(files[0])
+            self._converted_with({"waypoints": first.get("waypoints_requested"), "smooth": first.get("smoothing"),
+                                  "waypoint_spacing": first.get("spacing"), "pacing": first.get("pacing", "distance")},
+                                 f"the MCT files in {directory}")
+
+            def load_mct(path: Path) -> list[ConvexifiedTrajectory]:
+                trajectories, meta = read_mct_file(path, shapes)
+                self._check_metadata(path, meta)
+                return trajectories
+
+            return files, load_mct, "file(s) of MCT files"
         if public_pairs(directory):
             pairs = dict(public_pairs(directory))
 
@@ -51,6 +85,8 @@ class MCTMatcher(PooledMatcher):
                     raise BufferFormatError(f"{path}: parameter shapes {got} do not fit the model {shapes}")
                 return trajectories
 
+            self.report(f"mct: the public MCT files in {directory} keep their own waypoints and step sizes "
+                        f"(--waypoints, --smooth, --waypoint-spacing and --pacing apply to MTT buffers only)")
             return list(pairs), load_pair, "file(s) of public MCT waypoint/step files"
         o = self.options
 

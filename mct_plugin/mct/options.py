@@ -19,12 +19,12 @@ CURRICULA = ("none", "linear")
 class ConvexifyOptions:
     """How an SGD trajectory is convexified (shared by the matcher and the converter)."""
 
-    waypoints: int = option(2, "P waypoints of the convexified trajectory (storage ~ P/(E+1) of MTT)", minimum=2,
-                            maximum=100_000, metavar="P")
-    smooth: str = option("none", "replace interior waypoints / the end by neighbour means ('public': as the MCT "
-                                 "code, P>2)", choices=SMOOTHINGS)
-    waypoint_spacing: str = option("even", "even: round(p*K/(P-1)); public: the MCT code's "
-                                           "range(0, K+1, (K+1)//(P-1))", choices=SPACINGS)
+    waypoints: int = option(4, "P waypoints of the convexified trajectory (storage ~ P/(E+1) of MTT; the public "
+                               "code's default 4)", minimum=2, maximum=100_000, metavar="P")
+    smooth: str = option("public", "replace interior waypoints / the end by neighbour means ('public': as the MCT "
+                                   "code, for P>2; 'none': keep the recorded checkpoints)", choices=SMOOTHINGS)
+    waypoint_spacing: str = option("public", "public: the MCT code's range(0, K+1, (K+1)//(P-1)) (+K); even: "
+                                             "round(p*K/(P-1))", choices=SPACINGS)
     pacing: str = option("distance", "how beta advances along a piece: distance (MCT), or the paper's ablations "
                                      "uniform / decreasing / projected", choices=PACINGS)
 

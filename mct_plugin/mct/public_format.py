@@ -43,18 +43,27 @@ def public_pairs(directory: Path) -> list[tuple[Path, Path]]:
 
 
 def _rows(piece, where: str) -> torch.Tensor:
+    """One piece's (rows, L) table of step sizes, checked: scalars, equal lengths, finite,
+    from 0 to 1 and never decreasing."""
     if not isinstance(piece, (list, tuple)) or len(piece) < 2:
         raise BufferFormatError(f"{where}: expected a list of at least 2 step rows")
     rows = []
     for k, row in enumerate(piece):
-        if not isinstance(row, (list, tuple)) or not all(isinstance(v, torch.Tensor) and v.numel() == 1 for v in row):
+        if not isinstance(row, (list, tuple)) or not row or not all(
+                isinstance(v, torch.Tensor) and v.numel() == 1 and v.layout == torch.strided for v in row):
             raise BufferFormatError(f"{where}, row {k}: expected a list of scalar tensors")
+        if len(row) != len(piece[0]):
+            raise BufferFormatError(f"{where}, row {k}: {len(row)} step sizes, row 0 has {len(piece[0])}")
         rows.append(torch.stack([v.reshape(()).double() for v in row]))
     table = torch.stack(rows)
     if not torch.isfinite(table).all():
         raise BufferFormatError(f"{where}: step sizes contain NaN or Inf")
     if (table[0].abs() > 1e-5).any() or ((table[-1] - 1).abs() > 1e-4).any():
         raise BufferFormatError(f"{where}: step sizes do not run from 0 to 1")
+    decreasing = (table[1:] - table[:-1] < -1e-6).nonzero()
+    if len(decreasing):
+        k = int(decreasing[0, 0]) + 1
+        raise BufferFormatError(f"{where}: step sizes decrease at row {k} (a trajectory that goes backwards)")
     return table
 
 
@@ -70,13 +79,18 @@ def load_public_pair(waypoint_file: Path, step_file: Path) -> list[ConvexifiedTr
     trajectories = []
     for e, (waypoints, steps) in enumerate(zip(waypoints_all, steps_all)):
         where = f"{step_file}: expert {e}"
-        points = validate_trajectory(waypoints, f"{waypoint_file}: expert {e}", require_change=False)
-        two_point = isinstance(steps, (list, tuple)) and steps and isinstance(steps[0], (list, tuple)) \
-            and steps[0] and isinstance(steps[0][0], torch.Tensor)
+        points = validate_trajectory(waypoints, f"{waypoint_file}: expert {e}", what="waypoint")
+        if not isinstance(steps, (list, tuple)) or not steps:
+            raise BufferFormatError(f"{where} is a {type(steps).__name__}, expected a list of step rows")
+        two_point = isinstance(steps[0], (list, tuple)) and steps[0] and isinstance(steps[0][0], torch.Tensor)
         pieces = [steps] if two_point else list(steps)
         if len(pieces) != len(points) - 1:
             raise BufferFormatError(f"{where}: {len(pieces)} step pieces for {len(points)} waypoints")
         tables = [_rows(piece, f"{where}, piece {p}") for p, piece in enumerate(pieces)]
+        for p, table in enumerate(tables):
+            if table.shape[1] != len(points[0]):
+                raise BufferFormatError(f"{where}, piece {p}: {table.shape[1]} step sizes per row for "
+                                        f"{len(points[0])} parameter tensors")
         epochs = [0]
         for table in tables:
             epochs.append(epochs[-1] + len(table) - 1)

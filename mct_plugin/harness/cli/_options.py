@@ -13,7 +13,7 @@ from ..options import add_options, fields_of, flag, from_mapping, read_config_fi
 from ..plugins.components import Components
 
 # keys a run's config.json holds besides options: accepted (and ignored) in --config files
-RECORD_KEYS = frozenset({"world_size"})
+RECORD_KEYS = frozenset({"world_size", "buffer_files"})
 
 
 @dataclass

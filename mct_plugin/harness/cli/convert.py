@@ -9,6 +9,7 @@ from pathlib import Path
 from ..config import ConvertConfig
 from ..errors import ConfigError
 from ..plugins.components import Components, current
+from ..io.locks import OutputLock
 from ..plugins.events import RunEvents, RunInfo
 from ._options import add_command_options, build_config
 
@@ -33,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
     if not config.out:
         raise ConfigError("choose the output folder with --out")
     converter_cls = components.converters.get(config.to)
-    info = RunInfo("convert", config, Path(config.out).expanduser())
-    with RunEvents(components, info, config.track) as events:
+    out = Path(config.out).expanduser()
+    info = RunInfo("convert", config, out)
+    # one writer per output folder; a conversion that writes nothing leaves no empty folder
+    with OutputLock(out, "dd-harness convert"), RunEvents(components, info, config.track) as events:
         converter = converter_cls(plugin_options, report=log.info, show_progress=not args.quiet, on_file=events.file)
         report = converter.convert([Path(s) for s in args.sources], Path(config.out))
         events.summary = {"rows": len(report.rows)}

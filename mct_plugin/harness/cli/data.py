@@ -22,7 +22,7 @@ def build(sub, components: Components) -> None:
 def run(args: argparse.Namespace) -> int:
     options = DataOptions.from_dict(vars(args))
     spec = get_dataset_spec(options.dataset)
-    raw = spec.loader(Path(options.data_path).expanduser() if options.data_path else None, options.download)
+    raw = spec.load(Path(options.data_path).expanduser() if options.data_path else None, options.download)
     print(f"{spec.name}: {len(raw.train_images)} training and {len(raw.test_images)} test images "
           f"({spec.channels}x{spec.image_size[0]}x{spec.image_size[1]}, {spec.num_classes} classes) from {raw.source}")
     return 0

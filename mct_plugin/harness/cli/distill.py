@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from ..config import DistillConfig
 from ..distill.loop import Distillation
-from ..errors import ConfigError
+from ..errors import ConfigError, RunDirectoryError
 from ..io.rundir import RunDirectory
 from ..plugins.components import Components, current
 from ..runtime import distributed
-from ._options import add_command_options, build_config
+from ..options import read_config_file
+from ._options import add_command_options, build_config, coerce_layer, given_on_command_line
 
 log = logging.getLogger("mct_plugin")
 
@@ -43,27 +45,85 @@ def recipe_layers(name: str | None, components: Components) -> tuple[list, dict]
     return [(recipe.where, recipe.options)], {"recipe": recipe.name, "recipe_version": recipe.version}
 
 
-def resolve(args: argparse.Namespace, components: Components) -> DistillConfig:
-    """The run's config from the recipe, the --config file and the command line."""
-    spec = args.command_options
+PATH_OPTIONS = ("buffer_path", "data_path", "out")
+# options a resumed run may take from the command line; every other one must equal the run's
+MAY_CHANGE_ON_RESUME = frozenset({"iterations", "checkpoint_every", "buffer_path", "data_path", "download", "device",
+                                  "track", "save_every_eval"})
+
+
+def absolute_paths(config: DistillConfig) -> DistillConfig:
+    """Paths as absolute paths, so that config.json still points at the data from another folder."""
+    return config.replace(**{name: absolute(value) for name in PATH_OPTIONS if (value := getattr(config, name))})
+
+
+def absolute(path: str) -> str:
+    """An absolute path without following symbolic links (a broken link is reported where it is used)."""
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def requested(args: argparse.Namespace, components: Components) -> tuple[list, dict]:
+    """The layers below the command line (recipe, --config file) and the fields that record the recipe."""
     name = args.recipe
     if name is None and args.config:
         from ..options import read_config_file
 
         name = read_config_file(args.config).get("recipe")
-    layers, recorded = recipe_layers(name, components)
-    config, _ = build_config(spec, args, layers, **recorded)
-    return config
+    return recipe_layers(name, components)
+
+
+def resolve(args: argparse.Namespace, components: Components) -> DistillConfig:
+    """The run's config from the recipe, the --config file and the command line."""
+    layers, recorded = requested(args, components)
+    config, _ = build_config(args.command_options, args, layers, **recorded)
+    return absolute_paths(config)
+
+
+def _shown(value) -> str:
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
+def resume_config(args: argparse.Namespace, components: Components, out: Path) -> DistillConfig:
+    """The saved config of the run in ``out``, with the options the user may change on resume.
+
+    Any other option given (on the command line, in --config or through --recipe) must equal the
+    run's value; otherwise the resume is refused, listing every difference.
+    """
+    spec = args.command_options
+    saved = RunDirectory(out).read_config()
+    if not isinstance(saved, dict):
+        raise RunDirectoryError(f"{out / 'config.json'} does not hold a mapping of options")
+    base = DistillConfig.from_dict({**saved, "out": str(out)}, where=str(out / "config.json"))
+    layers, _ = requested(args, components)
+    given: dict = {}
+    for where, values in layers:
+        given.update(coerce_layer(spec, values, where))
+    if args.config:
+        given.update(coerce_layer(spec, read_config_file(args.config), str(args.config)))
+    given.update(given_on_command_line(spec, args))
+    given.pop("out", None)
+    recorded = {**base.to_dict(), **base.plugin_options}
+    changes, conflicts = {}, []
+    for name, value in given.items():
+        if name in PATH_OPTIONS and value is not None:
+            value = absolute(value)
+        if value == recorded.get(name):
+            continue
+        if name in MAY_CHANGE_ON_RESUME:
+            changes[name] = value
+        else:
+            conflicts.append(f"--{name.replace('_', '-')} {_shown(value)} (the run has {_shown(recorded.get(name))})")
+    if conflicts:
+        raise RunDirectoryError(f"cannot resume {out}: {'; '.join(conflicts)} would change the run; resume without "
+                                f"them, or start a new run (another --out, or --overwrite)")
+    return base.replace(**changes)
 
 
 def run(args: argparse.Namespace) -> int:
     components = current()
     config = resolve(args, components)
     args.out = config.out  # for the interruption message
-    if args.resume and (Path(config.out).expanduser() / "config.json").is_file():
-        # a resumed run continues with its own options, whatever else the command line says
-        saved = RunDirectory(config.out).read_config()
-        config = DistillConfig.from_dict({**saved, "out": config.out}, where=str(Path(config.out) / "config.json"))
+    if args.resume and (Path(config.out) / "config.json").is_file():
+        config = resume_config(args, components, Path(config.out))
     run = Distillation(config, components=components, overwrite=args.overwrite, resume=args.resume,
                        show_progress=not args.quiet, report=log.info)
     result = run.run()

@@ -50,6 +50,23 @@ class DatasetSpec:
     # MTT buffer folders carry "_NO_ZCA" only for these datasets (public buffer.py rule)
     marks_no_zca: bool = False
 
+    def load(self, data_path: Path | None = None, download: bool = False) -> RawSplits:
+        """The raw splits, checked against the spec: uint8 (N, C, H, W) images of the spec's size,
+        one int64 label per image in ``0..num_classes-1`` (a one-line error names the source)."""
+        raw = self.loader(data_path, download)
+        for split in ("train", "test"):
+            images, labels = getattr(raw, f"{split}_images"), getattr(raw, f"{split}_labels")
+            expected = (self.channels, *self.image_size)
+            if images.dim() != 4 or tuple(images.shape[1:]) != expected:
+                raise DamagedDataError(f"{raw.source}: the {split} images are {tuple(images.shape[1:])}, "
+                                       f"{self.name} has {expected}")
+            if labels.dim() != 1 or len(labels) != len(images) or len(images) == 0:
+                raise DamagedDataError(f"{raw.source}: {len(images)} {split} images but {len(labels)} labels")
+            if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
+                raise DamagedDataError(f"{raw.source}: {split} labels run {int(labels.min())}..{int(labels.max())}, "
+                                       f"{self.name} has classes 0..{self.num_classes - 1}")
+        return raw
+
 
 def get_dataset_spec(name: str) -> DatasetSpec:
     """The :class:`DatasetSpec` called ``name`` (unknown names list the registered ones)."""
@@ -184,7 +201,7 @@ def _read_image_folder(directory: Path, class_to_idx: dict[str, int], size: tupl
                 continue
             with Image.open(path) as img:
                 img = img.convert("RGB").resize((size[1], size[0]))
-                images.append(torch.from_numpy(np.asarray(img, dtype=np.uint8)).permute(2, 0, 1))
+                images.append(torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1))
             labels.append(index)
     if not images:
         raise DataNotFoundError(f"no images found under {directory}")
@@ -207,7 +224,7 @@ def _tiny_validation(val_dir: Path, class_to_idx: dict[str, int], size: tuple[in
             continue
         with Image.open(val_dir / "images" / parts[0]) as img:
             img = img.convert("RGB").resize((size[1], size[0]))
-            images.append(torch.from_numpy(np.asarray(img, dtype=np.uint8)).permute(2, 0, 1))
+            images.append(torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1))
         labels.append(class_to_idx[parts[1]])
     return torch.stack(images), torch.tensor(labels, dtype=torch.int64)
 

@@ -116,7 +116,7 @@ def load_dataset(name: str = "FashionMNIST", data_path: str | Path | None = None
     :raises DataNotFoundError: the files are missing; the message says where we looked.
     """
     spec = get_dataset_spec(name)
-    raw = spec.loader(Path(data_path).expanduser() if data_path else None, download)
+    raw = spec.load(Path(data_path).expanduser() if data_path else None, download)
     train, test = _to_float(raw.train_images), _to_float(raw.test_images)
     if zca:
         whitening = fit_zca(train)

@@ -44,7 +44,7 @@ def check_names(config: DistillConfig, components: Components) -> tuple[type[Mat
     """The matcher and sampler classes; a one-line error for any unknown name in ``config``."""
     matcher_cls = components.matchers.get(config.matcher)
     sampler_cls = components.samplers.get(config.sampler or matcher_cls.default_sampler)
-    components.gradient_modes.get(config.gradient_mode)
+    components.gradient_modes.get(config.gradient_mode or matcher_cls.default_gradient_mode)
     for model in (config.model, *config.eval_models):
         components.models.factory(model)
     components.datasets.get(config.dataset)

@@ -21,9 +21,11 @@ from tqdm.auto import tqdm
 
 from ..config import DistillConfig
 from ..data import RealDataset
-from ..errors import HarnessError, Interrupted, RunDirectoryError
+from ..errors import DivergenceError, Interrupted, RunDirectoryError
 from ..eval.protocol import EvalResult, evaluate_set
 from ..io.atomic import ensure_directory
+from ..experts.buffers import quick_digest
+from ..io.locks import OutputLock
 from ..io.rundir import RunDirectory
 from ..plots import save_image_grid, save_training_curves
 from ..plugins.components import Components, activated, current
@@ -38,6 +40,12 @@ log = logging.getLogger(__name__)
 
 # options that define a run: resuming with other values would silently mix two experiments
 RUN_DEFINING = ("dataset", "model", "matcher", "ipc", "syn_steps", "seed", "gradient_mode")
+
+# divergence guard: the normalised matching loss starts near 1 (0 is a perfect match); images are
+# normalised (a few units; ZCA-whitened ones tens); alpha is an SGD step size (0.01 by default)
+DIVERGENCE_LOSS = 1e4
+DIVERGENCE_PIXELS = 1e4
+DIVERGENCE_ALPHA = 1e2
 
 
 @dataclass
@@ -72,13 +80,26 @@ class Distillation:
         self.config, self.report, self.show_progress = config, report, show_progress and self.ctx.is_main
         self.resume = resume
         self.run_dir = RunDirectory(config.out)
+        self.last_checkpoint: int | None = None
+        self._prepared = False
+        # one writer per run directory, for the life of the run (rank 0 writes for all ranks)
+        self.lock = OutputLock(self.run_dir.path, "dd-harness distill").acquire() if self.ctx.is_main else None
+        try:
+            self._set_up(components, data, overwrite)
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _set_up(self, components: Components | None, data: RealDataset | None, overwrite: bool) -> None:
+        config, resume = self.config, self.resume
         self.run_dir.check_available(overwrite=overwrite, resume=resume)
         self.components = components = components or current()
         with activated(components):
             matcher_cls, sampler_cls = check_names(config, components)
             config.sampler = config.sampler or matcher_cls.default_sampler
+            config.gradient_mode = config.gradient_mode or matcher_cls.default_gradient_mode
             seed_everything(config.seed)
-            parts = build_parts(config, components, matcher_cls, sampler_cls, data, report)
+            parts = build_parts(config, components, matcher_cls, sampler_cls, data, self.report)
         self.data, self.device, self.model = parts.data, parts.device, parts.model
         self.matcher, self.sampler, self.gradient_mode = parts.matcher, parts.sampler, parts.gradient_mode
         self.augment, self.synthetic = parts.augment, parts.synthetic
@@ -90,14 +111,60 @@ class Distillation:
         self.rows: list[dict] = []
         self.best: dict | None = None
         self._warned_alpha = False
+        if resume:
+            self._check_sources_unchanged()
         if self.ctx.is_main:
             self.run_dir.prepare(overwrite=overwrite and not resume)
+            self._prepared = True
             if not resume:
-                self.run_dir.write_config({**config.to_dict(), "world_size": self.ctx.world_size})
+                self.run_dir.write_config(self.record())
                 self.run_dir.rewrite_metrics([])
         distributed.barrier()
         if resume:
             self._load_checkpoint()
+
+    def record(self) -> dict:
+        """What ``config.json`` holds: every resolved option (with the values the matcher actually
+        uses, e.g. those of already-converted files), the number of processes, and a digest of
+        every expert file, so that ``--resume`` can tell whether the experts changed."""
+        values = self.config.to_dict()
+        values["plugin_options"] = {**values["plugin_options"], **self.matcher.recorded_options()}
+        digests = {path.name: quick_digest(path) for path in self.matcher.source_files()}
+        return {**values, "world_size": self.ctx.world_size, "buffer_files": digests}
+
+    def _check_sources_unchanged(self) -> None:
+        recorded = self.run_dir.read_config().get("buffer_files")
+        if not isinstance(recorded, dict):
+            return  # written by an earlier version: nothing to compare with
+        current_files = {path.name: path for path in self.matcher.source_files()}
+        if sorted(current_files) != sorted(recorded):
+            raise RunDirectoryError(f"cannot resume {self.run_dir.path}: it used the expert files "
+                                    f"{', '.join(sorted(recorded))}, --buffer-path now holds "
+                                    f"{', '.join(sorted(current_files)) or 'none'}")
+        for name, path in current_files.items():
+            if quick_digest(path) != recorded[name]:
+                raise RunDirectoryError(f"cannot resume {self.run_dir.path}: {path} is not the file the run started "
+                                        f"with (its digest differs)")
+
+    def _abandon(self) -> None:
+        """After an error: remove what a run that never reached a checkpoint wrote (so that the
+        corrected command runs without --overwrite), then release the lock."""
+        try:
+            if self._prepared and not self.resume and self.last_checkpoint is None and self.ctx.is_main:
+                self.run_dir.remove_results()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release the run directory (done by :meth:`run`; needed only when ``run`` is never called)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def __del__(self) -> None:
+        lock = getattr(self, "lock", None)
+        if lock is not None:
+            lock.release()
 
     # checkpoints -----------------------------------------------------------------------
     def save_checkpoint(self, next_iteration: int) -> None:
@@ -109,10 +176,12 @@ class Distillation:
                   "best": self.best}
         if self.checkpoints.save(next_iteration, shared, rank_state):
             self.synthetic.save(self.run_dir.path, labels)
+        self.last_checkpoint = next_iteration
 
     def _load_checkpoint(self) -> None:
         saved = self.run_dir.read_config()
-        mismatched = [k for k in RUN_DEFINING if saved.get(k) != getattr(self.config, k)]
+        # a value the run left to the matcher (None) was resolved the same way then
+        mismatched = [k for k in RUN_DEFINING if saved.get(k) is not None and saved.get(k) != getattr(self.config, k)]
         if mismatched:
             raise RunDirectoryError(
                 f"cannot resume {self.run_dir.path}: options differ from the original run ({', '.join(mismatched)})")
@@ -122,10 +191,17 @@ class Distillation:
             with torch.no_grad():
                 self.synthetic.images.copy_(state["images"])
                 self.synthetic.lr.copy_(state["lr"])
+            if not (torch.isfinite(self.synthetic.images).all() and torch.isfinite(self.synthetic.lr).all()
+                    and float(self.synthetic.lr.detach()) > 0):
+                raise ValueError("its images or step size are not finite and positive")
             self.optimizer_img.load_state_dict(state["optimizer_img"])
             self.optimizer_lr.load_state_dict(state["optimizer_lr"])
             self.best = state["best"]
             self.start_iteration = int(state["iteration"])
+            self.last_checkpoint = self.start_iteration
+            if self.start_iteration > self.config.iterations + 1:
+                raise RunDirectoryError(f"cannot resume {self.run_dir.path} with --iterations {self.config.iterations}: "
+                                        f"it has already done {self.start_iteration - 1}")
             self.sampler.load_state_dict(mine["sampler"])
             self.matcher.load_state_dict(mine["matcher"])
             set_rng_state(mine["rng"])
@@ -176,8 +252,11 @@ class Distillation:
         images_grad = distributed.all_reduce_mean_(outcome.result.images_grad)
         lr_grad = distributed.all_reduce_mean_(outcome.result.lr_grad.reshape(self.synthetic.lr.shape).clone())
         loss = float(distributed.all_reduce_mean_(torch.tensor([outcome.result.loss], device=self.device)))
-        if not np.isfinite(loss):
-            raise HarnessError(f"the matching loss became {loss} at iteration {iteration}; lower --lr-img or --lr-lr")
+        if not np.isfinite(loss) or loss > DIVERGENCE_LOSS:
+            self._diverged(iteration, f"the matching loss became {loss:.3g} (expert {outcome.expert}, epochs "
+                                      f"{segment.start:.4g} to {segment.target:.4g})")
+        if not (torch.isfinite(images_grad).all() and torch.isfinite(lr_grad).all()):
+            self._diverged(iteration, "the gradient of the images or of alpha is not finite")
         self.synthetic.images.grad = images_grad
         self.synthetic.lr.grad = lr_grad
         self.optimizer_img.step()
@@ -192,12 +271,34 @@ class Distillation:
                 self.synthetic.lr.fill_(floor)
         self.optimizer_img.zero_grad(set_to_none=True)
         self.optimizer_lr.zero_grad(set_to_none=True)
+        alpha = float(self.synthetic.lr.detach())
+        if not np.isfinite(alpha) or alpha > DIVERGENCE_ALPHA:
+            self._diverged(iteration, f"alpha (the student step size) became {alpha:.3g}")
+        largest = float(self.synthetic.images.detach().abs().max())
+        if not np.isfinite(largest) or largest > DIVERGENCE_PIXELS:
+            self._diverged(iteration, f"the synthetic images reached |pixel| = {largest:.3g}")
         return {"iteration": iteration, "loss": loss, "start_epoch": segment.start,
                 "target_epoch": segment.target, "expert": outcome.expert, "alpha": float(self.synthetic.lr.detach()),
                 "seconds": time.perf_counter() - started}
 
+    def _diverged(self, iteration: int, what: str) -> None:
+        kept = (f"the checkpoint of iteration {self.last_checkpoint} is kept in {self.run_dir.path}"
+                if self.last_checkpoint is not None else "no checkpoint was written, so nothing is kept")
+        raise DivergenceError(f"the distillation diverged at iteration {iteration}: {what}; {kept}. Lower --lr-img "
+                              f"or --lr-lr (limits: loss {DIVERGENCE_LOSS:g}, |pixel| {DIVERGENCE_PIXELS:g}, "
+                              f"alpha {DIVERGENCE_ALPHA:g})")
+
     def run(self, stop_at: int | None = None) -> DistillResult:
         """Run to the end, or checkpoint and return before iteration ``stop_at`` (then ``--resume``)."""
+        try:
+            return self._run(stop_at)
+        except BaseException:
+            self._abandon()
+            raise
+        finally:
+            self.close()
+
+    def _run(self, stop_at: int | None) -> DistillResult:
         info = RunInfo("distill", self.config, self.run_dir.path, self.resume, self.ctx.world_size)
         with RunEvents(self.components, info, self.config.track) as events:
             final_eval = self._loop(events, stop_at)

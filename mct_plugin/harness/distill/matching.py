@@ -24,7 +24,7 @@ import torch
 from ..augment import DifferentiableAugmentation
 from ..config import DistillConfig
 from ..errors import BufferFormatError
-from ..experts.buffers import replay_buffer_files, resolve_buffer_dir
+from ..experts.buffers import MIN_RELATIVE_STEP, check_buffer_folder, replay_buffer_files, resolve_buffer_dir
 from ..experts.pool import ExpertPool
 from ..models import FunctionalModel
 from .gradient_modes import GradientMode, MatchResult, StudentProblem
@@ -39,6 +39,17 @@ class Segment:
 
     start: float
     target: float
+
+
+def check_segment_length(start: torch.Tensor, target: torch.Tensor, label: str, segment: Segment) -> None:
+    """Refuse a segment whose start and target (nearly) coincide: the normalised loss would divide
+    by ~0 and blow the synthetic images up (``MIN_RELATIVE_STEP`` of the parameter norm)."""
+    length = float(torch.linalg.vector_norm((target - start).double()))
+    size = float(torch.linalg.vector_norm(start.double()))
+    if length <= MIN_RELATIVE_STEP * max(size, 1e-30):
+        raise BufferFormatError(f"{label}: the segment from epoch {segment.start:.4g} to {segment.target:.4g} has no "
+                                f"length (|target - start| = {length:.3g} for |parameters| {size:.3g}); the expert "
+                                f"does not move there - remove it or use another --expert-epochs")
 
 
 def normalised_distance(theta_n: torch.Tensor, start: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -89,7 +100,8 @@ class MatchOutcome:
 class Matcher(ABC):
     """Turns a sampled segment of an expert trajectory into the student problem.
 
-    Subclasses set ``name``, ``default_sampler`` and implement :meth:`open`,
+    Subclasses set ``name``, ``default_sampler`` (and may set ``default_gradient_mode``, used when
+    ``--gradient-mode`` is not given) and implement :meth:`open`,
     :meth:`next_trajectory` and :meth:`point`; :meth:`labels` can be overridden for soft labels.
     The loop calls :meth:`match` once per iteration.
     """
@@ -97,6 +109,7 @@ class Matcher(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     default_sampler: ClassVar[str]
+    default_gradient_mode: ClassVar[str] = "unrolled"
 
     def __init__(self, config: DistillConfig, model: FunctionalModel,
                  report: Callable[[str], None] = log.info) -> None:
@@ -128,6 +141,15 @@ class Matcher(ABC):
         """Labels saved with the distilled images (default: the hard labels)."""
         return synthetic.labels
 
+    def source_files(self) -> list[Path]:
+        """The expert files the run reads (recorded in ``config.json`` and checked on ``--resume``)."""
+        return []
+
+    def recorded_options(self) -> dict:
+        """Plugin option values as the matcher actually applies them (recorded in ``config.json``
+        instead of the requested ones, e.g. the settings of already-converted files)."""
+        return {}
+
     def objective(self, start: torch.Tensor, target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda theta_n: normalised_distance(theta_n, start, target)
 
@@ -138,6 +160,7 @@ class Matcher(ABC):
         device = self.model.device  # trajectories stay in host memory; only two points move
         start = self.point(trajectory, segment.start).to(device)
         target = self.point(trajectory, segment.target).to(device)
+        check_segment_length(start, target, label, segment)
         problem = StudentProblem(
             model=self.model, start=start, objective=self.objective(start, target),
             images=synthetic.images, labels=self.labels(trajectory, synthetic), lr=synthetic.lr,
@@ -179,6 +202,7 @@ class PooledMatcher(Matcher):
     def open(self, buffer_path: Path) -> None:
         c = self.config
         directory = resolve_buffer_dir(buffer_path, c.dataset, c.model, c.zca, self.has_experts)
+        check_buffer_folder(directory, c.dataset, c.model, c.zca)
         files, load, description = self.sources(directory)
         files = list(files)[: c.max_files or None]
         lengths = {self.epochs_of(load(path)[0]) for path in files}  # validates every file before the run starts
@@ -191,6 +215,9 @@ class PooledMatcher(Matcher):
     def next_trajectory(self) -> tuple[Any, str]:
         self.last, label = self.pool.next()
         return self.last, label
+
+    def source_files(self) -> list[Path]:
+        return list(self.pool.files)
 
     def state_dict(self) -> dict:
         return {"pool": self.pool.state_dict()}

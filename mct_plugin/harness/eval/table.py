@@ -15,7 +15,8 @@ from typing import Callable
 import torch
 
 from ..config import DistillConfig, EvalCommandConfig, EvalSettings
-from ..data import load_dataset
+from ..data import get_dataset_spec, load_dataset
+from ..models import get_model_factory
 from ..errors import RunDirectoryError
 from ..io.atomic import atomic_write_json, atomic_write_text
 from ..io.rundir import RunDirectory
@@ -62,8 +63,13 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
                  report: Callable[[str], None] = log.info) -> EvalTable:
     """Evaluate the synthetic set of ``run_dir``; write ``eval.json`` and ``eval_table.md`` there."""
     run = RunDirectory(run_dir)
-    run_config = DistillConfig.from_dict(run.read_config(), where=str(run.file("config.json")))
-    images, labels, lr = load_synthetic(run.path)
+    saved = run.read_config()
+    if not isinstance(saved, dict):
+        raise RunDirectoryError(f"{run.file('config.json')} does not hold a mapping of options")
+    run_config = DistillConfig.from_dict(saved, where=str(run.file("config.json")))
+    images, labels, lr = load_synthetic(run.path, get_dataset_spec(run_config.dataset).num_classes)
+    for model in (*options.models, run_config.model):
+        get_model_factory(model)
     data = load_dataset(run_config.dataset, options.data_path or run_config.data_path,
                         zca=run_config.zca).to(resolve_device(options.device))
     if tuple(images.shape[1:]) != data.image_shape:

@@ -39,6 +39,34 @@ def buffer_subdir(dataset: str, model: str, zca: bool) -> Path:
     return Path(folder) / model
 
 
+def check_buffer_folder(directory: Path, dataset: str, model: str, zca: bool) -> None:
+    """Refuse experts whose folder names say they belong to another run.
+
+    In the public layout ``.../DATASET[_NO_ZCA]/MODEL`` the folder names are the only record of
+    which model and dataset an MTT buffer was trained for (the format stores no metadata), and a
+    buffer of a model with the same parameter shapes (``ConvNet`` vs ``ConvNetMP``) or of a
+    dataset with the same image shape would otherwise load silently. Folder names that are not
+    registered model or dataset names are not checked.
+    """
+    from ..plugins.components import current
+
+    components = current()
+    folder_model, folder_data = directory.name, directory.parent.name
+    if folder_model in components.models.models and folder_model != model:
+        raise BufferFormatError(f"{directory} holds experts of {folder_model} (its folder name) but --model is {model}; "
+                                f"pass --model {folder_model}, or move the buffers out of a folder named after "
+                                f"another model")
+    dataset_name = folder_data.removesuffix("_NO_ZCA")
+    if folder_model in components.models.models and dataset_name in components.datasets:
+        if dataset_name != dataset:
+            raise BufferFormatError(f"{directory} holds experts trained on {dataset_name} (its folder name) but "
+                                    f"--dataset is {dataset}")
+        expected = buffer_subdir(dataset, model, zca).parent.name
+        if folder_data != expected:
+            raise BufferFormatError(f"{directory} holds experts trained {'without' if zca else 'with'} ZCA (folder "
+                                    f"{folder_data}) but the run {'uses' if zca else 'does not use'} --zca")
+
+
 def replay_buffer_files(directory: str | Path) -> list[Path]:
     """The ``replay_buffer_{n}.pt`` files in ``directory``, ordered by ``n``.
 
@@ -73,6 +101,26 @@ def check_link_target(path: Path) -> None:
                                 f"({exc.strerror}); remove it or point it at a buffer file") from exc
 
 
+def quick_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's size, first and last MiB: tells whether an expert file was replaced
+    without reading gigabytes of buffers (a change in the middle alone goes unnoticed)."""
+    import hashlib
+
+    path = Path(path)
+    digest = hashlib.sha256()
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            digest.update(str(size).encode())
+            digest.update(handle.read(chunk))
+            if size > chunk:
+                handle.seek(max(chunk, size - chunk))
+                digest.update(handle.read(chunk))
+    except OSError as exc:
+        raise BufferFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return digest.hexdigest()
+
+
 def next_buffer_index(directory: str | Path) -> int:
     """The number for a new ``replay_buffer_{n}.pt``: one past the largest existing ``n``."""
     files = replay_buffer_files(directory)
@@ -96,12 +144,37 @@ def resolve_buffer_dir(path: str | Path, dataset: str, model: str, zca: bool,
     )
 
 
-def validate_trajectory(trajectory, where: str, shapes: Sequence[tuple] | None = None,
-                        names: Sequence[str] | None = None, require_change: bool = True) -> list[list[torch.Tensor]]:
-    """Check one trajectory's nesting, dtypes, finiteness and shapes; return it as float32 lists.
+# consecutive points closer than this (relative to the parameter norm) leave a segment between
+# them without direction: MTT's normalised loss divides by ~0 and the images explode
+MIN_RELATIVE_STEP = 1e-6
 
-    With ``require_change`` a trajectory whose checkpoints are all identical is refused.
-    """
+
+def check_distinct_points(points: Sequence[Sequence[torch.Tensor]], where: str, what: str = "checkpoint",
+                          epochs: Sequence[int] | None = None) -> None:
+    """Raise :class:`BufferFormatError` if two consecutive points (checkpoints or waypoints) are
+    identical, or differ by less than :data:`MIN_RELATIVE_STEP` of the parameter norm."""
+    labels = list(epochs) if epochs is not None else list(range(len(points)))
+    steps = []
+    for k in range(len(points) - 1):
+        change = sum(float(torch.sum((b.double() - a.double()) ** 2)) for a, b in zip(points[k], points[k + 1]))
+        size = sum(float(torch.sum(a.double() ** 2)) for a in points[k])
+        steps.append((change ** 0.5, size ** 0.5))
+    if what == "checkpoint" and len(points) > 2 and all(change == 0 for change, _ in steps):
+        raise BufferFormatError(
+            f"{where}: all {len(points)} checkpoints are identical - a broken recording (the public "
+            f"buffer.py run on CPU stores references to the final weights); regenerate the buffer")
+    for k, (change, size) in enumerate(steps):
+        if change <= MIN_RELATIVE_STEP * max(size, 1e-30):
+            kind = "identical" if change == 0 else f"almost identical (|change| {change:.3g} for |parameters| {size:.3g})"
+            raise BufferFormatError(
+                f"{where}: {what}s {labels[k]} and {labels[k + 1]} are {kind}, so a segment between them has no "
+                f"direction; regenerate the trajectory or remove this expert")
+
+
+def validate_trajectory(trajectory, where: str, shapes: Sequence[tuple] | None = None,
+                        names: Sequence[str] | None = None, what: str = "checkpoint") -> list[list[torch.Tensor]]:
+    """Check one trajectory's nesting, dtypes, layout, finiteness and shapes, and that consecutive
+    points differ (:func:`check_distinct_points`); return it as float32 lists."""
     if not isinstance(trajectory, (list, tuple)):
         raise BufferFormatError(f"{where} is a {type(trajectory).__name__}, expected a list of checkpoints")
     if len(trajectory) < 2:
@@ -109,7 +182,7 @@ def validate_trajectory(trajectory, where: str, shapes: Sequence[tuple] | None =
     reference = shapes
     checked = []
     for k, checkpoint in enumerate(trajectory):
-        here = f"{where}, checkpoint {k}"
+        here = f"{where}, {what} {k}"
         if not isinstance(checkpoint, (list, tuple)) or not checkpoint:
             raise BufferFormatError(f"{here} is a {type(checkpoint).__name__}, expected a list of tensors")
         if reference is None:
@@ -121,6 +194,9 @@ def validate_trajectory(trajectory, where: str, shapes: Sequence[tuple] | None =
             label = f"{here}, parameter {i}" + (f" ({names[i]})" if names else "")
             if not isinstance(tensor, torch.Tensor):
                 raise BufferFormatError(f"{label} is a {type(tensor).__name__}, expected a tensor")
+            if tensor.layout != torch.strided:
+                raise BufferFormatError(f"{label} is a {str(tensor.layout).replace('torch.', '')} tensor, "
+                                        f"expected a dense tensor")
             if not tensor.is_floating_point():
                 raise BufferFormatError(f"{label} has dtype {tensor.dtype}, expected a floating-point tensor")
             if tuple(tensor.shape) != tuple(reference[i]):
@@ -129,12 +205,7 @@ def validate_trajectory(trajectory, where: str, shapes: Sequence[tuple] | None =
                 raise BufferFormatError(f"{label} contains NaN or Inf")
             tensors.append(tensor if tensor.dtype == torch.float32 else tensor.float())
         checked.append(tensors)
-    if require_change and all(all(torch.equal(a, b) for a, b in zip(checked[k], checked[k + 1]))
-                              for k in range(len(checked) - 1)):
-        raise BufferFormatError(
-            f"{where}: all {len(checked)} checkpoints are identical - a broken recording (the public "
-            f"buffer.py run on CPU stores references to the final weights); regenerate the buffer"
-        )
+    check_distinct_points(checked, where, what)
     return checked
 
 

@@ -26,8 +26,9 @@ from tqdm.auto import tqdm
 from ..augment import EXPERT_AUGMENTATIONS
 from ..config import ExpertConfig
 from ..data import RealDataset, get_dataset_spec, load_dataset
-from ..errors import RunDirectoryError
+from ..errors import ConfigError, RunDirectoryError
 from ..io.atomic import atomic_torch_save, atomic_write_json, ensure_directory, remove_stale_temporaries
+from ..io.locks import OutputLock
 from ..models import create_model, get_model_factory
 from ..runtime import distributed
 from ..runtime.devices import resolve_device
@@ -123,10 +124,33 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, show
                   on_expert: Callable[[ExpertRecord], None] | None = None) -> ExpertsResult:
     """Train ``config.num_experts`` experts and write them as MTT replay buffers.
 
-    Rerunning the same command after a crash resumes the unfinished run (see module doc).
+    Rerunning the same command after a crash resumes the unfinished run (see module doc). The
+    output folder is locked for the duration; a run that fails before finishing its first expert
+    leaves nothing behind (not even its plan), so the corrected command starts afresh.
     """
     config.validate()
     check_names(config)
+    classes = get_dataset_spec(config.dataset).num_classes
+    if config.subset is not None and config.subset < classes:
+        raise ConfigError(f"--subset {config.subset} is smaller than the number of classes ({classes}): every class "
+                          f"needs at least one image")
+    ctx = distributed.context()
+    lock = OutputLock(config.output_dir(), "dd-harness experts").acquire() if ctx.is_main else None
+    counts = {"planned": False, "finished": 0}
+    try:
+        return _train_planned(config, data, counts, show_progress, on_file, on_expert)
+    except BaseException:
+        if ctx.is_main and counts["planned"] and not counts["finished"]:
+            (config.output_dir() / MANIFEST).unlink(missing_ok=True)
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_planned(config: ExpertConfig, data: RealDataset | None, counts: dict, show_progress: bool,
+                   on_file: Callable[[Path], None] | None,
+                   on_expert: Callable[[ExpertRecord], None] | None) -> ExpertsResult:
     ctx = distributed.context()
     directory = config.output_dir()
     manifest = None
@@ -142,6 +166,7 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, show
             manifest = {"fingerprint": config.fingerprint(), "files": {str(first + i): s for i, s in enumerate(sizes)},
                         "config": asdict(config)}
             atomic_write_json(directory / MANIFEST, manifest)
+            counts["planned"] = True
         manifest = {**manifest, "resumed": resumed}
     manifest = distributed.broadcast_object(manifest)
     resumed = manifest["resumed"]
@@ -181,6 +206,7 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, show
             records.append(record)
             log.info("expert %d/%d: train acc %.4f, test acc %.4f", ordinal, total,
                      record.final_train_acc, record.final_test_acc)
+            counts["finished"] += 1
             if on_expert:
                 on_expert(record)
             trajectories.append(trajectory)

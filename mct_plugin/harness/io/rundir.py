@@ -2,8 +2,11 @@
 
 Files: ``config.json`` (resolved config), ``metrics.jsonl`` (one JSON row per iteration),
 ``images.pt`` / ``labels.pt`` / ``lr.pt`` (the latest synthetic set, DD-Ranking readable),
-``best/`` (the best-evaluated set), ``synthetic.png``, ``curves.png``, ``checkpoint.pt``
-(everything ``--resume`` needs) and ``eval.json`` (written by ``dd-harness eval``).
+``best/`` (the best-evaluated set), ``snapshots/`` (the set of every evaluation, with
+``--save-every-eval``), ``trackers/`` (experiment trackers' logs), ``synthetic.png``,
+``curves.png``, ``checkpoint.pt`` (everything ``--resume`` needs), ``eval.json`` and
+``eval_table.md`` (written by ``dd-harness eval``), and ``.dd-harness.lock`` while a command
+writes into the folder.
 """
 
 from __future__ import annotations
@@ -51,12 +54,16 @@ class RunDirectory:
         ensure_directory(self.path)
         remove_stale_temporaries(self.path)
         if overwrite:
-            for name in RESULT_FILES:
-                target = self.path / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
+            self.remove_results()
+
+    def remove_results(self) -> None:
+        """Delete every result file and folder of a run (not other files a user keeps there)."""
+        for name in RESULT_FILES:
+            target = self.path / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -70,8 +77,8 @@ class RunDirectory:
             return json.loads(path.read_text())
         except FileNotFoundError:
             raise RunDirectoryError(f"{path} is missing: {self.path} is not a run directory") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunDirectoryError(f"{path} is unreadable: {exc}") from exc
+        except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise RunDirectoryError(f"{path} is unreadable: {str(exc)[:160]}") from exc
 
     # metrics ---------------------------------------------------------------------------
     def read_metrics(self) -> list[dict]:
@@ -79,7 +86,7 @@ class RunDirectory:
         if not path.exists():
             return []
         rows = []
-        for line in path.read_text().splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.strip():
                 try:
                     rows.append(json.loads(line))

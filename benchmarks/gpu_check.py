@@ -1,0 +1,176 @@
+"""GPU readiness of the paper profile: every step of the pipeline on one CUDA device, timed.
+
+1. toy pipeline on the device: ``experts`` -> ``convert --to mct`` -> ``distill --matcher mct``
+   with both gradient modes -> the same distillation under ``torchrun`` with 1 process (NCCL) ->
+   ``eval``; every output is checked to be finite;
+2. the CIFAR-10-shaped paper profile (recipe ``mct/cifar10-ipc1``: ConvNet, syn_steps 60,
+   expert_epochs 6, P=4, first-order gradient) for 200 iterations, on CIFAR-10 if ``--cifar-path``
+   holds it, else on random images of CIFAR-10's shape (a dataset the check registers as a plugin:
+   the timing and memory are what matter here, not the accuracy);
+3. a report (``gpu_check.json``): device, seconds of every step, seconds per iteration and peak
+   GPU memory of the paper profile, and whether the run's modules and generators were on the GPU.
+
+Sized to finish in under 8 minutes on one H100/H200-class GPU. ``--cpu-smoke`` runs the same
+steps at toy size on the CPU (gloo instead of NCCL): what the test suite runs.
+
+Usage: ``bash benchmarks/gpu_check.sh [--cifar-path DIR] [--out DIR]`` (or this script directly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import output_dir, provenance, write_json  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SHAPES_PLUGIN = '''
+"""Random images of CIFAR-10's shape (3x32x32, 10 classes) with a class-dependent mean: a stand-in
+for CIFAR-10 where it cannot be downloaded, for timing and memory checks only."""
+import torch
+from mct_plugin.harness.api import DatasetSpec, RawSplits, hookimpl
+
+
+def shapes(data_path, download):
+    generator = torch.Generator().manual_seed(0)
+
+    def split(n):
+        labels = torch.arange(n) % 10
+        base = (labels.float() * 20 + 30).view(n, 1, 1, 1)
+        images = (base + 40 * torch.randn(n, 3, 32, 32, generator=generator)).clamp(0, 255).to(torch.uint8)
+        return images, labels
+
+    train, test = split(5000), split(1000)
+    return RawSplits(*train, *test, "random CIFAR-10-shaped images")
+
+
+@hookimpl
+def dd_register_datasets():
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+    return [DatasetSpec("CIFAR10Shapes", 3, (32, 32), 10, mean, std, shapes)]
+'''
+
+
+def install_shapes_plugin(site: Path) -> dict:
+    """A test-local distribution with the dataset above; returns the environment that finds it."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "cifar_shapes_plugin.py").write_text(SHAPES_PLUGIN)
+    info = site / "cifar_shapes_plugin-1.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cifar_shapes_plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[dd_harness]\ncifarshapes = cifar_shapes_plugin\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+
+def run(steps: dict, name: str, command: list[str], env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
+    started = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    steps[name] = {"seconds": round(time.perf_counter() - started, 2), "exit": proc.returncode}
+    print(f"{name}: exit {proc.returncode} in {steps[name]['seconds']} s", flush=True)
+    if proc.returncode != 0:
+        steps[name]["stderr"] = proc.stderr[-2000:]
+        print(proc.stderr[-2000:], file=sys.stderr, flush=True)
+    return proc
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mct_plugin.harness.cli", *args]
+
+
+def finite_outputs(run_dir: Path) -> bool:
+    import torch
+
+    return all(torch.isfinite(torch.load(run_dir / name, weights_only=True)).all() for name in ("images.pt", "lr.pt"))
+
+
+def device_probe(device: str) -> dict:
+    """Whether a run's pieces live on ``device``: the student, the data, the synthetic set, the
+    augmentation modules and the evaluation network."""
+    import torch
+
+    from mct_plugin.harness.augment import DifferentiableAugmentation
+    from mct_plugin.harness.models import create_model
+
+    augment = DifferentiableAugmentation((32, 32)).to(device)
+    x = torch.randn(4, 3, 32, 32, device=device, requires_grad=True)
+    out = augment(x)
+    net = create_model("ConvNet", 3, 10, (32, 32)).to(device)
+    return {"augmentation_output_device": str(out.device), "network_device": str(next(net.parameters()).device),
+            "cuda_available": torch.cuda.is_available(),
+            "device_name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cifar-path", default=None, help="a torchvision CIFAR-10 root (default: random images)")
+    parser.add_argument("--cpu-smoke", action="store_true", help="toy sizes on the CPU (what the tests run)")
+    parser.add_argument("--out", default=None, help="folder for gpu_check.json (default benchmarks/results)")
+    args = parser.parse_args(argv)
+    import torch
+
+    device = "cpu" if args.cpu_smoke else "cuda"
+    if device == "cuda" and not torch.cuda.is_available():
+        parser.error("no CUDA device: run on a machine with a GPU, or pass --cpu-smoke")
+    steps: dict = {}
+    report = {"benchmark": "gpu_check", **provenance(), "device": device, "probe": device_probe(device)}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = install_shapes_plugin(tmp / "site")
+        toy = ["--model", "ConvNetW32" if not args.cpu_smoke else "ConvNetW16", "--device", device]
+        run(steps, "experts", cli("experts", *toy, "--num-experts", "2", "--train-epochs", "4", "--subset", "2000",
+                                  "--buffer-path", str(tmp / "buffers"), "--quiet"), env)
+        folder = tmp / "buffers" / "FashionMNIST" / toy[1]
+        run(steps, "convert", cli("convert", "--to", "mct", str(folder), "--out", str(tmp / "mct"), "--quiet"), env)
+        distill = ["distill", "--matcher", "mct", *toy, "--buffer-path", str(tmp / "mct"), "--iterations", "10",
+                   "--syn-steps", "5", "--expert-epochs", "1", "--max-start-epoch", "2", "--eval-it", "10",
+                   "--num-eval", "1", "--epoch-eval-train", "20", "--quiet"]
+        for mode in ("constant-memory", "unrolled"):
+            run(steps, f"distill {mode}", cli(*distill, "--gradient-mode", mode, "--out", str(tmp / mode)), env)
+            steps[f"distill {mode}"]["finite"] = finite_outputs(tmp / mode)
+        backend = "gloo" if args.cpu_smoke else "nccl"
+        run(steps, f"torchrun 1 process ({backend})",
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1", "-m",
+             "mct_plugin.harness.cli", *distill, "--out", str(tmp / "torchrun")], env)
+        run(steps, "eval", cli("eval", "--run-dir", str(tmp / "constant-memory"), "--num-eval", "1",
+                               "--epoch-eval-train", "20", "--device", device), env)
+        # the paper profile, CIFAR-10-shaped
+        dataset = ["--dataset", "CIFAR10", "--data-path", args.cifar_path] if args.cifar_path else \
+            ["--dataset", "CIFAR10Shapes"]
+        model = "ConvNet" if not args.cpu_smoke else "ConvNetW16"
+        epochs, iterations = (8, 200) if not args.cpu_smoke else (3, 3)
+        run(steps, "paper experts", cli("experts", *dataset, "--model", model, "--device", device, "--num-experts",
+                                        "1", "--train-epochs", str(epochs), "--buffer-path", str(tmp / "paper"),
+                                        "--quiet"), env)
+        paper_out = tmp / "paper_run"
+        steps_override = [] if not args.cpu_smoke else ["--syn-steps", "3", "--expert-epochs", "1",
+                                                        "--max-start-epoch", "1"]
+        proc = run(steps, "paper profile", [sys.executable, str(HERE / "workloads.py"), "distill_command",
+            "--recipe", "mct/cifar10-ipc1", *dataset, "--model", model, "--device", device,
+            "--buffer-path", str(tmp / "paper"), "--out", str(paper_out), "--iterations", str(iterations),
+            "--eval-it", "0", "--max-start-epoch", "1" if args.cpu_smoke else "2", *steps_override], env, timeout=900)
+        if proc.returncode == 0:
+            measured = json.loads(proc.stdout.strip().splitlines()[-1])
+            rows = [json.loads(line) for line in (paper_out / "metrics.jsonl").read_text().splitlines()]
+            seconds = sorted(r["seconds"] for r in rows if "seconds" in r)
+            report["paper_profile"] = {"iterations": iterations, "model": model, "dataset": dataset[1],
+                                       "recipe": "mct/cifar10-ipc1",
+                                       "median_seconds_per_iteration": seconds[len(seconds) // 2],
+                                       "peak_gpu_gb": measured["peak_gpu_gb"], "peak_rss_mb": measured["peak_rss_mb"],
+                                       "finite": finite_outputs(paper_out)}
+    report["steps"] = steps
+    report["all_passed"] = all(s["exit"] == 0 and s.get("finite", True) for s in steps.values())
+    path = output_dir(args.out) / ("gpu_check.json" if not args.cpu_smoke else "gpu_check_cpu_smoke.json")
+    write_json(path, report)
+    print(json.dumps({k: v for k, v in report.items() if k not in ("machine",)}, indent=1, default=str))
+    return 0 if report["all_passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Recipes and config files: loading, override order, one-line errors, what config.json records,
+the defaults of ``--matcher mct``, and the users' main path (CIFAR-10 with ZCA) end to end."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from mct_plugin.harness.cli import build_parser
+from mct_plugin.harness.cli.distill import resolve
+from mct_plugin.harness.plugins.components import activated, build_components
+
+from helpers import assert_one_line_error, run_cli, run_main
+from test_platform import install_distribution, with_site
+
+
+@pytest.fixture(scope="module")
+def components():
+    return build_components()
+
+
+def resolved(components, *argv: str):
+    args = build_parser(components=components).parse_args(["distill", *argv])
+    with activated(components):
+        return resolve(args, components)
+
+
+def test_every_shipped_recipe_is_valid_and_listed(components, capsys):
+    names = components.recipes.names()
+    for expected in ("mct/cifar10-ipc1", "mct/cifar10-ipc10", "mct/cifar10-ipc50", "mct/cifar100-ipc1",
+                     "mct/tiny-ipc1", "mtt/cifar10-ipc1", "mtt/cifar100-ipc1", "mtt/tiny-ipc1"):
+        assert expected in names
+    for name in names:
+        recipe = components.recipes.get(name)
+        config = resolved(components, "--recipe", name)
+        assert config.recipe == name and config.recipe_version == recipe.version >= 1
+        assert config.matcher == recipe.options["matcher"] and recipe.source
+    listing = run_main(capsys, "recipes")
+    assert listing.returncode == 0 and all(name in listing.stdout for name in names)
+    shown = run_main(capsys, "recipes", "mct/cifar10-ipc1")
+    assert "syn_steps: 60" in shown.stdout and "lr_init is parsed but unused" in shown.stdout
+
+
+def test_values_come_from_defaults_then_recipe_then_config_file_then_command_line(components, tmp_path):
+    config_file = tmp_path / "mine.yaml"
+    config_file.write_text("syn-steps: 40\nlr_img: 5\nwaypoints: 6\n")
+    config = resolved(components, "--recipe", "mct/cifar10-ipc1", "--config", str(config_file), "--syn-steps", "7")
+    assert config.syn_steps == 7                        # command line over config file over recipe (60)
+    assert config.lr_img == 5.0                         # config file over recipe (1000)
+    assert config.plugin_options["waypoints"] == 6      # a plugin's option, from the config file
+    assert config.expert_epochs == 6.0 and config.lr_lr == 1e-7  # recipe over defaults (3, 1e-5)
+    assert config.batch_train == 256                    # default: nobody set it
+    assert config.recipe == "mct/cifar10-ipc1" and config.recipe_version == 1
+    # a --config file may name the recipe itself
+    (tmp_path / "with_recipe.yaml").write_text("recipe: mct/cifar10-ipc10\nipc: 2\n")
+    config = resolved(components, "--config", str(tmp_path / "with_recipe.yaml"))
+    assert config.recipe == "mct/cifar10-ipc10" and config.ipc == 2 and config.expert_epochs == 15.0
+
+
+@pytest.mark.parametrize("content,fragment", [
+    ("syn_steps: 20\nlearning_rate: 3\n", "unknown option --learning-rate (not an option of 'dd-harness distill')"),
+    ("ipc: ten\n", "--ipc must be an integer (got 'ten')"),
+    ("lr_img: .nan\n", "--lr-img must be a finite number (got nan)"),
+    ("- 1\n- 2\n", "must hold a mapping of option names to values"),
+    ("ipc: [1\n", "is not valid YAML"),
+])
+def test_a_bad_config_file_fails_in_one_line_naming_it(tmp_path, capsys, content, fragment):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    proc = run_main(capsys, "distill", "--matcher", "mtt", "--config", str(path), "--out", str(tmp_path / "run"))
+    assert_one_line_error(proc, fragment)
+    assert not (tmp_path / "run").exists()
+
+
+RECIPE_PLUGIN = textwrap.dedent('''
+    from pathlib import Path
+    from mct_plugin.harness.api import hookimpl, recipes_in
+
+    @hookimpl
+    def dd_register_recipes():
+        return recipes_in(Path(__file__).parent / "toy_recipes")
+''')
+
+
+@pytest.fixture(scope="module")
+def recipe_site(tmp_path_factory):
+    site = install_distribution(tmp_path_factory.mktemp("site"), "toy_recipes_plugin", RECIPE_PLUGIN,
+                                {"toyrecipes": "toy_recipes_plugin"})
+    folder = site / "toy_recipes"
+    folder.mkdir()
+    (folder / "good.yaml").write_text(textwrap.dedent('''
+        name: toy/fashion-ipc1
+        version: 3
+        description: a toy MCT run on Fashion-MNIST
+        source: tests/test_recipes.py
+        options:
+          matcher: mct
+          model: ConvNetW32
+          syn_steps: 2
+          expert_epochs: 1
+          max_start_epoch: 2
+          iterations: 2
+          eval_it: 0
+          waypoints: 3
+    '''))
+    (folder / "bad.yaml").write_text("name: toy/bad\nversion: 1\noptions:\n  matcher: mtt\n  learning_rate: 1\n")
+    return site
+
+
+def test_a_recipe_naming_an_unknown_option_fails_in_one_line(recipe_site, tmp_path):
+    proc = run_cli("distill", "--recipe", "toy/bad", "--out", str(tmp_path / "run"), env=with_site(recipe_site))
+    assert_one_line_error(proc, "recipe toy/bad", "bad.yaml", "unknown option --learning-rate")
+    assert not (tmp_path / "run").exists()
+    assert_one_line_error(run_cli("distill", "--recipe", "toy/nope", "--out", str(tmp_path / "run"),
+                                  env=with_site(recipe_site)), "unknown recipe 'toy/nope'; registered:")
+
+
+def test_config_json_records_the_recipe_and_every_resolved_value(recipe_site, tmp_path, expert_root):
+    out = tmp_path / "run"
+    proc = run_cli("distill", "--recipe", "toy/fashion-ipc1", "--buffer-path", str(expert_root), "--out", str(out),
+                   "--lr-img", "500", "--quiet", env=with_site(recipe_site))
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe"] == "toy/fashion-ipc1" and config["recipe_version"] == 3
+    assert config["lr_img"] == 500.0 and config["syn_steps"] == 2 and config["matcher"] == "mct"
+    assert config["plugin_options"]["waypoints"] == 3 and config["gradient_mode"] == "constant-memory"
+    assert config["sampler"] == "continuous" and config["batch_train"] == 256  # resolved defaults too
+    assert Path(config["buffer_path"]).is_absolute() and Path(config["out"]).is_absolute()
+    # the recorded config is itself a valid --config file (a re-run reproduces it)
+    again = run_cli("distill", "--config", str(out / "config.json"), "--buffer-path", str(expert_root), "--out",
+                    str(tmp_path / "again"), "--quiet", env=with_site(recipe_site))
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again" / "images.pt").read_bytes() == (out / "images.pt").read_bytes()
+
+
+def test_mct_defaults_are_the_official_method(components):
+    """--matcher mct with no other option runs what the public MCT code runs: P=4 waypoints at the
+    public spacing with its smoothing, the first-order (constant-memory) gradient, continuous
+    sampling; the same values as the shipped official recipes."""
+    from mct_plugin.mct.options import ConvertOptions, DistillOptions
+
+    config = resolved(components, "--matcher", "mct")
+    official = components.recipes.get("mct/cifar10-ipc1").options
+    options = DistillOptions()
+    for name in ("waypoints", "waypoint_spacing", "smooth", "pacing"):
+        assert getattr(options, name) == official[name] == getattr(ConvertOptions(), name) == \
+            config.plugin_options[name], name
+    assert (options.waypoints, options.waypoint_spacing, options.smooth) == (4, "public", "public")
+    assert components.matchers.get("mct").default_gradient_mode == official["gradient_mode"] == "constant-memory"
+    assert components.matchers.get("mct").default_sampler == "continuous"
+    assert options.start_curriculum == "none"  # the public flag can never turn it on
+
+
+# -- CIFAR-10 with ZCA, the users' main path, on a tiny dataset in torchvision's on-disk layout ------------
+def write_cifar10(root: Path, fmnist, train_per_class: int = 20, test: int = 200) -> Path:
+    """``root/cifar-10-batches-py`` as torchvision's CIFAR10 reads it (pickled dicts of uint8 rows),
+    filled with real Fashion-MNIST images padded to 32x32 and coloured per class."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+
+    def rows(images: torch.Tensor, labels: torch.Tensor) -> dict:
+        x = images.mul(0.3530).add(0.2861).clamp(0, 1)  # back to [0, 1]
+        x = torch.nn.functional.pad(x, (2, 2, 2, 2))
+        tint = torch.stack([0.5 + 0.5 * torch.cos(labels.float() + k) for k in range(3)], 1).view(-1, 3, 1, 1)
+        rgb = (x.repeat(1, 3, 1, 1) * tint * 255).round().to(torch.uint8)
+        return {"data": rgb.reshape(len(rgb), -1).numpy(), "labels": labels.tolist()}
+
+    index = fmnist.balanced_indices(train_per_class, torch.Generator().manual_seed(0))
+    train = rows(fmnist.train_images[index], fmnist.train_labels[index])
+    for b in range(5):  # five training batches of the same size, as the real files
+        part = slice(b * len(index) // 5, (b + 1) * len(index) // 5)
+        with open(folder / f"data_batch_{b + 1}", "wb") as handle:
+            pickle.dump({"data": train["data"][part], "labels": train["labels"][part]}, handle)
+    with open(folder / "test_batch", "wb") as handle:
+        pickle.dump(rows(fmnist.test_images[:test], fmnist.test_labels[:test]), handle)
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({"label_names": [f"class{c}" for c in range(10)]}, handle)
+    return root
+
+
+@pytest.mark.slow
+def test_cifar10_with_zca_experts_convert_recipe_distill_eval(tmp_path, capsys, monkeypatch, fmnist):
+    import torchvision
+
+    root = write_cifar10(tmp_path / "data", fmnist)
+    # the only shortcut: torchvision checks md5 sums of its own download, which these files cannot match
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
+    buffers, converted, out = tmp_path / "buffers", tmp_path / "mct", tmp_path / "run"
+    common = ["--dataset", "CIFAR10", "--data-path", str(root), "--model", "ConvNetW16"]
+    proc = run_main(capsys, "experts", *common, "--zca", "--num-experts", "2", "--train-epochs", "3",
+                    "--buffer-path", str(buffers), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    zca_folder = buffers / "CIFAR10" / "ConvNetW16"  # with ZCA: no _NO_ZCA suffix, as the public code
+    assert sorted(p.name for p in zca_folder.iterdir()) == ["replay_buffer_0.pt"]
+    proc = run_main(capsys, "convert", "--to", "mct", str(zca_folder), "--out", str(converted), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    from mct_plugin.mct.format import read_metadata
+
+    meta = read_metadata(converted / "replay_buffer_0.mct.safetensors")
+    assert (meta["dataset"], meta["model"], meta["waypoints"]) == ("CIFAR10", "ConvNetW16", [0, 1, 2, 3])
+    proc = run_main(capsys, "distill", "--recipe", "mct/cifar10-ipc1", *common, "--zca", "--buffer-path",
+                    str(converted), "--out", str(out), "--iterations", "2", "--syn-steps", "2", "--expert-epochs", "1",
+                    "--max-start-epoch", "1", "--eval-it", "2", "--num-eval", "1", "--epoch-eval-train", "2", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe"] == "mct/cifar10-ipc1" and config["zca"] and config["lr_lr"] == 1e-7
+    assert config["plugin_options"]["waypoints"] == 4 and config["gradient_mode"] == "constant-memory"
+    images = torch.load(out / "images.pt", weights_only=True)
+    assert images.shape == (10, 3, 32, 32) and torch.isfinite(images).all()
+    proc = run_main(capsys, "eval", "--run", str(out), "--num-eval", "1", "--epoch-eval-train", "2")
+    assert proc.returncode == 0, proc.stderr
+    table = json.loads((out / "eval.json").read_text())
+    assert table["rows"][0]["model"] == "ConvNetW16" and 0 <= table["rows"][0]["distilled"]["mean"] <= 1
+    # without --zca the same recipe looks for CIFAR10_NO_ZCA buffers and says which folder it searched
+    proc = run_main(capsys, "distill", "--recipe", "mct/cifar10-ipc1", *common, "--buffer-path", str(buffers),
+                    "--out", str(tmp_path / "nozca"), "--quiet")
+    assert_one_line_error(proc, "no expert buffers found", "CIFAR10_NO_ZCA")
