@@ -95,6 +95,29 @@ def test_vs_public_refuses_a_folder_that_is_not_the_public_code(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_vs_public_accuracy_needs_a_checkout_of_the_public_mct_code(tmp_path):
+    for name in ("distill.py", "utils.py", "networks.py", "reparam_module.py"):
+        (tmp_path / name).write_text("raise SystemExit('must not run')\n")
+    proc = subprocess.run([sys.executable, str(BENCH / "vs_public.py"), "--public-repo", str(tmp_path), "--ipc", "",
+                           "--accuracy", "--mct-repo", str(tmp_path), "--out", str(tmp_path / "results")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "--accuracy needs --mct-repo pointing at a checkout of the public MCT code" in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_gpu_check_cpu_smoke_runs_every_step(out):
+    proc = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--cpu-smoke", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((out / "gpu_check_cpu_smoke.json").read_text())
+    assert report["all_passed"] and report["device"] == "cpu"
+    assert set(report["steps"]) == {"experts", "convert", "distill constant-memory", "distill unrolled",
+                                    "torchrun 1 process (gloo)", "eval", "paper experts", "paper profile"}
+    assert report["paper_profile"]["finite"] and report["paper_profile"]["recipe"] == "mct/cifar10-ipc1"
+
+
 def test_vs_public_gives_the_public_code_a_torchvision_fashion_mnist_root(tmp_path, fmnist):
     from torchvision import datasets
 

@@ -496,3 +496,20 @@ def test_idx_files_that_do_not_fit_the_dataset_are_refused(tmp_path, capsys, min
         images = read_idx(folder / "train-images-idx3-ubyte.gz")
         write_idx(folder / "train-images-idx3-ubyte.gz", np.pad(images, ((0, 0), (2, 2), (2, 2))))
     assert_one_line_error(run_main(capsys, "data", "--data-path", str(folder)), str(folder), fragment)
+
+
+def test_a_corrupted_pickle_stream_is_one_line_whatever_the_unpickler_raises(tmp_path, capsys, mini_fmnist_dir):
+    """Found by the fuzz suite: one flipped byte in the pickle made torch's weights-only unpickler
+    raise a bare KeyError (a memo reference that does not exist)."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save([trajectory(seed=0), trajectory(seed=1)], buffer)
+    data = bytearray(buffer.getvalue())
+    data[112] ^= 0xFF
+    folder = tmp_path / "buffers"
+    folder.mkdir()
+    (folder / "replay_buffer_0.pt").write_bytes(bytes(data))
+    proc = run_main(capsys, *distill("--data-path", str(mini_fmnist_dir), "--buffer-path", str(folder), "--out",
+                                     str(tmp_path / "run")))
+    assert_one_line_error(proc, f"{folder / 'replay_buffer_0.pt'} is truncated or not a torch file (KeyError")

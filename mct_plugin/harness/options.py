@@ -233,7 +233,7 @@ def add_options(parser, cls: type, *, skip: Iterable[str] = (), defaults: Mappin
         else:
             shown = ",".join(default) if isinstance(default, tuple) else default
             suffix = f" (default: {shown})" if shown not in (None, "", ()) else ""
-            allowed = (choices or {}).get(name)
+            allowed = (choices or {}).get(name) or meta.get("choices")
             parser.add_argument(flag(name), dest=name, type=_argparse_type(cls, name), default=argparse.SUPPRESS,
                                 choices=allowed, metavar=None if allowed else meta.get("metavar") or name.upper(),
                                 help=text + suffix)

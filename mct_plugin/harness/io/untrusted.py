@@ -9,7 +9,6 @@ from __future__ import annotations
 import pickle
 import re
 import warnings
-import zipfile
 from pathlib import Path
 
 import torch
@@ -46,14 +45,16 @@ def torch_load_untrusted(path: str | Path, *, mmap: bool = True):
             last = exc
         except PermissionError as exc:
             raise BufferFormatError(f"cannot read {path}: permission denied") from exc
-        except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as exc:
+        except Exception as exc:  # a corrupt pickle fails in many ways (KeyError, IndexError, ...); none runs code
             last = exc
     raise BufferFormatError(f"{path} is truncated or not a torch file ({_first_line(last)})")
 
 
 def _first_line(exc: Exception | None) -> str:
-    text = str(exc).strip().splitlines()[0] if exc and str(exc).strip() else type(exc).__name__
-    return text[:160]
+    if exc is None:
+        return "unknown error"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:160] if text else type(exc).__name__
 
 
 def _refused_global(message: str) -> str:
