@@ -187,8 +187,15 @@ def run_public_distillation(repo: Path, script: str, settings: dict, buffers: Pa
             "loss": losses, "evals": _evaluate_captured(result["captured"], seed, settings, data, model)}
 
 
+# What the public programs compute: MTT's exact gradient; MCT's first-order gradient on P=4 waypoints at
+# the public spacing with its smoothing (explicit, as our MCT default is the exact gradient).
+SAME_METHOD = {"mtt": ["--gradient-mode", "unrolled"],
+               "mct": ["--gradient-mode", "constant-memory", "--waypoints", "4", "--waypoint-spacing", "public",
+                       "--smooth", "public"]}
+
+
 def run_our_distillation(matcher: str, settings: dict, buffers: Path, out: Path, seed: int, model: str) -> dict:
-    args = ["--matcher", matcher, "--model", model, "--buffer-path", str(buffers), "--out", str(out), "--seed",
+    args = ["--matcher", matcher, *SAME_METHOD[matcher], "--model", model, "--buffer-path", str(buffers), "--out", str(out), "--seed",
             str(seed), "--ipc", str(settings["ipc"]), "--syn-steps", str(settings["syn_steps"]), "--expert-epochs",
             str(settings["expert_epochs"]), "--max-start-epoch", str(settings["max_start_epoch"]), "--lr-img",
             str(settings["lr_img"]), "--lr-lr", str(settings["lr_lr"]), "--lr-teacher", str(settings["lr_teacher"]),

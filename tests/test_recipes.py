@@ -128,7 +128,7 @@ def test_config_json_records_the_recipe_and_every_resolved_value(recipe_site, tm
     config = json.loads((out / "config.json").read_text())
     assert config["recipe"] == "toy/fashion-ipc1" and config["recipe_version"] == 3
     assert config["lr_img"] == 500.0 and config["syn_steps"] == 2 and config["matcher"] == "mct"
-    assert config["plugin_options"]["waypoints"] == 3 and config["gradient_mode"] == "constant-memory"
+    assert config["plugin_options"]["waypoints"] == 3 and config["gradient_mode"] == "unrolled"  # the mct default, resolved
     assert config["sampler"] == "continuous" and config["batch_train"] == 256  # resolved defaults too
     assert Path(config["buffer_path"]).is_absolute() and Path(config["out"]).is_absolute()
     # the recorded config is itself a valid --config file (a re-run reproduces it)
@@ -138,22 +138,59 @@ def test_config_json_records_the_recipe_and_every_resolved_value(recipe_site, tm
     assert (tmp_path / "again" / "images.pt").read_bytes() == (out / "images.pt").read_bytes()
 
 
-def test_mct_defaults_are_the_official_method(components):
-    """--matcher mct with no other option runs what the public MCT code runs: P=4 waypoints at the
-    public spacing with its smoothing, the first-order (constant-memory) gradient, continuous
-    sampling; the same values as the shipped official recipes."""
+def study_module():
+    """benchmarks/mct_study.py, whose study chose the defaults."""
+    import importlib.util
+    import sys
+
+    name = "mct_study_for_tests"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / "mct_study.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+def test_mct_defaults_are_the_study_winner_and_the_official_method_stays_a_recipe(components):
+    """--matcher mct with no other option runs the configuration that won the MCT study (P=4 at the
+    public spacing with its smoothing, continuous sampling, the exact gradient); the public code's
+    configuration (its first-order gradient) is the named recipe mct/cifar10-ipc1, and the
+    converter's defaults follow the matcher's."""
     from mct_plugin.mct.options import ConvertOptions, DistillOptions
 
+    study = study_module()
+    winner, official = study.ARMS[study.WINNER], study.ARMS[study.OFFICIAL]
     config = resolved(components, "--matcher", "mct")
-    official = components.recipes.get("mct/cifar10-ipc1").options
-    options = DistillOptions()
-    for name in ("waypoints", "waypoint_spacing", "smooth", "pacing"):
-        assert getattr(options, name) == official[name] == getattr(ConvertOptions(), name) == \
-            config.plugin_options[name], name
-    assert (options.waypoints, options.waypoint_spacing, options.smooth) == (4, "public", "public")
-    assert components.matchers.get("mct").default_gradient_mode == official["gradient_mode"] == "constant-memory"
-    assert components.matchers.get("mct").default_sampler == "continuous"
-    assert options.start_curriculum == "none"  # the public flag can never turn it on
+    matcher = components.matchers.get("mct")
+    for name, value in winner.plugin_options().items():
+        assert getattr(DistillOptions(), name) == getattr(ConvertOptions(), name) == config.plugin_options[name] \
+            == value, name
+    assert (config.gradient_mode or matcher.default_gradient_mode) == winner.gradient_mode == "unrolled"
+    assert matcher.default_sampler == "continuous"
+    assert DistillOptions().start_curriculum == "none"  # the public flag can never turn it on
+
+    recipe = components.recipes.get("mct/cifar10-ipc1").options
+    assert {name: recipe[name] for name in official.plugin_options()} == official.plugin_options()
+    assert recipe["gradient_mode"] == official.gradient_mode == "constant-memory"
+    assert (official.waypoints, official.spacing, official.smooth) == (4, "public", "public")
+
+
+@pytest.mark.parametrize("ipc", [1, 10])
+@pytest.mark.parametrize("method", ["mtt", "mct"])
+def test_fashion_mnist_recipes_are_the_study_settings(components, method, ipc):
+    study = study_module()
+    cpu, arm = study.STUDIES["cpu"], study.ARMS["mtt" if method == "mtt" else study.WINNER]
+    plan = cpu.plans[ipc]
+    recipe = components.recipes.get(f"{method}/fashionmnist-ipc{ipc}").options
+    expected = {"matcher": arm.matcher, "dataset": "FashionMNIST", "model": cpu.model, "ipc": ipc,
+                "syn_steps": plan.syn_steps, "expert_epochs": plan.expert_epochs,
+                "max_start_epoch": plan.max_start_epoch, "lr_img": plan.lr_img, "lr_lr": plan.lr_lr,
+                "lr_teacher": plan.lr_teacher, "iterations": plan.iterations, "eval_it": plan.eval_every,
+                "num_eval": cpu.num_eval, "epoch_eval_train": cpu.epoch_eval_train,
+                "gradient_mode": arm.gradient_mode, **arm.plugin_options()}
+    assert recipe == expected
+    assert arm.name in plan.arms
 
 
 # -- CIFAR-10 with ZCA, the users' main path, on a tiny dataset in torchvision's on-disk layout ------------
