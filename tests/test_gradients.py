@@ -61,7 +61,7 @@ def test_unrolled_gradient_matches_finite_differences(augment):
         minus[index] -= eps
         numeric = (loss_at(problem, plus.requires_grad_()) - loss_at(problem, minus.requires_grad_())) / (2 * eps)
         assert numeric == pytest.approx(float(result.images_grad[index]), rel=1e-4, abs=1e-9)
-    lr = float(problem.lr)
+    lr = float(problem.lr.detach())
     numeric_lr = (loss_at(problem, lr=torch.tensor(lr + eps, dtype=torch.float64, requires_grad=True))
                   - loss_at(problem, lr=torch.tensor(lr - eps, dtype=torch.float64, requires_grad=True))) / (2 * eps)
     assert numeric_lr == pytest.approx(float(result.lr_grad), rel=1e-5)
