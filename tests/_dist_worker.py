@@ -27,3 +27,4 @@ digest = hashlib.sha256(result.synthetic.images.detach().numpy().tobytes()).hexd
 print(json.dumps({"rank": ctx.rank, "world": ctx.world_size, "digest": digest, "lr": float(result.synthetic.lr.detach()),
                   "segments": [[r["start_epoch"], r["target_epoch"], r["expert"]] for r in result.rows if "loss" in r]}))
 distributed.shutdown(together=True)
+distributed.exit_process(0)  # skip gloo's teardown at interpreter exit, as the CLI does

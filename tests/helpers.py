@@ -14,9 +14,21 @@ import pytest
 import torch
 
 HERE = Path(__file__).resolve().parent
+BENCH = HERE.parent / "benchmarks"
 SMALL_MODEL = "ConvNetW32"
 DEFAULT_KILL_POINTS = 1  # per command and test, without --all-kill-points
 ALL_KILL_POINTS = 6
+
+
+def benchmark_module(name: str):
+    """A script of ``benchmarks/`` imported as a module (its sibling imports resolve)."""
+    import importlib
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:

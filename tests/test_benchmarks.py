@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+from helpers import BENCH, benchmark_module
 
 
 def bench(script: str, *args: str, cache: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -121,12 +121,7 @@ def test_gpu_check_cpu_smoke_runs_every_step(out):
 def test_vs_public_gives_the_public_code_a_torchvision_fashion_mnist_root(tmp_path, fmnist):
     from torchvision import datasets
 
-    sys.path.insert(0, str(BENCH))
-    try:
-        from vs_public import fashion_mnist_root
-    finally:
-        sys.path.remove(str(BENCH))
-    root = fashion_mnist_root(tmp_path / "data")
+    root = benchmark_module("vs_public").fashion_mnist_root(tmp_path / "data")
     train = datasets.FashionMNIST(root, train=True, download=False)
     test = datasets.FashionMNIST(root, train=False, download=False)
     assert (len(train), len(test)) == (60_000, 10_000)

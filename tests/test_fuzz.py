@@ -10,6 +10,8 @@ reproducible); ``make test-fuzz`` runs 200 per property. Each test prints how ma
 
 from __future__ import annotations
 
+from collections import Counter
+
 import io
 import json
 import shutil
@@ -61,7 +63,7 @@ def check_contract(proc, out: Path | None, inputs: dict[Path, dict], before_out:
     return "refused"
 
 
-def report(name: str, tally: dict) -> None:
+def report(name: str, tally: Counter) -> None:
     print(f"\nfuzz {name}: {sum(tally.values())} inputs ({tally.get('ok', 0)} accepted, {tally.get('refused', 0)} "
           f"refused in one line)")
 
@@ -87,7 +89,7 @@ def distill_args(buffers: Path, out: Path, data: Path, matcher: str = "mtt") -> 
 
 
 def test_distill_options(request, tmp_path, buffers, mini_fmnist_dir):
-    tally: dict[str, int] = {}
+    tally: Counter[str] = Counter()
 
     @fuzz_settings(request)
     @given(name=st.sampled_from(DISTILL_NUMBERS), value=st.sampled_from(WEIRD_VALUES),
@@ -97,15 +99,14 @@ def test_distill_options(request, tmp_path, buffers, mini_fmnist_dir):
         shutil.rmtree(out, ignore_errors=True)
         inputs = {buffers: tree_snapshot(buffers)}
         args = distill_args(buffers, out, mini_fmnist_dir, matcher) + [f"--{name.replace('_', '-')}={value}"]
-        outcome = check_contract(run_cli_in_process(*args), out, inputs)
-        tally[outcome] = tally.get(outcome, 0) + 1
+        tally[check_contract(run_cli_in_process(*args), out, inputs)] += 1
 
     check()
     report("distill options", tally)
 
 
 def test_experts_and_eval_options(request, tmp_path, mini_fmnist_dir, buffers):
-    tally: dict[str, int] = {}
+    tally: Counter[str] = Counter()
     run = tmp_path / "finished"
     assert run_cli_in_process(*distill_args(buffers, run, mini_fmnist_dir)).returncode == 0
 
@@ -133,7 +134,7 @@ def test_experts_and_eval_options(request, tmp_path, mini_fmnist_dir, buffers):
             outcome = check_contract(proc, None, {})
             if outcome == "refused":
                 assert tree_snapshot(run) == before
-        tally[outcome] = tally.get(outcome, 0) + 1
+        tally[outcome] += 1
 
     check()
     report("experts and eval options", tally)
@@ -166,7 +167,7 @@ def _structural(case: str, experts: list) -> list:
 
 
 def test_corrupted_buffers_and_mct_files(request, tmp_path, buffers, converted, mini_fmnist_dir):
-    tally: dict[str, int] = {}
+    tally: Counter[str] = Counter()
     original = (buffers / "replay_buffer_0.pt").read_bytes()
     original_mct = (converted / "replay_buffer_0.mct.safetensors").read_bytes()
     experts = torch.load(io.BytesIO(original), weights_only=True)
@@ -199,15 +200,14 @@ def test_corrupted_buffers_and_mct_files(request, tmp_path, buffers, converted, 
             args = ["convert", "--to", "mct", str(folder), "--out", str(out), "--quiet"]
         else:
             args = distill_args(folder, out, mini_fmnist_dir, "mct" if target == "mct" else "mtt")
-        outcome = check_contract(run_cli_in_process(*args), out, inputs)
-        tally[outcome] = tally.get(outcome, 0) + 1
+        tally[check_contract(run_cli_in_process(*args), out, inputs)] += 1
 
     check()
     report("corrupted buffers and MCT files", tally)
 
 
 def test_corrupted_run_directories(request, tmp_path, buffers, mini_fmnist_dir):
-    tally: dict[str, int] = {}
+    tally: Counter[str] = Counter()
     finished = tmp_path / "finished"
     assert run_cli_in_process(*distill_args(buffers, finished, mini_fmnist_dir)).returncode == 0
 
@@ -249,8 +249,7 @@ def test_corrupted_run_directories(request, tmp_path, buffers, mini_fmnist_dir):
         else:
             proc = run_cli_in_process("distill", "--resume", "--out", str(run), "--iterations", "2",
                                       "--data-path", str(mini_fmnist_dir), "--quiet")
-            outcome = check_contract(proc, run, {buffers: tree_snapshot(buffers)}, before)
-        tally[outcome] = tally.get(outcome, 0) + 1
+            tally[check_contract(proc, run, {buffers: tree_snapshot(buffers)}, before)] += 1
 
     check()
     report("corrupted run directories", tally)

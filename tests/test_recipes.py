@@ -15,7 +15,7 @@ from mct_plugin.harness.cli import build_parser
 from mct_plugin.harness.cli.distill import resolve
 from mct_plugin.harness.plugins.components import activated, build_components
 
-from helpers import assert_one_line_error, run_cli, run_main
+from helpers import assert_one_line_error, benchmark_module, run_cli, run_main
 from test_platform import install_distribution, with_site
 
 
@@ -138,20 +138,6 @@ def test_config_json_records_the_recipe_and_every_resolved_value(recipe_site, tm
     assert (tmp_path / "again" / "images.pt").read_bytes() == (out / "images.pt").read_bytes()
 
 
-def study_module():
-    """benchmarks/mct_study.py, whose study chose the defaults."""
-    import importlib.util
-    import sys
-
-    name = "mct_study_for_tests"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "benchmarks" / "mct_study.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
 def test_mct_defaults_are_the_study_winner_and_the_official_method_stays_a_recipe(components):
     """--matcher mct with no other option runs the configuration that won the MCT study (P=4 at the
     public spacing with its smoothing, continuous sampling, the exact gradient); the public code's
@@ -159,7 +145,7 @@ def test_mct_defaults_are_the_study_winner_and_the_official_method_stays_a_recip
     converter's defaults follow the matcher's."""
     from mct_plugin.mct.options import ConvertOptions, DistillOptions
 
-    study = study_module()
+    study = benchmark_module("mct_study")
     winner, official = study.ARMS[study.WINNER], study.ARMS[study.OFFICIAL]
     config = resolved(components, "--matcher", "mct")
     matcher = components.matchers.get("mct")
@@ -179,7 +165,7 @@ def test_mct_defaults_are_the_study_winner_and_the_official_method_stays_a_recip
 @pytest.mark.parametrize("ipc", [1, 10])
 @pytest.mark.parametrize("method", ["mtt", "mct"])
 def test_fashion_mnist_recipes_are_the_study_settings(components, method, ipc):
-    study = study_module()
+    study = benchmark_module("mct_study")
     cpu, arm = study.STUDIES["cpu"], study.ARMS["mtt" if method == "mtt" else study.WINNER]
     plan = cpu.plans[ipc]
     recipe = components.recipes.get(f"{method}/fashionmnist-ipc{ipc}").options

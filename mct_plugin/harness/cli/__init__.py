@@ -106,6 +106,12 @@ def _interrupted_message(args: argparse.Namespace | None) -> str:
     return "dd-harness: interrupted"
 
 
+def entry() -> None:
+    """The ``dd-harness`` program: :func:`main`, then the process's exit (see
+    :func:`~mct_plugin.harness.runtime.distributed.exit_process`)."""
+    distributed.exit_process(main())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from ..runtime.allocator import tune_allocator
 

@@ -1,7 +1,5 @@
 """``python -m mct_plugin.harness.cli`` (what ``torchrun -m`` runs)."""
 
-import sys
+from . import entry
 
-from . import main
-
-sys.exit(main())
+entry()
