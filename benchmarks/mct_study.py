@@ -6,7 +6,7 @@ budget for every *arm* with >= 4 distillation seeds each; every evaluation point
 networks. An arm is MTT or one MCT configuration:
 
 * the number of waypoints P = 2, 4, 8 (public spacing), with and without smoothing;
-* both gradient modes (``unrolled``: exact; ``constant-memory``: the first-order gradient of the
+* both gradient modes (``unrolled``: exact; ``first-order``, formerly ``constant-memory``: the gradient of the
   public MCT code);
 * the public pacing ablations of beta (uniform / decreasing / projected points, P = 2).
 
@@ -58,7 +58,7 @@ class Arm:
 
     name: str
     matcher: str = "mct"
-    gradient_mode: str = "constant-memory"
+    gradient_mode: str = "first-order"
     waypoints: int = 2
     smooth: str = "none"
     spacing: str = "public"
@@ -78,7 +78,7 @@ def _mct(name: str, label: str, **kw) -> Arm:
 
 ARMS = {a.name: a for a in [
     Arm("mtt", matcher="mtt", gradient_mode="unrolled", label="MTT (exact gradient)"),
-    Arm("mtt-cm", matcher="mtt", gradient_mode="constant-memory", label="MTT, first-order gradient"),
+    Arm("mtt-cm", matcher="mtt", gradient_mode="first-order", label="MTT, first-order gradient"),
     _mct("p2", "MCT P=2", waypoints=2, gradient_mode="unrolled"),
     _mct("p2-cm", "MCT P=2, first-order", waypoints=2),
     _mct("p2-end-cm", "MCT P=2, end smoothed, first-order", waypoints=2, smooth="end"),

@@ -190,7 +190,7 @@ def run_public_distillation(repo: Path, script: str, settings: dict, buffers: Pa
 # What the public programs compute: MTT's exact gradient; MCT's first-order gradient on P=4 waypoints at
 # the public spacing with its smoothing (explicit, as our MCT default is the exact gradient).
 SAME_METHOD = {"mtt": ["--gradient-mode", "unrolled"],
-               "mct": ["--gradient-mode", "constant-memory", "--waypoints", "4", "--waypoint-spacing", "public",
+               "mct": ["--gradient-mode", "first-order", "--waypoints", "4", "--waypoint-spacing", "public",
                        "--smooth", "public"]}
 
 

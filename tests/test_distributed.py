@@ -53,7 +53,7 @@ def test_sharded_experts_match_a_single_process_run(tmp_path):
         assert all(torch.equal(x, y) for ca, cb in zip(a[0], b[0]) for x, y in zip(ca, cb)), name
 
 
-@pytest.mark.parametrize("matcher,mode", [("mtt", "unrolled"), ("mct", "constant-memory")])
+@pytest.mark.parametrize("matcher,mode", [("mtt", "checkpointed"), ("mct", "first-order")])
 def test_ranks_stay_identical_and_sample_their_own_segments(tiny_buffers, tmp_path, matcher, mode):
     proc = torchrun(str(HERE / "_dist_worker.py"), str(tiny_buffers), str(tmp_path / "run"), "4", matcher, mode)
     ranks = sorted(json_lines(proc.stdout), key=lambda r: r["rank"])

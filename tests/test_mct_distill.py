@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -44,7 +45,7 @@ def test_short_mct_distillation_lowers_the_loss_and_beats_a_random_subset(mct_ru
 
 
 @pytest.mark.slow
-def test_converted_files_soft_labels_and_constant_memory_from_the_cli(tmp_path, expert_dir):
+def test_converted_files_soft_labels_and_the_former_constant_memory_name_from_the_cli(tmp_path, expert_dir):
     converted = tmp_path / "mct"
     assert run_cli("convert", "--to", "mct", str(expert_dir), "--out", str(converted), "--quiet").returncode == 0
     out = tmp_path / "run"
@@ -54,6 +55,8 @@ def test_converted_files_soft_labels_and_constant_memory_from_the_cli(tmp_path, 
                    "--teacher-label", "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "file(s) of MCT files" in proc.stderr
+    assert "gradient mode 'constant-memory' is now called 'first-order'" in proc.stderr  # the former name works
+    assert json.loads((out / "config.json").read_text())["gradient_mode"] == "first-order"  # recorded by its name
     labels = torch.load(out / "labels.pt", weights_only=True)
     assert labels.shape == (10, 10) and torch.allclose(labels.sum(1), torch.ones(10), atol=1e-5)
     rows = [line for line in (out / "metrics.jsonl").read_text().splitlines()]

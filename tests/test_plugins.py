@@ -173,7 +173,7 @@ def test_plugins_command_lists_components_with_their_distribution():
     table = {(line.split()[0], line.split()[1]): line for line in lines[1:] if not line.startswith(("buffer", "gradient"))}
     assert "mct_plugin 0.1.0" in table[("matcher", "mtt")] and "mct_plugin 0.1.0" in table[("matcher", "mct")]
     assert any(line.startswith("buffer converter  mct") for line in lines)
-    assert any("constant-memory" in line for line in lines)
+    assert any("first-order" in line for line in lines) and any("checkpointed" in line for line in lines)
     assert any(line.split()[:2] == ["command", "demo"] and "mct_plugin 0.1.0" in line for line in lines)
 
 

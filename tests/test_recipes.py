@@ -152,13 +152,14 @@ def test_mct_defaults_are_the_study_winner_and_the_official_method_stays_a_recip
     for name, value in winner.plugin_options().items():
         assert getattr(DistillOptions(), name) == getattr(ConvertOptions(), name) == config.plugin_options[name] \
             == value, name
-    assert (config.gradient_mode or matcher.default_gradient_mode) == winner.gradient_mode == "unrolled"
+    assert (config.gradient_mode or matcher.default_gradient_mode) == "auto"  # an exact mode that fits
+    assert components.gradient_modes.get(winner.gradient_mode).exact
     assert matcher.default_sampler == "continuous"
     assert DistillOptions().start_curriculum == "none"  # the public flag can never turn it on
 
     recipe = components.recipes.get("mct/cifar10-ipc1").options
     assert {name: recipe[name] for name in official.plugin_options()} == official.plugin_options()
-    assert recipe["gradient_mode"] == official.gradient_mode == "constant-memory"
+    assert recipe["gradient_mode"] == official.gradient_mode == "first-order"
     assert (official.waypoints, official.spacing, official.smooth) == (4, "public", "public")
 
 
@@ -233,7 +234,7 @@ def test_cifar10_with_zca_experts_convert_recipe_distill_eval(tmp_path, capsys, 
     assert proc.returncode == 0, proc.stderr
     config = json.loads((out / "config.json").read_text())
     assert config["recipe"] == "mct/cifar10-ipc1" and config["zca"] and config["lr_lr"] == 1e-7
-    assert config["plugin_options"]["waypoints"] == 4 and config["gradient_mode"] == "constant-memory"
+    assert config["plugin_options"]["waypoints"] == 4 and config["gradient_mode"] == "first-order"
     images = torch.load(out / "images.pt", weights_only=True)
     assert images.shape == (10, 3, 32, 32) and torch.isfinite(images).all()
     proc = run_main(capsys, "eval", "--run", str(out), "--num-eval", "1", "--epoch-eval-train", "2")

@@ -3,9 +3,10 @@
 * :class:`DifferentiableAugmentation` - DSA (differentiable Siamese augmentation) as used by
   trajectory matching for the student's synthetic batches: per call one randomly chosen family among
   color / crop / cutout / flip / scale / rotate ("S" mode), independent parameters per sample,
-  differentiable w.r.t. the input. Sampling is separate from applying: every call stores an
-  :class:`AugmentParams` in ``last_params`` that can be replayed on another batch
-  (``aug(x2, params=aug.last_params)``), kornia style, instead of reseeding a global RNG.
+  differentiable w.r.t. the input. Sampling is separate from applying, kornia style:
+  ``params = aug.sample(x.shape)`` draws an :class:`AugmentParams` and ``aug.apply(x, params)``
+  applies it, as often as needed and to any batch of that shape (Siamese replay), instead of
+  reseeding a global RNG; ``aug(x)`` is the two in one.
   The sampled distributions are DSA's (Zhao & Bilen, ICML 2021, ``ParamDiffAug``), not kornia's
   defaults: :class:`DSAScale` samples the input at ``s * (output coordinates)`` with
   ``s ~ U[1/1.2, 1.2]`` per axis (kornia's ``RandomAffine`` scales the other way round), and
@@ -179,18 +180,23 @@ class DifferentiableAugmentation(nn.Module):
         self.strategy = strategy
         self.families = nn.ModuleDict({n: available[n] for n in names})
         self.family_names = names
-        self.last_params: AugmentParams | None = None
 
     def sample_family(self) -> str:
         return self.family_names[int(torch.randint(len(self.family_names), (1,)))]
 
-    def forward(self, x: torch.Tensor, params: AugmentParams | None = None) -> torch.Tensor:
-        """Augment ``x`` (N, C, H, W); with ``params`` replay an earlier call exactly."""
-        if params is None:
-            family = self.sample_family()
-            drawn = self.families[family].forward_parameters(x.shape)
-            params = self.last_params = AugmentParams(family, drawn)
+    def sample(self, batch_shape: torch.Size | tuple[int, ...]) -> AugmentParams:
+        """Draw the parameters of one call for a batch of ``batch_shape`` (N, C, H, W) from torch's
+        global RNG: the family, then that family's per-sample parameters."""
+        family = self.sample_family()
+        return AugmentParams(family, self.families[family].forward_parameters(torch.Size(batch_shape)))
+
+    def apply(self, x: torch.Tensor, params: AugmentParams) -> torch.Tensor:
+        """Apply drawn parameters to ``x`` (deterministic, differentiable w.r.t. ``x``)."""
         return self.families[params.family](x, params=params.params)
+
+    def forward(self, x: torch.Tensor, params: AugmentParams | None = None) -> torch.Tensor:
+        """Augment ``x`` (N, C, H, W): ``apply(x, sample(x.shape))``, or replay ``params``."""
+        return self.apply(x, self.sample(x.shape) if params is None else params)
 
 
 class CropScaleRotate(nn.Module):

@@ -29,9 +29,9 @@ class MCTMatcher(PooledMatcher):
     name = "mct"
     description = "MCT: match the convexified trajectory (MCT files, public MCT files, or MTT buffers on the fly)"
     default_sampler = "continuous"
-    # The exact gradient: benchmarks/mct_study.py measured it ahead of the public code's first-order
-    # gradient (constant-memory, kept by the official recipes mct/cifar10-ipc*) on every seed.
-    default_gradient_mode = "unrolled"
+    # An exact gradient (the default "auto": unrolled, or checkpointed where unrolled would not fit):
+    # benchmarks/mct_study.py measured it ahead of the public code's first-order gradient (kept by
+    # the official recipes mct/cifar10-ipc*) on every seed.
 
     def __init__(self, config, model, report=print) -> None:
         super().__init__(config, model, report)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..config import DistillConfig
 from ..distill.loop import Distillation
+from ..distill.memory import AUTO
 from ..errors import ConfigError, RunDirectoryError
 from ..io.rundir import RunDirectory
 from ..plugins.components import Components, current
@@ -27,7 +28,8 @@ def build(sub, components: Components) -> None:
                                    "--config < the command line.")
     p.add_argument("--recipe", default=None, metavar="NAME", help="start from a named recipe (see 'dd-harness recipes')")
     add_command_options(p, "distill", DistillConfig, components,
-                        choices={"gradient_mode": components.gradient_modes.names()})
+                        choices={"gradient_mode": [AUTO, *components.gradient_modes.names(),
+                                                   *components.gradient_modes.aliases()]})
     p.add_argument("--overwrite", action="store_true", help="replace the results in --out")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint, with the options saved in its config.json")

@@ -19,8 +19,9 @@ from ..data import RealDataset, load_dataset
 from ..models import FunctionalModel
 from ..plugins.components import Components
 from ..runtime.devices import resolve_device
-from .gradient_modes import GradientMode
-from .matching import Matcher, Sampler
+from .gradient_modes import GradientMode, StudentProblem
+from .matching import Matcher, Sampler, normalised_distance
+from .memory import AUTO, choose_exact_mode
 from .synthetic import SyntheticSet
 
 
@@ -44,7 +45,9 @@ def check_names(config: DistillConfig, components: Components) -> tuple[type[Mat
     """The matcher and sampler classes; a one-line error for any unknown name in ``config``."""
     matcher_cls = components.matchers.get(config.matcher)
     sampler_cls = components.samplers.get(config.sampler or matcher_cls.default_sampler)
-    components.gradient_modes.get(config.gradient_mode or matcher_cls.default_gradient_mode)
+    gradient_mode = config.gradient_mode or matcher_cls.default_gradient_mode
+    if gradient_mode != AUTO:
+        components.gradient_modes.get(gradient_mode)
     for model in (config.model, *config.eval_models):
         components.models.factory(model)
     components.datasets.get(config.dataset)
@@ -67,10 +70,24 @@ def build_parts(config: DistillConfig, components: Components, matcher_cls: type
     matcher.open(Path(config.buffer_path))
     sampler = sampler_cls(config)
     sampler.bind(matcher.num_epochs)
-    gradient_mode = components.gradient_modes.get(config.gradient_mode)()
     augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy).to(device) if config.dsa else None
     synthetic = SyntheticSet.initialise(data, config.ipc, config.pix_init, config.lr_teacher)
+    name = config.gradient_mode
+    if name == AUTO:
+        choice = choose_exact_mode(probe_problem(config, model, synthetic, augment))
+        name = choice.name
+        report(f"gradient mode: {name} ({choice.reason}; --gradient-mode chooses another)")
+    gradient_mode = components.gradient_modes.get(name).from_config(config)
     optimizer_img = torch.optim.SGD([synthetic.images], lr=config.lr_img, momentum=0.5)
     optimizer_lr = torch.optim.SGD([synthetic.lr], lr=config.lr_lr, momentum=0.5)
     return RunParts(data, device, model, matcher, sampler, gradient_mode, augment, synthetic, optimizer_img,
                     optimizer_lr)
+
+
+def probe_problem(config: DistillConfig, model: FunctionalModel, synthetic: SyntheticSet,
+                  augment: DifferentiableAugmentation | None) -> StudentProblem:
+    """A student problem shaped like the run's (for measuring one step's memory)."""
+    start = model.initial_flat().to(synthetic.images.device)
+    return StudentProblem(model, start, lambda theta: normalised_distance(theta, start, start), synthetic.images,
+                          synthetic.labels, synthetic.lr, config.syn_steps,
+                          config.resolved_batch_syn(len(synthetic.images)), augment)

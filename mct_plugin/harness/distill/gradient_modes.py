@@ -4,27 +4,39 @@ The student starts at ``theta_0`` and takes ``N`` steps on synthetic minibatches
 
     theta_{i+1} = theta_i - alpha * g_i,   g_i = grad_theta CE(f(theta_i, A_i(X[b_i])), y[b_i])
 
-and the objective depends on ``theta_N`` only. Two modes compute ``dL/dX`` and ``dL/dalpha``:
+and the objective depends on ``theta_N`` only. Three modes compute ``dL/dX`` and ``dL/dalpha``:
 
-``unrolled``
-    Exact backpropagation through all N steps (MTT). Memory grows with N: the graph of every
-    step, including its double-backward, is kept until the end.
+``unrolled`` (exact)
+    Backpropagation through all N steps (MTT). Memory grows with N: the graph of every step,
+    including what its double-backward needs, is kept until the end.
 
-``constant-memory``
-    TESLA (Cui et al., ICML 2023). Because ``theta_N = theta_0 - alpha * sum_i g_i``, the
-    gradient of the pixels used at step i is ``-alpha * v^T dg_i/dX`` with ``v = dL/dtheta_N``.
-    A first pass (no graph) computes ``sum_i g_i`` and ``v``; a second pass replays each step
-    (same minibatch, same augmentation parameters) and takes that vector-Jacobian product.
-    Memory does not grow with N. **Dropped terms:** each ``g_i`` is differentiated with
-    ``theta_i`` held fixed, i.e. the Hessian-propagated terms
-    ``-alpha * sum_{j>i} H_j dtheta_j/dX`` (``H_j = dg_j/dtheta_j``) are dropped from ``dL/dX``,
-    and ``dL/dalpha`` keeps only ``-v^T sum_i g_i`` (dropping ``-alpha v^T sum_j H_j
-    dtheta_j/dalpha``). These terms are O(alpha^2 * N * |H|); for ``syn_steps = 1`` both modes
-    agree exactly.
+``checkpointed`` (exact)
+    Reverse accumulation with per-step recomputation. The forward pass keeps only the parameter
+    vectors ``theta_i`` (every ``k``-th one for large models) and each step's minibatch and
+    augmentation parameters. Going backwards from ``lam_N = dL/dtheta_N``, step ``i`` is rebuilt
+    with a graph and one vector-Jacobian product of ``g_i`` with ``lam_{i+1}`` with respect to
+    ``(theta_i, X_i)`` gives the Hessian-vector product ``h`` and ``v_X``; then::
+
+        dL/dX_i += -alpha * v_X,   lam_i = lam_{i+1} - alpha * h,   dL/dalpha += -g_i . lam_{i+1}
+
+    Equal to ``unrolled`` up to float rounding. Memory: ``(N/k + k) * |theta|`` floats plus one
+    step's graph, i.e. nearly flat in N; time: one more forward/backward per step than
+    ``unrolled`` (two more between sparse checkpoints, ``k > 1``).
+
+``first-order`` (approximate; formerly ``constant-memory``)
+    The gradient of TESLA (Cui et al., ICML 2023) and of the public MCT code. Because
+    ``theta_N = theta_0 - alpha * sum_i g_i``, the gradient of the pixels used at step i is taken
+    as ``-alpha * v^T dg_i/dX`` with ``v = dL/dtheta_N``: a first pass (no graph) computes
+    ``sum_i g_i`` and ``v``; a second pass replays each step and takes that vector-Jacobian
+    product. **Dropped terms:** each ``g_i`` is differentiated with ``theta_i`` held fixed, i.e. the
+    Hessian-propagated terms ``-alpha * sum_{j>i} H_j dtheta_j/dX`` (``H_j = dg_j/dtheta_j``) are
+    dropped from ``dL/dX``, and ``dL/dalpha`` keeps only ``-v^T sum_i g_i``. These terms are
+    O(alpha^2 * N * |H|); for ``syn_steps = 1`` it equals the exact modes.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, ClassVar
@@ -32,8 +44,12 @@ from typing import Callable, ClassVar
 import torch
 import torch.nn.functional as F
 
-from ..augment import DifferentiableAugmentation
+from ..augment import AugmentParams, DifferentiableAugmentation
 from ..models import FunctionalModel
+
+# checkpointed: keep every theta_i while the N stored vectors take at most this many bytes, else
+# every k-th one with k ~ sqrt(N) (memory (N/k + k)|theta| is smallest there)
+DENSE_CHECKPOINT_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -78,9 +94,50 @@ def minibatch_schedule(num_images: int, batch_syn: int, steps: int) -> list[torc
     return schedule
 
 
+@dataclass
+class StudentStep:
+    """What replays step i exactly: its minibatch and its augmentation parameters (or None)."""
+
+    index: torch.Tensor
+    augment: AugmentParams | None
+
+
+def draw_steps(p: StudentProblem) -> list[StudentStep]:
+    """Every step's minibatch and augmentation parameters, drawn from torch's global RNG in the
+    order ``unrolled`` draws them (the schedule first, then one augmentation per step)."""
+    schedule = minibatch_schedule(len(p.images), p.batch_syn, p.syn_steps)
+    return [StudentStep(index, None if p.augment is None else p.augment.sample(p.images[index].shape))
+            for index in schedule]
+
+
+def step_inputs(p: StudentProblem, pixels: torch.Tensor, step: StudentStep) -> torch.Tensor:
+    """The augmented minibatch of ``step`` taken from ``pixels`` (differentiable w.r.t. them)."""
+    x = pixels[step.index]
+    return x if step.augment is None else p.augment.apply(x, step.augment)
+
+
+def student_gradient(p: StudentProblem, w: torch.Tensor, x: torch.Tensor, index: torch.Tensor,
+                     create_graph: bool) -> torch.Tensor:
+    """``g = grad_w CE(f(w, x), y[index])`` (``w`` must require grad)."""
+    ce = F.cross_entropy(p.model(w, x), p.labels[index])
+    (g,) = torch.autograd.grad(ce, w, create_graph=create_graph)
+    return g
+
+
 class GradientMode(ABC):
+    """How one iteration's loss is differentiated. Subclasses set ``name``, ``description`` and
+    ``exact`` (whether the gradient equals backpropagation through every step), may list former
+    names in ``aliases``, and may read run options in :meth:`from_config`."""
+
     name: ClassVar[str]
     description: ClassVar[str]
+    exact: ClassVar[bool] = False
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_config(cls, config) -> "GradientMode":
+        """An instance for a run with ``config`` (a :class:`~mct_plugin.harness.config.DistillConfig`)."""
+        return cls()
 
     @abstractmethod
     def run(self, problem: StudentProblem) -> MatchResult:
@@ -89,7 +146,8 @@ class GradientMode(ABC):
 
 class Unrolled(GradientMode):
     name = "unrolled"
-    description = "exact backpropagation through all student steps (memory grows with syn_steps)"
+    description = "exact: backpropagation through all student steps (memory grows with syn_steps)"
+    exact = True
 
     def run(self, problem: StudentProblem) -> MatchResult:
         p = problem
@@ -98,40 +156,109 @@ class Unrolled(GradientMode):
             x = p.images[index]
             if p.augment is not None:
                 x = p.augment(x)
-            ce = F.cross_entropy(p.model(w, x), p.labels[index])
-            (g,) = torch.autograd.grad(ce, w, create_graph=True)
+            g = student_gradient(p, w, x, index, create_graph=True)
             w = w - p.lr * g
         loss = p.objective(w)
         images_grad, lr_grad = torch.autograd.grad(loss, [p.images, p.lr])
         return MatchResult(float(loss.detach()), images_grad, lr_grad)
 
 
-class ConstantMemory(GradientMode):
-    name = "constant-memory"
-    description = "TESLA: per-step recomputation, memory independent of syn_steps (drops Hessian terms)"
+class Checkpointed(GradientMode):
+    """The exact gradient by reverse accumulation (see the module docstring).
 
-    def _step_grad(self, p: StudentProblem, w: torch.Tensor, x: torch.Tensor, index: torch.Tensor,
-                   create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    :param interval: keep every ``interval``-th parameter vector and recompute the steps between
+        (1: keep all); ``None`` chooses it per problem: 1 while the ``N`` vectors fit in
+        ``DENSE_CHECKPOINT_BYTES``, else ``ceil(sqrt(N))``.
+    """
+
+    name = "checkpointed"
+    description = ("exact: reverse accumulation with per-step recomputation (memory nearly flat in syn_steps, "
+                   "~1.3x the time of unrolled)")
+    exact = True
+
+    def __init__(self, interval: int | None = None) -> None:
+        if interval is not None and interval < 1:
+            raise ValueError(f"checkpoint interval must be >= 1, got {interval}")
+        self.interval = interval
+
+    @classmethod
+    def from_config(cls, config) -> "Checkpointed":
+        return cls(getattr(config, "checkpoint_interval", None) or None)
+
+    def interval_for(self, problem: StudentProblem) -> int:
+        if self.interval is not None:
+            return self.interval
+        n = problem.syn_steps
+        stored = n * problem.start.numel() * problem.start.element_size()
+        return 1 if stored <= DENSE_CHECKPOINT_BYTES else math.ceil(math.sqrt(n))
+
+    @staticmethod
+    def _advance(p: StudentProblem, w: torch.Tensor, pixels: torch.Tensor, step: StudentStep,
+                 alpha: torch.Tensor) -> torch.Tensor:
+        """theta_{i+1} from theta_i without a graph (the same arithmetic as ``unrolled``)."""
         w = w.detach().requires_grad_(True)
-        ce = F.cross_entropy(p.model(w, x), p.labels[index])
-        (g,) = torch.autograd.grad(ce, w, create_graph=create_graph)
-        return w, g
+        with torch.no_grad():
+            x = step_inputs(p, pixels, step)
+        g = student_gradient(p, w, x, step.index, create_graph=False)
+        return (w - alpha * g).detach()
+
+    def run(self, problem: StudentProblem) -> MatchResult:
+        p = problem
+        alpha, pixels = p.lr.detach(), p.images.detach()
+        steps = draw_steps(p)
+        n, k = len(steps), self.interval_for(p)
+        buffers = dict(p.model.module.named_buffers())  # BatchNorm statistics: left as unrolled leaves them
+        # forward: keep theta_i at every k-th step
+        kept: dict[int, torch.Tensor] = {}
+        w = p.start.detach()
+        for i, step in enumerate(steps):
+            if i % k == 0:
+                kept[i] = w
+            w = self._advance(p, w, pixels, step, alpha)
+        after_forward = {name: b.clone() for name, b in buffers.items()}
+        theta_n = w.requires_grad_(True)
+        loss = p.objective(theta_n)
+        (lam,) = torch.autograd.grad(loss, theta_n)
+        # backward, one segment of k steps at a time, last segment first
+        images_grad = torch.zeros_like(pixels)
+        lr_grad = torch.zeros((), dtype=alpha.dtype, device=alpha.device)
+        for first in reversed(range(0, n, k)):
+            thetas = [kept.pop(first)]
+            for i in range(first, min(first + k, n) - 1):  # recompute the segment's thetas
+                thetas.append(self._advance(p, thetas[-1], pixels, steps[i], alpha))
+            for i in reversed(range(first, first + len(thetas))):
+                step = steps[i]
+                w_i = thetas.pop().requires_grad_(True)
+                x_raw = pixels[step.index].requires_grad_(True)
+                x = x_raw if step.augment is None else p.augment.apply(x_raw, step.augment)
+                g = student_gradient(p, w_i, x, step.index, create_graph=True)
+                hvp, x_grad = torch.autograd.grad(g, [w_i, x_raw], grad_outputs=lam)
+                lr_grad -= torch.dot(g.detach(), lam)
+                images_grad.index_add_(0, step.index, -alpha * x_grad)
+                lam = lam - alpha * hvp
+        with torch.no_grad():
+            for name, value in after_forward.items():
+                buffers[name].copy_(value)
+        return MatchResult(float(loss.detach()), images_grad, lr_grad.reshape(p.lr.shape))
+
+
+class FirstOrder(GradientMode):
+    name = "first-order"
+    aliases = ("constant-memory",)
+    description = ("approximate: the public MCT/TESLA gradient, memory independent of syn_steps (drops the "
+                   "Hessian terms)")
 
     def run(self, problem: StudentProblem) -> MatchResult:
         p = problem
         alpha = p.lr.detach()
         pixels = p.images.detach()
-        schedule = minibatch_schedule(len(pixels), p.batch_syn, p.syn_steps)
-        replay = []
-        # pass 1: the trajectory without a graph; remember each step's augmentation parameters
+        steps = draw_steps(p)
+        # pass 1: the trajectory without a graph
         w, grad_sum = p.start.detach(), torch.zeros_like(p.start)
-        for index in schedule:
-            x = pixels[index]
-            if p.augment is not None:
-                with torch.no_grad():
-                    x = p.augment(x)
-                replay.append(p.augment.last_params)
-            _, g = self._step_grad(p, w, x, index, create_graph=False)
+        for step in steps:
+            with torch.no_grad():
+                x = step_inputs(p, pixels, step)
+            g = student_gradient(p, w.detach().requires_grad_(True), x, step.index, create_graph=False)
             grad_sum += g
             w = w - alpha * g
         # objective at theta_N = theta_0 - alpha * G: its value, v = dL/dtheta_N and dL/dalpha
@@ -143,17 +270,18 @@ class ConstantMemory(GradientMode):
         images_grad = torch.zeros_like(pixels)
         cotangent = -alpha * v
         w = p.start.detach()
-        for i, index in enumerate(schedule):
-            x_raw = pixels[index].requires_grad_(True)
-            x = p.augment(x_raw, params=replay[i]) if p.augment is not None else x_raw
-            w_leaf, g = self._step_grad(p, w, x, index, create_graph=True)
+        for step in steps:
+            x_raw = pixels[step.index].requires_grad_(True)
+            x = x_raw if step.augment is None else p.augment.apply(x_raw, step.augment)
+            w_leaf = w.detach().requires_grad_(True)
+            g = student_gradient(p, w_leaf, x, step.index, create_graph=True)
             (gx,) = torch.autograd.grad(g, x_raw, grad_outputs=cotangent)
-            images_grad.index_add_(0, index, gx)
+            images_grad.index_add_(0, step.index, gx)
             w = (w_leaf - alpha * g).detach()
         return MatchResult(float(loss.detach()), images_grad, lr_grad)
 
 
-BUILTIN_GRADIENT_MODES = [Unrolled, ConstantMemory]
+BUILTIN_GRADIENT_MODES = [Unrolled, Checkpointed, FirstOrder]
 
 
 def get_gradient_mode(name: str) -> GradientMode:

@@ -34,6 +34,7 @@ from ..runtime import distributed
 from ..runtime.signals import stop_requests
 from .checkpoint import CheckpointStore, rng_state, seed_everything, set_rng_state
 from .factory import build_parts, check_names
+from .memory import AUTO
 from .synthetic import SyntheticSet
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,10 @@ class Distillation:
         with activated(components):
             matcher_cls, sampler_cls = check_names(config, components)
             config.sampler = config.sampler or matcher_cls.default_sampler
-            config.gradient_mode = config.gradient_mode or matcher_cls.default_gradient_mode
+            config.gradient_mode = self._requested_gradient_mode(matcher_cls.default_gradient_mode)
             seed_everything(config.seed)
             parts = build_parts(config, components, matcher_cls, sampler_cls, data, self.report)
+            config.gradient_mode = parts.gradient_mode.name  # what "auto" chose
         self.data, self.device, self.model = parts.data, parts.device, parts.model
         self.matcher, self.sampler, self.gradient_mode = parts.matcher, parts.sampler, parts.gradient_mode
         self.augment, self.synthetic = parts.augment, parts.synthetic
@@ -122,6 +124,20 @@ class Distillation:
         distributed.barrier()
         if resume:
             self._load_checkpoint()
+
+    def _requested_gradient_mode(self, matcher_default: str) -> str:
+        """The gradient mode to build: a registered name (former names translated, with a log line)
+        or ``auto``; a resumed ``auto`` run keeps the exact mode it recorded."""
+        modes = self.components.gradient_modes
+        requested = self.config.gradient_mode or matcher_default
+        if requested != AUTO and modes.canonical(requested) != requested:
+            self.report(f"gradient mode {requested!r} is now called {modes.canonical(requested)!r} (recorded so)")
+            requested = modes.canonical(requested)
+        if requested == AUTO and self.resume:
+            recorded = self.run_dir.read_config().get("gradient_mode")
+            if isinstance(recorded, str) and recorded in modes and modes.get(recorded).exact:
+                return modes.canonical(recorded)
+        return requested
 
     def record(self) -> dict:
         """What ``config.json`` holds: every resolved option (with the values the matcher actually
@@ -180,6 +196,8 @@ class Distillation:
 
     def _load_checkpoint(self) -> None:
         saved = self.run_dir.read_config()
+        if isinstance(saved.get("gradient_mode"), str):  # a run recorded under a former name
+            saved["gradient_mode"] = self.components.gradient_modes.canonical(saved["gradient_mode"])
         # a value the run left to the matcher (None) was resolved the same way then
         mismatched = [k for k in RUN_DEFINING if saved.get(k) is not None and saved.get(k) != getattr(self.config, k)]
         if mismatched:

@@ -101,7 +101,7 @@ class Matcher(ABC):
     """Turns a sampled segment of an expert trajectory into the student problem.
 
     Subclasses set ``name``, ``default_sampler`` (and may set ``default_gradient_mode``, used when
-    ``--gradient-mode`` is not given) and implement :meth:`open`,
+    ``--gradient-mode`` is not given; ``auto``: an exact mode that fits in memory) and implement :meth:`open`,
     :meth:`next_trajectory` and :meth:`point`; :meth:`labels` can be overridden for soft labels.
     The loop calls :meth:`match` once per iteration.
     """
@@ -109,7 +109,7 @@ class Matcher(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     default_sampler: ClassVar[str]
-    default_gradient_mode: ClassVar[str] = "unrolled"
+    default_gradient_mode: ClassVar[str] = "auto"
 
     def __init__(self, config: DistillConfig, model: FunctionalModel,
                  report: Callable[[str], None] = log.info) -> None:

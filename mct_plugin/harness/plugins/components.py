@@ -61,7 +61,7 @@ def _named(pm: PluginManager, kind: str, hook_name: str, key: str = "name") -> R
         name = getattr(component, key, None)
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{kind} {component!r} from {source} has no '{key}' attribute")
-        registry.register(name, component, source)
+        registry.register(name, component, source, tuple(getattr(component, "aliases", ())))
     return registry
 
 
