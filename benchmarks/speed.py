@@ -7,18 +7,25 @@ Every workload runs in a fresh subprocess, so its peak resident memory (VmHWM) i
 * distill: seconds per iteration and peak RSS of ``dd-harness distill`` for both matchers and both
   gradient modes, at several ``syn_steps`` and ``ipc`` (experts: random-walk trajectories with the
   model's shapes - the cost of an iteration does not depend on the values);
+* gradients-ipc1 / -ipc10 / -ipc50 / -resnet18: the three gradient modes (``unrolled``,
+  ``checkpointed``, ``first-order``; MTT) at syn_steps 20, 40 and 80 on ConvNet (and ResNet-18 at
+  ipc 1), with the automatic choice's estimate of unrolled's graph; an unrolled cell whose estimate
+  exceeds the machine's memory (24 GB) is skipped and recorded as such. ``--memory-only`` runs one
+  iteration per cell and records peak RSS alone (for runs that share the CPU: no time is reported);
 * eval: seconds to train and test ``num_eval`` networks, sequentially vs batched with vmap;
 * allocator: the time/memory trade of the allocator tuning for an unrolled MTT distillation
   (ConvNet, ipc=10, syn_steps 20), with ``DD_HARNESS_MALLOC_TUNING`` on and off.
 
 ``--quick`` runs tiny workloads in this process (a smoke test of the script, not a measurement).
 
-Usage: ``python benchmarks/speed.py [--quick] [--only experts,distill,eval,allocator] [--out DIR]``
+Usage: ``python benchmarks/speed.py [--quick] [--only experts,distill,eval,allocator,gradients-ipc1,...]
+[--memory-only] [--out DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 from pathlib import Path
@@ -72,6 +79,64 @@ def bench_distill(quick: bool) -> list[dict]:
     return rows
 
 
+GRADIENT_MODES = ("unrolled", "checkpointed", "first-order")
+MACHINE_MEMORY_GB = 24
+GRADIENT_PARTS = {  # part -> (model, ipcs, syn_steps, iterations per cell incl. the untimed first one)
+    "gradients-ipc1": ("ConvNet", (1,), (20, 40, 80), 4),
+    "gradients-ipc10": ("ConvNet", (10,), (20, 40, 80), 3),
+    "gradients-ipc50": ("ConvNet", (50,), (20, 40, 80), 2),
+    "gradients-resnet18": ("ResNet18", (1,), (20, 40, 80), 2),
+}
+
+
+def unrolled_estimate_gb(model: str, ipc: int, steps: int) -> float:
+    """The automatic choice's estimate of unrolled's graph for this cell (one measured step)."""
+    import torch
+
+    from mct_plugin.harness.augment import DifferentiableAugmentation
+    from mct_plugin.harness.distill.gradient_modes import StudentProblem
+    from mct_plugin.harness.distill.memory import step_graph_bytes
+    from mct_plugin.harness.models import FunctionalModel, create_model
+
+    net = FunctionalModel(create_model(model, 1, 10, (28, 28)))
+    start = net.initial_flat()
+    images = torch.randn(10 * ipc, 1, 28, 28, requires_grad=True)
+    problem = StudentProblem(net, start, lambda theta: theta.sum(), images, torch.arange(10).repeat(ipc),
+                             torch.tensor(0.01, requires_grad=True), steps, 10 * ipc,
+                             DifferentiableAugmentation((28, 28)))
+    return (steps + 1) * step_graph_bytes(problem) / 2**30
+
+
+def bench_gradients(part: str, quick: bool, memory_only: bool = False) -> list[dict]:
+    model, ipcs, steps_list, iters = GRADIENT_PARTS[part]
+    if quick:
+        model, ipcs, steps_list, iters = "ConvNetW16", (1,), (3, 6), 2
+    iters = 1 if memory_only else iters
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        buffers = write_random_walk_buffer(Path(tmp) / "buffers", model, epochs=10)
+        for ipc in ipcs:
+            for steps in steps_list:
+                estimate = unrolled_estimate_gb(model, ipc, steps)
+                for mode in GRADIENT_MODES:
+                    cell = dict(matcher="mtt", gradient_mode=mode, model=model, ipc=ipc, syn_steps=steps,
+                                unrolled_estimate_gb=estimate, memory_only=memory_only)
+                    if mode == "unrolled" and estimate > MACHINE_MEMORY_GB:
+                        rows.append({**cell, "skipped": f"unrolled's graph is estimated at {estimate:.1f} GB, more "
+                                                        f"than the machine's {MACHINE_MEMORY_GB} GB"})
+                        print(f"{part} {mode} ipc={ipc} syn_steps={steps}: skipped ({rows[-1]['skipped']})", flush=True)
+                        continue
+                    result = run_workload("distill_iterations", "mtt", mode, model, str(ipc), str(steps), str(iters),
+                                          str(buffers), str(Path(tmp) / "run"), in_process=quick)
+                    if memory_only:
+                        result.pop("seconds_per_iteration", None), result.pop("seconds", None)
+                    rows.append({**cell, **result})
+                    timing = "" if memory_only else f"{result['seconds_per_iteration']:.2f} s/it, "
+                    print(f"{part} {mode} ipc={ipc} syn_steps={steps}: {timing}peak {result['peak_rss_mb']:.0f} MB "
+                          f"(unrolled estimate {estimate:.2f} GB)", flush=True)
+    return rows
+
+
 def bench_allocator(quick: bool) -> list[dict]:
     """Always in subprocesses: the tuning is applied once per process and cannot be undone."""
     model, ipc, steps, iters = ("ConvNetW16", 1, 5, 3) if quick else ("ConvNet", 10, 20, 4)
@@ -106,10 +171,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, seconds)")
     parser.add_argument("--only", default="experts,distill,eval,allocator")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="gradients parts: one iteration per cell, peak RSS only (when the CPU is shared)")
     parser.add_argument("--out", default=None, help="folder for speed.json (default benchmarks/results)")
     args = parser.parse_args(argv)
     out = output_dir(args.out)
     sections = {"experts": bench_experts, "distill": bench_distill, "eval": bench_eval, "allocator": bench_allocator}
+    sections.update({part: functools.partial(bench_gradients, part, memory_only=args.memory_only)
+                     for part in GRADIENT_PARTS})
     payload = {"benchmark": "speed", "quick": args.quick, **provenance()}
     run_parts(out / "speed.json", sections, args.only, args.quick, payload)
     return 0

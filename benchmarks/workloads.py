@@ -52,8 +52,8 @@ def distill_iterations(matcher: str, mode: str, model: str, ipc: str, steps: str
                            buffer_path=buffers, out=out, checkpoint_every=1000)
     result = Distillation(config, overwrite=True, show_progress=False).run()
     seconds = [r["seconds"] for r in result.rows if "seconds" in r][1:]
-    return {"seconds_per_iteration": sum(seconds) / len(seconds), "iterations_timed": len(seconds),
-            "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    return {"seconds_per_iteration": sum(seconds) / len(seconds) if seconds else None,
+            "iterations_timed": len(seconds), "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
 def evaluation(model: str, ipc: str, epochs: str, num_eval: str, how: str) -> dict:

@@ -39,6 +39,18 @@ def test_speed_quick(out):
 
 
 @pytest.mark.slow
+def test_speed_quick_gradient_modes(tmp_path):
+    bench("speed.py", "--quick", "--only", "gradients-ipc1", "--memory-only", "--out", str(tmp_path))
+    rows = json.loads((tmp_path / "speed.json").read_text())["gradients-ipc1"]
+    assert [(r["gradient_mode"], r["syn_steps"]) for r in rows] == [
+        (mode, steps) for steps in (3, 6) for mode in ("unrolled", "checkpointed", "first-order")]
+    assert all(r["peak_rss_mb"] > 0 and r["unrolled_estimate_gb"] > 0 for r in rows)
+    estimates = {r["syn_steps"]: r["unrolled_estimate_gb"] for r in rows}
+    assert estimates[6] > estimates[3]  # the graph grows with syn_steps
+    assert all("seconds_per_iteration" not in r and r["memory_only"] for r in rows)  # no time from a shared CPU
+
+
+@pytest.mark.slow
 def test_convergence_and_cross_arch_quick(out, tmp_path):
     bench("convergence.py", "--quick", "--out", str(out), "--cache", str(tmp_path / "cache"))
     data = json.loads((out / "convergence_quick.json").read_text())
