@@ -93,6 +93,10 @@ ARMS = {a.name: a for a in [
     _mct("p2-uniform-cm", "MCT P=2, uniform pacing, first-order", waypoints=2, pacing="uniform"),
     _mct("p2-decreasing-cm", "MCT P=2, decreasing pacing, first-order", waypoints=2, pacing="decreasing"),
     _mct("p2-projected-cm", "MCT P=2, projected pacing, first-order", waypoints=2, pacing="projected"),
+    # the exact gradient at (nearly) constant memory: the same arms with --gradient-mode checkpointed
+    Arm("mtt-ckpt", matcher="mtt", gradient_mode="checkpointed", label="MTT, checkpointed exact gradient"),
+    _mct("p4-public-ckpt", "MCT P=4, public smoothing, checkpointed exact gradient", waypoints=4, smooth="public",
+         gradient_mode="checkpointed"),
 ]}
 OFFICIAL = "p4-public-cm"  # the public MCT code's configuration (recipes mct/cifar10-ipc*)
 WINNER = "p4-public"  # the default of --matcher mct and of recipes mct/fashionmnist-ipc*, chosen by this study
@@ -129,6 +133,11 @@ STUDIES = {
     "cpu": Study("cpu", plans={
         1: IpcPlan(tuple(ARMS), iterations=300, eval_every=50),
         10: IpcPlan(("mtt", OFFICIAL, WINNER), iterations=150, eval_every=30, syn_steps=10),
+    }),
+    # issue 17: the default arms (MTT and the MCT winner) with the checkpointed gradient, paired per
+    # seed with the unrolled ones (same experts, seeds and protocol as "cpu")
+    "checkpointed": Study("checkpointed", plans={
+        1: IpcPlan(("mtt", WINNER, "mtt-ckpt", WINNER + "-ckpt"), iterations=300, eval_every=50),
     }),
     "quick": Study("quick", model="ConvNetW16", expert_subset=1000, num_experts=2, train_epochs=4, seeds=(0, 1),
                    num_eval=2, epoch_eval_train=10, test_subset=500,
