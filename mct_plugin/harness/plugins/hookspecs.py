@@ -76,7 +76,9 @@ def dd_register_gradient_modes():
     (``--gradient-mode NAME``).
 
     :returns: a list of :class:`mct_plugin.harness.api.GradientMode` subclasses, each with a
-        unique ``name`` and a ``description``.
+        unique ``name``, a ``description``, ``exact`` (whether its gradient equals backpropagation
+        through every step; ``auto`` and resumed runs choose among the exact ones) and optionally
+        former names in ``aliases`` and a ``from_config(config)`` constructor that reads run options.
     """
 
 
