@@ -67,6 +67,7 @@ def speed_section(data: dict) -> list[str]:
                          f"{r['seconds_per_iteration']:.2f}", f"{r['peak_rss_mb'] / 1024:.2f}", versus])
         out += table(["matcher", "gradient mode", "model", "ipc", "syn_steps", "s / iteration", "peak RSS (GB)",
                       "vs the issue's public distill.py reference (0.84 s, 2.4 GB at ipc 1; 18.5 s, 8.9 GB at ipc 10; see the side-by-side table below)"], rows)
+    out += gradient_modes_section(data)
     if data.get("allocator"):
         out += ["### Allocator tuning: time against memory (unrolled MTT distillation)", ""]
         rows = [[r["model"], str(r["ipc"]), str(r["syn_steps"]), "on" if r["allocator_tuning"] else "off",
@@ -78,6 +79,49 @@ def speed_section(data: dict) -> list[str]:
                  pm(r["mean"], r["std"])] for r in data["eval"]]
         out += table(["model", "ipc", "epochs", "networks", "how", "seconds", "accuracy (%)"], rows)
     return out
+
+
+def gradient_modes_section(data: dict) -> list[str]:
+    """One row per (model, ipc, syn_steps): time and peak RSS of the three gradient modes."""
+    import speed
+
+    cells = speed.gradient_cells(data)
+    if not cells:
+        return []
+    out = ["### Gradient modes: time and memory", "",
+           "MTT on random-walk ConvNet/ResNet-18 trajectories (Fashion-MNIST shapes), DSA on, batch = all images; "
+           "s / it: mean over the timed iterations after a warm-up one, each mode in a fresh process, all cells of a "
+           "part in one run with nothing else running; peak RSS of the whole process. `-` where a part ran "
+           "memory-only (one iteration, while the CPU was shared: no time reported). Unrolled estimate: the "
+           "automatic choice's measured graph of (syn_steps + 1) steps; a cell whose estimate x "
+           f"{speed.ESTIMATE_SLACK} exceeds {speed.MACHINE_SHARE:.0%} of the machine's {speed.MACHINE_MEMORY_GB} GB "
+           "is skipped.", ""]
+    rows = []
+
+    def seconds(row):
+        return row.get("seconds_per_iteration") if row else None
+
+    def peak(row):
+        return row["peak_rss_mb"] / 1024 if row and "peak_rss_mb" in row else None
+
+    def cell(value, reference, unit=""):
+        if value is None:
+            return "-"
+        ratio = f" ({value / reference:.2f}x)" if reference else ""
+        return f"{value:.2f}{unit}{ratio}"
+
+    for (model, ipc, steps), modes in cells.items():
+        u, c, f = (modes.get(m) for m in speed.GRADIENT_MODES)
+        u_time, u_peak = seconds(u), peak(u)
+        skipped = u is not None and "skipped" in u
+        any_row = u or c or f
+        rows.append([model, str(ipc), str(steps), f"{any_row['unrolled_estimate_gb']:.2f}",
+                     "skipped" if skipped else cell(u_time, None), cell(seconds(c), u_time), cell(seconds(f), u_time),
+                     "does not fit" if skipped else cell(u_peak, None), cell(peak(c), u_peak), cell(peak(f), u_peak)])
+    out += table(["model", "ipc", "syn_steps", "unrolled estimate (GB)", "unrolled s / it",
+                  "checkpointed s / it (x unrolled)", "first-order s / it (x unrolled)", "unrolled peak (GB)",
+                  "checkpointed peak (GB) (x unrolled)", "first-order peak (GB) (x unrolled)"], rows)
+    return out + ["![peak memory against syn_steps per gradient mode](results/gradient_memory.png)", ""]
 
 
 def storage_section(data: dict) -> list[str]:

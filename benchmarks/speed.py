@@ -10,8 +10,10 @@ Every workload runs in a fresh subprocess, so its peak resident memory (VmHWM) i
 * gradients-ipc1 / -ipc10 / -ipc50 / -resnet18: the three gradient modes (``unrolled``,
   ``checkpointed``, ``first-order``; MTT) at syn_steps 20, 40 and 80 on ConvNet (and ResNet-18 at
   ipc 1), with the automatic choice's estimate of unrolled's graph; an unrolled cell whose estimate
-  would not fit in the machine's memory (24 GB) is skipped and recorded as such. ``--memory-only`` runs one
-  iteration per cell and records peak RSS alone (for runs that share the CPU: no time is reported);
+  would not fit in the machine's memory (24 GB) is skipped and recorded as such. The same parts with
+  ``-memory`` appended (``gradients-ipc50-memory``) run one iteration per cell and record peak RSS
+  alone: memory can be measured while the CPU is shared, time cannot. ``--syn-steps 20,40``
+  restricts a part to some of its syn_steps;
 * eval: seconds to train and test ``num_eval`` networks, sequentially vs batched with vmap;
 * allocator: the time/memory trade of the allocator tuning for an unrolled MTT distillation
   (ConvNet, ipc=10, syn_steps 20), with ``DD_HARNESS_MALLOC_TUNING`` on and off.
@@ -19,7 +21,7 @@ Every workload runs in a fresh subprocess, so its peak resident memory (VmHWM) i
 ``--quick`` runs tiny workloads in this process (a smoke test of the script, not a measurement).
 
 Usage: ``python benchmarks/speed.py [--quick] [--only experts,distill,eval,allocator,gradients-ipc1,...]
-[--memory-only] [--out DIR]``
+[--syn-steps 20,40] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -110,8 +112,10 @@ def unrolled_estimate_gb(model: str, ipc: int, steps: int) -> float:
     return (steps + 1) * step_graph_bytes(problem) / 2**30
 
 
-def bench_gradients(part: str, quick: bool, memory_only: bool = False) -> list[dict]:
+def bench_gradients(part: str, quick: bool, memory_only: bool = False,
+                    only_steps: tuple[int, ...] | None = None) -> list[dict]:
     model, ipcs, steps_list, iters = GRADIENT_PARTS[part]
+    steps_list = tuple(s for s in steps_list if s in only_steps) if only_steps else steps_list
     if quick:
         model, ipcs, steps_list, iters = "ConvNetW16", (1,), (3, 6), 2
     iters = 1 if memory_only else iters
@@ -139,6 +143,58 @@ def bench_gradients(part: str, quick: bool, memory_only: bool = False) -> list[d
                     print(f"{part} {mode} ipc={ipc} syn_steps={steps}: {timing}peak {result['peak_rss_mb']:.0f} MB "
                           f"(unrolled estimate {estimate:.2f} GB)", flush=True)
     return rows
+
+
+def gradient_cells(payload: dict) -> dict[tuple, dict]:
+    """``(model, ipc, syn_steps) -> {mode: row}`` over every gradients part; a timed row is
+    preferred to a memory-only one of the same cell."""
+    cells: dict[tuple, dict] = {}
+    for part in sorted(k for k in payload if k.startswith("gradients-")):
+        for row in payload[part]:
+            modes = cells.setdefault((row["model"], row["ipc"], row["syn_steps"]), {})
+            kept = modes.get(row["gradient_mode"])
+            if kept is None or (kept.get("memory_only") and not row.get("memory_only")) or "skipped" in kept:
+                modes[row["gradient_mode"]] = row
+    return dict(sorted(cells.items(), key=lambda kv: (kv[0][0] != "ConvNet", kv[0][0], kv[0][1], kv[0][2])))
+
+
+def plot_gradient_memory(payload: dict, path: Path) -> None:
+    """Peak RSS against syn_steps per gradient mode, one panel per model and ipc."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mct_plugin.harness.io.atomic import atomic_path
+
+    cells = gradient_cells(payload)
+    panels = sorted({(model, ipc) for model, ipc, _ in cells}, key=lambda p: (p[0] != "ConvNet", p))
+    if not panels:
+        return
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    colours = {"unrolled": "tab:red", "checkpointed": "tab:blue", "first-order": "tab:grey"}
+    for ax, (model, ipc) in zip(axes[0], panels):
+        for mode in GRADIENT_MODES:
+            points = [(steps, modes[mode]) for (m, i, steps), modes in cells.items()
+                      if (m, i) == (model, ipc) and mode in modes]
+            measured = [(s, r["peak_rss_mb"] / 1024) for s, r in points if "peak_rss_mb" in r]
+            if measured:
+                ax.plot(*zip(*measured), "o-", color=colours[mode], label=mode)
+            estimated = [(s, r["unrolled_estimate_gb"] * ESTIMATE_SLACK) for s, r in points
+                         if mode == "unrolled" and "skipped" in r]
+            if estimated:
+                ax.plot(*zip(*estimated), "x--", color=colours[mode], label="unrolled (estimated, does not fit)")
+        ax.axhline(MACHINE_MEMORY_GB, ls=":", lw=0.8, color="black", label=f"this machine ({MACHINE_MEMORY_GB} GB)")
+        ax.set_title(f"{model}, ipc={ipc}", fontsize=9)
+        ax.set_xlabel("syn_steps")
+        ax.set_ylabel("peak RSS (GB)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
 
 
 def bench_allocator(quick: bool) -> list[dict]:
@@ -175,16 +231,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, seconds)")
     parser.add_argument("--only", default="experts,distill,eval,allocator")
-    parser.add_argument("--memory-only", action="store_true",
-                        help="gradients parts: one iteration per cell, peak RSS only (when the CPU is shared)")
+    parser.add_argument("--syn-steps", default=None, help="gradients parts: only these syn_steps, comma-separated")
     parser.add_argument("--out", default=None, help="folder for speed.json (default benchmarks/results)")
     args = parser.parse_args(argv)
     out = output_dir(args.out)
     sections = {"experts": bench_experts, "distill": bench_distill, "eval": bench_eval, "allocator": bench_allocator}
-    sections.update({part: functools.partial(bench_gradients, part, memory_only=args.memory_only)
-                     for part in GRADIENT_PARTS})
+    only_steps = tuple(int(s) for s in args.syn_steps.split(",")) if args.syn_steps else None
+    for part in GRADIENT_PARTS:
+        sections[part] = functools.partial(bench_gradients, part, only_steps=only_steps)
+        sections[part + "-memory"] = functools.partial(bench_gradients, part, memory_only=True, only_steps=only_steps)
     payload = {"benchmark": "speed", "quick": args.quick, **provenance()}
-    run_parts(out / "speed.json", sections, args.only, args.quick, payload)
+    payload = run_parts(out / "speed.json", sections, args.only, args.quick, payload)
+    if any(name.startswith("gradients-") for name in args.only.split(",")):
+        plot_gradient_memory(payload, out / "gradient_memory.png")
     return 0
 
 

@@ -40,8 +40,8 @@ def test_speed_quick(out):
 
 @pytest.mark.slow
 def test_speed_quick_gradient_modes(tmp_path):
-    bench("speed.py", "--quick", "--only", "gradients-ipc1", "--memory-only", "--out", str(tmp_path))
-    rows = json.loads((tmp_path / "speed.json").read_text())["gradients-ipc1"]
+    bench("speed.py", "--quick", "--only", "gradients-ipc1-memory", "--out", str(tmp_path))
+    rows = json.loads((tmp_path / "speed.json").read_text())["gradients-ipc1-memory"]
     assert [(r["gradient_mode"], r["syn_steps"]) for r in rows] == [
         (mode, steps) for steps in (3, 6) for mode in ("unrolled", "checkpointed", "first-order")]
     assert all(r["peak_rss_mb"] > 0 and r["unrolled_estimate_gb"] > 0 for r in rows)

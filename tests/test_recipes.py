@@ -175,9 +175,10 @@ def test_fashion_mnist_recipes_are_the_study_settings(components, method, ipc):
                 "max_start_epoch": plan.max_start_epoch, "lr_img": plan.lr_img, "lr_lr": plan.lr_lr,
                 "lr_teacher": plan.lr_teacher, "iterations": plan.iterations, "eval_it": plan.eval_every,
                 "num_eval": cpu.num_eval, "epoch_eval_train": cpu.epoch_eval_train,
-                "gradient_mode": arm.gradient_mode, **arm.plugin_options()}
+                "gradient_mode": "auto", **arm.plugin_options()}
     assert recipe == expected
     assert arm.name in plan.arms
+    assert components.gradient_modes.get(arm.gradient_mode).exact  # the study ran unrolled; auto is exact too
 
 
 # -- CIFAR-10 with ZCA, the users' main path, on a tiny dataset in torchvision's on-disk layout ------------
