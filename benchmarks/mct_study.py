@@ -64,6 +64,8 @@ class Arm:
     spacing: str = "public"
     pacing: str = "distance"
     label: str = ""
+    # hyper-parameters of this arm where they differ from the plan's (the first-order sweep)
+    overrides: tuple[tuple[str, float], ...] = ()
 
     def plugin_options(self) -> dict:
         if self.matcher != "mct":
@@ -98,6 +100,27 @@ ARMS = {a.name: a for a in [
     _mct("p4-public-ckpt", "MCT P=4, public smoothing, checkpointed exact gradient", waypoints=4, smooth="public",
          gradient_mode="checkpointed"),
 ]}
+def _sweep_arms() -> list[Arm]:
+    """Issue 17: lr_img x lr_lr for the first-order and the exact gradient (MCT P=4, public
+    smoothing), and the public MCT ipc1 recipe's shape scaled to the study's 30-epoch experts
+    (syn_steps 60, expert_epochs 6 -> 4 and max_start_epoch 4 -> 2 of 50 -> 30 epochs, lr_lr 1e-7)."""
+    arms = []
+    for gradient, tag in (("first-order", "fo"), ("unrolled", "exact")):
+        for lr_img in (100, 1000, 10000):
+            for lr_lr in (1e-7, 1e-5):
+                if (gradient, lr_img, lr_lr) == ("unrolled", 1000, 1e-5):
+                    continue  # the study's own setting: the WINNER arm (its runs are shared)
+                arms.append(_mct(f"sweep-{tag}-img{lr_img}-lr{lr_lr:.0e}", f"MCT P=4 public, {gradient}, lr_img "
+                                 f"{lr_img}, lr_lr {lr_lr:g}", waypoints=4, smooth="public", gradient_mode=gradient,
+                                 overrides=(("lr_img", lr_img), ("lr_lr", lr_lr))))
+        arms.append(_mct(f"sweep-{tag}-public-shape", f"MCT P=4 public, {gradient}, the public ipc1 recipe's shape",
+                         waypoints=4, smooth="public", gradient_mode=gradient,
+                         overrides=(("syn_steps", 60), ("expert_epochs", 4), ("max_start_epoch", 2),
+                                    ("lr_img", 1000), ("lr_lr", 1e-7))))
+    return arms
+
+
+ARMS.update({a.name: a for a in _sweep_arms()})
 OFFICIAL = "p4-public-cm"  # the public MCT code's configuration (recipes mct/cifar10-ipc*)
 WINNER = "p4-public"  # the default of --matcher mct and of recipes mct/fashionmnist-ipc*, chosen by this study
 
@@ -127,6 +150,7 @@ class Study:
     epoch_eval_train: int = 300
     test_subset: int | None = None
     plans: dict[int, IpcPlan] = field(default_factory=dict)
+    cache_name: str | None = None  # share the experts (and runs) of another study with the same experts
 
 
 STUDIES = {
@@ -139,6 +163,11 @@ STUDIES = {
     "checkpointed": Study("checkpointed", plans={
         1: IpcPlan(("mtt", WINNER, "mtt-ckpt", WINNER + "-ckpt"), iterations=300, eval_every=50),
     }),
+    # issue 17: is the first-order gradient only losing because of hyper-parameters tuned for the
+    # exact one? 2 seeds per arm; the experts of the "checkpointed" study (the same settings as "cpu")
+    "sweep": Study("sweep", seeds=(0, 1), cache_name="checkpointed", plans={
+        1: IpcPlan((WINNER, *(a.name for a in _sweep_arms())), iterations=300, eval_every=50),
+    }),
     "quick": Study("quick", model="ConvNetW16", expert_subset=1000, num_experts=2, train_epochs=4, seeds=(0, 1),
                    num_eval=2, epoch_eval_train=10, test_subset=500,
                    plans={1: IpcPlan(("mtt", "p2", OFFICIAL, "p2-projected-cm"), iterations=4, eval_every=2,
@@ -149,7 +178,7 @@ STUDIES = {
 def cache_root(study: Study) -> Path:
     from mct_plugin.harness.io.paths import cache_dir
 
-    return cache_dir() / "benchmarks" / f"mct_study_{study.name}"
+    return cache_dir() / "benchmarks" / f"mct_study_{study.cache_name or study.name}"
 
 
 def load_data(study: Study):
@@ -190,6 +219,7 @@ def run_job(study: Study, ipc: int, arm_name: str, seed: int, root: Path, data=N
     """One distillation (resumed if interrupted); its summary is cached in ``summary.json``."""
     from mct_plugin.harness.config import DistillConfig
     from mct_plugin.harness.distill import Distillation
+    from mct_plugin.harness.errors import DivergenceError
     from mct_plugin.harness.io.rundir import RunDirectory
 
     out = run_dir(root, ipc, arm_name, seed)
@@ -197,6 +227,7 @@ def run_job(study: Study, ipc: int, arm_name: str, seed: int, root: Path, data=N
     if summary.exists():
         return json.loads(summary.read_text())
     plan, arm = study.plans[ipc], ARMS[arm_name]
+    plan = dataclasses.replace(plan, **dict(arm.overrides))
     data = data if data is not None else load_data(study)
     config = DistillConfig(model=study.model, matcher=arm.matcher, gradient_mode=arm.gradient_mode,
                            buffer_path=str(root / "buffers"), out=str(out), ipc=ipc, syn_steps=plan.syn_steps,
@@ -207,9 +238,13 @@ def run_job(study: Study, ipc: int, arm_name: str, seed: int, root: Path, data=N
                            plugin_options=arm.plugin_options())
     resume = (out / "checkpoint.pt").exists()
     started = time.perf_counter()
-    Distillation(config, data=data, overwrite=not resume, resume=resume, show_progress=False,
-                 report=lambda m: None).run()
-    rows = RunDirectory(out).read_metrics()
+    diverged = None
+    try:
+        Distillation(config, data=data, overwrite=not resume, resume=resume, show_progress=False,
+                     report=lambda m: None).run()
+    except DivergenceError as exc:  # a result of the sweep, not a failure of the study
+        diverged = str(exc)
+    rows = RunDirectory(out).read_metrics() if (out / "metrics.jsonl").exists() else []
     record = {
         "arm": arm_name, "ipc": ipc, "seed": seed, "seconds_last_part": time.perf_counter() - started,
         "evals": [{"iteration": r["iteration"], "mean": r["eval_acc_mean"], "accs": r["eval_accs"]}
@@ -218,6 +253,7 @@ def run_job(study: Study, ipc: int, arm_name: str, seed: int, root: Path, data=N
         "alpha": [r["alpha"] for r in rows if "alpha" in r],
         "seconds_per_iteration": sum(r["seconds"] for r in rows if "seconds" in r) / max(1, plan.iterations),
         "threads": __import__("torch").get_num_threads(),
+        "diverged": diverged,
     }
     summary.write_text(json.dumps(record))
     return record
@@ -308,9 +344,17 @@ def area_under_curve(points: list[tuple[int, float]]) -> float:
     return area / (points[-1][0] - points[0][0])
 
 
+# arms compared seed by seed with another arm besides MTT: the same method with the other exact gradient
+PAIRED_WITH = {"mtt-ckpt": "mtt", WINNER + "-ckpt": WINNER}
+
+
 def analyse_ipc(records: list[dict], plan: IpcPlan) -> dict:
     by_arm: dict[str, dict[int, dict]] = {}
+    diverged: dict[str, list[int]] = {}
     for r in records:
+        if r.get("diverged") or not r["evals"]:  # a result of a sweep: counted, not averaged
+            diverged.setdefault(r["arm"], []).append(r["seed"])
+            continue
         by_arm.setdefault(r["arm"], {})[r["seed"]] = r
     mtt = by_arm.get("mtt", {})
     mtt_final = _mean([r["evals"][-1]["mean"] for r in mtt.values()]) if mtt else None
@@ -318,6 +362,8 @@ def analyse_ipc(records: list[dict], plan: IpcPlan) -> dict:
     for arm in plan.arms:
         runs = by_arm.get(arm)
         if not runs:
+            if arm in diverged:
+                result[arm] = {"label": ARMS[arm].label, "seeds": [], "diverged_seeds": sorted(diverged[arm])}
             continue
         iterations = [p["iteration"] for p in next(iter(runs.values()))["evals"]]
         curve = []
@@ -338,6 +384,13 @@ def analyse_ipc(records: list[dict], plan: IpcPlan) -> dict:
             "seconds_per_iteration": _mean([r["seconds_per_iteration"] for r in runs.values()]),
             "final_alpha": _mean([r["alpha"][-1] for r in runs.values() if r["alpha"]]),
         }
+        stats["diverged_seeds"] = sorted(diverged.get(arm, []))
+        reference = by_arm.get(PAIRED_WITH.get(arm, ""), {})
+        if reference:
+            common = sorted(set(runs) & set(reference))
+            stats["paired_vs_" + PAIRED_WITH[arm]] = {
+                "final": paired_interval([finals[s] - reference[s]["evals"][-1]["mean"] for s in common]),
+                "per_seed": {s: [reference[s]["evals"][-1]["mean"], finals[s]] for s in common}}
         if mtt_final is not None:
             stats["iterations_to_mtt_final"] = next((p["iteration"] for p in curve if p["mean"] >= mtt_final), None)
             common = sorted(set(runs) & set(mtt))
@@ -359,7 +412,8 @@ def plot(analysis: dict, study: Study, baselines: dict, path: Path) -> None:
 
     from mct_plugin.harness.io.atomic import atomic_path
 
-    panels = [(ipc, arm) for ipc, a in analysis.items() for arm in a["arms"] if arm != "mtt"]
+    panels = [(ipc, arm) for ipc, a in analysis.items() for arm, stats in a["arms"].items()
+              if arm != "mtt" and "curve" in stats]
     cols = 4
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False, sharey=False)
@@ -413,6 +467,9 @@ def report(study: Study, ipcs: list[int], root: Path, data, out: Path, log) -> d
     plot(analysis, study, baselines, out / f"mct_study_{study.name}.png")
     for ipc, a in analysis.items():
         for arm, s in a["arms"].items():
+            if "final_mean" not in s:
+                log(f"ipc={ipc} {arm:18s} diverged on every seed")
+                continue
             d = s.get("paired_vs_mtt", {}).get("final", {})
             log(f"ipc={ipc} {arm:18s} final {100 * s['final_mean']:.2f} +- {100 * s['final_std']:.2f}  "
                 f"best {100 * s['best_mean']:.2f}  auc {100 * s['auc_mean']:.2f}  "
