@@ -385,12 +385,6 @@ def analyse_ipc(records: list[dict], plan: IpcPlan) -> dict:
             "final_alpha": _mean([r["alpha"][-1] for r in runs.values() if r["alpha"]]),
         }
         stats["diverged_seeds"] = sorted(diverged.get(arm, []))
-        reference = by_arm.get(PAIRED_WITH.get(arm, ""), {})
-        if reference:
-            common = sorted(set(runs) & set(reference))
-            stats["paired_vs_" + PAIRED_WITH[arm]] = {
-                "final": paired_interval([finals[s] - reference[s]["evals"][-1]["mean"] for s in common]),
-                "per_seed": {s: [reference[s]["evals"][-1]["mean"], finals[s]] for s in common}}
         if mtt_final is not None:
             stats["iterations_to_mtt_final"] = next((p["iteration"] for p in curve if p["mean"] >= mtt_final), None)
             common = sorted(set(runs) & set(mtt))
@@ -400,6 +394,12 @@ def analyse_ipc(records: list[dict], plan: IpcPlan) -> dict:
                 "auc": paired_interval([aucs[s] - area_under_curve([(p["iteration"], p["mean"])
                                                                    for p in mtt[s]["evals"]]) for s in common]),
             }
+        reference = by_arm.get(PAIRED_WITH.get(arm, ""), {})
+        if reference:
+            common = sorted(set(runs) & set(reference))
+            stats["paired_vs_" + PAIRED_WITH[arm]] = {  # after the MTT pairing: it may be MTT
+                "final": paired_interval([finals[s] - reference[s]["evals"][-1]["mean"] for s in common]),
+                "per_seed": {s: [reference[s]["evals"][-1]["mean"], finals[s]] for s in common}}
         result[arm] = stats
     return {"arms": result, "mtt_final": mtt_final, "iterations": plan.iterations}
 

@@ -178,3 +178,25 @@ def test_mct_study_quick_resumes_and_reports_paired_differences(out, tmp_path):
     before = [p.stat().st_mtime_ns for p in summaries]
     bench("mct_study.py", "--quick", "--out", str(out), "--cache", str(cache))
     assert [p.stat().st_mtime_ns for p in summaries] == before
+
+
+def test_mct_study_analysis_counts_diverged_runs_and_pairs_the_checkpointed_arms():
+    study = benchmark_module("mct_study")
+    plan = study.IpcPlan(("mtt", "mtt-ckpt", "sweep-fo-img10000-lr1e-05"), iterations=100, eval_every=50)
+
+    def record(arm, seed, finals, diverged=None):
+        evals = [{"iteration": 50 * i, "mean": m, "accs": [m]} for i, m in enumerate(finals)]
+        return {"arm": arm, "seed": seed, "evals": evals, "loss": [], "alpha": [0.01], "seconds_per_iteration": 1.0,
+                "diverged": diverged}
+
+    records = [record("mtt", 0, [0.5, 0.6, 0.70]), record("mtt", 1, [0.5, 0.6, 0.68]),
+               record("mtt-ckpt", 0, [0.5, 0.6, 0.71]), record("mtt-ckpt", 1, [0.5, 0.6, 0.68]),
+               record("sweep-fo-img10000-lr1e-05", 0, [], diverged="the distillation diverged at iteration 3"),
+               record("sweep-fo-img10000-lr1e-05", 1, [0.5, 0.4, 0.3])]
+    arms = study.analyse_ipc(records, plan)["arms"]
+    paired = arms["mtt-ckpt"]["paired_vs_mtt"]["final"]
+    assert paired["n"] == 2 and paired["mean"] == pytest.approx(0.005)
+    assert arms["mtt-ckpt"]["paired_vs_mtt"]["per_seed"][0] == [0.70, 0.71]
+    sweep = arms["sweep-fo-img10000-lr1e-05"]
+    assert sweep["diverged_seeds"] == [0] and sweep["seeds"] == [1] and sweep["final_mean"] == pytest.approx(0.3)
+    assert dict(study.ARMS["sweep-fo-public-shape"].overrides)["syn_steps"] == 60
