@@ -3,8 +3,8 @@ and the SHA-256 of every file it writes.
 
 Run it on the tree before a change and again after; the two hash lists must be equal::
 
-    python benchmarks/byte_identity.py --json before.json      # on the old tree
-    python benchmarks/byte_identity.py --json after.json --compare before.json
+    python -m benchmarks.byte_identity --json before.json      # on the old tree
+    python -m benchmarks.byte_identity --json after.json --compare before.json
 
 The chain runs through the ``dd-harness`` command line (in fresh interpreters, CPU only) in a
 temporary folder: 2 ConvNetW16 experts on a 500-image Fashion-MNIST subset; conversion to MCT

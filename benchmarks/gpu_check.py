@@ -27,8 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, write_json  # noqa: E402
+from ._common import output_dir, provenance, write_json
 
 HERE = Path(__file__).resolve().parent
 SHAPES_PLUGIN = '''
@@ -96,12 +95,12 @@ def device_probe(device: str) -> dict:
     import torch
 
     from mct_plugin.harness.augment import DifferentiableAugmentation
-    from mct_plugin.harness.models import create_model
+    from mct_plugin.harness.api import build_components
 
     augment = DifferentiableAugmentation((32, 32)).to(device)
     x = torch.randn(4, 3, 32, 32, device=device, requires_grad=True)
     out = augment(x)
-    net = create_model("ConvNet", 3, 10, (32, 32)).to(device)
+    net = build_components().models.create("ConvNet", 3, 10, (32, 32)).to(device)
     return {"augmentation_output_device": str(out.device), "network_device": str(next(net.parameters()).device),
             "cuda_available": torch.cuda.is_available(),
             "device_name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
@@ -151,7 +150,7 @@ def main(argv=None) -> int:
         paper_out = tmp / "paper_run"
         steps_override = [] if not args.cpu_smoke else ["--syn-steps", "3", "--expert-epochs", "1",
                                                         "--max-start-epoch", "1"]
-        proc = run(steps, "paper profile", [sys.executable, str(HERE / "workloads.py"), "distill_command",
+        proc = run(steps, "paper profile", [sys.executable, "-m", "benchmarks.workloads", "distill_command",
             "--recipe", "mct/cifar10-ipc1", *dataset, "--model", model, "--device", device,
             "--buffer-path", str(tmp / "paper"), "--out", str(paper_out), "--iterations", str(iterations),
             "--eval-it", "0", "--max-start-epoch", "1" if args.cpu_smoke else "2", *steps_override], env, timeout=900)

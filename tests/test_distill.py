@@ -12,7 +12,7 @@ from mct_plugin.harness.distill import distill
 from mct_plugin.harness.config import EvalSettings
 from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
 
-from helpers import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot
+from helpers import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot, components
 
 ITERATIONS = 60
 
@@ -27,7 +27,7 @@ def quick_config(**overrides) -> DistillConfig:
 @pytest.fixture(scope="module")
 def mtt_run(tmp_path_factory, small_data, expert_root):
     out = tmp_path_factory.mktemp("mtt") / "run"
-    return distill(quick_config(buffer_path=str(expert_root), out=str(out)), data=small_data, show_progress=False)
+    return distill(quick_config(buffer_path=str(expert_root), out=str(out)), data=small_data, components=components(), show_progress=False)
 
 
 @pytest.mark.slow
@@ -37,7 +37,8 @@ def test_short_mtt_distillation_lowers_the_loss_and_beats_a_random_subset(mtt_ru
     assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
     distilled = mtt_run.final_eval
     x, y = random_real_subset(small_data, 1, seed=0)
-    random = evaluate_set(x, y, 0.01, small_data, SMALL_MODEL, EvalSettings(num_eval=3, epoch_eval_train=100))
+    random = evaluate_set(x, y, 0.01, small_data, SMALL_MODEL, EvalSettings(num_eval=3, epoch_eval_train=100),
+                          models=components().models)
     assert distilled.mean > random.mean + 0.03, (str(distilled), str(random))
     assert float(mtt_run.synthetic.lr.detach()) != pytest.approx(0.01)  # alpha is learned
 

@@ -26,9 +26,9 @@ from typing import Callable
 import pytest
 import torch
 
-from mct_plugin.harness.models import FunctionalModel, create_model
+from mct_plugin.harness.models import FunctionalModel
 
-from helpers import ALL_KILL_POINTS, cli_env, temporaries, tree_snapshot
+from helpers import ALL_KILL_POINTS, cli_env, create_model, temporaries, tree_snapshot
 
 # -- running and killing a CLI subprocess --------------------------------------------------------
 

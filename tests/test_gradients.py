@@ -118,12 +118,15 @@ def test_constant_memory_error_is_small_and_shrinks_with_the_step_size():
 
 PROBE = textwrap.dedent("""
     import json, sys, torch
-    from mct_plugin.harness.distill.gradient_modes import get_gradient_mode, StudentProblem
+    from mct_plugin.harness.distill.gradient_modes import StudentProblem
+    from mct_plugin.harness.plugins.components import build_components
     from mct_plugin.harness.distill.matching import normalised_distance
-    from mct_plugin.harness.models import FunctionalModel, create_model
+    from mct_plugin.harness.models import FunctionalModel
+
+    components = build_components()
     mode, steps = sys.argv[1], int(sys.argv[2])
     torch.manual_seed(0)
-    model = FunctionalModel(create_model("ConvNetW32", 1, 10, (28, 28)))
+    model = FunctionalModel(components.models.create("ConvNetW32", 1, 10, (28, 28)))
     start = model.initial_flat(); target = start + 0.01 * torch.randn_like(start)
     images = torch.randn(20, 1, 28, 28, requires_grad=True)
     problem = StudentProblem(model, start, lambda t: normalised_distance(t, start, target), images,
@@ -131,7 +134,7 @@ PROBE = textwrap.dedent("""
     def peak_kb():  # VmHWM belongs to this process image (ru_maxrss would inherit the parent's peak)
         return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
     before = peak_kb()
-    get_gradient_mode(mode).run(problem)
+    components.gradient_modes.get(mode)().run(problem)
     print(json.dumps({"growth_mb": (peak_kb() - before) / 1024}))
 """)
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from mct_plugin.harness.models import FunctionalModel, create_model
+from mct_plugin.harness.models import FunctionalModel
 from mct_plugin.mct.convexified import ConvexifiedTrajectory, waypoint_epochs
 from mct_plugin.mct.format import read_mct_file
 from mct_plugin.mct.public_format import load_public_pair
 
-from helpers import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot
+from helpers import SMALL_MODEL, assert_one_line_error, create_model, run_cli, tree_snapshot
 
 SHAPES = FunctionalModel(create_model(SMALL_MODEL, 1, 10, (28, 28))).shapes
 P2 = ("--waypoints", "2", "--smooth", "none", "--waypoint-spacing", "even")  # start and end exact

@@ -19,7 +19,7 @@ from mct_plugin.harness.config import DistillConfig
 from mct_plugin.harness.distill import Distillation
 from mct_plugin.harness.errors import DivergenceError
 
-from helpers import assert_one_line_error, random_trajectory, run_main, temporaries, tree_snapshot, write_idx
+from helpers import assert_one_line_error, components, random_trajectory, run_main, temporaries, tree_snapshot, write_idx
 
 MODEL = "ConvNetW16"
 
@@ -119,9 +119,9 @@ def test_divergence_after_a_checkpoint_keeps_that_checkpoint(tmp_path, small_dat
     config = DistillConfig(model="ConvNetW32", matcher="mtt", buffer_path=str(expert_root), out=str(tmp_path / "run"),
                            iterations=6, eval_it=0, syn_steps=2, expert_epochs=1, max_start_epoch=2,
                            checkpoint_every=2)
-    Distillation(config, data=small_data, show_progress=False).run(stop_at=2)
+    Distillation(config, data=small_data, components=components(), show_progress=False).run(stop_at=2)
     kept = (tmp_path / "run" / "images.pt").read_bytes()
-    resumed = Distillation(config, data=small_data, show_progress=False, resume=True)
+    resumed = Distillation(config, data=small_data, components=components(), show_progress=False, resume=True)
     with torch.no_grad():
         resumed.synthetic.lr.fill_(float("nan"))  # what a NaN gradient of alpha would do
     with pytest.raises(DivergenceError, match="at iteration 2: the matching loss became nan .*; the checkpoint of iteration 2 is kept"):
@@ -252,7 +252,7 @@ def stopped_run(tmp_path, small_data, expert_root):
                            iterations=4, eval_it=0, syn_steps=2, expert_epochs=1, max_start_epoch=2,
                            checkpoint_every=1)
     config = config.replace(buffer_path=str(expert_root.resolve()))
-    Distillation(config, data=small_data, show_progress=False).run(stop_at=2)
+    Distillation(config, data=small_data, components=components(), show_progress=False).run(stop_at=2)
     return tmp_path / "run"
 
 

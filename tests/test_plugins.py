@@ -185,12 +185,13 @@ def test_a_plugin_can_add_a_command():
         def dd_register_commands(self, subparsers):
             parser = subparsers.add_parser("hello-test")
             parser.add_argument("--name", default="world")
-            parser.set_defaults(handler=lambda args: print(f"hello {args.name}") or 0)
+            parser.set_defaults(handler=lambda args, components: print(f"hello {args.name}") or 0)
 
     pm = new_plugin_manager(load_entrypoints=False)
     pm.register(CommandPlugin(), name="command-test")
-    args = build_parser(pm).parse_args(["hello-test", "--name", "MCT"])
-    assert args.name == "MCT" and args.handler(args) == 0
+    components = build_components(pm)
+    args = build_parser(components).parse_args(["hello-test", "--name", "MCT"])
+    assert args.name == "MCT" and args.handler(args, components) == 0
 
 
 def test_matcher_and_sampler_are_abstract_interfaces():

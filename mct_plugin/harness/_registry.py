@@ -3,7 +3,10 @@
 Datasets, models, gradient modes, expert augmentations and plugin components (matchers,
 samplers, buffer converters, recipes, trackers) are all looked up through a :class:`Registry`;
 nothing dispatches on names with if/elif chains. Listings sort naturally (``ConvNetW16`` before
-``ConvNetW128``).
+``ConvNetW128``). :class:`ModelRegistry` adds name prefixes (``timm:<name>``) for models.
+
+This module sits at the bottom of the harness with the errors: it imports nothing else (not
+even torch), and code that needs a registry receives it as an argument.
 """
 
 from __future__ import annotations
@@ -11,9 +14,12 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import Generic, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, Generic, Iterator, Protocol, TypeVar
 
 from .errors import ConfigError, UnknownNameError
+
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 T = TypeVar("T")
 
@@ -73,3 +79,67 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+# -- models ---------------------------------------------------------------------------------
+class ModelFactory(Protocol):
+    def __call__(self, channels: int, num_classes: int, image_size: tuple[int, int]) -> "nn.Module": ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An architecture called ``name``, built by ``factory(channels, num_classes, image_size)``."""
+
+    name: str
+    factory: ModelFactory
+
+
+@dataclass(frozen=True)
+class ModelPrefix:
+    """Names ``prefix:rest`` are built by ``resolve(rest)`` (e.g. ``timm:resnet18``)."""
+
+    prefix: str
+    resolve: Callable[[str], ModelFactory]
+
+
+class ModelRegistry:
+    """Named architectures and name prefixes (``create``/``names``/``is_model``, as timm's
+    ``create_model``/``list_models``/``is_model``)."""
+
+    def __init__(self) -> None:
+        self.models: Registry[ModelFactory] = Registry("model")
+        self.prefixes: Registry[Callable[[str], ModelFactory]] = Registry("model prefix")
+
+    def add(self, item: ModelSpec | ModelPrefix, source: str = "mct_plugin") -> None:
+        if isinstance(item, ModelSpec):
+            self.models.register(item.name, item.factory, source)
+        elif isinstance(item, ModelPrefix):
+            self.prefixes.register(item.prefix, item.resolve, source)
+        else:
+            raise ConfigError(f"{source} contributed {item!r} as a model; expected a ModelSpec or ModelPrefix")
+
+    def factory(self, name: str) -> ModelFactory:
+        """The factory of model ``name`` (unknown names list the registered ones)."""
+        if ":" in name:
+            prefix, rest = name.split(":", 1)
+            if prefix in self.prefixes:
+                return self.prefixes.get(prefix)(rest)
+            raise UnknownNameError(f"unknown model prefix {prefix!r} in {name!r}; known prefixes: "
+                                   + ", ".join(f"{p}:" for p in self.prefixes.names()))
+        return self.models.get(name)
+
+    def create(self, name: str, channels: int, num_classes: int, image_size: tuple[int, int]) -> "nn.Module":
+        """A freshly initialised model ``name`` for images of ``channels`` x ``image_size``."""
+        return self.factory(name)(channels, num_classes, tuple(image_size))
+
+    def names(self, pattern: str = "*") -> list[str]:
+        """Registered model names matching ``pattern``, in natural order (``timm:`` models are not
+        enumerated)."""
+        return self.models.names(pattern)
+
+    def is_model(self, name: str) -> bool:
+        try:
+            self.factory(name)
+        except UnknownNameError:
+            return False
+        return True

@@ -4,8 +4,15 @@ Everything below is stable within a major version; every other module of
 ``mct_plugin.harness`` may move. A plugin is a module with :data:`hookimpl`-marked functions
 (see :mod:`mct_plugin.harness.plugins.hookspecs` for every hook) listed under the ``dd_harness``
 entry point of its distribution.
+
+Components are explicit: a command receives the registries of its plugin manager
+(:class:`Components`) and passes them to what it builds (``Distillation(config,
+components=...)``, ``train_experts(config, components=...)``, matchers and converters get them
+as ``self.components``). A script builds them once with :func:`build_components`.
 """
 
+from ._registry import ModelPrefix, ModelRegistry, ModelSpec, Registry
+from .components import Components
 from .config import DistillConfig, EvalSettings, ExpertConfig
 from .data.datasets import DatasetSpec, RawSplits
 from .data.real import RealDataset, load_dataset
@@ -16,7 +23,7 @@ from .distill.synthetic import SyntheticSet
 from .errors import (BufferFormatError, ConfigError, DataNotFoundError, HarnessError, Interrupted, OutputError,
                      RunDirectoryError, UnknownNameError)
 from .eval.protocol import EvalResult, evaluate_set, random_real_subset
-from .experts.buffers import (buffer_subdir, check_distinct_points, check_link_target, load_replay_buffer,
+from .experts.buffers import (check_distinct_points, check_link_target, load_replay_buffer,
                               replay_buffer_files,
                               resolve_buffer_dir, save_replay_buffer, validate_trajectory)
 from .experts.conversion import BufferConverter, ConversionReport
@@ -27,29 +34,29 @@ from .io.atomic import atomic_path, atomic_torch_save, atomic_write_bytes, atomi
 from .io.paths import cache_dir
 from .io.rundir import RunDirectory
 from .io.untrusted import torch_load_untrusted
-from .models import FunctionalModel, ModelPrefix, ModelSpec, create_model, is_model
+from .events import Evaluation, RunInfo, Tracker
+from .models import FunctionalModel
 from .options import add_options, from_mapping, option
-from .plugins.components import current as current_components
-from .plugins.events import Evaluation, RunInfo, Tracker
+from .plugins.components import build_components
 from .plugins.manager import hookimpl
 from .recipes import Recipe, read_recipe, recipes_in
 
 __all__ = [
     # plugins
-    "hookimpl", "current_components", "option", "add_options", "from_mapping", "Recipe", "read_recipe", "recipes_in",
+    "hookimpl", "Components", "build_components", "Registry", "option", "add_options", "from_mapping", "Recipe", "read_recipe", "recipes_in",
     # trajectory matching
     "Matcher", "PooledMatcher", "Sampler", "Segment", "MatchOutcome", "normalised_distance", "GradientMode",
     "StudentProblem", "MatchResult", "minibatch_schedule", "SyntheticSet",
     # experts and buffers
     "ExpertPool", "BufferConverter", "ConversionReport", "load_replay_buffer", "save_replay_buffer",
-    "validate_trajectory", "check_distinct_points", "replay_buffer_files", "resolve_buffer_dir", "buffer_subdir", "check_link_target",
+    "validate_trajectory", "check_distinct_points", "replay_buffer_files", "resolve_buffer_dir", "check_link_target",
     "torch_load_untrusted", "train_experts", "ExpertRecord",
     # files
     "atomic_path", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
     "ensure_directory", "remove_stale_temporaries", "cache_dir", "RunDirectory",
     # data, models, runs, evaluation
-    "DatasetSpec", "RawSplits", "RealDataset", "load_dataset", "ModelSpec", "ModelPrefix", "FunctionalModel",
-    "create_model", "is_model", "DistillConfig", "ExpertConfig", "EvalSettings", "Distillation", "DistillResult",
+    "DatasetSpec", "RawSplits", "RealDataset", "load_dataset", "ModelSpec", "ModelPrefix", "ModelRegistry",
+    "FunctionalModel", "DistillConfig", "ExpertConfig", "EvalSettings", "Distillation", "DistillResult",
     "distill", "EvalResult", "evaluate_set", "random_real_subset",
     # lifecycle
     "RunInfo", "Evaluation", "Tracker",

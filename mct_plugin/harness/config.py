@@ -12,12 +12,14 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from .constants import DEFAULT_DSA_STRATEGY
 from .errors import ConfigError
 from .options import MAX_INT, from_mapping, option, validate_fields
 
-DEFAULT_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
+if TYPE_CHECKING:
+    from ._registry import Registry
 
 
 class Config:
@@ -87,10 +89,10 @@ class ExpertConfig(DataOptions):
     FINGERPRINT_EXCLUDES: ClassVar[frozenset] = frozenset(
         {"buffer_path", "data_path", "download", "num_experts", "device", "track", "plugin_options"})
 
-    def output_dir(self) -> Path:
-        from .experts.buffers import buffer_subdir
-
-        return Path(self.buffer_path).expanduser() / buffer_subdir(self.dataset, self.model, self.zca)
+    def output_dir(self, datasets: Registry) -> Path:
+        """Where the buffers go: ``buffer_path/DATASET[_NO_ZCA]/MODEL`` (the dataset's spec, from
+        ``datasets``, says whether its folder carries ``_NO_ZCA``)."""
+        return Path(self.buffer_path).expanduser() / datasets.get(self.dataset).buffer_subdir(self.model, self.zca)
 
     def fingerprint(self) -> str:
         """Hash of the settings that shape the experts (not where they are written)."""

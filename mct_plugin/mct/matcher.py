@@ -33,8 +33,8 @@ class MCTMatcher(PooledMatcher):
     # gradient (constant-memory, kept by the official recipes mct/cifar10-ipc*) on every seed.
     default_gradient_mode = "unrolled"
 
-    def __init__(self, config, model, report=print) -> None:
-        super().__init__(config, model, report)
+    def __init__(self, config, model, report=print, *, components) -> None:
+        super().__init__(config, model, report, components=components)
         self.options = from_mapping(DistillOptions, config.plugin_options)
         self.applied: dict = {}  # the conversion settings of already-converted files
 

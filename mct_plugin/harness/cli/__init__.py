@@ -19,7 +19,8 @@ from typing import Sequence
 from ... import __version__
 from ..errors import HarnessError, Interrupted
 from ..options import normalise_argv
-from ..plugins.components import Components, activated, build_components
+from ..components import Components
+from ..plugins.components import build_components
 from ..plugins.manager import PluginManager, new_plugin_manager, plugin_source
 from ..runtime import distributed
 from ..runtime.signals import sigterm_as_keyboard_interrupt
@@ -76,9 +77,9 @@ def register_plugin_commands(subparsers, pm: PluginManager) -> dict[str, str]:
     return added
 
 
-def build_parser(pm: PluginManager | None = None, components: Components | None = None) -> argparse.ArgumentParser:
-    """The full parser for the plugins of ``pm`` (default: the installed ones)."""
-    components = components or build_components(pm or new_plugin_manager())
+def build_parser(components: Components) -> argparse.ArgumentParser:
+    """The full parser for ``components`` (``build_components()``: the installed plugins); every
+    command's handler is called as ``handler(args, components)``."""
     parser = Parser(prog="dd-harness", description="Dataset distillation by trajectory matching; matchers come "
                                                    "from plugins.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -89,7 +90,6 @@ def build_parser(pm: PluginManager | None = None, components: Components | None 
         command.build(sub, components)
     plugin_commands = register_plugin_commands(sub, components.pm)
     sub.choices["plugins"].set_defaults(plugin_commands=plugin_commands)
-    parser.set_defaults(components=components)
     return parser
 
 
@@ -124,15 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             components = build_components(pm)
             for problem in pm.problems:
                 print(f"dd-harness: warning: {problem}", file=sys.stderr)
-            parser = build_parser(components=components)
+            parser = build_parser(components)
             try:
                 args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
             except SystemExit as exc:  # --help, --version, or a bad command line (already printed)
                 return int(exc.code or 0)
             ctx = distributed.context()  # under torchrun: joins the process group
             _configure_logging(args.verbose if ctx.is_main else 0)
-            with activated(components):
-                code = int(args.handler(args) or 0)
+            code = int(args.handler(args, components) or 0)
             succeeded = code == 0
             return code
     except Interrupted as exc:

@@ -11,7 +11,7 @@ from ..config import DistillConfig
 from ..distill.loop import Distillation
 from ..errors import ConfigError, RunDirectoryError
 from ..io.rundir import RunDirectory
-from ..plugins.components import Components, current
+from ..components import Components
 from ..runtime import distributed
 from ..options import read_config_file
 from ._options import add_command_options, build_config, coerce_layer, given_on_command_line
@@ -118,8 +118,7 @@ def resume_config(args: argparse.Namespace, components: Components, out: Path) -
     return base.replace(**changes)
 
 
-def run(args: argparse.Namespace) -> int:
-    components = current()
+def run(args: argparse.Namespace, components: Components) -> int:
     config = resolve(args, components)
     args.out = config.out  # for the interruption message
     if args.resume and (Path(config.out) / "config.json").is_file():

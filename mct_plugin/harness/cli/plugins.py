@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..plugins.components import Components, current
+from ..components import Components
 
 
 def build(sub, components: Components) -> None:
@@ -13,8 +13,7 @@ def build(sub, components: Components) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    components = current()
+def run(args: argparse.Namespace, components: Components) -> int:
     rows = []
     for kind, registry in components.by_kind().items():
         if kind == "model":

@@ -5,7 +5,8 @@ splits, plus a description of where the files came from. Fashion-MNIST (the defa
 from the Debian ``dataset-fashion-mnist`` files when they exist, so it works offline;
 torchvision datasets download only when ``download=True``. The built-in specs
 (:data:`BUILTIN_DATASETS`) reach the registry through the harness's default plugin
-(``dd_register_datasets``), like a third-party plugin's.
+(``dd_register_datasets``), like a third-party plugin's; a run finds its spec in its components
+(``components.datasets.get(name)``).
 """
 
 from __future__ import annotations
@@ -67,18 +68,9 @@ class DatasetSpec:
                                        f"{self.name} has classes 0..{self.num_classes - 1}")
         return raw
 
-
-def get_dataset_spec(name: str) -> DatasetSpec:
-    """The :class:`DatasetSpec` called ``name`` (unknown names list the registered ones)."""
-    from ..plugins.components import current
-
-    return current().datasets.get(name)
-
-
-def list_datasets() -> list[str]:
-    from ..plugins.components import current
-
-    return current().datasets.names()
+    def buffer_subdir(self, model: str, zca: bool) -> Path:
+        """``{dataset}[_NO_ZCA]/{model}``, the folder the public code uses below its buffer root."""
+        return Path(self.name + ("_NO_ZCA" if self.marks_no_zca and not zca else "")) / model
 
 
 # ----------------------------------------------------------------------------- MNIST family

@@ -14,10 +14,10 @@ from typing import Callable
 import torch
 
 from ..augment import DifferentiableAugmentation
+from ..components import Components
 from ..config import DistillConfig
 from ..data import RealDataset, load_dataset
 from ..models import FunctionalModel
-from ..plugins.components import Components
 from ..runtime.devices import resolve_device
 from .gradient_modes import GradientMode
 from .matching import Matcher, Sampler
@@ -57,13 +57,13 @@ def build_parts(config: DistillConfig, components: Components, matcher_cls: type
                 sampler_cls: type[Sampler], data: RealDataset | None, report: Callable[[str], None]) -> RunParts:
     """Load the data and make every piece of the run (the caller has seeded the generators)."""
     if data is None:
-        data = load_dataset(config.dataset, config.data_path, download=config.download, zca=config.zca)
+        data = load_dataset(components.datasets.get(config.dataset), config.data_path, download=config.download, zca=config.zca)
     device = resolve_device(config.device)
     data = data.to(device)
     template = components.models.create(config.model, data.spec.channels, data.num_classes, data.spec.image_size)
     template.to(device).train()
     model = FunctionalModel(template)
-    matcher = matcher_cls(config, model, report)
+    matcher = matcher_cls(config, model, report, components=components)
     matcher.open(Path(config.buffer_path))
     sampler = sampler_cls(config)
     sampler.bind(matcher.num_epochs)

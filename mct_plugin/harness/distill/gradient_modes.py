@@ -155,9 +155,3 @@ class ConstantMemory(GradientMode):
 
 BUILTIN_GRADIENT_MODES = [Unrolled, ConstantMemory]
 
-
-def get_gradient_mode(name: str) -> GradientMode:
-    """A new instance of the registered gradient mode ``name``."""
-    from ..plugins.components import current
-
-    return current().gradient_modes.get(name)()

@@ -4,7 +4,7 @@ Per iteration: the sampler picks a segment, the matcher returns the loss and the
 the synthetic images and of alpha for that segment, and two SGD optimizers (momentum 0.5, as in
 MTT) update them. The loop only orchestrates; the pieces are built by :mod:`.factory`,
 checkpoints are kept by :mod:`.checkpoint`, and progress is announced through the lifecycle
-hooks (:class:`~mct_plugin.harness.plugins.events.RunEvents`), where experiment trackers listen.
+hooks (:class:`~mct_plugin.harness.events.RunEvents`), where experiment trackers listen.
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..components import Components
 from ..config import DistillConfig
 from ..data import RealDataset
 from ..errors import DivergenceError, Interrupted, RunDirectoryError
 from ..eval.protocol import EvalResult, evaluate_set
+from ..events import Evaluation, RunEvents, RunInfo
 from ..io.atomic import ensure_directory
 from ..experts.buffers import quick_digest
 from ..io.locks import OutputLock
 from ..io.rundir import RunDirectory
 from ..plots import save_image_grid, save_training_curves
-from ..plugins.components import Components, activated, current
-from ..plugins.events import Evaluation, RunEvents, RunInfo
 from ..runtime import distributed
 from ..runtime.signals import stop_requests
 from .checkpoint import CheckpointStore, rng_state, seed_everything, set_rng_state
@@ -67,12 +67,11 @@ def eval_iterations(config: DistillConfig) -> set[int]:
 class Distillation:
     """One distillation run; :meth:`run` executes it (see the module docstring).
 
-    :param components: the registries to use (default: the active ones, see
-        :func:`~mct_plugin.harness.plugins.components.current`); their plugin manager receives the
-        lifecycle hooks.
+    :param components: the registries the run builds its pieces from (``build_components()``, or
+        the ones the CLI hands to its command); their plugin manager receives the lifecycle hooks.
     """
 
-    def __init__(self, config: DistillConfig, *, components: Components | None = None,
+    def __init__(self, config: DistillConfig, *, components: Components,
                  data: RealDataset | None = None, overwrite: bool = False, resume: bool = False,
                  show_progress: bool = True, report: Callable[[str], None] = log.info) -> None:
         config.validate()
@@ -90,16 +89,17 @@ class Distillation:
             self._abandon()
             raise
 
-    def _set_up(self, components: Components | None, data: RealDataset | None, overwrite: bool) -> None:
+    def _set_up(self, components: Components, data: RealDataset | None, overwrite: bool) -> None:
         config, resume = self.config, self.resume
         self.run_dir.check_available(overwrite=overwrite, resume=resume)
-        self.components = components = components or current()
-        with activated(components):
-            matcher_cls, sampler_cls = check_names(config, components)
-            config.sampler = config.sampler or matcher_cls.default_sampler
-            config.gradient_mode = config.gradient_mode or matcher_cls.default_gradient_mode
-            seed_everything(config.seed)
-            parts = build_parts(config, components, matcher_cls, sampler_cls, data, self.report)
+        self.components = components
+        matcher_cls, sampler_cls = check_names(config, components)
+        # what the user left to the matcher, resolved here and nowhere else (config.json records it)
+        self.config = config = config.replace(
+            sampler=config.sampler or matcher_cls.default_sampler,
+            gradient_mode=config.gradient_mode or matcher_cls.default_gradient_mode)
+        seed_everything(config.seed)
+        parts = build_parts(config, components, matcher_cls, sampler_cls, data, self.report)
         self.data, self.device, self.model = parts.data, parts.device, parts.model
         self.matcher, self.sampler, self.gradient_mode = parts.matcher, parts.sampler, parts.gradient_mode
         self.augment, self.synthetic = parts.augment, parts.synthetic
@@ -220,9 +220,9 @@ class Distillation:
         lr = float(self.synthetic.lr.detach())
         settings = self.config.eval_settings()
         results = {}
-        with activated(self.components):
-            for model in dict.fromkeys((self.config.model, *self.config.eval_models)):
-                results[model] = evaluate_set(self.synthetic.images, labels, lr, self.data, model, settings)
+        for model in dict.fromkeys((self.config.model, *self.config.eval_models)):
+            results[model] = evaluate_set(self.synthetic.images, labels, lr, self.data, model, settings,
+                                          models=self.components.models)
         return Evaluation(iteration, results, self.synthetic.images.detach().clone(), labels.detach().clone(), lr)
 
     def _record_eval(self, iteration: int, row: dict, events: RunEvents) -> EvalResult:
@@ -322,7 +322,7 @@ class Distillation:
         bar = tqdm(total=config.iterations, initial=self.start_iteration, desc=f"distill {config.matcher}",
                    unit="it", disable=None if self.show_progress else True, dynamic_ncols=True)
         last_acc = None
-        with stop_requests() as stop_requested, activated(self.components):
+        with stop_requests() as stop_requested:
             for iteration in range(self.start_iteration, config.iterations + 1):
                 if stop_at is not None and iteration >= stop_at:
                     self.save_checkpoint(iteration)

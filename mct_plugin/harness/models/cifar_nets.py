@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._registry import ModelSpec
+from .._registry import ModelSpec
 
 
 def _norm(kind: str, channels: int) -> nn.Module:

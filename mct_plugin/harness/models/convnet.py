@@ -15,7 +15,7 @@ from functools import partial
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ._registry import ModelSpec
+from .._registry import ModelSpec
 
 NORMS = {
     "instancenorm": lambda c, h, w: nn.GroupNorm(c, c, affine=True),

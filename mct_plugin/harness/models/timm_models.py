@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError, UnknownNameError
-from ._registry import ModelFactory, ModelPrefix
+from .._registry import ModelFactory, ModelPrefix
 
 MIN_SIDE = 32
 

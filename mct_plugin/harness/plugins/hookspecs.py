@@ -124,7 +124,8 @@ def dd_register_commands(subparsers):
 
     :param subparsers: the ``argparse`` sub-parsers action of ``dd-harness``; call
         ``subparsers.add_parser(name, ...)`` and ``set_defaults(handler=function)``, where
-        ``function(args) -> int`` runs the command and returns the exit status
+        ``function(args, components) -> int`` runs the command with the registries the CLI built
+        (:class:`mct_plugin.harness.api.Components`) and returns the exit status
         (:func:`mct_plugin.harness.api.add_options` adds the fields of an option dataclass).
     :returns: nothing.
     """

@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Sequence
 
 import torch
 
-from ..errors import Interrupted
-from ..runtime import distributed
+from .errors import Interrupted
+from .runtime import distributed
 
 
 @dataclass
