@@ -34,12 +34,10 @@ from ..runtime import distributed
 from ..runtime.signals import stop_requests
 from .checkpoint import CheckpointStore, rng_state, seed_everything, set_rng_state
 from .factory import build_parts, check_names
+from .resume import resume_changes, resumed_record
 from .synthetic import SyntheticSet
 
 log = logging.getLogger(__name__)
-
-# options that define a run: resuming with other values would silently mix two experiments
-RUN_DEFINING = ("dataset", "model", "matcher", "ipc", "syn_steps", "seed", "gradient_mode")
 
 # divergence guard: the normalised matching loss starts near 1 (0 is a perfect match); images are
 # normalised (a few units; ZCA-whitened ones tens); alpha is an SGD step size (0.01 by default)
@@ -69,16 +67,21 @@ class Distillation:
 
     :param components: the registries the run builds its pieces from (``build_components()``, or
         the ones the CLI hands to its command); their plugin manager receives the lifecycle hooks.
+    :param resume: continue the run in ``config.out`` (:mod:`.resume` decides which options of
+        ``config`` may differ from its ``config.json``; accepted changes are recorded there). A run
+        that stopped before its first checkpoint restarts from iteration 0.
     """
 
     def __init__(self, config: DistillConfig, *, components: Components,
                  data: RealDataset | None = None, overwrite: bool = False, resume: bool = False,
                  show_progress: bool = True, report: Callable[[str], None] = log.info) -> None:
+        self.run_dir = RunDirectory(config.out)
+        if resume:  # "nothing to resume" first: it explains what a missing option would not
+            self.run_dir.check_available(overwrite=False, resume=True)
         config.validate()
         self.ctx = distributed.context()
         self.config, self.report, self.show_progress = config, report, show_progress and self.ctx.is_main
         self.resume = resume
-        self.run_dir = RunDirectory(config.out)
         self.last_checkpoint: int | None = None
         self._prepared = False
         # one writer per run directory, for the life of the run (rank 0 writes for all ranks)
@@ -91,13 +94,20 @@ class Distillation:
 
     def _set_up(self, components: Components, data: RealDataset | None, overwrite: bool) -> None:
         config, resume = self.config, self.resume
-        self.run_dir.check_available(overwrite=overwrite, resume=resume)
+        has_checkpoint = self.run_dir.check_available(overwrite=overwrite, resume=resume)
         self.components = components
         matcher_cls, sampler_cls = check_names(config, components)
         # what the user left to the matcher, resolved here and nowhere else (config.json records it)
         self.config = config = config.replace(
             sampler=config.sampler or matcher_cls.default_sampler,
             gradient_mode=config.gradient_mode or matcher_cls.default_gradient_mode)
+        recorded, changes = None, {}
+        if resume:  # the harness's options before anything is loaded, the plugins' once the matcher is built
+            recorded = self.run_dir.read_config()
+            if not isinstance(recorded, dict):
+                raise RunDirectoryError(f"{self.run_dir.file('config.json')} does not hold a mapping of options")
+            changes = resume_changes(self.run_dir.path, recorded, config.to_dict(),
+                                     names=set(config.to_dict()) - {"plugin_options"})
         seed_everything(config.seed)
         parts = build_parts(config, components, matcher_cls, sampler_cls, data, self.report)
         self.data, self.device, self.model = parts.data, parts.device, parts.model
@@ -113,15 +123,23 @@ class Distillation:
         self._warned_alpha = False
         if resume:
             self._check_sources_unchanged()
+            changes.update(resume_changes(self.run_dir.path, recorded, self.record()))
+        restart = resume and not has_checkpoint
+        if restart:
+            self.report(f"{self.run_dir.path} stopped before its first checkpoint: restarting it from the options "
+                        f"its config.json recorded")
         if self.ctx.is_main:
-            self.run_dir.prepare(overwrite=overwrite and not resume)
+            self.run_dir.prepare(overwrite=(overwrite and not resume) or restart)
             self._prepared = True
-            if not resume:
-                self.run_dir.write_config(self.record())
+            if not resume or restart:
+                self.run_dir.write_config(self.record() if not changes else resumed_record(recorded, self.record(),
+                                                                                          changes, 0))
                 self.run_dir.rewrite_metrics([])
         distributed.barrier()
-        if resume:
+        if resume and not restart:
             self._load_checkpoint()
+            if changes and self.ctx.is_main:  # config.json tells the truth about the run it holds
+                self.run_dir.write_config(resumed_record(recorded, self.record(), changes, self.start_iteration))
 
     def record(self) -> dict:
         """What ``config.json`` holds: every resolved option (with the values the matcher actually
@@ -179,12 +197,6 @@ class Distillation:
         self.last_checkpoint = next_iteration
 
     def _load_checkpoint(self) -> None:
-        saved = self.run_dir.read_config()
-        # a value the run left to the matcher (None) was resolved the same way then
-        mismatched = [k for k in RUN_DEFINING if saved.get(k) is not None and saved.get(k) != getattr(self.config, k)]
-        if mismatched:
-            raise RunDirectoryError(
-                f"cannot resume {self.run_dir.path}: options differ from the original run ({', '.join(mismatched)})")
         state, mine = self.checkpoints.load()
         path = self.checkpoints.path
         try:
