@@ -36,6 +36,16 @@ def create_model(name: str, channels: int, num_classes: int, image_size: tuple[i
     return components().models.create(name, channels, num_classes, image_size)
 
 
+def convexify(checkpoints, waypoints: int = 2, smoothing: str = "none", spacing: str = "even",
+              pacing: str = "distance"):
+    """``ConvexifiedTrajectory.from_checkpoints`` with the options spelt out (the tests' plain
+    default: P=2, no smoothing, even spacing; the option declarations' defaults are P=4, public)."""
+    from mct_plugin.mct.convexified import ConvexifiedTrajectory
+    from mct_plugin.mct.options import ConvexifyOptions
+
+    return ConvexifiedTrajectory.from_checkpoints(checkpoints, ConvexifyOptions(waypoints, smoothing, spacing, pacing))
+
+
 def benchmark_module(name: str):
     """A script of ``benchmarks/`` imported as a module of the ``benchmarks`` package (the repository
     root is on ``sys.path`` through pytest's ``pythonpath``)."""

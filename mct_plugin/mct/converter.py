@@ -140,7 +140,7 @@ class MCTConverter(BufferConverter):
             return trajectories, [], {"imported_from": "public MCT code"}
         shapes, names = shapes_names if shapes_names else (None, None)
         experts = load_replay_buffer(source.path, shapes, names)
-        trajectories = [ConvexifiedTrajectory.from_checkpoints(e, s.waypoints, s.smooth, s.waypoint_spacing, s.pacing)
+        trajectories = [ConvexifiedTrajectory.from_checkpoints(e, s)
                         for e in experts]
         return trajectories, experts, {}
 

@@ -94,7 +94,7 @@ class MCTMatcher(PooledMatcher):
 
         def convexify(path: Path) -> list[ConvexifiedTrajectory]:
             experts = load_replay_buffer(path, shapes, self.model.names)
-            return [ConvexifiedTrajectory.from_checkpoints(e, o.waypoints, o.smooth, o.waypoint_spacing, o.pacing)
+            return [ConvexifiedTrajectory.from_checkpoints(e, o)
                     for e in experts]
 
         return (replay_buffer_files(directory), convexify,
