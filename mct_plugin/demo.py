@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mct_plugin.harness.api import (DistillConfig, Distillation, EvalSettings, ExpertConfig, cache_dir, evaluate_set,
-                                    RunDirectory, hookimpl, load_dataset, random_real_subset, replay_buffer_files,
-                                    train_experts)
+from mct_plugin.harness.api import hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +39,8 @@ class DemoSettings:
 
 
 def demo_cache(cache: str | None) -> Path:
+    from mct_plugin.harness.api import cache_dir
+
     return Path(cache).expanduser() if cache else cache_dir() / "demo"
 
 
@@ -49,6 +49,10 @@ def run_demo(components, cache: str | None = None, out: str = "runs/demo", data_
              settings: DemoSettings = DemoSettings(), show_progress: bool = True,
              report: Callable[[str], None] = log.info) -> str:
     """Run the demo with ``components`` (``build_components()``); return the printed table (Markdown)."""
+    from mct_plugin.harness.api import (DistillConfig, Distillation, EvalSettings, ExpertConfig, RunDirectory,
+                                        evaluate_set, load_dataset, random_real_subset, replay_buffer_files,
+                                        train_experts)
+
     s = settings
     RunDirectory(out).check_available(overwrite=overwrite, resume=False)  # before minutes of work
     started = time.perf_counter()

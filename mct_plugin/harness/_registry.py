@@ -4,6 +4,9 @@ Datasets, models, gradient modes, expert augmentations and plugin components (ma
 samplers, buffer converters, recipes, trackers) are all looked up through a :class:`Registry`;
 nothing dispatches on names with if/elif chains. Listings sort naturally (``ConvNetW16`` before
 ``ConvNetW128``). :class:`ModelRegistry` adds name prefixes (``timm:<name>``) for models.
+A component may be declared :class:`Lazy` (where it lives, its name and description): listings
+(``--help``, ``dd-harness plugins``/``models``) then need no import of its module, which loads the
+first time the registry hands the component out.
 
 This module sits at the bottom of the harness with the errors: it imports nothing else (not
 even torch), and code that needs a registry receives it as an argument.
@@ -12,6 +15,7 @@ even torch), and code that needs a registry receives it as an argument.
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Generic, Iterator, Protocol, TypeVar
@@ -27,6 +31,28 @@ T = TypeVar("T")
 def natural_key(name: str) -> list:
     """Sort key that orders digit runs by value: ``W16 < W32 < W128``."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A component declared by where it lives, imported when first used.
+
+    :param target: ``"package.module:attribute"``.
+    :param name: the component's registered name (listings use it without importing).
+    :param description: the one line ``dd-harness plugins`` shows.
+    :param argument: when given, the attribute is a factory and the component is
+        ``attribute(argument)`` (e.g. one variant of a model family).
+    """
+
+    target: str
+    name: str = ""
+    description: str = ""
+    argument: str | None = None
+
+    def load(self):
+        module, _, attribute = self.target.partition(":")
+        obj = getattr(importlib.import_module(module), attribute)
+        return obj(self.argument) if self.argument is not None else obj
 
 
 @dataclass(frozen=True)
@@ -56,16 +82,24 @@ class Registry(Generic[T]):
         return obj
 
     def get(self, name: str) -> T:
-        """The component called ``name``; an unknown name fails with the list of known ones."""
+        """The component called ``name`` (a :class:`Lazy` one is imported now); an unknown name fails
+        with the list of known ones."""
+        return self.entry(name).obj
+
+    def entry(self, name: str) -> Entry[T]:
         try:
-            return self._entries[name].obj
+            entry = self._entries[name]
         except KeyError:
             known = ", ".join(self.names()) or "(none)"
             raise UnknownNameError(f"unknown {self.kind} {name!r}; registered: {known}") from None
+        if isinstance(entry.obj, Lazy):
+            entry = self._entries[name] = Entry(name, entry.obj.load(), entry.source)
+        return entry
 
-    def entry(self, name: str) -> Entry[T]:
-        self.get(name)
-        return self._entries[name]
+    def declared(self) -> Iterator[Entry]:
+        """Every entry as declared, in natural order, without importing a :class:`Lazy` one (its
+        ``obj`` is then the declaration, with ``name`` and ``description``)."""
+        return iter(self._entries[n] for n in self.names())
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching a shell-style ``pattern``, in natural order."""
@@ -75,7 +109,8 @@ class Registry(Generic[T]):
         return name in self._entries
 
     def __iter__(self) -> Iterator[Entry[T]]:
-        return iter(self._entries[n] for n in self.names())
+        """Every entry, loaded, in natural order."""
+        return iter(self.entry(n) for n in self.names())
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -9,8 +9,6 @@ from pathlib import Path
 from ..config import ConvertConfig
 from ..errors import ConfigError
 from ..components import Components
-from ..io.locks import OutputLock
-from ..events import RunEvents, RunInfo
 from ._options import add_command_options, build_config
 
 log = logging.getLogger("mct_plugin")
@@ -27,6 +25,9 @@ def build(sub, components: Components) -> None:
 
 
 def run(args: argparse.Namespace, components: Components) -> int:
+    from ..events import RunEvents, RunInfo
+    from ..io.locks import OutputLock
+
     config, plugin_options = build_config(args.command_options, args)
     if not config.to:
         raise ConfigError("choose the target format with --to (see 'dd-harness plugins')")

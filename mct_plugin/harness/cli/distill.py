@@ -7,12 +7,10 @@ import logging
 from pathlib import Path
 
 from ..config import DistillConfig
-from ..distill.loop import Distillation
 from ..distill.resume import PATH_OPTIONS, absolute
 from ..errors import ConfigError, RunDirectoryError
 from ..io.rundir import RunDirectory
 from ..components import Components
-from ..runtime import distributed
 from ..options import read_config_file
 from ._options import add_command_options, build_config, coerce_layer, given_on_command_line
 
@@ -92,6 +90,9 @@ def resume_config(args: argparse.Namespace, components: Components, out: Path) -
 
 
 def run(args: argparse.Namespace, components: Components) -> int:
+    from ..distill.loop import Distillation
+    from ..runtime import distributed
+
     config = resolve(args, components)
     args.out = config.out  # for the interruption message
     if args.resume and (Path(config.out) / "config.json").is_file():

@@ -7,9 +7,7 @@ import logging
 from pathlib import Path
 
 from ..config import EvalCommandConfig
-from ..eval.table import evaluate_run
 from ..options import add_options
-from ..runtime import distributed
 from ..components import Components
 
 log = logging.getLogger("mct_plugin")
@@ -28,6 +26,9 @@ def build(sub, components: Components) -> None:
 
 
 def run(args: argparse.Namespace, components: Components) -> int:
+    from ..eval.table import evaluate_run
+    from ..runtime import distributed
+
     options = EvalCommandConfig.from_dict(vars(args))
     table = evaluate_run(Path(args.run), options, components=components, report=log.info)
     if distributed.context().is_main:

@@ -6,10 +6,7 @@ import argparse
 import logging
 
 from ..config import ExpertConfig
-from ..experts.train import train_experts
 from ..components import Components
-from ..events import RunEvents, RunInfo
-from ..runtime import distributed
 from ._options import add_command_options, build_config
 
 log = logging.getLogger("mct_plugin")
@@ -26,6 +23,10 @@ def build(sub, components: Components) -> None:
 
 
 def run(args: argparse.Namespace, components: Components) -> int:
+    from ..events import RunEvents, RunInfo
+    from ..experts.train import train_experts
+    from ..runtime import distributed
+
     config, _ = build_config(args.command_options, args)
     info = RunInfo("experts", config, config.output_dir(components.datasets), world_size=distributed.context().world_size)
     with RunEvents(components, info, config.track) as events:

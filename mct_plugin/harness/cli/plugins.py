@@ -18,7 +18,7 @@ def run(args: argparse.Namespace, components: Components) -> int:
     for kind, registry in components.by_kind().items():
         if kind == "model":
             continue  # listed by 'dd-harness models'
-        for entry in registry:
+        for entry in registry.declared():  # a Lazy declaration carries its description: no import
             rows.append((kind, entry.name, entry.source, getattr(entry.obj, "description", "") or ""))
     rows.append(("models", str(len(components.models.models)), "", "architectures: see 'dd-harness models'"))
     for name, source in sorted(getattr(args, "plugin_commands", {}).items()):

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace, components: Components) -> int:
         for key, value in recipe.options.items():
             print(f"  {key}: {value}")
         return 0
-    rows = [(e.name, f"v{e.obj.version}", e.source, e.obj.description) for e in recipes]
+    rows = [(e.name, f"v{e.obj.version}", e.source, e.obj.description) for e in recipes.declared()]
     if not rows:
         print("no recipes registered")
         return 0

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 from ..errors import DamagedDataError, DataNotFoundError
 from ..io.paths import default_data_root
@@ -88,6 +90,8 @@ def _idx_files_in(directory: Path) -> dict[str, Path] | None:
 
 
 def _read_idx_splits(files: dict[str, Path], source: str) -> RawSplits:
+    import torch  # loading data needs torch; declaring the dataset does not
+
     arrays = {key: read_idx(path) for key, path in files.items()}
     for split in ("train", "test"):
         n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
@@ -174,16 +178,22 @@ def _torchvision_loader(name: str, train_kw: dict, test_kw: dict, fields: Callab
 
 
 def _hwc_fields(ds) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # loading data needs torch; declaring the dataset does not
+
     images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
     return images, torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
 
 
 def _svhn_fields(ds) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # loading data needs torch; declaring the dataset does not
+
     return torch.from_numpy(np.ascontiguousarray(ds.data)), torch.as_tensor(ds.labels, dtype=torch.int64)
 
 
 # ----------------------------------------------------------------------------- ImageFolder
 def _read_image_folder(directory: Path, class_to_idx: dict[str, int], size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # loading data needs torch; declaring the dataset does not
+
     from PIL import Image
 
     images, labels = [], []
@@ -201,6 +211,8 @@ def _read_image_folder(directory: Path, class_to_idx: dict[str, int], size: tupl
 
 
 def _tiny_validation(val_dir: Path, class_to_idx: dict[str, int], size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # loading data needs torch; declaring the dataset does not
+
     """Tiny-ImageNet's val split: class folders, or the official images/ + annotations file."""
     if all((val_dir / c).is_dir() for c in class_to_idx):
         return _read_image_folder(val_dir, class_to_idx, size)

@@ -1,16 +1,23 @@
 """Models: the ConvNet family (MTT-compatible), CIFAR-style AlexNet/VGG-11/ResNet-18 and timm.
 
-Every family lists its names in its own module (:class:`~.._registry.ModelSpec`); ``timm:<name>``
-builds a timm model adapted to the data (:class:`~.._registry.ModelPrefix`). The families
-(:data:`BUILTIN_MODELS`) are contributed by the harness's default plugin; models are built
-through the :class:`~.._registry.ModelRegistry` of a run's components
-(``components.models.create(name, channels, num_classes, image_size)``).
-:class:`FunctionalModel` runs a model from a flat vector.
+Every architecture is declared by name in :mod:`.catalog` (:data:`~.catalog.BUILTIN_MODELS`,
+contributed by the harness's default plugin) and its family module loads when a model is first
+built: ``components.models.create(name, channels, num_classes, image_size)``. ``timm:<name>``
+builds a timm model adapted to the data. :class:`~.functional.FunctionalModel` runs a model from a
+flat vector. Nothing is imported here, so that listing the models does not import torch.
 """
 
-from . import cifar_nets, convnet, timm_models
-from .functional import FunctionalModel
+import importlib
 
-BUILTIN_MODELS = [*convnet.MODELS, *cifar_nets.MODELS, timm_models.PREFIX]
-
+_EXPORTS = {"FunctionalModel": ".functional", "BUILTIN_MODELS": ".catalog"}
 __all__ = ["BUILTIN_MODELS", "FunctionalModel"]
+
+
+def __getattr__(name: str):  # PEP 562: the submodule loads on first use
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -6,6 +6,10 @@ merges into registries (a name registered twice is refused with an error naming 
 *lifecycle* hooks are called while a command runs (experiment trackers are built on them).
 The harness's own models, datasets and gradient modes arrive through the same hooks, from its
 default plugin (:mod:`.defaults`).
+
+A contribution may be the component itself or a :class:`mct_plugin.harness.api.Lazy` declaration
+(``Lazy("my_plugin.matcher:MyMatcher", "mine", "one line")``): listings, ``--help`` and argument
+errors then need no import of the component's module (nor torch); it loads when first used.
 """
 
 from __future__ import annotations
