@@ -68,6 +68,15 @@ def test_distributed_quick(out):
     assert [r["processes"] for r in rows] == [1, 2] and all(r["segments_per_s"] > 0 for r in rows)
 
 
+@pytest.mark.slow
+def test_cli_startup_quick(out):
+    """The script runs and reports medians (no assertion on the times themselves)."""
+    bench("cli_startup.py", "--quick", "--out", str(out))
+    data = json.loads((out / "cli_startup_quick.json").read_text())
+    assert [r["command"] for r in data["rows"]] == ["dd-harness --help", 'python -c "import torch"']
+    assert all(r["runs"] == 2 and r["median_seconds"] > 0 for r in data["rows"]) and data["help_over_import_torch"] > 0
+
+
 def test_results_markdown_is_generated_from_json(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
