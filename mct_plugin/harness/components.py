@@ -10,7 +10,7 @@ looks components up on its own: a function that needs a registry takes it as an 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from ._registry import ModelRegistry, Registry
 
@@ -40,6 +40,18 @@ class Components:
         return {"matcher": self.matchers, "sampler": self.samplers, "buffer converter": self.converters,
                 "gradient mode": self.gradient_modes, "recipe": self.recipes, "tracker": self.trackers,
                 "dataset": self.datasets, "model": self.models.models, "model prefix": self.models.prefixes}
+
+    def check_names(self, *, models: Iterable[str] = (), datasets: Iterable[str] = (), matchers: Iterable[str] = (),
+                    samplers: Iterable[str] = (), gradient_modes: Iterable[str] = (),
+                    trackers: Iterable[str] = ()) -> None:
+        """Refuse unknown names before anything is loaded: the first one raises
+        :class:`~mct_plugin.harness.errors.UnknownNameError` listing the registered names."""
+        for name in models:
+            self.models.factory(name)
+        for registry, names in ((self.datasets, datasets), (self.matchers, matchers), (self.samplers, samplers),
+                                (self.gradient_modes, gradient_modes), (self.trackers, trackers)):
+            for name in names:
+                registry.get(name)
 
     def option_groups(self, command: str) -> list[tuple[str, type]]:
         """``(source, option dataclass)`` that plugins contribute to ``command`` (cached)."""

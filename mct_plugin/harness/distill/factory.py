@@ -1,6 +1,6 @@
 """Building a distillation run from its config: data, student, matcher, sampler, synthetic set.
 
-:func:`check_names` refuses unknown names before anything is loaded; :func:`build_parts` makes
+:func:`component_classes` refuses unknown names before anything is loaded; :func:`build_parts` makes
 the pieces in a fixed order (the random number generators are consumed in that order, so the
 same seed gives the same run).
 """
@@ -40,17 +40,15 @@ class RunParts:
     optimizer_lr: torch.optim.Optimizer
 
 
-def check_names(config: DistillConfig, components: Components) -> tuple[type[Matcher], type[Sampler]]:
-    """The matcher and sampler classes; a one-line error for any unknown name in ``config``."""
+def component_classes(config: DistillConfig, components: Components) -> tuple[type[Matcher], type[Sampler]]:
+    """The matcher and sampler classes, after a one-line error for any unknown name in ``config``
+    (:meth:`Components.check_names`)."""
     matcher_cls = components.matchers.get(config.matcher)
-    sampler_cls = components.samplers.get(config.sampler or matcher_cls.default_sampler)
-    components.gradient_modes.get(config.gradient_mode or matcher_cls.default_gradient_mode)
-    for model in (config.model, *config.eval_models):
-        components.models.factory(model)
-    components.datasets.get(config.dataset)
-    for tracker in config.track:
-        components.trackers.get(tracker)
-    return matcher_cls, sampler_cls
+    components.check_names(models=[config.model, *config.eval_models], datasets=[config.dataset],
+                           samplers=[config.sampler or matcher_cls.default_sampler],
+                           gradient_modes=[config.gradient_mode or matcher_cls.default_gradient_mode],
+                           trackers=config.track)
+    return matcher_cls, components.samplers.get(config.sampler or matcher_cls.default_sampler)
 
 
 def build_parts(config: DistillConfig, components: Components, matcher_cls: type[Matcher],

@@ -33,7 +33,7 @@ from ..plots import save_image_grid, save_training_curves
 from ..runtime import distributed
 from ..runtime.signals import stop_requests
 from .checkpoint import CheckpointStore, rng_state, seed_everything, set_rng_state
-from .factory import build_parts, check_names
+from .factory import build_parts, component_classes
 from .resume import resume_changes, resumed_record
 from .synthetic import SyntheticSet
 
@@ -96,7 +96,7 @@ class Distillation:
         config, resume = self.config, self.resume
         has_checkpoint = self.run_dir.check_available(overwrite=overwrite, resume=resume)
         self.components = components
-        matcher_cls, sampler_cls = check_names(config, components)
+        matcher_cls, sampler_cls = component_classes(config, components)
         # what the user left to the matcher, resolved here and nowhere else (config.json records it)
         self.config = config = config.replace(
             sampler=config.sampler or matcher_cls.default_sampler,

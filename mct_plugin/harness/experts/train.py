@@ -115,13 +115,6 @@ def _load_manifest(directory: Path, config: ExpertConfig) -> dict | None:
     return manifest
 
 
-def check_names(config: ExpertConfig, components: Components) -> None:
-    """Raise a one-line error for an unknown model, dataset or augmentation name."""
-    components.models.factory(config.model)
-    components.datasets.get(config.dataset)
-    EXPERT_AUGMENTATIONS.get(config.augmentation)
-
-
 def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, components: Components,
                   show_progress: bool = True,
                   on_file: Callable[[Path], None] | None = None,
@@ -133,7 +126,8 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, comp
     leaves nothing behind (not even its plan), so the corrected command starts afresh.
     """
     config.validate()
-    check_names(config, components)
+    components.check_names(models=[config.model], datasets=[config.dataset], trackers=config.track)
+    EXPERT_AUGMENTATIONS.get(config.augmentation)
     classes = components.datasets.get(config.dataset).num_classes
     if config.subset is not None and config.subset < classes:
         raise ConfigError(f"--subset {config.subset} is smaller than the number of classes ({classes}): every class "
