@@ -24,6 +24,8 @@ PATH_OPTIONS = ("buffer_path", "data_path", "out")
 RECORD_KEYS = frozenset({"world_size", "buffer_files", "resumed"})
 # the run directory itself may move between the run and its resume
 NOT_COMPARED = RECORD_KEYS | {"out"}
+# left to the matcher when not given: a run that recorded None resolved them the same way
+RESOLVED_BY_THE_RUN = frozenset({"sampler", "gradient_mode"})
 
 
 def absolute(path: str) -> str:
@@ -61,6 +63,8 @@ def resume_changes(out: Any, recorded: Mapping[str, Any], requested: Mapping[str
     for name, value in after.items():
         if name not in wanted or name not in before or value == before[name]:
             continue  # an option the run's version did not record is not compared
+        if before[name] is None and name in RESOLVED_BY_THE_RUN:
+            continue
         if name in MAY_CHANGE_ON_RESUME:
             changes[name] = before[name]
         else:
