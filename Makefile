@@ -37,4 +37,4 @@ demo: setup
 	$(PYTHON) -m mct_plugin.harness.cli demo
 
 benchmarks-quick: setup
-	$(PYTHON) benchmarks/run_all.py --quick
+	$(PYTHON) -m benchmarks.run_all --quick

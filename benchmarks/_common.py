@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .workloads import WORKLOADS, components
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -51,6 +53,8 @@ def provenance(argv: list[str] | None = None) -> dict:
         shown = str(script.relative_to(ROOT))
     except ValueError:
         shown = script.name
+    if shown.startswith("benchmarks/") and shown.endswith(".py"):  # run as a module of the package
+        shown = "-m " + shown.removesuffix(".py").replace("/", ".")
     return {"command": "python " + " ".join([shown] + [shlex.quote(a) for a in argv[1:]]),
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "commit": git_commit(), "machine": machine()}
@@ -80,15 +84,6 @@ def write_json(path: Path, payload: dict) -> Path:
     return path
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process image (VmHWM), in MB."""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def run_workload(name: str, *args: str, env: dict | None = None, timeout: int = 3600,
                  in_process: bool = False) -> dict:
     """Run the workload ``name`` of :mod:`workloads` in a fresh interpreter and return its result.
@@ -96,10 +91,8 @@ def run_workload(name: str, *args: str, env: dict | None = None, timeout: int = 
     ``in_process`` calls it here instead (quick smoke tests: no interpreter start, shared peaks).
     """
     if in_process:
-        from workloads import WORKLOADS
-
         return WORKLOADS[name](*args)
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "workloads.py"), name, *args],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.workloads", name, *args],
                           capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark workload {name} failed:\n{proc.stderr[-3000:]}")
@@ -117,10 +110,8 @@ def random_walk_trajectory(model: str, epochs: int, seed: int) -> list:
     initialisation. Sizes and iteration costs do not depend on the values, accuracy does."""
     import torch
 
-    from mct_plugin.harness.models import create_model
-
     torch.manual_seed(seed)
-    point = [p.detach().clone() for p in create_model(model, 1, 10, (28, 28)).parameters()]
+    point = [p.detach().clone() for p in components().models.create(model, 1, 10, (28, 28)).parameters()]
     trajectory = [point]
     for _ in range(epochs):
         point = [p + 0.01 * torch.randn_like(p) for p in point]

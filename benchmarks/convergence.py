@@ -22,7 +22,7 @@ Outputs: ``convergence_<profile>.json`` and ``convergence_<profile>.png`` (accur
 mean over seeds with a band of +- one std across seeds; the random-subset level dashed).
 Runs and experts are cached under the user cache directory; a rerun skips finished runs.
 
-Usage: ``python benchmarks/convergence.py --profile cpu|paper|quick [--out DIR]``
+Usage: ``python -m benchmarks.convergence --profile cpu|paper|quick [--out DIR]``
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, write_json  # noqa: E402
+from ._common import components, output_dir, provenance, write_json
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def cache_root(profile: Profile) -> Path:
 def load_data(profile: Profile, data_path: str | None):
     from mct_plugin.harness.data import load_dataset
 
-    data = load_dataset(profile.dataset, data_path, zca=profile.zca)
+    data = load_dataset(components().datasets.get(profile.dataset), data_path, zca=profile.zca)
     if profile.test_subset:
         data = dataclasses.replace(data, test_images=data.test_images[:profile.test_subset],
                                    test_labels=data.test_labels[:profile.test_subset])
@@ -115,7 +114,7 @@ def ensure_experts(profile: Profile, data, root: Path, log) -> Path:
     if not done.exists():
         subset = data.train_subset(profile.expert_subset, seed=0) if profile.expert_subset else data
         started = time.perf_counter()
-        result = train_experts(config, data=subset, show_progress=False)
+        result = train_experts(config, data=subset, components=components(), show_progress=False)
         accs = [r.final_test_acc for r in result.records]
         done.write_text(json.dumps({"seconds": time.perf_counter() - started, "final_test_acc": accs}))
         log(f"experts trained in {time.perf_counter() - started:.0f} s, test acc {accs}")
@@ -124,14 +123,13 @@ def ensure_experts(profile: Profile, data, root: Path, log) -> Path:
 
 def expert_accuracies(buffers: Path, profile: Profile, data) -> list[float]:
     """Test accuracy of every expert's final checkpoint, read back from the buffer files."""
-    from mct_plugin.harness.experts.buffers import buffer_subdir, load_replay_buffer, replay_buffer_files
-    from mct_plugin.harness.models import create_model
+    from mct_plugin.harness.experts.buffers import load_replay_buffer, replay_buffer_files
     from mct_plugin.harness.training import test_accuracy
 
     accuracies = []
-    for path in replay_buffer_files(buffers / buffer_subdir(profile.dataset, profile.model, profile.zca)):
+    for path in replay_buffer_files(buffers / data.spec.buffer_subdir(profile.model, profile.zca)):
         for trajectory in load_replay_buffer(path):
-            model = create_model(profile.model, data.spec.channels, data.num_classes, data.spec.image_size)
+            model = components().models.create(profile.model, data.spec.channels, data.num_classes, data.spec.image_size)
             with torch.no_grad():
                 for parameter, value in zip(model.parameters(), trajectory[-1]):
                     parameter.copy_(value)
@@ -156,7 +154,7 @@ def run_one(profile: Profile, data, buffers: Path, method: str, ipc: int, seed: 
                            epoch_eval_train=profile.epoch_eval_train, zca=profile.zca, seed=seed, checkpoint_every=25)
     resume = (out / "checkpoint.pt").exists()
     started = time.perf_counter()
-    result = Distillation(config, data=data, overwrite=not resume, resume=resume, show_progress=False,
+    result = Distillation(config, components=components(), data=data, overwrite=not resume, resume=resume, show_progress=False,
                           report=log).run()
     rows = RunDirectory(out).read_metrics() if resume else result.rows
     record = {
@@ -181,7 +179,7 @@ def random_baseline(profile: Profile, data, ipc: int) -> dict:
         x, y = random_real_subset(data, ipc, seed=seed)
         accs += evaluate_set(x, y, profile.ipcs[ipc].lr_teacher, data, profile.model,
                              EvalSettings(num_eval=profile.num_eval, epoch_eval_train=profile.epoch_eval_train,
-                                        seed=seed)).accuracies
+                                        seed=seed), models=components().models).accuracies
     mean = sum(accs) / len(accs)
     return {"mean": mean, "std": math.sqrt(sum((a - mean) ** 2 for a in accs) / len(accs)), "accs": accs}
 

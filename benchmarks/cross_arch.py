@@ -6,7 +6,7 @@ real subset of the same size are evaluated on several architectures with the sam
 128), the CIFAR-style AlexNet / VGG-11 / ResNet-18 and timm models (MobileNetV3, ConvNeXt, ViT).
 Results are written after every architecture; a rerun keeps the rows already written.
 
-Usage: ``python benchmarks/cross_arch.py --profile cpu|quick [--out DIR]``
+Usage: ``python -m benchmarks.cross_arch --profile cpu|quick [--out DIR]``
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, write_json  # noqa: E402
+from ._common import components, output_dir, provenance, write_json
 
 # (ipc, architecture, evaluation networks, epochs) in the order they run, cheapest first. On a
 # 2-core CPU an ipc=10 set trains 10x more images per epoch and ResNet-18 / ViT cost ~10x a ConvNet
@@ -40,11 +39,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None)
     parser.add_argument("--cache", default=None, help="the convergence benchmark's cache folder")
     args = parser.parse_args(argv)
-    import convergence
+    from . import convergence
     from mct_plugin.harness.config import EvalSettings
     from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
     from mct_plugin.harness.runtime.allocator import tune_allocator
-    from mct_plugin.harness.distill.synthetic import load_synthetic
+    from mct_plugin.harness.eval.saved_set import load_synthetic
 
     tune_allocator()
     name = "quick" if args.quick else args.profile
@@ -56,7 +55,7 @@ def main(argv=None) -> int:
     ipcs = sorted({ipc for ipc, *_ in jobs})
     if not all((runs / f"{m}_ipc{ipc}_seed0" / "images.pt").exists() for m in profile.methods for ipc in ipcs):
         if name != "quick":
-            raise SystemExit(f"run 'python benchmarks/convergence.py --profile {name}' first (no runs in {runs})")
+            raise SystemExit(f"run 'python -m benchmarks.convergence --profile {name}' first (no runs in {runs})")
         convergence.main(["--profile", "quick", "--out", str(out), "--cache", str(root)])
     data = convergence.load_data(profile, None)
     sets_by_ipc = {}
@@ -78,7 +77,8 @@ def main(argv=None) -> int:
             continue
         for label, (images, labels, lr) in sets_by_ipc[ipc].items():
             started = time.perf_counter()
-            result = evaluate_set(images, labels, lr, data, model, EvalSettings(num_eval=nets, epoch_eval_train=epochs, seed=0))
+            result = evaluate_set(images, labels, lr, data, model, EvalSettings(num_eval=nets, epoch_eval_train=epochs, seed=0),
+                                  models=components().models)
             row[label] = {"mean": result.mean, "std": result.std, "accs": result.accuracies,
                           "seconds": time.perf_counter() - started}
             print(f"ipc={ipc} {model:28s} {label:20s} {result}%", flush=True)

@@ -6,7 +6,7 @@ compete for the same cores (each gets one thread), so the speed-up is bounded; o
 rank has its own device and the all-reduce of one image-sized gradient per iteration is small
 next to the N unrolled student trajectories.
 
-Usage: ``python benchmarks/distributed.py [--quick] [--out DIR]``
+Usage: ``python -m benchmarks.distributed [--quick] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, output_dir, provenance, write_json  # noqa: E402
-from speed import write_random_walk_buffer  # noqa: E402
+from ._common import ROOT, output_dir, provenance, write_json
+from .speed import write_random_walk_buffer
 
 
 def run(nproc: int, buffers: Path, out: Path, model: str, ipc: int, steps: int, iterations: int) -> dict:

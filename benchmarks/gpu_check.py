@@ -10,10 +10,13 @@
 3. a report (``gpu_check.json``): device, seconds of every step, seconds per iteration and peak
    GPU memory of the paper profile, and whether the run's modules and generators were on the GPU.
 
-Sized to finish in under 8 minutes on one H100/H200-class GPU. ``--cpu-smoke`` runs the same
-steps at toy size on the CPU (gloo instead of NCCL): what the test suite runs.
+Sized to finish in under 8 minutes on one H100/H200-class GPU (``gpu_check.sh`` holds it to that
+budget). ``--cpu-smoke`` runs the same steps at toy size on the CPU (gloo instead of NCCL, a
+300-image Fashion-MNIST folder, 300 CIFAR-shaped images): what the test suite runs, sized to
+finish well under a minute, with no time limit of its own.
 
-Usage: ``bash benchmarks/gpu_check.sh [--cifar-path DIR] [--out DIR]`` (or this script directly).
+Usage: ``bash benchmarks/gpu_check.sh [--cifar-path DIR] [--out DIR]`` (or
+``python -m benchmarks.gpu_check`` from the repository root).
 """
 
 from __future__ import annotations
@@ -27,15 +30,18 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, write_json  # noqa: E402
+from ._common import output_dir, provenance, write_json
 
 HERE = Path(__file__).resolve().parent
 SHAPES_PLUGIN = '''
 """Random images of CIFAR-10's shape (3x32x32, 10 classes) with a class-dependent mean: a stand-in
 for CIFAR-10 where it cannot be downloaded, for timing and memory checks only."""
+import os
+
 import torch
 from mct_plugin.harness.api import DatasetSpec, RawSplits, hookimpl
+
+TRAIN, TEST = (int(n) for n in os.environ.get("CIFAR_SHAPES_SIZES", "5000,1000").split(","))
 
 
 def shapes(data_path, download):
@@ -47,7 +53,7 @@ def shapes(data_path, download):
         images = (base + 40 * torch.randn(n, 3, 32, 32, generator=generator)).clamp(0, 255).to(torch.uint8)
         return images, labels
 
-    train, test = split(5000), split(1000)
+    train, test = split(TRAIN), split(TEST)
     return RawSplits(*train, *test, "random CIFAR-10-shaped images")
 
 
@@ -56,6 +62,32 @@ def dd_register_datasets():
     mean, std = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
     return [DatasetSpec("CIFAR10Shapes", 3, (32, 32), 10, mean, std, shapes)]
 '''
+
+
+def mini_fashion_mnist(folder: Path, per_class: int = 30, test: int = 200) -> Path:
+    """A ``--data-path`` folder with ``per_class`` real training images of every class and the first
+    ``test`` test images of Fashion-MNIST (IDX files), for the CPU smoke run."""
+    import gzip
+
+    import numpy as np
+
+    from mct_plugin.harness.data.datasets import DEBIAN_FASHION_MNIST
+    from mct_plugin.harness.data.idx import read_idx
+
+    def write(name: str, array) -> None:
+        array = np.ascontiguousarray(array, dtype=np.uint8)
+        header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+        (folder / f"{name}.gz").write_bytes(gzip.compress(header + array.tobytes(), mtime=0))
+
+    folder.mkdir(parents=True, exist_ok=True)
+    images, labels = (read_idx(DEBIAN_FASHION_MNIST / f"{s}.gz") for s in ("train-images-idx3-ubyte",
+                                                                             "train-labels-idx1-ubyte"))
+    index = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(10)])
+    write("train-images-idx3-ubyte", images[index])
+    write("train-labels-idx1-ubyte", labels[index])
+    for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        write(stem, read_idx(DEBIAN_FASHION_MNIST / f"{stem}.gz")[:test])
+    return folder
 
 
 def install_shapes_plugin(site: Path) -> dict:
@@ -69,7 +101,8 @@ def install_shapes_plugin(site: Path) -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 
-def run(steps: dict, name: str, command: list[str], env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
+def run(steps: dict, name: str, command: list[str], env: dict, timeout: int | None = None) -> subprocess.CompletedProcess:
+    """Run one step (``timeout``: only on the accelerator, where a hung step must not eat the budget)."""
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     steps[name] = {"seconds": round(time.perf_counter() - started, 2), "exit": proc.returncode}
@@ -96,12 +129,12 @@ def device_probe(device: str) -> dict:
     import torch
 
     from mct_plugin.harness.augment import DifferentiableAugmentation
-    from mct_plugin.harness.models import create_model
+    from mct_plugin.harness.api import build_components
 
     augment = DifferentiableAugmentation((32, 32)).to(device)
     x = torch.randn(4, 3, 32, 32, device=device, requires_grad=True)
     out = augment(x)
-    net = create_model("ConvNet", 3, 10, (32, 32)).to(device)
+    net = build_components().models.create("ConvNet", 3, 10, (32, 32)).to(device)
     return {"augmentation_output_device": str(out.device), "network_device": str(next(net.parameters()).device),
             "cuda_available": torch.cuda.is_available(),
             "device_name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
@@ -123,23 +156,32 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env = install_shapes_plugin(tmp / "site")
+        limit = None if args.cpu_smoke else 600
+        if args.cpu_smoke:  # toy data: the smoke checks that every step runs, not how fast
+            env["CIFAR_SHAPES_SIZES"] = "300,100"
+            data = ["--data-path", str(mini_fashion_mnist(tmp / "fmnist"))]
+        else:
+            data = []
         toy = ["--model", "ConvNetW32" if not args.cpu_smoke else "ConvNetW16", "--device", device]
-        run(steps, "experts", cli("experts", *toy, "--num-experts", "2", "--train-epochs", "4", "--subset", "2000",
-                                  "--buffer-path", str(tmp / "buffers"), "--quiet"), env)
+        sizes = ["--num-experts", "1", "--train-epochs", "3"] if args.cpu_smoke else \
+            ["--num-experts", "2", "--train-epochs", "4", "--subset", "2000"]
+        run(steps, "experts", cli("experts", *toy, *data, *sizes, "--buffer-path", str(tmp / "buffers"), "--quiet"),
+            env, limit)
         folder = tmp / "buffers" / "FashionMNIST" / toy[1]
-        run(steps, "convert", cli("convert", "--to", "mct", str(folder), "--out", str(tmp / "mct"), "--quiet"), env)
-        distill = ["distill", "--matcher", "mct", *toy, "--buffer-path", str(tmp / "mct"), "--iterations", "10",
+        run(steps, "convert", cli("convert", "--to", "mct", str(folder), "--out", str(tmp / "mct"), "--quiet"), env,
+            limit)
+        distill = ["distill", "--matcher", "mct", *toy, *data, "--buffer-path", str(tmp / "mct"), "--iterations", "10",
                    "--syn-steps", "5", "--expert-epochs", "1", "--max-start-epoch", "2", "--eval-it", "10",
-                   "--num-eval", "1", "--epoch-eval-train", "20", "--quiet"]
+                   "--num-eval", "1", "--epoch-eval-train", "5" if args.cpu_smoke else "20", "--quiet"]
         for mode in ("constant-memory", "unrolled"):
-            run(steps, f"distill {mode}", cli(*distill, "--gradient-mode", mode, "--out", str(tmp / mode)), env)
+            run(steps, f"distill {mode}", cli(*distill, "--gradient-mode", mode, "--out", str(tmp / mode)), env, limit)
             steps[f"distill {mode}"]["finite"] = finite_outputs(tmp / mode)
         backend = "gloo" if args.cpu_smoke else "nccl"
         run(steps, f"torchrun 1 process ({backend})",
             [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1", "-m",
-             "mct_plugin.harness.cli", *distill, "--out", str(tmp / "torchrun")], env)
+             "mct_plugin.harness.cli", *distill, "--out", str(tmp / "torchrun")], env, limit)
         run(steps, "eval", cli("eval", "--run-dir", str(tmp / "constant-memory"), "--num-eval", "1",
-                               "--epoch-eval-train", "20", "--device", device), env)
+                               "--epoch-eval-train", "5" if args.cpu_smoke else "20", "--device", device), env, limit)
         # the paper profile, CIFAR-10-shaped
         dataset = ["--dataset", "CIFAR10", "--data-path", args.cifar_path] if args.cifar_path else \
             ["--dataset", "CIFAR10Shapes"]
@@ -147,14 +189,14 @@ def main(argv=None) -> int:
         epochs, iterations = (8, 200) if not args.cpu_smoke else (3, 3)
         run(steps, "paper experts", cli("experts", *dataset, "--model", model, "--device", device, "--num-experts",
                                         "1", "--train-epochs", str(epochs), "--buffer-path", str(tmp / "paper"),
-                                        "--quiet"), env)
+                                        "--quiet"), env, limit)
         paper_out = tmp / "paper_run"
         steps_override = [] if not args.cpu_smoke else ["--syn-steps", "3", "--expert-epochs", "1",
                                                         "--max-start-epoch", "1"]
-        proc = run(steps, "paper profile", [sys.executable, str(HERE / "workloads.py"), "distill_command",
+        proc = run(steps, "paper profile", [sys.executable, "-m", "benchmarks.workloads", "distill_command",
             "--recipe", "mct/cifar10-ipc1", *dataset, "--model", model, "--device", device,
             "--buffer-path", str(tmp / "paper"), "--out", str(paper_out), "--iterations", str(iterations),
-            "--eval-it", "0", "--max-start-epoch", "1" if args.cpu_smoke else "2", *steps_override], env, timeout=900)
+            "--eval-it", "0", "--max-start-epoch", "1" if args.cpu_smoke else "2", *steps_override], env, None if args.cpu_smoke else 900)
         if proc.returncode == 0:
             measured = json.loads(proc.stdout.strip().splitlines()[-1])
             rows = [json.loads(line) for line in (paper_out / "metrics.jsonl").read_text().splitlines()]

@@ -30,7 +30,7 @@ where it stopped: ``--hours H`` starts no new run after H hours, Ctrl-C checkpoi
 flight, and the same command continues. ``--workers 2`` runs two distillations side by side with
 one thread each (more runs per hour on 2 cores than one run with two threads).
 
-Usage: ``python benchmarks/mct_study.py [--ipc 1,10] [--workers 2] [--hours 1.8] [--quick]``
+Usage: ``python -m benchmarks.mct_study [--ipc 1,10] [--workers 2] [--hours 1.8] [--quick]``
 """
 
 from __future__ import annotations
@@ -46,8 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, write_json  # noqa: E402
+from ._common import components, output_dir, provenance, write_json
 
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
@@ -184,7 +183,7 @@ def cache_root(study: Study) -> Path:
 def load_data(study: Study):
     from mct_plugin.harness.data import load_dataset
 
-    data = load_dataset("FashionMNIST")
+    data = load_dataset(components().datasets.get("FashionMNIST"))
     if study.test_subset:
         data = dataclasses.replace(data, test_images=data.test_images[:study.test_subset],
                                    test_labels=data.test_labels[:study.test_subset])
@@ -203,7 +202,8 @@ def ensure_experts(study: Study, data, root: Path, log) -> Path:
     config = ExpertConfig(model=study.model, num_experts=study.num_experts, train_epochs=study.train_epochs,
                           buffer_path=str(buffers), seed=0, subset=study.expert_subset, save_interval=5)
     started = time.perf_counter()
-    result = train_experts(config, data=data.train_subset(study.expert_subset, seed=0), show_progress=False)
+    result = train_experts(config, data=data.train_subset(study.expert_subset, seed=0), components=components(),
+                           show_progress=False)
     record = {"seconds": time.perf_counter() - started,
               "test_acc_per_epoch": [r.test_acc_per_epoch for r in result.records]}
     done.write_text(json.dumps(record))
@@ -240,8 +240,8 @@ def run_job(study: Study, ipc: int, arm_name: str, seed: int, root: Path, data=N
     started = time.perf_counter()
     diverged = None
     try:
-        Distillation(config, data=data, overwrite=not resume, resume=resume, show_progress=False,
-                     report=lambda m: None).run()
+        Distillation(config, components=components(), data=data, overwrite=not resume, resume=resume,
+                     show_progress=False, report=lambda m: None).run()
     except DivergenceError as exc:  # a result of the sweep, not a failure of the study
         diverged = str(exc)
     rows = RunDirectory(out).read_metrics() if (out / "metrics.jsonl").exists() else []
@@ -271,7 +271,8 @@ def random_baseline(study: Study, ipc: int, root: Path, data) -> dict:
     for seed in study.seeds:
         x, y = random_real_subset(data, ipc, seed=seed)
         result = evaluate_set(x, y, study.plans[ipc].lr_teacher, data, study.model,
-                              EvalSettings(num_eval=study.num_eval, epoch_eval_train=study.epoch_eval_train, seed=seed))
+                              EvalSettings(num_eval=study.num_eval, epoch_eval_train=study.epoch_eval_train, seed=seed),
+                              models=components().models)
         per_seed[str(seed)] = result.mean
     values = list(per_seed.values())
     record = {"per_seed": per_seed, "mean": sum(values) / len(values), "std": _std(values)}
@@ -294,7 +295,7 @@ def run_all(study: Study, ipcs: list[int], root: Path, workers: int, deadline: f
         while pending or running:
             while pending and len(running) < workers and time.time() < deadline:
                 job = pending.pop(0)
-                command = [sys.executable, __file__, "--study", study.name, "--job", f"{job[0]}:{job[1]}:{job[2]}"]
+                command = [sys.executable, "-m", "benchmarks.mct_study", "--study", study.name, "--job", f"{job[0]}:{job[1]}:{job[2]}"]
                 running.append((subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent), job))
                 log(f"started ipc={job[0]} {job[1]} seed={job[2]} ({len(pending)} waiting)")
             if not running:

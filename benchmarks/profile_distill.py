@@ -4,7 +4,7 @@ ConvNet (width 128) on Fashion-MNIST, ipc=1, syn_steps=20, expert_epochs=2, expe
 random-walk trajectories with the model's shapes (the cost does not depend on their values).
 Prints the per-iteration seconds and the top entries by cumulative time.
 
-Usage: ``python benchmarks/profile_distill.py [--model M] [--ipc N] [--syn-steps S] [--iterations K]``
+Usage: ``python -m benchmarks.profile_distill [--model M] [--ipc N] [--syn-steps S] [--iterations K]``
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import write_random_walk_buffer  # noqa: E402
+from ._common import components
+from .speed import write_random_walk_buffer
 
 
 def main(argv=None) -> int:
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
         config = DistillConfig(matcher="mtt", model=args.model, ipc=args.ipc, syn_steps=args.syn_steps,
                                expert_epochs=2, max_start_epoch=5, iterations=args.iterations, eval_it=0,
                                buffer_path=str(buffers), out=str(Path(tmp) / "run"), checkpoint_every=1000)
-        distillation = Distillation(config, overwrite=True, show_progress=False)
+        distillation = Distillation(config, components=components(), overwrite=True, show_progress=False)
         profiler = cProfile.Profile()
         profiler.enable()
         result = distillation.run()

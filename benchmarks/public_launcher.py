@@ -1,6 +1,6 @@
 """Runs a script of the public MTT or MCT code unmodified, on this machine, for ``vs_public.py``.
 
-Usage: ``python benchmarks/public_launcher.py PUBLIC_REPO SCRIPT IPC [SCRIPT ARGS...]``. The public
+Usage: ``python -m benchmarks.public_launcher PUBLIC_REPO SCRIPT IPC [SCRIPT ARGS...]``. The public
 code is not part of this project: its files are read, never written, never copied. This launcher
 only stubs what cannot run offline or on a CPU, and records what the comparison needs:
 

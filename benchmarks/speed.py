@@ -20,7 +20,7 @@ Every workload runs in a fresh subprocess, so its peak resident memory (VmHWM) i
 
 ``--quick`` runs tiny workloads in this process (a smoke test of the script, not a measurement).
 
-Usage: ``python benchmarks/speed.py [--quick] [--only experts,distill,eval,allocator,gradients-ipc1,...]
+Usage: ``python -m benchmarks.speed [--quick] [--only experts,distill,eval,allocator,gradients-ipc1,...]
 [--syn-steps 20,40] [--out DIR]``
 """
 
@@ -32,15 +32,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, random_walk_trajectory, run_parts, run_workload  # noqa: E402
+from ._common import components, output_dir, provenance, random_walk_trajectory, run_parts, run_workload
 
 
 def write_random_walk_buffer(directory: Path, model: str, epochs: int, experts: int = 2) -> Path:
     """An MTT buffer with the shapes of ``model`` (random walks from a fresh initialisation)."""
-    from mct_plugin.harness.experts.buffers import buffer_subdir, save_replay_buffer
+    from mct_plugin.harness.experts.buffers import save_replay_buffer
 
-    target = directory / buffer_subdir("FashionMNIST", model, False)
+    target = directory / components().datasets.get("FashionMNIST").buffer_subdir(model, False)
     trajectories = [random_walk_trajectory(model, epochs, seed=e) for e in range(experts)]
     save_replay_buffer(trajectories, target / "replay_buffer_0.pt")
     return directory
@@ -101,9 +100,9 @@ def unrolled_estimate_gb(model: str, ipc: int, steps: int) -> float:
     from mct_plugin.harness.augment import DifferentiableAugmentation
     from mct_plugin.harness.distill.gradient_modes import StudentProblem
     from mct_plugin.harness.distill.memory import step_graph_bytes
-    from mct_plugin.harness.models import FunctionalModel, create_model
+    from mct_plugin.harness.models import FunctionalModel
 
-    net = FunctionalModel(create_model(model, 1, 10, (28, 28)))
+    net = FunctionalModel(components().models.create(model, 1, 10, (28, 28)))
     start = net.initial_flat()
     images = torch.randn(10 * ipc, 1, 28, 28, requires_grad=True)
     problem = StudentProblem(net, start, lambda theta: theta.sum(), images, torch.arange(10).repeat(ipc),

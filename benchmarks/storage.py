@@ -10,7 +10,7 @@ Part 2 (``accuracy``) asks whether compact storage costs accuracy: the real expe
 convergence benchmark's ``cpu`` profile are converted with each setting and an MCT distillation
 (ipc=1, same seed and budget) runs from each; the distilled sets are evaluated with 3 networks.
 
-Usage: ``python benchmarks/storage.py [--quick] [--only sizes,accuracy] [--out DIR]``
+Usage: ``python -m benchmarks.storage [--quick] [--only sizes,accuracy] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, random_walk_trajectory, run_parts, run_workload  # noqa: E402
+from ._common import components, output_dir, provenance, random_walk_trajectory, run_parts, run_workload
 
 SETTINGS = [(2, "float32"), (4, "float32"), (2, "float16"), (2, "bfloat16"), (4, "float16")]
 
@@ -73,8 +72,7 @@ def bench_accuracy(quick: bool) -> dict:
     from mct_plugin.harness.distill import Distillation
     from mct_plugin.harness.io.paths import cache_dir
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import convergence
+    from . import convergence
 
     profile = convergence.PROFILES["quick" if quick else "cpu"]
     root = cache_dir() / "benchmarks" / f"storage_{profile.name}"
@@ -100,7 +98,7 @@ def bench_accuracy(quick: bool) -> dict:
                                lr_lr=s.lr_lr, iterations=iterations, eval_it=iterations, num_eval=eval_nets,
                                epoch_eval_train=epochs, seed=0)
         started = time.perf_counter()
-        result = Distillation(config, data=data, overwrite=True, show_progress=False).run()
+        result = Distillation(config, components=components(), data=data, overwrite=True, show_progress=False).run()
         bytes_ = sum(p.stat().st_size for p in out.glob("*.mct.safetensors"))
         rows.append({"waypoints": waypoints, "dtype": dtype, "bytes": bytes_, "accuracy_mean": result.final_eval.mean,
                      "accuracy_std": result.final_eval.std, "accs": result.final_eval.accuracies,

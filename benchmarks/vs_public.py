@@ -36,8 +36,8 @@ loss curve, the accuracy at every evaluation point (>= 3 seeds; the public code 
 so its runs are repetitions), seconds per iteration and peak RSS; and the difference of the final
 accuracies (ours - public) with a 95% interval (Welch).
 
-Usage: ``python benchmarks/vs_public.py --public-repo DIR [--ipc 1,10] [--experts] [--iterations 6] [--repeats 2]``
-or ``python benchmarks/vs_public.py --public-repo MTT_DIR --mct-repo MCT_DIR --ipc '' --accuracy [--seeds 3]``
+Usage: ``python -m benchmarks.vs_public --public-repo DIR [--ipc 1,10] [--experts] [--iterations 6] [--repeats 2]``
+or ``python -m benchmarks.vs_public --public-repo MTT_DIR --mct-repo MCT_DIR --ipc '' --accuracy [--seeds 3]``
 """
 
 from __future__ import annotations
@@ -54,9 +54,8 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import output_dir, provenance, run_parts, run_workload  # noqa: E402
-from speed import write_random_walk_buffer  # noqa: E402
+from ._common import components, output_dir, provenance, run_parts, run_workload
+from .speed import write_random_walk_buffer
 
 
 
@@ -132,7 +131,7 @@ ACCURACY = {"ipc": 1, "syn_steps": 20, "expert_epochs": 2, "max_start_epoch": 10
 
 def _study_experts(log) -> Path:
     """The MCT study's experts (trained and cached by mct_study.py if missing): the buffer folder."""
-    from mct_study import STUDIES, cache_root, ensure_experts, load_data
+    from .mct_study import STUDIES, cache_root, ensure_experts, load_data
 
     study = STUDIES["cpu"]
     root = cache_root(study)
@@ -160,7 +159,7 @@ def _evaluate_captured(paths: list[str], seed: int, settings: dict, data, model:
         captured = torch_load(path)
         result = evaluate_set(captured["images"], captured["labels"], captured["lr"], data, model,
                               EvalSettings(num_eval=settings["num_eval"], epoch_eval_train=settings["epoch_eval_train"],
-                                           seed=seed))
+                                           seed=seed), models=components().models)
         points.append({"iteration": k * settings["eval_every"], "mean": result.mean, "accs": result.accuracies,
                        "lr": captured["lr"]})
     return points
@@ -213,7 +212,7 @@ def welch_interval(a: list[float], b: list[float]) -> dict:
     """mean(a) - mean(b) with a 95% Welch interval."""
     import math
 
-    from mct_study import T_975
+    from .mct_study import T_975
 
     ma, mb = statistics.fmean(a), statistics.fmean(b)
     va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
@@ -223,7 +222,7 @@ def welch_interval(a: list[float], b: list[float]) -> dict:
 
 
 def measure_accuracy(mtt_repo: Path, mct_repo: Path, seeds: int, log) -> dict:
-    from mct_study import STUDIES, load_data
+    from .mct_study import STUDIES, load_data
 
     study = STUDIES["cpu"]
     data = load_data(study)

@@ -1,7 +1,7 @@
 """The measured workloads of the benchmarks, as importable functions.
 
 Each returns a JSON-serialisable dict. The scripts run them in a fresh interpreter
-(``python benchmarks/workloads.py NAME ARG...`` prints the dict as one JSON line), so that the
+(``python -m benchmarks.workloads NAME ARG...`` prints the dict as one JSON line), so that the
 peak resident memory (VmHWM) and the allocator setting belong to that workload alone; ``--quick``
 smoke tests call them in-process (:func:`_common.run_workload`).
 """
@@ -11,10 +11,25 @@ from __future__ import annotations
 import json
 import sys
 import time
+from functools import cache
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_mb  # noqa: E402
+
+@cache
+def components():
+    """The registries of the installed plugins, built once per benchmark process."""
+    from mct_plugin.harness.api import build_components
+
+    return build_components()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process image (VmHWM), in MB."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def expert_epoch(model_name: str, subset: str, augmentation: str = "crop_scale_rotate") -> dict:
@@ -23,14 +38,13 @@ def expert_epoch(model_name: str, subset: str, augmentation: str = "crop_scale_r
 
     from mct_plugin.harness.augment import EXPERT_AUGMENTATIONS
     from mct_plugin.harness.data import load_dataset
-    from mct_plugin.harness.models import create_model
     from mct_plugin.harness.training import test_accuracy, train_epoch
 
-    data = load_dataset("FashionMNIST")
+    data = load_dataset(components().datasets.get("FashionMNIST"))
     if int(subset):
         data = data.train_subset(int(subset))
     torch.manual_seed(0)
-    model = create_model(model_name, 1, 10, (28, 28))
+    model = components().models.create(model_name, 1, 10, (28, 28))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     augment = EXPERT_AUGMENTATIONS.get(augmentation)((28, 28))
     t0 = time.perf_counter()
@@ -50,7 +64,7 @@ def distill_iterations(matcher: str, mode: str, model: str, ipc: str, steps: str
     config = DistillConfig(matcher=matcher, gradient_mode=mode, model=model, ipc=int(ipc), syn_steps=int(steps),
                            expert_epochs=2, max_start_epoch=5, iterations=int(iterations), eval_it=0,
                            buffer_path=buffers, out=out, checkpoint_every=1000)
-    result = Distillation(config, overwrite=True, show_progress=False).run()
+    result = Distillation(config, components=components(), overwrite=True, show_progress=False).run()
     seconds = [r["seconds"] for r in result.rows if "seconds" in r][1:]
     return {"seconds_per_iteration": sum(seconds) / len(seconds) if seconds else None,
             "iterations_timed": len(seconds), "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
@@ -63,12 +77,12 @@ def evaluation(model: str, ipc: str, epochs: str, num_eval: str, how: str) -> di
     from mct_plugin.harness.eval.batched import evaluate_set_batched
     from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
 
-    data = load_dataset("FashionMNIST")
+    data = load_dataset(components().datasets.get("FashionMNIST"))
     x, y = random_real_subset(data, int(ipc), seed=0)
     config = EvalSettings(num_eval=int(num_eval), epoch_eval_train=int(epochs))
     fn = evaluate_set_batched if how == "batched" else evaluate_set
     t = time.perf_counter()
-    result = fn(x, y, 0.01, data, model, config)
+    result = fn(x, y, 0.01, data, model, config, models=components().models)
     return {"seconds": time.perf_counter() - t, "mean": result.mean, "std": result.std}
 
 

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mct_plugin.harness.api import (DistillConfig, Distillation, EvalSettings, ExpertConfig, cache_dir, evaluate_set,
-                                    RunDirectory, hookimpl, load_dataset, random_real_subset, replay_buffer_files,
-                                    train_experts)
+from mct_plugin.harness.api import hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -41,29 +39,36 @@ class DemoSettings:
 
 
 def demo_cache(cache: str | None) -> Path:
+    from mct_plugin.harness.api import cache_dir
+
     return Path(cache).expanduser() if cache else cache_dir() / "demo"
 
 
-def run_demo(cache: str | None = None, out: str = "runs/demo", data_path: str | None = None, matcher: str = "mtt",
+def run_demo(components, cache: str | None = None, out: str = "runs/demo", data_path: str | None = None, matcher: str = "mtt",
              overwrite: bool = False,
              settings: DemoSettings = DemoSettings(), show_progress: bool = True,
              report: Callable[[str], None] = log.info) -> str:
-    """Run the demo; return the printed table (Markdown)."""
+    """Run the demo with ``components`` (``build_components()``); return the printed table (Markdown)."""
+    from mct_plugin.harness.api import (DistillConfig, Distillation, EvalSettings, ExpertConfig, RunDirectory,
+                                        evaluate_set, load_dataset, random_real_subset, replay_buffer_files,
+                                        train_experts)
+
     s = settings
     RunDirectory(out).check_available(overwrite=overwrite, resume=False)  # before minutes of work
     started = time.perf_counter()
-    data = load_dataset("FashionMNIST", data_path)
+    data = load_dataset(components.datasets.get("FashionMNIST"), data_path)
     report(f"Fashion-MNIST: {len(data.train_images)} training / {len(data.test_images)} test images from {data.source}")
     buffers = demo_cache(cache) / "buffers"
     expert_config = ExpertConfig(model=s.model, num_experts=s.num_experts, train_epochs=s.train_epochs,
                                  buffer_path=str(buffers), subset=s.expert_subset, seed=s.seed)
-    existing = replay_buffer_files(expert_config.output_dir())
-    if existing and not (expert_config.output_dir() / ".experts_run.json").exists():
-        report(f"using {len(existing)} cached expert file(s) in {expert_config.output_dir()}")
+    expert_dir = expert_config.output_dir(components.datasets)
+    existing = replay_buffer_files(expert_dir)
+    if existing and not (expert_dir / ".experts_run.json").exists():
+        report(f"using {len(existing)} cached expert file(s) in {expert_dir}")
     else:
         report(f"training {s.num_experts} experts ({s.model}, {s.train_epochs} epochs on {s.expert_subset} images)")
         result = train_experts(expert_config, data=data.train_subset(s.expert_subset, seed=s.seed),
-                               show_progress=show_progress)
+                               components=components, show_progress=show_progress)
         accs = [r.final_test_acc for r in result.records]
         if accs:
             report(f"experts: final test accuracy {100 * sum(accs) / len(accs):.2f}% on average")
@@ -72,11 +77,11 @@ def run_demo(cache: str | None = None, out: str = "runs/demo", data_path: str | 
                            iterations=s.iterations, eval_it=s.eval_it, lr_img=s.lr_img, num_eval=s.num_eval,
                            epoch_eval_train=s.epoch_eval_train, seed=s.seed)
     report(f"distilling {s.ipc} image per class with {matcher} for {s.iterations} iterations")
-    run = Distillation(config, data=data, overwrite=overwrite, show_progress=show_progress, report=report).run()
+    run = Distillation(config, components=components, data=data, overwrite=overwrite, show_progress=show_progress, report=report).run()
     eval_config = EvalSettings(num_eval=s.num_eval, epoch_eval_train=s.epoch_eval_train, seed=s.seed)
     x, y = random_real_subset(data, s.ipc, seed=s.seed)
     report(f"evaluating a random real subset of {len(x)} images ({s.num_eval} networks)")
-    random = evaluate_set(x, y, config.lr_teacher, data, s.model, eval_config)
+    random = evaluate_set(x, y, config.lr_teacher, data, s.model, eval_config, models=components.models)
     distilled = run.final_eval
     minutes = (time.perf_counter() - started) / 60
     verdict = "beats" if distilled.mean > random.mean else "does NOT beat"
@@ -93,8 +98,8 @@ def run_demo(cache: str | None = None, out: str = "runs/demo", data_path: str | 
     ])
 
 
-def _cmd_demo(args) -> int:
-    print(run_demo(cache=args.cache, out=args.out, data_path=args.data_path, matcher=args.matcher,
+def _cmd_demo(args, components) -> int:
+    print(run_demo(components, cache=args.cache, out=args.out, data_path=args.data_path, matcher=args.matcher,
                    overwrite=args.overwrite, show_progress=not args.quiet, report=logging.getLogger("mct_plugin").info))
     return 0
 

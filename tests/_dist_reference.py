@@ -10,12 +10,13 @@ import torch
 from mct_plugin.harness.runtime import distributed
 from mct_plugin.harness.config import DistillConfig
 from mct_plugin.harness.distill import Distillation
+from mct_plugin.harness.plugins.components import build_components
 
 buffers, out = sys.argv[1], Path(sys.argv[2])
 config = DistillConfig(model="ConvNetW16", matcher="mtt", buffer_path=buffers, out=str(out), ipc=1, syn_steps=3,
                        expert_epochs=1, max_start_epoch=2, iterations=1, eval_it=0, seed=5,
                        lr_lr=1e-7)  # one step must keep alpha > 0 (the loop floors it, this reference does not)
-run = Distillation(config, overwrite=True, show_progress=False)
+run = Distillation(config, components=build_components(), overwrite=True, show_progress=False)
 pool_state = run.matcher.pool.state_dict()
 grads, lr_grads, segments = [], [], []
 for rank in (0, 1):

@@ -13,6 +13,7 @@ import torch
 from mct_plugin.harness.runtime import distributed
 from mct_plugin.harness.config import DistillConfig
 from mct_plugin.harness.distill import Distillation
+from mct_plugin.harness.plugins.components import build_components
 
 buffers, out, iterations = sys.argv[1], sys.argv[2], int(sys.argv[3])
 matcher, mode = sys.argv[4], sys.argv[5]
@@ -20,7 +21,7 @@ phase = sys.argv[6] if len(sys.argv) > 6 else ""
 config = DistillConfig(model="ConvNetW16", matcher=matcher, gradient_mode=mode, buffer_path=buffers, out=out, ipc=1,
                        syn_steps=3, expert_epochs=1, max_start_epoch=2, iterations=iterations, eval_it=0, seed=5,
                        lr_lr=1e-7)
-run = Distillation(config, overwrite=phase != "resume", resume=phase == "resume", show_progress=False)
+run = Distillation(config, components=build_components(), overwrite=phase != "resume", resume=phase == "resume", show_progress=False)
 result = run.run(stop_at=int(phase.split(":")[1]) if phase.startswith("stop:") else None)
 ctx = distributed.context()
 digest = hashlib.sha256(result.synthetic.images.detach().numpy().tobytes()).hexdigest()

@@ -18,7 +18,7 @@ tune_allocator()
 if "OMP_NUM_THREADS" not in os.environ:  # an explicit thread count (e.g. beside a benchmark) wins
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-from helpers import ALL_KILL_POINTS, DEFAULT_KILL_POINTS, SMALL_MODEL, write_idx  # noqa: E402
+from helpers import ALL_KILL_POINTS, DEFAULT_KILL_POINTS, SMALL_MODEL, components, write_idx  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,7 @@ def fmnist():
     from mct_plugin.harness.errors import DataNotFoundError
 
     try:
-        return load_dataset("FashionMNIST")
+        return load_dataset(components().datasets.get("FashionMNIST"))
     except DataNotFoundError as exc:  # pragma: no cover - CI installs the package
         pytest.skip(f"Fashion-MNIST is not installed: {exc}")
 
@@ -49,7 +49,7 @@ def expert_root(tmp_path_factory, small_data):
     root = tmp_path_factory.mktemp("buffers")
     config = ExpertConfig(model=SMALL_MODEL, num_experts=4, train_epochs=5, buffer_path=str(root),
                           save_interval=2, seed=1)
-    train_experts(config, data=small_data, show_progress=False)
+    train_experts(config, data=small_data, components=components(), show_progress=False)
     return root
 
 

@@ -4,6 +4,7 @@ data on disk, subprocesses that obey file permissions. Fixtures live in conftest
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import os
 import subprocess
@@ -14,21 +15,43 @@ import pytest
 import torch
 
 HERE = Path(__file__).resolve().parent
-BENCH = HERE.parent / "benchmarks"
+ROOT = HERE.parent
+BENCH = ROOT / "benchmarks"
 SMALL_MODEL = "ConvNetW32"
 DEFAULT_KILL_POINTS = 1  # per command and test, without --all-kill-points
 ALL_KILL_POINTS = 6
 
 
+@functools.cache
+def components():
+    """The components of the installed plugins, built once per test process (a convenience of the
+    tests: the library never caches them, every caller passes its own)."""
+    from mct_plugin.harness.plugins.components import build_components
+
+    return build_components()
+
+
+def create_model(name: str, channels: int, num_classes: int, image_size: tuple[int, int]):
+    """A fresh model ``name`` from the installed components."""
+    return components().models.create(name, channels, num_classes, image_size)
+
+
+def convexify(checkpoints, waypoints: int = 2, smoothing: str = "none", spacing: str = "even",
+              pacing: str = "distance"):
+    """``ConvexifiedTrajectory.from_checkpoints`` with the options spelt out (the tests' plain
+    default: P=2, no smoothing, even spacing; the option declarations' defaults are P=4, public)."""
+    from mct_plugin.mct.convexified import ConvexifiedTrajectory
+    from mct_plugin.mct.options import ConvexifyOptions
+
+    return ConvexifiedTrajectory.from_checkpoints(checkpoints, ConvexifyOptions(waypoints, smoothing, spacing, pacing))
+
+
 def benchmark_module(name: str):
-    """A script of ``benchmarks/`` imported as a module (its sibling imports resolve)."""
+    """A script of ``benchmarks/`` imported as a module of the ``benchmarks`` package (the repository
+    root is on ``sys.path`` through pytest's ``pythonpath``)."""
     import importlib
 
-    sys.path.insert(0, str(BENCH))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(BENCH))
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -178,7 +201,7 @@ def file_permissions_preexec():
 def random_trajectory(model: str, epochs: int, seed: int) -> list[list[torch.Tensor]]:
     """A random walk in ``model``'s parameter space with ``epochs + 1`` checkpoints (shapes only
     matter to readers and converters; real experts come from ``expert_root``)."""
-    from mct_plugin.harness.models import FunctionalModel, create_model
+    from mct_plugin.harness.models import FunctionalModel
 
     generator = torch.Generator().manual_seed(seed)
     shapes = FunctionalModel(create_model(model, 1, 10, (28, 28))).shapes

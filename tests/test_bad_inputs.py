@@ -178,8 +178,6 @@ BROKEN_CHECKPOINTS = {
     "truncated": "is truncated or not a torch file",
     "zero-byte": "is empty (0 bytes)",
     "wrong-content": "is not a usable checkpoint",
-    "missing": "does not exist; the run stopped before its first checkpoint (--checkpoint-every): start it "
-                "again with --overwrite",
 }
 
 

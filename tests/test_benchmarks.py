@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BENCH, benchmark_module
+from helpers import BENCH, ROOT, benchmark_module
 
 
 def bench(script: str, *args: str, cache: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, **({"MCT_PLUGIN_CACHE": str(cache)} if cache else {})}
-    proc = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    proc = subprocess.run([sys.executable, "-m", f"benchmarks.{script.removesuffix('.py')}", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -30,7 +30,7 @@ def out(tmp_path_factory):
 def test_speed_quick(out):
     bench("speed.py", "--quick", "--out", str(out))
     data = json.loads((out / "speed.json").read_text())
-    assert data["quick"] and data["machine"]["cores"] >= 1 and data["command"].startswith("python benchmarks/speed.py")
+    assert data["quick"] and data["machine"]["cores"] >= 1 and data["command"].startswith("python -m benchmarks.speed")
     assert {r["allocator_tuning"] for r in data["experts"]} == {True, False}
     assert all(r["seconds_per_iteration"] > 0 and r["peak_rss_mb"] > 0 for r in data["distill"])
     assert {r["how"] for r in data["eval"]} == {"sequential", "batched"}
@@ -80,27 +80,36 @@ def test_distributed_quick(out):
     assert [r["processes"] for r in rows] == [1, 2] and all(r["segments_per_s"] > 0 for r in rows)
 
 
+@pytest.mark.slow
+def test_cli_startup_quick(out):
+    """The script runs and reports medians (no assertion on the times themselves)."""
+    bench("cli_startup.py", "--quick", "--out", str(out))
+    data = json.loads((out / "cli_startup_quick.json").read_text())
+    assert [r["command"] for r in data["rows"]] == ["dd-harness --help", 'python -c "import torch"']
+    assert all(r["runs"] == 2 and r["median_seconds"] > 0 for r in data["rows"]) and data["help_over_import_torch"] > 0
+
+
 def test_results_markdown_is_generated_from_json(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     (results / "distributed.json").write_text(json.dumps({
-        "benchmark": "distributed", "command": "python benchmarks/distributed.py", "date": "2026-01-01 00:00 UTC",
+        "benchmark": "distributed", "command": "python -m benchmarks.distributed", "date": "2026-01-01 00:00 UTC",
         "commit": "abc1234", "machine": {"cpu": "test cpu", "cores": 2}, "model": "ConvNetW32", "ipc": 1,
         "syn_steps": 20, "rows": [{"processes": 1, "threads_per_process": "2", "seconds_per_iteration": 0.5,
                                    "iterations_per_s": 2.0, "segments_per_s": 2.0}]}))
     output = tmp_path / "RESULTS.md"
-    subprocess.run([sys.executable, str(BENCH / "make_results.py"), "--results", str(results), "--output", str(output)],
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "benchmarks.make_results", "--results", str(results), "--output", str(output)],
+                   check=True, capture_output=True, cwd=ROOT)
     text = output.read_text()
-    assert "`python benchmarks/distributed.py`" in text and "abc1234" in text and "| 1 | 2 | 0.500 |" in text
+    assert "`python -m benchmarks.distributed`" in text and "abc1234" in text and "| 1 | 2 | 0.500 |" in text
 
 
 def test_vs_public_refuses_a_folder_that_is_not_the_public_code(tmp_path):
     """vs_public.py runs a third-party checkout (not available offline, so not run here): a wrong
     folder is one line naming it and what is missing, exit 2, no results file."""
     (tmp_path / "distill.py").write_text("raise SystemExit('must not run')\n")
-    proc = subprocess.run([sys.executable, str(BENCH / "vs_public.py"), "--public-repo", str(tmp_path),
-                           "--out", str(tmp_path / "results")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.vs_public", "--public-repo", str(tmp_path),
+                           "--out", str(tmp_path / "results")], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 2
     error = proc.stderr.strip().splitlines()[-1]
     assert str(tmp_path) in error and "utils.py, networks.py, reparam_module.py" in error
@@ -110,9 +119,9 @@ def test_vs_public_refuses_a_folder_that_is_not_the_public_code(tmp_path):
 def test_vs_public_accuracy_needs_a_checkout_of_the_public_mct_code(tmp_path):
     for name in ("distill.py", "utils.py", "networks.py", "reparam_module.py"):
         (tmp_path / name).write_text("raise SystemExit('must not run')\n")
-    proc = subprocess.run([sys.executable, str(BENCH / "vs_public.py"), "--public-repo", str(tmp_path), "--ipc", "",
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.vs_public", "--public-repo", str(tmp_path), "--ipc", "",
                            "--accuracy", "--mct-repo", str(tmp_path), "--out", str(tmp_path / "results")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 2
     assert "--accuracy needs --mct-repo pointing at a checkout of the public MCT code" in proc.stderr
     assert not (tmp_path / "results").exists()
@@ -120,8 +129,9 @@ def test_vs_public_accuracy_needs_a_checkout_of_the_public_mct_code(tmp_path):
 
 @pytest.mark.slow
 def test_gpu_check_cpu_smoke_runs_every_step(out):
+    # no time limit: the smoke run is sized to finish well under a minute, and a slow day must not fail it
     proc = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--cpu-smoke", "--out", str(out)],
-                          capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHON": sys.executable})
+                          capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((out / "gpu_check_cpu_smoke.json").read_text())
     assert report["all_passed"] and report["device"] == "cpu"
@@ -144,7 +154,7 @@ def test_vs_public_gives_the_public_code_a_torchvision_fashion_mnist_root(tmp_pa
 def test_results_markdown_shows_the_side_by_side_comparison(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
-    run = {"command": "python benchmarks/vs_public.py --public-repo MTT_REPO --ipc 1", "date": "2026-01-01 00:00 UTC",
+    run = {"command": "python -m benchmarks.vs_public --public-repo MTT_REPO --ipc 1", "date": "2026-01-01 00:00 UTC",
            "commit": "def5678", "machine": {"cpu": "test cpu", "cores": 2}}
     side = lambda median, peak: {"median_s": median, "mean_s": median, "min_s": median, "max_s": median,
                                  "iterations_timed": 6, "runs": 1, "peak_rss_mb": peak}
@@ -153,8 +163,8 @@ def test_results_markdown_shows_the_side_by_side_comparison(tmp_path):
         "ipc1": {"ipc": 1, "syn_steps": 20, "expert_epochs": 2, "model": "ConvNet", "public": side(2.0, 2048),
                  "ours": side(1.5, 1024), "time_ratio": 0.75, "memory_ratio": 0.5}}))
     output = tmp_path / "RESULTS.md"
-    subprocess.run([sys.executable, str(BENCH / "make_results.py"), "--results", str(results), "--output", str(output)],
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "benchmarks.make_results", "--results", str(results), "--output", str(output)],
+                   check=True, capture_output=True, cwd=ROOT)
     text = output.read_text()
     assert "--public-repo MTT_REPO" in text and "def5678" in text
     assert "| 1 | 20 | 2 | 2.00 (2.00-2.00) | 1.50 (1.50-1.50) | 0.75x | 2.00 | 1.00 | 0.50x | 6 / 6 |" in text

@@ -12,9 +12,9 @@ import torch
 from mct_plugin.harness.experts.buffers import (load_replay_buffer, next_buffer_index, replay_buffer_files,
                                         resolve_buffer_dir, save_replay_buffer)
 from mct_plugin.harness.errors import BufferFormatError, DataNotFoundError
-from mct_plugin.harness.models import FunctionalModel, create_model
+from mct_plugin.harness.models import FunctionalModel
 
-from helpers import SMALL_MODEL, assert_one_line_error, run_cli
+from helpers import SMALL_MODEL, assert_one_line_error, components, create_model, run_cli
 
 
 def small_shapes():
@@ -61,7 +61,7 @@ def test_one_expert_epoch_on_a_fashion_mnist_subset_beats_chance_widely(fmnist):
 
     data = fmnist.train_subset(5000, seed=0)
     config = ExpertConfig(model="ConvNetW32", train_epochs=1, lr_teacher=0.01)
-    _, record = train_one_expert(config, data, seed=0)
+    _, record = train_one_expert(config, data, seed=0, models=components().models)
     assert record.final_test_acc > 0.55, record  # one epoch of plain SGD at lr 0.01 on 5000 images
 
 
@@ -70,10 +70,10 @@ def test_numbering_continues_after_existing_files(tmp_path, small_data):
     from mct_plugin.harness.experts.train import train_experts
 
     config = ExpertConfig(model="ConvNetW16", num_experts=1, train_epochs=1, buffer_path=str(tmp_path))
-    directory = config.output_dir()
+    directory = config.output_dir(components().datasets)
     directory.mkdir(parents=True)
     (directory / "replay_buffer_4.pt").write_bytes(b"someone else's file")
-    result = train_experts(config, data=small_data, show_progress=False)
+    result = train_experts(config, data=small_data, components=components(), show_progress=False)
     assert [p.name for p in result.files] == ["replay_buffer_5.pt"]
     assert (directory / "replay_buffer_4.pt").read_bytes() == b"someone else's file"
     assert next_buffer_index(directory) == 6
@@ -81,10 +81,11 @@ def test_numbering_continues_after_existing_files(tmp_path, small_data):
 
 
 def test_buffer_dir_resolution_follows_the_public_layout(expert_root, expert_dir, tmp_path):
-    assert resolve_buffer_dir(expert_dir, "FashionMNIST", SMALL_MODEL, False) == expert_dir
-    assert resolve_buffer_dir(expert_root, "FashionMNIST", SMALL_MODEL, False) == expert_dir
+    subdir = components().datasets.get("FashionMNIST").buffer_subdir(SMALL_MODEL, False)
+    assert resolve_buffer_dir(expert_dir, subdir) == expert_dir
+    assert resolve_buffer_dir(expert_root, subdir) == expert_dir
     with pytest.raises(DataNotFoundError) as info:
-        resolve_buffer_dir(tmp_path, "CIFAR10", "ConvNet", False)
+        resolve_buffer_dir(tmp_path, components().datasets.get("CIFAR10").buffer_subdir("ConvNet", False))
     assert str(tmp_path / "CIFAR10_NO_ZCA" / "ConvNet") in str(info.value)
 
 

@@ -11,11 +11,15 @@ import pytest
 import torch
 
 from mct_plugin.harness.data import load_dataset
-from mct_plugin.harness.data.datasets import DEBIAN_FASHION_MNIST, get_dataset_spec, list_datasets
+from mct_plugin.harness.data.datasets import DEBIAN_FASHION_MNIST
 from mct_plugin.harness.errors import ConfigError, DataNotFoundError, UnknownNameError
 from mct_plugin.harness.data.idx import read_idx
 
-from helpers import assert_one_line_error, run_cli
+from helpers import assert_one_line_error, components, run_cli
+
+
+def get_dataset_spec(name: str):
+    return components().datasets.get(name)
 
 
 def test_fashion_mnist_loads_offline_from_the_debian_package(fmnist):
@@ -52,9 +56,9 @@ def test_data_path_is_honoured_and_missing_files_are_explained(tmp_path):
         if not src.exists():
             pytest.skip("Fashion-MNIST is not installed")
         shutil.copy(src, tmp_path / name)
-    assert load_dataset("FashionMNIST", tmp_path).source == str(tmp_path)
+    assert load_dataset(get_dataset_spec("FashionMNIST"), tmp_path).source == str(tmp_path)
     with pytest.raises(DataNotFoundError) as info:
-        load_dataset("MNIST", tmp_path / "nowhere")
+        load_dataset(get_dataset_spec("MNIST"), tmp_path / "nowhere")
     message = str(info.value)
     assert str(tmp_path / "nowhere") in message and "--download" in message
 
@@ -72,7 +76,7 @@ def test_truncated_idx_file_is_reported(tmp_path):
 
 
 def test_registered_datasets_and_unknown_names():
-    assert {"FashionMNIST", "MNIST", "CIFAR10", "CIFAR100", "SVHN", "Tiny"} <= set(list_datasets())
+    assert {"FashionMNIST", "MNIST", "CIFAR10", "CIFAR100", "SVHN", "Tiny"} <= set(components().datasets.names())
     cifar = get_dataset_spec("CIFAR10")
     assert (cifar.channels, cifar.image_size, cifar.num_classes) == (3, (32, 32), 10) and cifar.marks_no_zca
     with pytest.raises(UnknownNameError, match="unknown dataset 'FMNIST'; registered: CIFAR10"):
@@ -81,7 +85,7 @@ def test_registered_datasets_and_unknown_names():
 
 def test_torchvision_datasets_never_download_unless_asked(tmp_path):
     with pytest.raises(DataNotFoundError, match="CIFAR10 not found under .*--download"):
-        load_dataset("CIFAR10", tmp_path)
+        load_dataset(get_dataset_spec("CIFAR10"), tmp_path)
     assert not any(tmp_path.iterdir())
 
 

@@ -26,9 +26,9 @@ from typing import Callable
 import pytest
 import torch
 
-from mct_plugin.harness.models import FunctionalModel, create_model
+from mct_plugin.harness.models import FunctionalModel
 
-from helpers import ALL_KILL_POINTS, cli_env, temporaries, tree_snapshot
+from helpers import ALL_KILL_POINTS, cli_env, create_model, temporaries, tree_snapshot
 
 # -- running and killing a CLI subprocess --------------------------------------------------------
 
@@ -261,6 +261,26 @@ def test_distill_killed_at_random_points_resumes_bit_identically(tmp_path, mini_
     if resumed is not None:
         assert f"resuming {out} at iteration" in resumed.stderr
     assert_same_run(out, distill_reference.root)
+
+
+@pytest.mark.faults
+def test_distill_killed_before_its_first_checkpoint_restarts_from_config_json(tmp_path, mini_fmnist_dir,
+                                                                            experts_reference, distill_reference):
+    """SIGKILL before any checkpoint (--checkpoint-every beyond the run): 'distill --resume --out OUT',
+    without retyping an option, restarts the run from its config.json and ends with the uninterrupted
+    run's images bit for bit."""
+    out = tmp_path / "run"
+    args = distill_args(mini_fmnist_dir, experts_reference.root, out) + ["--checkpoint-every", "1000"]
+    killed = run_cli_until(args, marker=lambda: (out / "metrics.jsonl").is_file()
+                           and len((out / "metrics.jsonl").read_text().splitlines()) >= 2, delay=0)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert (out / "config.json").is_file() and not (out / "checkpoint.pt").exists()
+    resumed = finish(["distill", "--resume", "--out", str(out), "--quiet"])
+    assert "stopped before its first checkpoint: restarting it" in resumed.stderr
+    for name in DISTILL_OUTPUTS:
+        assert (out / name).read_bytes() == (distill_reference.root / name).read_bytes(), name
+    assert metrics_without_seconds(out) == metrics_without_seconds(distill_reference.root)
+    assert json.loads((out / "config.json").read_text())["checkpoint_every"] == 1000
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -17,7 +17,9 @@ from mct_plugin.harness.distill.gradient_modes import (Checkpointed, FirstOrder,
 from mct_plugin.harness.distill.memory import choose_exact_mode, parse_bytes, step_graph_bytes
 from mct_plugin.harness.errors import ConfigError
 from mct_plugin.harness.distill.matching import normalised_distance
-from mct_plugin.harness.models import FunctionalModel, create_model
+from mct_plugin.harness.models import FunctionalModel
+
+from helpers import components
 from mct_plugin.harness.models.convnet import ConvNet, ConvNetConfig
 
 SEED = 1234
@@ -122,12 +124,15 @@ def test_first_order_error_is_small_and_shrinks_with_the_step_size():
 
 PROBE = textwrap.dedent("""
     import json, sys, torch
-    from mct_plugin.harness.distill.gradient_modes import BUILTIN_GRADIENT_MODES, StudentProblem
+    from mct_plugin.harness.distill.gradient_modes import StudentProblem
+    from mct_plugin.harness.plugins.components import build_components
     from mct_plugin.harness.distill.matching import normalised_distance
-    from mct_plugin.harness.models import FunctionalModel, create_model
+    from mct_plugin.harness.models import FunctionalModel
+
+    components = build_components()
     mode, steps = sys.argv[1], int(sys.argv[2])
     torch.manual_seed(0)
-    model = FunctionalModel(create_model("ConvNetW32", 1, 10, (28, 28)))
+    model = FunctionalModel(components.models.create("ConvNetW32", 1, 10, (28, 28)))
     start = model.initial_flat(); target = start + 0.01 * torch.randn_like(start)
     images = torch.randn(20, 1, 28, 28, requires_grad=True)
     problem = StudentProblem(model, start, lambda t: normalised_distance(t, start, target), images,
@@ -135,7 +140,7 @@ PROBE = textwrap.dedent("""
     def peak_kb():  # VmHWM belongs to this process image (ru_maxrss would inherit the parent's peak)
         return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
     before = peak_kb()
-    next(m for m in BUILTIN_GRADIENT_MODES if m.name == mode)().run(problem)
+    components.gradient_modes.get(mode)().run(problem)
     print(json.dumps({"growth_mb": (peak_kb() - before) / 1024}))
 """)
 
@@ -171,7 +176,7 @@ def family_problem(model_name, syn_steps, dsa=True, soft=False, dtype=torch.floa
     if model_name in CONVNET_NORMS:
         module = ConvNet(channels, 3, size, ConvNetConfig(width=8, depth=2, norm=CONVNET_NORMS[model_name]))
     else:
-        module = create_model(model_name, channels, 3, size)
+        module = components().models.create(model_name, channels, 3, size)
     module = module.to(dtype)
     model = FunctionalModel(module)
     start = model.initial_flat()

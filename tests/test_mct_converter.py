@@ -10,12 +10,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from mct_plugin.harness.models import FunctionalModel, create_model
+from mct_plugin.harness.models import FunctionalModel
 from mct_plugin.mct.convexified import ConvexifiedTrajectory, waypoint_epochs
 from mct_plugin.mct.format import read_mct_file
 from mct_plugin.mct.public_format import load_public_pair
 
-from helpers import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot
+from helpers import SMALL_MODEL, assert_one_line_error, convexify, create_model, run_cli, tree_snapshot
 
 SHAPES = FunctionalModel(create_model(SMALL_MODEL, 1, 10, (28, 28))).shapes
 P2 = ("--waypoints", "2", "--smooth", "none", "--waypoint-spacing", "even")  # start and end exact
@@ -72,7 +72,7 @@ def test_round_trip_sizes_and_exact_endpoints(public_root, tmp_path):
     for original, convexified in zip(experts, trajectories):
         assert all(torch.equal(a, b) for a, b in zip(convexified.point_at(0), original[0]))
         assert all(torch.equal(a, b) for a, b in zip(convexified.point_at(50), original[50]))
-        reference = ConvexifiedTrajectory.from_checkpoints(original)
+        reference = convexify(original)
         assert torch.allclose(convexified.flat_point_at(17.3), reference.flat_point_at(17.3))
     assert meta["source"] == "replay_buffer_0.pt" and meta["num_epochs"] == 50 and meta["format_version"] == 1
     assert (meta["dataset"], meta["model"]) == ("FashionMNIST", SMALL_MODEL)
@@ -106,7 +106,7 @@ def test_rerun_skips_completed_outputs_and_converts_the_rest(public_root, tmp_pa
 def write_public_mct_files(directory, trajectories, waypoints):
     """The public MCT code's compressed files, built with plain torch.save (its documented layout)."""
     if waypoints == 2:
-        steps = [[[torch.tensor(float(v)) for v in row] for row in ConvexifiedTrajectory.from_checkpoints(tr).beta]
+        steps = [[[torch.tensor(float(v)) for v in row] for row in convexify(tr).beta]
                  for tr in trajectories]
         points = [[tr[0], tr[-1]] for tr in trajectories]
         tag = ""
@@ -116,10 +116,10 @@ def write_public_mct_files(directory, trajectories, waypoints):
         for tr in trajectories:
             pieces = []
             for start, end in zip(epochs[:-1], epochs[1:]):
-                beta = ConvexifiedTrajectory.from_checkpoints(tr[start:end + 1]).beta
+                beta = convexify(tr[start:end + 1]).beta
                 pieces.append([[torch.tensor(float(v)) for v in row] for row in beta])
             steps.append(pieces)
-            smoothed = ConvexifiedTrajectory.from_checkpoints(tr, waypoints, "public", "public")
+            smoothed = convexify(tr, waypoints, "public", "public")
             points.append(smoothed.waypoints)
         tag = f"_ip{waypoints}"
     torch.save(points, directory / f"waypoint_buffer{tag}_0.pt")
@@ -134,7 +134,7 @@ def test_public_mct_files_are_imported(tmp_path, waypoints):
     imported = load_public_pair(waypoint_file, waypoint_file.with_name("step" + waypoint_file.name[8:]))
     smoothing, spacing = ("none", "even") if waypoints == 2 else ("public", "public")
     for trajectory, got in zip(trajectories, imported):
-        expected = ConvexifiedTrajectory.from_checkpoints(trajectory, waypoints, smoothing, spacing)
+        expected = convexify(trajectory, waypoints, smoothing, spacing)
         assert got.epochs == expected.epochs
         for s in (0.0, 3.5, 7.0, 12.25, 20.0):
             assert torch.allclose(got.flat_point_at(s), expected.flat_point_at(s), atol=1e-6)

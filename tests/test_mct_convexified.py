@@ -8,6 +8,8 @@ import torch
 from mct_plugin.harness.errors import ConfigError
 from mct_plugin.mct.convexified import ConvexifiedTrajectory, waypoint_epochs
 
+from helpers import convexify
+
 
 def t(*values):
     return torch.tensor(values, dtype=torch.float32)
@@ -18,7 +20,7 @@ THREE = [[t(0, 0), t(1)], [t(3, 4), t(2)], [t(6, 0), t(4)]]
 
 
 def test_hand_computed_three_checkpoint_example_with_two_waypoints():
-    c = ConvexifiedTrajectory.from_checkpoints(THREE, waypoints=2)
+    c = convexify(THREE, waypoints=2)
     assert c.epochs == [0, 2]
     # d = (5, 5) for the vector, (1, 2) for the scalar
     assert torch.allclose(c.beta, torch.tensor([[0, 0], [0.5, 1 / 3], [1, 1]]))
@@ -30,7 +32,7 @@ def test_hand_computed_three_checkpoint_example_with_two_waypoints():
 
 
 def test_three_waypoints_on_three_checkpoints_reproduce_the_trajectory():
-    c = ConvexifiedTrajectory.from_checkpoints(THREE, waypoints=3)
+    c = convexify(THREE, waypoints=3)
     assert c.epochs == [0, 1, 2]
     for k in range(3):
         assert all(torch.equal(a, b) for a, b in zip(c.point_at(k), THREE[k]))
@@ -41,7 +43,7 @@ FIVE = [[t(v)] for v in (0, 1, 5, 4, 10)]
 
 
 def test_hand_computed_four_waypoint_example():
-    c = ConvexifiedTrajectory.from_checkpoints(FIVE, waypoints=4)
+    c = convexify(FIVE, waypoints=4)
     assert c.epochs == [0, 1, 3, 4]  # round(p * 4 / 3)
     # piece [1, 3]: d2 = 4, d3 = 1 -> beta(2) = 0.8; interior waypoint rows are 0, the last row 1
     assert torch.allclose(c.beta[:, 0], t(0, 0, 0.8, 0, 1))
@@ -53,7 +55,7 @@ def test_hand_computed_four_waypoint_example():
 
 
 def test_public_spacing_and_smoothing_as_documented():
-    c = ConvexifiedTrajectory.from_checkpoints(FIVE, waypoints=3, smoothing="public", spacing="public")
+    c = convexify(FIVE, waypoints=3, smoothing="public", spacing="public")
     assert c.epochs == [0, 2, 4]  # range(0, 5, 5 // 2)
     # beta from the original pieces: [0,2]: d = 1, 4 -> 0.2 ; [2,4]: d = 1, 6 -> 1/7
     assert torch.allclose(c.beta[:, 0], t(0, 0.2, 0, 1 / 7, 1))
@@ -61,9 +63,9 @@ def test_public_spacing_and_smoothing_as_documented():
     assert [float(w[0]) for w in c.waypoints] == [0.0, 2.5, 7.0]
     assert waypoint_epochs(50, 5, "public") == [0, 12, 24, 36, 48, 50]  # the public rule can add a waypoint
     assert waypoint_epochs(50, 4, "even") == [0, 17, 33, 50]
-    two = ConvexifiedTrajectory.from_checkpoints(FIVE, waypoints=2, smoothing="public")
+    two = convexify(FIVE, waypoints=2, smoothing="public")
     assert float(two.waypoints[-1][0]) == 10.0  # the public code smooths only when P > 2
-    ends = ConvexifiedTrajectory.from_checkpoints(FIVE, waypoints=2, smoothing="end")
+    ends = convexify(FIVE, waypoints=2, smoothing="end")
     assert float(ends.waypoints[-1][0]) == 7.0
 
 
@@ -81,7 +83,7 @@ def random_walk(epochs=12, seed=0):
 @pytest.mark.parametrize("waypoints", [2, 4])
 def test_beta_is_monotone_from_zero_to_one_and_points_lie_on_segments(waypoints):
     trajectory = random_walk()
-    c = ConvexifiedTrajectory.from_checkpoints(trajectory, waypoints=waypoints)
+    c = convexify(trajectory, waypoints=waypoints)
     for start, end in zip(c.epochs[:-1], c.epochs[1:]):
         piece = torch.cat([c.beta[start:end], torch.ones(1, c.beta.shape[1])])
         assert torch.all(piece[0] == 0)
@@ -99,7 +101,7 @@ def test_beta_is_monotone_from_zero_to_one_and_points_lie_on_segments(waypoints)
 
 def test_continuous_points_interpolate_beta_linearly_and_the_end_is_exact():
     trajectory = random_walk()
-    c = ConvexifiedTrajectory.from_checkpoints(trajectory)
+    c = convexify(trajectory)
     _, b2 = c.beta_at(2.0)
     _, b3 = c.beta_at(3.0)
     _, b = c.beta_at(2.25)
@@ -114,16 +116,16 @@ def test_continuous_points_interpolate_beta_linearly_and_the_end_is_exact():
 def test_pace_follows_the_original_trajectory():
     # a trajectory that moves fast early and slowly later: beta rises quickly at first
     trajectory = [[t(float(v))] for v in (0, 8, 12, 14, 15, 15.5)]
-    c = ConvexifiedTrajectory.from_checkpoints(trajectory)
+    c = convexify(trajectory)
     steps = torch.diff(c.beta[:, 0])
     assert torch.all(steps[:-1] > steps[1:])
 
 
 def test_impossible_waypoint_counts_are_refused():
     with pytest.raises(ConfigError, match="--waypoints 4 is larger than the 3 checkpoints"):
-        ConvexifiedTrajectory.from_checkpoints(THREE, waypoints=4)
+        convexify(THREE, waypoints=4)
     with pytest.raises(ConfigError, match="--waypoints must be at least 2"):
-        ConvexifiedTrajectory.from_checkpoints(THREE, waypoints=1)
+        convexify(THREE, waypoints=1)
 
 
 # -- pacing: how beta advances along a piece (the paper's ablation of beta) ------------------------------
@@ -171,11 +173,11 @@ def test_projected_pacing_is_the_clipped_monotone_projection_on_the_chord():
 
 def test_pacing_does_not_change_the_waypoints_and_distance_is_the_default():
     trajectory = _noisy_trajectory(8)
-    default = ConvexifiedTrajectory.from_checkpoints(trajectory, 3, "none", "even")
-    distance = ConvexifiedTrajectory.from_checkpoints(trajectory, 3, "none", "even", "distance")
-    uniform = ConvexifiedTrajectory.from_checkpoints(trajectory, 3, "none", "even", "uniform")
+    default = convexify(trajectory, 3, "none", "even")
+    distance = convexify(trajectory, 3, "none", "even", "distance")
+    uniform = convexify(trajectory, 3, "none", "even", "uniform")
     assert torch.equal(default.beta, distance.beta) and not torch.equal(default.beta, uniform.beta)
     for a, b in zip(default.waypoints, uniform.waypoints):
         assert all(torch.equal(x, y) for x, y in zip(a, b))
     with pytest.raises(ConfigError, match="unknown pacing 'cosine'"):
-        ConvexifiedTrajectory.from_checkpoints(trajectory, 2, pacing="cosine")
+        convexify(trajectory, 2, pacing="cosine")

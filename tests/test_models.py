@@ -7,8 +7,10 @@ import torch
 import torch.nn as nn
 
 from mct_plugin.harness.errors import ConfigError, UnknownNameError
-from mct_plugin.harness.models import FunctionalModel, create_model, is_model, list_models
+from mct_plugin.harness.models import FunctionalModel
 from mct_plugin.harness.models.convnet import AvgPool2x2
+
+from helpers import components, create_model
 
 
 def expected_convnet(channels: int, side: int, width=128, depth=3, classes=10):
@@ -41,7 +43,7 @@ def test_convnet_variants(name, depth, width):
     assert shapes == expected_convnet(1, 28, width, depth)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", components().models.names())
 def test_every_registered_model_runs_or_refuses_clearly(name):
     torch.manual_seed(0)
     ran = 0
@@ -74,7 +76,8 @@ def test_unknown_models_fail_with_the_known_names():
         create_model("ConvNett", 1, 10, (28, 28))
     with pytest.raises(UnknownNameError, match="unknown timm model 'not_a_model'"):
         create_model("timm:not_a_model", 1, 10, (28, 28))
-    assert is_model("timm:resnet18") and is_model("VGG11") and not is_model("foo:bar")
+    models = components().models
+    assert models.is_model("timm:resnet18") and models.is_model("VGG11") and not models.is_model("foo:bar")
 
 
 def test_functional_model_matches_the_module_and_round_trips():

@@ -17,9 +17,9 @@ import torch
 
 from mct_plugin.harness.config import DistillConfig
 from mct_plugin.harness.distill import Distillation
-from mct_plugin.harness.errors import DivergenceError
+from mct_plugin.harness.errors import DivergenceError, RunDirectoryError
 
-from helpers import assert_one_line_error, random_trajectory, run_main, temporaries, tree_snapshot, write_idx
+from helpers import assert_one_line_error, components, random_trajectory, run_main, temporaries, tree_snapshot, write_idx
 
 MODEL = "ConvNetW16"
 
@@ -119,9 +119,9 @@ def test_divergence_after_a_checkpoint_keeps_that_checkpoint(tmp_path, small_dat
     config = DistillConfig(model="ConvNetW32", matcher="mtt", buffer_path=str(expert_root), out=str(tmp_path / "run"),
                            iterations=6, eval_it=0, syn_steps=2, expert_epochs=1, max_start_epoch=2,
                            checkpoint_every=2)
-    Distillation(config, data=small_data, show_progress=False).run(stop_at=2)
+    Distillation(config, data=small_data, components=components(), show_progress=False).run(stop_at=2)
     kept = (tmp_path / "run" / "images.pt").read_bytes()
-    resumed = Distillation(config, data=small_data, show_progress=False, resume=True)
+    resumed = Distillation(config, data=small_data, components=components(), show_progress=False, resume=True)
     with torch.no_grad():
         resumed.synthetic.lr.fill_(float("nan"))  # what a NaN gradient of alpha would do
     with pytest.raises(DivergenceError, match="at iteration 2: the matching loss became nan .*; the checkpoint of iteration 2 is kept"):
@@ -252,7 +252,7 @@ def stopped_run(tmp_path, small_data, expert_root):
                            iterations=4, eval_it=0, syn_steps=2, expert_epochs=1, max_start_epoch=2,
                            checkpoint_every=1)
     config = config.replace(buffer_path=str(expert_root.resolve()))
-    Distillation(config, data=small_data, show_progress=False).run(stop_at=2)
+    Distillation(config, data=small_data, components=components(), show_progress=False).run(stop_at=2)
     return tmp_path / "run"
 
 
@@ -264,6 +264,50 @@ def test_resume_refuses_options_that_would_change_the_run(stopped_run, capsys, m
                                  "--lr-img 5.0 (the run has 1000.0)")
     assert "would change the run" in line
     assert tree_snapshot(stopped_run) == before
+
+
+def test_an_api_resume_is_refused_exactly_like_the_cli(stopped_run, small_data, capsys):
+    """One decision in the library: Distillation(..., resume=True) refuses the same changes with the
+    same line (here options the CLI used to check alone: --expert-epochs, --batch-syn, --dsa-strategy)."""
+    before = tree_snapshot(stopped_run)
+    recorded = DistillConfig.from_dict(json.loads((stopped_run / "config.json").read_text()))
+    changed = recorded.replace(expert_epochs=2.0, batch_syn=5, dsa_strategy="flip", iterations=6)
+    with pytest.raises(RunDirectoryError) as refused:
+        Distillation(changed, data=small_data, components=components(), show_progress=False, resume=True)
+    proc = run_main(capsys, "distill", "--resume", "--out", str(stopped_run), "--expert-epochs", "2", "--batch-syn",
+                    "5", "--dsa-strategy", "flip", "--iterations", "6", "--quiet")
+    line = assert_one_line_error(proc, "--expert-epochs 2.0 (the run has 1)", "--batch-syn 5 (the run has None)",
+                                 "--dsa-strategy flip (the run has color_crop_cutout_flip_scale_rotate)")
+    assert line == f"dd-harness: error: {refused.value}"
+    assert "--iterations" not in line  # may change
+    assert tree_snapshot(stopped_run) == before
+
+
+def test_a_resume_with_more_iterations_is_recorded_in_config_json(stopped_run, small_data):
+    """An accepted change is written back, the previous value kept in the 'resumed' history; a resume
+    that changes nothing leaves config.json as it was."""
+    first = json.loads((stopped_run / "config.json").read_text())
+    config = DistillConfig.from_dict(first)
+    Distillation(config.replace(iterations=5), data=small_data, components=components(), show_progress=False,
+                 resume=True).run(stop_at=3)
+    after = json.loads((stopped_run / "config.json").read_text())
+    assert after["iterations"] == 5 and after["resumed"] == [{"iteration": 2, "previous": {"iterations": 4}}]
+    assert {k: v for k, v in after.items() if k not in ("iterations", "resumed")} == \
+           {k: v for k, v in first.items() if k != "iterations"}
+    Distillation(config.replace(iterations=5), data=small_data, components=components(), show_progress=False,
+                 resume=True).run()
+    assert json.loads((stopped_run / "config.json").read_text()) == after
+    rows = [json.loads(line) for line in (stopped_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == list(range(6))
+
+
+def test_resuming_a_folder_where_nothing_was_recorded_is_one_line(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    for folder in (tmp_path / "run", tmp_path / "missing"):
+        proc = run_main(capsys, "distill", "--resume", "--out", str(folder), "--quiet")
+        assert_one_line_error(proc, f"cannot resume {folder}: nothing was recorded there (no config.json); "
+                                    f"rerun the original command")
+    assert not (tmp_path / "missing").exists() and not any((tmp_path / "run").iterdir())
 
 
 def test_resume_from_another_folder_and_with_relocated_buffers(stopped_run, tmp_path, expert_root, capsys,

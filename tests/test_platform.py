@@ -33,7 +33,7 @@ THIRD_PARTY = textwrap.dedent('''
     import torch.nn.functional as F
 
     from mct_plugin.harness.api import (DatasetSpec, ModelSpec, PooledMatcher, RawSplits, Tracker,
-                                        current_components, hookimpl, load_replay_buffer, option,
+                                        build_components, hookimpl, load_replay_buffer, option,
                                         replay_buffer_files)
 
 
@@ -49,7 +49,7 @@ THIRD_PARTY = textwrap.dedent('''
 
     def small_fashion(data_path, download):
         """Fashion-MNIST at 14x14 (2x2 average), 1000 training and 500 test images."""
-        raw = current_components().datasets.get("FashionMNIST").loader(data_path, download)
+        raw = build_components().datasets.get("FashionMNIST").loader(data_path, download)  # the harness's spec
         def shrink(images, count):
             return F.avg_pool2d(images[:count].float(), 2).round().to(torch.uint8)
         return RawSplits(shrink(raw.train_images, 1000), raw.train_labels[:1000], shrink(raw.test_images, 500),
@@ -372,7 +372,9 @@ def test_eval_uses_the_runs_augmentation_strategy(tmp_path, expert_root, mini_fm
                           "unknown DSA family ['blur']")
 
 
-def test_plugins_import_only_the_api_checked_by_mutation(tmp_path):
+@pytest.fixture
+def linted_copy(tmp_path):
+    """A copy of the package and setup.cfg, and a function that runs lint-imports on it."""
     pytest.importorskip("importlinter")
     linter = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
     copy = tmp_path / "src"
@@ -381,15 +383,34 @@ def test_plugins_import_only_the_api_checked_by_mutation(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(copy)}
 
     def lint() -> subprocess.CompletedProcess:
-        return subprocess.run([linter, "--config", "setup.cfg", "--no-cache"], cwd=copy, env=env,
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run([linter, "setup.cfg", "--no-cache"], cwd=copy, env=env, capture_output=True, text=True,
+                              timeout=300)
 
+    return copy / "mct_plugin", lint
+
+
+def test_import_contracts_hold_and_a_plugin_importing_past_the_api_breaks_one(linted_copy):
+    package, lint = linted_copy
     clean = lint()
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "Contracts: 2 kept, 0 broken" in clean.stdout
-    sampler = copy / "mct_plugin" / "mct" / "sampler.py"
+    assert "Contracts: 3 kept, 0 broken" in clean.stdout
+    sampler = package / "mct" / "sampler.py"
     sampler.write_text(sampler.read_text().replace("import torch\n", "import torch\n\nfrom mct_plugin.harness.errors "
                                                                     "import ConfigError  # noqa\n", 1))
     broken = lint()
     assert broken.returncode != 0
     assert "mct_plugin.mct.sampler -> mct_plugin.harness.errors" in broken.stdout
+
+
+def test_a_low_layer_importing_a_high_one_breaks_the_layers_contract(linted_copy):
+    """The registries sit at the bottom: a lookup through the plugin layer, even a lazy import inside
+    a function, is an import upwards."""
+    package, lint = linted_copy
+    registry = package / "harness" / "_registry.py"
+    registry.write_text(registry.read_text() + "\n\ndef installed():\n"
+                        "    from .plugins.components import build_components  # noqa\n\n"
+                        "    return build_components()\n")
+    broken = lint()
+    assert broken.returncode != 0
+    assert "The harness's layers: a module imports only from layers below its own BROKEN" in broken.stdout
+    assert "mct_plugin.harness._registry -> mct_plugin.harness.plugins.components" in broken.stdout

@@ -185,12 +185,13 @@ def test_a_plugin_can_add_a_command():
         def dd_register_commands(self, subparsers):
             parser = subparsers.add_parser("hello-test")
             parser.add_argument("--name", default="world")
-            parser.set_defaults(handler=lambda args: print(f"hello {args.name}") or 0)
+            parser.set_defaults(handler=lambda args, components: print(f"hello {args.name}") or 0)
 
     pm = new_plugin_manager(load_entrypoints=False)
     pm.register(CommandPlugin(), name="command-test")
-    args = build_parser(pm).parse_args(["hello-test", "--name", "MCT"])
-    assert args.name == "MCT" and args.handler(args) == 0
+    components = build_components(pm)
+    args = build_parser(components).parse_args(["hello-test", "--name", "MCT"])
+    assert args.name == "MCT" and args.handler(args, components) == 0
 
 
 def test_matcher_and_sampler_are_abstract_interfaces():
@@ -198,3 +199,50 @@ def test_matcher_and_sampler_are_abstract_interfaces():
         Matcher(None, None)  # type: ignore[abstract]
     with pytest.raises(TypeError):
         Sampler(None)  # type: ignore[abstract]
+
+
+QUICK_COMMANDS = [["--help"], ["plugins"], ["models"], ["recipes"], ["recipes", "mct/cifar10-ipc1"],
+                  ["distill", "--help"], ["experts", "--help"], ["convert", "--help"], ["eval", "--help"],
+                  ["distill", "--no-such-option"], ["distill", "--ipc", "many"], ["experts", "--model"]]
+
+
+def test_help_listings_and_argument_errors_do_not_import_torch():
+    """The quick commands run in a fresh interpreter without loading torch (or kornia, timm,
+    torchvision, matplotlib): plugins declare their components lazily."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import contextlib, io, json, sys\n"
+        "from mct_plugin.harness.cli import main\n"
+        "codes = []\n"
+        f"for argv in {QUICK_COMMANDS!r}:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "        codes.append(main(argv))\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'kornia', 'timm', 'torchvision', "
+        "'matplotlib'})\n"
+        "print(json.dumps({'codes': codes, 'heavy': heavy}))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == []
+    assert result["codes"] == [0] * 9 + [2] * 3
+
+
+def test_lazy_declarations_agree_with_the_components_they_load():
+    """A Lazy declaration repeats its component's name and description (so that listings need no
+    import): every one of the installed plugins' says what the loaded class says."""
+    from mct_plugin.harness.api import Lazy
+
+    components = build_components()
+    checked = 0
+    for kind, registry in components.by_kind().items():
+        for entry in list(registry.declared()):
+            if not isinstance(entry.obj, Lazy):
+                continue
+            declared, loaded = entry.obj, registry.get(entry.name)
+            if hasattr(loaded, "name"):
+                assert (loaded.name, loaded.description) == (declared.name, declared.description), (kind, entry.name)
+            checked += 1
+    assert checked >= 6 + len(components.models.names())

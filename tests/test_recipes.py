@@ -13,7 +13,7 @@ import torch
 
 from mct_plugin.harness.cli import build_parser
 from mct_plugin.harness.cli.distill import resolve
-from mct_plugin.harness.plugins.components import activated, build_components
+from mct_plugin.harness.plugins.components import build_components
 
 from helpers import assert_one_line_error, benchmark_module, run_cli, run_main
 from test_platform import install_distribution, with_site
@@ -25,9 +25,8 @@ def components():
 
 
 def resolved(components, *argv: str):
-    args = build_parser(components=components).parse_args(["distill", *argv])
-    with activated(components):
-        return resolve(args, components)
+    args = build_parser(components).parse_args(["distill", *argv])
+    return resolve(args, components)
 
 
 def test_every_shipped_recipe_is_valid_and_listed(components, capsys):

@@ -27,7 +27,7 @@ from mct_plugin.harness.distill import Distillation, distill
 from mct_plugin.harness.config import ExpertConfig
 from mct_plugin.harness.experts.train import MANIFEST, train_experts
 
-from helpers import (assert_one_line_error, random_trajectory, run_cli_batch, run_main, temporaries,
+from helpers import (components, assert_one_line_error, random_trajectory, run_cli_batch, run_main, temporaries,
                       tree_snapshot)
 
 MODEL = "ConvNetW16"
@@ -66,21 +66,21 @@ def twin_experts(tmp_path_factory, small_data):
     """The same experts command run twice; the second run also records its manifest as it was
     while the run was going on."""
     roots = [tmp_path_factory.mktemp("experts-a"), tmp_path_factory.mktemp("experts-b")]
-    train_experts(expert_config(roots[0]), data=small_data, show_progress=False)
-    directory = expert_config(roots[1]).output_dir()
+    train_experts(expert_config(roots[0]), data=small_data, components=components(), show_progress=False)
+    directory = expert_config(roots[1]).output_dir(components().datasets)
     manifests = []
-    train_experts(expert_config(roots[1]), data=small_data, show_progress=False,
+    train_experts(expert_config(roots[1]), data=small_data, components=components(), show_progress=False,
                   on_file=lambda path: manifests.append((directory / MANIFEST).read_text()))
     return roots, manifests[0]
 
 
 def test_experts_are_bit_identical_for_the_same_seed(twin_experts):
     (first, second), _ = twin_experts
-    files = tree_snapshot(expert_config(first).output_dir())
+    files = tree_snapshot(expert_config(first).output_dir(components().datasets))
     assert sorted(files) == ["replay_buffer_0.pt", "replay_buffer_1.pt"]
-    assert files == tree_snapshot(expert_config(second).output_dir())
+    assert files == tree_snapshot(expert_config(second).output_dir(components().datasets))
     # and the seed matters: the two experts of a run differ
-    a, b = (torch.load(expert_config(first).output_dir() / f"replay_buffer_{n}.pt", weights_only=True) for n in (0, 1))
+    a, b = (torch.load(expert_config(first).output_dir(components().datasets) / f"replay_buffer_{n}.pt", weights_only=True) for n in (0, 1))
     assert not torch.equal(a[0][0][0], b[0][0][0])
 
 
@@ -96,7 +96,7 @@ def test_distillation_is_bit_identical_for_the_same_seed(tmp_path, small_data, t
     (buffers, _), _ = twin_experts
     runs = [tmp_path / "a", tmp_path / "b"]
     for run in runs:
-        distill(distill_config(buffers, run), data=small_data, show_progress=False)
+        distill(distill_config(buffers, run), data=small_data, components=components(), show_progress=False)
     assert_same_synthetic_set(runs[1], runs[0])
     assert tree_snapshot(runs[1] / "best") == tree_snapshot(runs[0] / "best")
     rows = metrics_without_seconds(runs[0])
@@ -118,13 +118,13 @@ def test_a_resumed_mct_distillation_ends_bit_identical(tmp_path, small_data, twi
     reference = distill(distill_config(buffers, tmp_path / "reference", **overrides), data=small_data,
                         show_progress=False).run_dir
     out = tmp_path / "run"
-    Distillation(distill_config(buffers, out, **overrides), data=small_data, show_progress=False).run(stop_at=stop_at)
+    Distillation(distill_config(buffers, out, **overrides), data=small_data, components=components(), show_progress=False).run(stop_at=stop_at)
     assert [r["iteration"] for r in metrics_without_seconds(out)] == list(range(stop_at))
     # what a SIGKILL can leave besides: a torn last metrics line, a temporary file of a write
     with open(out / "metrics.jsonl", "a") as handle:
         handle.write('{"iteration": 2, "loss": 0.5')
     (out / ".tmp-images.pt.k2j4h1").write_bytes(b"PK\x03\x04 half a file")
-    Distillation(distill_config(buffers, out, **overrides), data=small_data, show_progress=False, resume=True).run()
+    Distillation(distill_config(buffers, out, **overrides), data=small_data, components=components(), show_progress=False, resume=True).run()
     assert_same_synthetic_set(out, reference)
     assert tree_snapshot(out / "best") == tree_snapshot(reference / "best")
     assert torch.load(out / "labels.pt", weights_only=True).shape == (10, 10)  # soft labels from the expert
@@ -136,15 +136,15 @@ def test_experts_rerun_after_a_stop_between_writing_a_file_and_removing_its_part
     and the manifest are still there. The rerun trains nothing and cleans up."""
     (_, source), manifest = twin_experts
     root = tmp_path / "buffers"
-    directory = expert_config(root).output_dir()
-    shutil.copytree(expert_config(source).output_dir(), directory)
+    directory = expert_config(root).output_dir(components().datasets)
+    shutil.copytree(expert_config(source).output_dir(components().datasets), directory)
     (directory / "replay_buffer_1.pt").unlink()  # the second file was not written yet
     (directory / MANIFEST).write_text(manifest)
     shutil.copy(directory / "replay_buffer_0.pt", directory / ".replay_buffer_0.partial.pt")
     before = (directory / "replay_buffer_0.pt").stat().st_mtime_ns
-    result = train_experts(expert_config(root), data=small_data, show_progress=False)
+    result = train_experts(expert_config(root), data=small_data, components=components(), show_progress=False)
     assert result.resumed and [(r.file_index, r.position) for r in result.records] == [(1, 0)]  # only expert 2
-    assert tree_snapshot(directory) == tree_snapshot(expert_config(source).output_dir())  # no partial, no manifest
+    assert tree_snapshot(directory) == tree_snapshot(expert_config(source).output_dir(components().datasets))  # no partial, no manifest
     assert (directory / "replay_buffer_0.pt").stat().st_mtime_ns == before
 
 

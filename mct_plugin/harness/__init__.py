@@ -4,12 +4,17 @@ matchers arrive as plugins through the ``dd_harness`` entry-point group.
 
 Plugins import from :mod:`mct_plugin.harness.api` only (the one public surface).
 
-Layout: ``api`` (for plugins), ``config``/``options`` (typed options from one source),
-``plugins/`` (hook specs, manager, registries, lifecycle events), ``data/``, ``models/``,
-``experts/`` (training, buffer format, pool, converters), ``distill/`` (matching interfaces,
-gradient modes, synthetic set, checkpoints, run factory, loop), ``eval/`` (protocol, batched,
-cross-architecture table), ``io/`` (atomic writes, run directories, untrusted loading),
-``runtime/`` (torch.distributed, devices, allocator, signals), ``cli/`` (one module per command).
+Layers, bottom to top (an import-linter ``layers`` contract in ``setup.cfg`` holds them):
+``errors``; ``io/`` (atomic writes, run directories, untrusted loading) and ``runtime/``
+(torch.distributed, devices, allocator, signals); ``_registry`` (registries, model specs, lazy
+declarations), ``constants``, ``options`` (typed options from one source); ``components`` (the
+registries a command works with), ``config``, ``events`` (lifecycle, trackers), ``recipes``;
+``training``; ``data/``, ``models/``, ``augment``, ``plots``; ``experts/`` (training, buffer
+format, pool, converters) and ``eval/`` (protocol, batched, saved sets, cross-architecture
+table); ``distill/`` (matching interfaces, gradient modes, synthetic set, checkpoints, resume
+decision, run factory, loop); ``plugins/`` (hook specs, manager, building the components, the
+default plugin); ``api`` (for plugins); ``cli/`` (one module per command). A module that needs a
+registry receives it as an argument.
 """
 
 from .plugins.manager import hookimpl

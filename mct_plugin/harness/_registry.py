@@ -3,17 +3,27 @@
 Datasets, models, gradient modes, expert augmentations and plugin components (matchers,
 samplers, buffer converters, recipes, trackers) are all looked up through a :class:`Registry`;
 nothing dispatches on names with if/elif chains. Listings sort naturally (``ConvNetW16`` before
-``ConvNetW128``).
+``ConvNetW128``). :class:`ModelRegistry` adds name prefixes (``timm:<name>``) for models.
+A component may be declared :class:`Lazy` (where it lives, its name and description): listings
+(``--help``, ``dd-harness plugins``/``models``) then need no import of its module, which loads the
+first time the registry hands the component out.
+
+This module sits at the bottom of the harness with the errors: it imports nothing else (not
+even torch), and code that needs a registry receives it as an argument.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import re
 from dataclasses import dataclass
-from typing import Generic, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, Generic, Iterator, Protocol, TypeVar
 
 from .errors import ConfigError, UnknownNameError
+
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 T = TypeVar("T")
 
@@ -21,6 +31,30 @@ T = TypeVar("T")
 def natural_key(name: str) -> list:
     """Sort key that orders digit runs by value: ``W16 < W32 < W128``."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A component declared by where it lives, imported when first used.
+
+    :param target: ``"package.module:attribute"``.
+    :param name: the component's registered name (listings use it without importing).
+    :param description: the one line ``dd-harness plugins`` shows.
+    :param argument: when given, the attribute is a factory and the component is
+        ``attribute(argument)`` (e.g. one variant of a model family).
+    :param aliases: former names the component is still found by (gradient modes).
+    """
+
+    target: str
+    name: str = ""
+    description: str = ""
+    argument: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    def load(self):
+        module, _, attribute = self.target.partition(":")
+        obj = getattr(importlib.import_module(module), attribute)
+        return obj(self.argument) if self.argument is not None else obj
 
 
 @dataclass(frozen=True)
@@ -60,17 +94,25 @@ class Registry(Generic[T]):
         return dict(self._aliases)
 
     def get(self, name: str) -> T:
-        """The component called ``name`` (or formerly called so); an unknown name fails with the
-        list of known ones."""
+        """The component called ``name`` (or formerly called so; a :class:`Lazy` one is imported now);
+        an unknown name fails with the list of known ones."""
+        return self.entry(name).obj
+
+    def entry(self, name: str) -> Entry[T]:
+        name = self.canonical(name)
         try:
-            return self._entries[self.canonical(name)].obj
+            entry = self._entries[name]
         except KeyError:
             known = ", ".join(self.names()) or "(none)"
             raise UnknownNameError(f"unknown {self.kind} {name!r}; registered: {known}") from None
+        if isinstance(entry.obj, Lazy):
+            entry = self._entries[name] = Entry(name, entry.obj.load(), entry.source)
+        return entry
 
-    def entry(self, name: str) -> Entry[T]:
-        self.get(name)
-        return self._entries[self.canonical(name)]
+    def declared(self) -> Iterator[Entry]:
+        """Every entry as declared, in natural order, without importing a :class:`Lazy` one (its
+        ``obj`` is then the declaration, with ``name`` and ``description``)."""
+        return iter(self._entries[n] for n in self.names())
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching a shell-style ``pattern``, in natural order."""
@@ -80,7 +122,72 @@ class Registry(Generic[T]):
         return name in self._entries or name in self._aliases
 
     def __iter__(self) -> Iterator[Entry[T]]:
-        return iter(self._entries[n] for n in self.names())
+        """Every entry, loaded, in natural order."""
+        return iter(self.entry(n) for n in self.names())
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+# -- models ---------------------------------------------------------------------------------
+class ModelFactory(Protocol):
+    def __call__(self, channels: int, num_classes: int, image_size: tuple[int, int]) -> "nn.Module": ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An architecture called ``name``, built by ``factory(channels, num_classes, image_size)``."""
+
+    name: str
+    factory: ModelFactory
+
+
+@dataclass(frozen=True)
+class ModelPrefix:
+    """Names ``prefix:rest`` are built by ``resolve(rest)`` (e.g. ``timm:resnet18``)."""
+
+    prefix: str
+    resolve: Callable[[str], ModelFactory]
+
+
+class ModelRegistry:
+    """Named architectures and name prefixes (``create``/``names``/``is_model``, as timm's
+    ``create_model``/``list_models``/``is_model``)."""
+
+    def __init__(self) -> None:
+        self.models: Registry[ModelFactory] = Registry("model")
+        self.prefixes: Registry[Callable[[str], ModelFactory]] = Registry("model prefix")
+
+    def add(self, item: ModelSpec | ModelPrefix, source: str = "mct_plugin") -> None:
+        if isinstance(item, ModelSpec):
+            self.models.register(item.name, item.factory, source)
+        elif isinstance(item, ModelPrefix):
+            self.prefixes.register(item.prefix, item.resolve, source)
+        else:
+            raise ConfigError(f"{source} contributed {item!r} as a model; expected a ModelSpec or ModelPrefix")
+
+    def factory(self, name: str) -> ModelFactory:
+        """The factory of model ``name`` (unknown names list the registered ones)."""
+        if ":" in name:
+            prefix, rest = name.split(":", 1)
+            if prefix in self.prefixes:
+                return self.prefixes.get(prefix)(rest)
+            raise UnknownNameError(f"unknown model prefix {prefix!r} in {name!r}; known prefixes: "
+                                   + ", ".join(f"{p}:" for p in self.prefixes.names()))
+        return self.models.get(name)
+
+    def create(self, name: str, channels: int, num_classes: int, image_size: tuple[int, int]) -> "nn.Module":
+        """A freshly initialised model ``name`` for images of ``channels`` x ``image_size``."""
+        return self.factory(name)(channels, num_classes, tuple(image_size))
+
+    def names(self, pattern: str = "*") -> list[str]:
+        """Registered model names matching ``pattern``, in natural order (``timm:`` models are not
+        enumerated)."""
+        return self.models.names(pattern)
+
+    def is_model(self, name: str) -> bool:
+        try:
+            self.factory(name)
+        except UnknownNameError:
+            return False
+        return True

@@ -4,52 +4,159 @@ Everything below is stable within a major version; every other module of
 ``mct_plugin.harness`` may move. A plugin is a module with :data:`hookimpl`-marked functions
 (see :mod:`mct_plugin.harness.plugins.hookspecs` for every hook) listed under the ``dd_harness``
 entry point of its distribution.
+
+Components are explicit: a command receives the registries of its plugin manager
+(:class:`Components`) and passes them to what it builds (``Distillation(config,
+components=...)``, ``train_experts(config, components=...)``, matchers and converters get them
+as ``self.components``). A script builds them once with :func:`build_components`.
+
+Names are imported on first use (PEP 562), so a plugin module that imports ``hookimpl`` and its
+option declarations from here does not import torch: listing plugins, ``--help`` and argument
+errors stay quick.
 """
 
-from .config import DistillConfig, EvalSettings, ExpertConfig
-from .data.datasets import DatasetSpec, RawSplits
-from .data.real import RealDataset, load_dataset
-from .distill.gradient_modes import GradientMode, MatchResult, StudentProblem, minibatch_schedule
-from .distill.loop import Distillation, DistillResult, distill
-from .distill.matching import Matcher, MatchOutcome, PooledMatcher, Sampler, Segment, normalised_distance
-from .distill.synthetic import SyntheticSet
-from .errors import (BufferFormatError, ConfigError, DataNotFoundError, HarnessError, Interrupted, OutputError,
-                     RunDirectoryError, UnknownNameError)
-from .eval.protocol import EvalResult, evaluate_set, random_real_subset
-from .experts.buffers import (buffer_subdir, check_distinct_points, check_link_target, load_replay_buffer,
-                              replay_buffer_files,
-                              resolve_buffer_dir, save_replay_buffer, validate_trajectory)
-from .experts.conversion import BufferConverter, ConversionReport
-from .experts.pool import ExpertPool
-from .experts.train import ExpertRecord, train_experts
-from .io.atomic import atomic_path, atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, \
-    ensure_directory, remove_stale_temporaries
-from .io.paths import cache_dir
-from .io.rundir import RunDirectory
-from .io.untrusted import torch_load_untrusted
-from .models import FunctionalModel, ModelPrefix, ModelSpec, create_model, is_model
-from .options import add_options, from_mapping, option
-from .plugins.components import current as current_components
-from .plugins.events import Evaluation, RunInfo, Tracker
-from .plugins.manager import hookimpl
-from .recipes import Recipe, read_recipe, recipes_in
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._registry import Lazy, ModelPrefix, ModelRegistry, ModelSpec, Registry
+    from .components import Components
+    from .config import DistillConfig, EvalSettings, ExpertConfig
+    from .data.datasets import DatasetSpec, RawSplits
+    from .data.real import RealDataset, load_dataset
+    from .distill.gradient_modes import GradientMode, MatchResult, StudentProblem, minibatch_schedule
+    from .distill.loop import Distillation, DistillResult, distill
+    from .distill.matching import Matcher, MatchOutcome, PooledMatcher, Sampler, Segment, normalised_distance
+    from .distill.synthetic import SyntheticSet
+    from .errors import (BufferFormatError, ConfigError, DataNotFoundError, HarnessError, Interrupted, OutputError,
+                         RunDirectoryError, UnknownNameError)
+    from .eval.protocol import EvalResult, evaluate_set, random_real_subset
+    from .experts.buffers import (check_distinct_points, check_link_target, load_replay_buffer,
+                                  replay_buffer_files,
+                                  resolve_buffer_dir, save_replay_buffer, validate_trajectory)
+    from .experts.conversion import BufferConverter, ConversionReport
+    from .experts.pool import ExpertPool
+    from .experts.train import ExpertRecord, train_experts
+    from .io.atomic import atomic_path, atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, \
+        ensure_directory, remove_stale_temporaries
+    from .io.paths import cache_dir
+    from .io.rundir import RunDirectory
+    from .io.untrusted import torch_load_untrusted
+    from .events import Evaluation, RunInfo, Tracker
+    from .models import FunctionalModel
+    from .options import add_options, from_mapping, option
+    from .plugins.components import build_components
+    from .plugins.manager import hookimpl
+    from .recipes import Recipe, read_recipe, recipes_in
+
+_EXPORTS = {
+    "Lazy": "._registry",
+    "ModelPrefix": "._registry",
+    "ModelRegistry": "._registry",
+    "ModelSpec": "._registry",
+    "Registry": "._registry",
+    "Components": ".components",
+    "DistillConfig": ".config",
+    "EvalSettings": ".config",
+    "ExpertConfig": ".config",
+    "DatasetSpec": ".data.datasets",
+    "RawSplits": ".data.datasets",
+    "RealDataset": ".data.real",
+    "load_dataset": ".data.real",
+    "GradientMode": ".distill.gradient_modes",
+    "MatchResult": ".distill.gradient_modes",
+    "StudentProblem": ".distill.gradient_modes",
+    "minibatch_schedule": ".distill.gradient_modes",
+    "Distillation": ".distill.loop",
+    "DistillResult": ".distill.loop",
+    "distill": ".distill.loop",
+    "Matcher": ".distill.matching",
+    "MatchOutcome": ".distill.matching",
+    "PooledMatcher": ".distill.matching",
+    "Sampler": ".distill.matching",
+    "Segment": ".distill.matching",
+    "normalised_distance": ".distill.matching",
+    "SyntheticSet": ".distill.synthetic",
+    "BufferFormatError": ".errors",
+    "ConfigError": ".errors",
+    "DataNotFoundError": ".errors",
+    "HarnessError": ".errors",
+    "Interrupted": ".errors",
+    "OutputError": ".errors",
+    "RunDirectoryError": ".errors",
+    "UnknownNameError": ".errors",
+    "EvalResult": ".eval.protocol",
+    "evaluate_set": ".eval.protocol",
+    "random_real_subset": ".eval.protocol",
+    "check_distinct_points": ".experts.buffers",
+    "check_link_target": ".experts.buffers",
+    "load_replay_buffer": ".experts.buffers",
+    "replay_buffer_files": ".experts.buffers",
+    "resolve_buffer_dir": ".experts.buffers",
+    "save_replay_buffer": ".experts.buffers",
+    "validate_trajectory": ".experts.buffers",
+    "BufferConverter": ".experts.conversion",
+    "ConversionReport": ".experts.conversion",
+    "ExpertPool": ".experts.pool",
+    "ExpertRecord": ".experts.train",
+    "train_experts": ".experts.train",
+    "atomic_path": ".io.atomic",
+    "atomic_torch_save": ".io.atomic",
+    "atomic_write_bytes": ".io.atomic",
+    "atomic_write_json": ".io.atomic",
+    "atomic_write_text": ".io.atomic",
+    "ensure_directory": ".io.atomic",
+    "remove_stale_temporaries": ".io.atomic",
+    "cache_dir": ".io.paths",
+    "RunDirectory": ".io.rundir",
+    "torch_load_untrusted": ".io.untrusted",
+    "Evaluation": ".events",
+    "RunInfo": ".events",
+    "Tracker": ".events",
+    "FunctionalModel": ".models",
+    "add_options": ".options",
+    "from_mapping": ".options",
+    "option": ".options",
+    "build_components": ".plugins.components",
+    "hookimpl": ".plugins.manager",
+    "Recipe": ".recipes",
+    "read_recipe": ".recipes",
+    "recipes_in": ".recipes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __package__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     # plugins
-    "hookimpl", "current_components", "option", "add_options", "from_mapping", "Recipe", "read_recipe", "recipes_in",
+    "hookimpl", "Lazy", "Components", "build_components", "Registry", "option", "add_options", "from_mapping", "Recipe", "read_recipe", "recipes_in",
     # trajectory matching
     "Matcher", "PooledMatcher", "Sampler", "Segment", "MatchOutcome", "normalised_distance", "GradientMode",
     "StudentProblem", "MatchResult", "minibatch_schedule", "SyntheticSet",
     # experts and buffers
     "ExpertPool", "BufferConverter", "ConversionReport", "load_replay_buffer", "save_replay_buffer",
-    "validate_trajectory", "check_distinct_points", "replay_buffer_files", "resolve_buffer_dir", "buffer_subdir", "check_link_target",
+    "validate_trajectory", "check_distinct_points", "replay_buffer_files", "resolve_buffer_dir", "check_link_target",
     "torch_load_untrusted", "train_experts", "ExpertRecord",
     # files
     "atomic_path", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
     "ensure_directory", "remove_stale_temporaries", "cache_dir", "RunDirectory",
     # data, models, runs, evaluation
-    "DatasetSpec", "RawSplits", "RealDataset", "load_dataset", "ModelSpec", "ModelPrefix", "FunctionalModel",
-    "create_model", "is_model", "DistillConfig", "ExpertConfig", "EvalSettings", "Distillation", "DistillResult",
+    "DatasetSpec", "RawSplits", "RealDataset", "load_dataset", "ModelSpec", "ModelPrefix", "ModelRegistry",
+    "FunctionalModel", "DistillConfig", "ExpertConfig", "EvalSettings", "Distillation", "DistillResult",
     "distill", "EvalResult", "evaluate_set", "random_real_subset",
     # lifecycle
     "RunInfo", "Evaluation", "Tracker",

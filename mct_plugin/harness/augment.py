@@ -30,7 +30,7 @@ from kornia.augmentation import random_generator as rg
 from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
 
 from ._registry import Registry
-from .config import DEFAULT_DSA_STRATEGY
+from .constants import DEFAULT_DSA_STRATEGY
 from .errors import ConfigError
 
 

@@ -2,7 +2,10 @@
 
 Each field is declared once with :func:`~.options.option`: its type, default, valid range and help
 text. The command line, ``--config`` files, plugin recipes and a run's ``config.json`` are all
-generated from (and validated by) these classes; see :mod:`.options`.
+generated from (and validated by) these classes; see :mod:`.options`. Groups that several commands
+share are declared once and composed by inheritance: :class:`DataOptions`, :class:`EvalOptions`
+(the evaluation protocol), :class:`RunOptions` (seed, device, trackers). Configs are frozen:
+``config.replace(name=value)`` makes a changed copy.
 """
 
 from __future__ import annotations
@@ -12,16 +15,18 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from .constants import DEFAULT_DSA_STRATEGY
 from .errors import ConfigError
 from .options import MAX_INT, from_mapping, option, validate_fields
 
-DEFAULT_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
+if TYPE_CHECKING:
+    from ._registry import Registry
 
 
 class Config:
-    """Shared behaviour of the config dataclasses: validation, dict round trip."""
+    """Shared behaviour of the (frozen) config dataclasses: validation, dict round trip, changed copies."""
 
     def validate(self) -> None:
         """Field checks (types, finiteness, ranges); subclasses add cross-field checks."""
@@ -36,11 +41,14 @@ class Config:
         return from_mapping(cls, values, where)
 
     def replace(self, **changes):
+        """A copy with ``changes`` (configs are frozen)."""
         return dataclasses.replace(self, **changes)
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataOptions(Config):
+    """Which dataset, from where."""
+
     dataset: str = option("FashionMNIST", "dataset name (see 'dd-harness data')")
     data_path: str | None = option(None, "folder with the dataset files (default: the Debian Fashion-MNIST package, "
                                          "then the cache)", metavar="DIR")
@@ -48,23 +56,44 @@ class DataOptions(Config):
     zca: bool = option(False, "ZCA-whiten the images (kornia, eps 0.1)")
 
 
-@dataclass
-class EvalSettings(Config):
-    """The evaluation protocol (public ``evaluate_synset``): fresh networks trained on a set."""
+@dataclass(frozen=True)
+class DeviceOption(Config):
+    device: str = option("auto", "auto (CUDA if available), cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class RunOptions(DeviceOption):
+    """Seed, device and experiment trackers: the options of every command that runs an experiment."""
+
+    seed: int = option(0, "random seed", minimum=0, maximum=MAX_INT)
+    track: tuple[str, ...] = option((), "experiment trackers, comma-separated (see 'dd-harness plugins')")
+
+
+@dataclass(frozen=True)
+class EvalOptions(Config):
+    """How a synthetic set is evaluated (public ``evaluate_synset``): ``distill`` records these, and
+    ``dd-harness eval`` trains with them."""
 
     num_eval: int = option(5, "networks trained per evaluation", minimum=1, maximum=1000)
     epoch_eval_train: int = option(1000, "training epochs of every evaluation network (public: 1000)", minimum=1,
                                    maximum=100_000)
     batch_train: int = option(256, "minibatch of the evaluation networks", minimum=1)
-    momentum: float = option(0.9, "SGD momentum of the evaluation networks", minimum=0, maximum=1, cli=False)
-    weight_decay: float = option(5e-4, "weight decay of the evaluation networks", minimum=0, cli=False)
     dsa: bool = option(True, "differentiable augmentation of the synthetic images", negative="--no-dsa")
     dsa_strategy: str = option(DEFAULT_DSA_STRATEGY, "DSA families joined by '_'", metavar="STRATEGY")
+
+
+@dataclass(frozen=True)
+class EvalSettings(EvalOptions):
+    """The evaluation protocol: fresh networks trained on a set (the options, the SGD settings of the
+    public code and the seed of the networks)."""
+
+    momentum: float = option(0.9, "SGD momentum of the evaluation networks", minimum=0, maximum=1, cli=False)
+    weight_decay: float = option(5e-4, "weight decay of the evaluation networks", minimum=0, cli=False)
     seed: int = option(0, "random seed", minimum=0, maximum=MAX_INT)
 
 
-@dataclass
-class ExpertConfig(DataOptions):
+@dataclass(frozen=True)
+class ExpertConfig(RunOptions, DataOptions):
     """Options of ``dd-harness experts`` (public MTT ``buffer.py`` names and defaults)."""
 
     model: str = option("ConvNet", "model name (see 'dd-harness models')")
@@ -76,21 +105,18 @@ class ExpertConfig(DataOptions):
     momentum: float = option(0.0, "SGD momentum of the experts", minimum=0, maximum=1)
     weight_decay: float = option(0.0, "weight decay of the experts", minimum=0)
     lr_decay: bool = option(False, "x0.1 learning rate after half the epochs (public --decay)")
-    seed: int = option(0, "random seed", minimum=0, maximum=MAX_INT)
     subset: int | None = option(None, "train on K class-balanced real images (quick runs)", minimum=1, metavar="K")
     save_interval: int = option(10, "experts per replay_buffer file", minimum=1)
     augmentation: str = option("crop_scale_rotate", "real-data augmentation: crop_scale_rotate, dsa or none")
-    device: str = option("auto", "auto (CUDA if available), cpu, cuda or cuda:N")
-    track: tuple[str, ...] = option((), "experiment trackers, comma-separated (see 'dd-harness plugins')")
     plugin_options: dict[str, Any] = option({}, "values of the options that plugins define", cli=False)
 
     FINGERPRINT_EXCLUDES: ClassVar[frozenset] = frozenset(
         {"buffer_path", "data_path", "download", "num_experts", "device", "track", "plugin_options"})
 
-    def output_dir(self) -> Path:
-        from .experts.buffers import buffer_subdir
-
-        return Path(self.buffer_path).expanduser() / buffer_subdir(self.dataset, self.model, self.zca)
+    def output_dir(self, datasets: Registry) -> Path:
+        """Where the buffers go: ``buffer_path/DATASET[_NO_ZCA]/MODEL`` (the dataset's spec, from
+        ``datasets``, says whether its folder carries ``_NO_ZCA``)."""
+        return Path(self.buffer_path).expanduser() / datasets.get(self.dataset).buffer_subdir(self.model, self.zca)
 
     def fingerprint(self) -> str:
         """Hash of the settings that shape the experts (not where they are written)."""
@@ -98,8 +124,8 @@ class ExpertConfig(DataOptions):
         return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 
-@dataclass
-class DistillConfig(DataOptions):
+@dataclass(frozen=True)
+class DistillConfig(RunOptions, EvalOptions, DataOptions):
     """Options of ``dd-harness distill`` (public MTT hyper-parameter names and defaults)."""
 
     model: str = option("ConvNet", "model name (see 'dd-harness models')")
@@ -128,22 +154,13 @@ class DistillConfig(DataOptions):
     pix_init: str = option("real", "initial images: real (random real images) or noise", choices=("real", "noise"))
     iterations: int = option(5000, "distillation iterations", minimum=1, maximum=10_000_000)
     eval_it: int = option(500, "evaluate every N iterations (0: never)", minimum=0)
-    num_eval: int = option(5, "networks trained per evaluation", minimum=1, maximum=1000)
-    epoch_eval_train: int = option(1000, "training epochs of every evaluation network (public: 1000)", minimum=1,
-                                   maximum=100_000)
-    batch_train: int = option(256, "minibatch of the evaluation networks", minimum=1)
     eval_models: tuple[str, ...] = option((), "evaluate on these architectures too, comma-separated", metavar="MODELS")
-    dsa: bool = option(True, "differentiable augmentation of the synthetic images", negative="--no-dsa")
-    dsa_strategy: str = option(DEFAULT_DSA_STRATEGY, "DSA families joined by '_'", metavar="STRATEGY")
-    seed: int = option(0, "random seed", minimum=0, maximum=MAX_INT)
     max_files: int | None = option(None, "use the first N buffer files (in name order)", minimum=1,
                                    metavar="N")
     max_experts: int | None = option(None, "use the first N experts of every file (public --max_experts)", minimum=1,
                                      metavar="N")
     checkpoint_every: int = option(50, "write a checkpoint every N iterations", minimum=1)
     save_every_eval: bool = option(False, "keep the synthetic set of every evaluation in snapshots/")
-    device: str = option("auto", "auto (CUDA if available), cpu, cuda or cuda:N")
-    track: tuple[str, ...] = option((), "experiment trackers, comma-separated (see 'dd-harness plugins')")
     recipe: str | None = option(None, "the recipe the options came from", cli=False)
     recipe_version: int | None = option(None, "the version of that recipe", cli=False, minimum=1)
     plugin_options: dict[str, Any] = option({}, "values of the options that plugins define", cli=False)
@@ -161,8 +178,8 @@ class DistillConfig(DataOptions):
         return EvalSettings.from_dict(self.to_dict())
 
 
-@dataclass
-class EvalCommandConfig(Config):
+@dataclass(frozen=True)
+class EvalCommandConfig(DeviceOption):
     """Options of ``dd-harness eval`` (the protocol itself comes from the run's config.json)."""
 
     models: tuple[str, ...] = option((), "architectures, comma-separated (default: the run's model)", metavar="MODELS")
@@ -173,10 +190,9 @@ class EvalCommandConfig(Config):
     data_path: str | None = option(None, "folder with the dataset files (default: the run's)", metavar="DIR")
     baseline: bool = option(True, "also evaluate a random real subset of the same size", negative="--no-baseline")
     batched: bool = option(False, "train the num_eval networks together (torch.func.vmap)")
-    device: str = option("auto", "auto (CUDA if available), cpu, cuda or cuda:N")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ConvertConfig(Config):
     """Options of ``dd-harness convert`` that every converter shares."""
 

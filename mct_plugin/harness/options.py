@@ -8,8 +8,10 @@ range and help, and everything else is generated from it.
 * :func:`add_options` adds the fields to an ``argparse`` parser (defaults suppressed, so that the
   options a user typed can be told apart from defaults), :func:`normalise_argv` lets
   ``--syn_steps`` stand for ``--syn-steps``;
-* :func:`build` merges layers of values (defaults < recipe < ``--config`` file < command line),
-  coerces them to the field types and validates the result.
+* :func:`from_mapping` builds a config from one mapping of values (a ``config.json``, a layer of
+  the command line), coerced to the field types and validated (the CLI merges the layers
+  defaults < recipe < ``--config`` file < command line, see ``cli/_options.py``);
+* :func:`option_table` renders the fields as the README's Markdown tables.
 
 Config files, recipes, the command line and a run's ``config.json`` all go through this module,
 so an option has one spelling, one default and one range everywhere.
@@ -282,6 +284,23 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return {key(str(k)): v for k, v in data.items()}
 
 
-def unknown_keys(values: Mapping[str, Any], known: Iterable[str]) -> list[str]:
-    known = set(known)
-    return sorted(k for k in values if k not in known)
+# -- documentation ---------------------------------------------------------------------------
+def option_table(cls: type) -> str:
+    """The command-line fields of ``cls`` as a Markdown table (option, default, meaning): what the
+    README shows, generated from the declarations so that it cannot drift from them."""
+    rows = ["| option | default | meaning |", "|---|---|---|"]
+    for name, field in fields_of(cls).items():
+        meta = field.metadata
+        if meta.get("cli") is False:
+            continue
+        base, _ = _field_type(cls, field)
+        default = field.default if field.default is not _MISSING else None
+        if base is bool:
+            spelt = meta.get("negative") or flag("no_" + name) if default else flag(name)
+            shown = "on" if default else "off"
+        else:
+            values = "\\|".join(meta["choices"]) if meta.get("choices") else meta.get("metavar") or name.upper()
+            spelt = f"{flag(name)} {values}"
+            shown = ",".join(default) if isinstance(default, tuple) else ("-" if default is None else str(default))
+        rows.append(f"| `{spelt}` | {shown} | {meta.get('help', '')} |")
+    return "\n".join(rows)

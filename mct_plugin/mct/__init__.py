@@ -7,35 +7,36 @@
   pickle-free ``*.mct.safetensors`` files;
 * sampler ``continuous`` - real-valued start epochs, optional linear curriculum on the bound;
 * matcher ``mct`` - normalised distance to the convexified target, optional soft labels.
+
+The components are declared :class:`~mct_plugin.harness.api.Lazy` (their modules, and torch,
+load when a run uses them); the options (:mod:`.options`) need no torch.
 """
 
 from pathlib import Path
 
-from mct_plugin.harness.api import hookimpl, recipes_in
+from mct_plugin.harness.api import Lazy, hookimpl, recipes_in
 
-from .convexified import ConvexifiedTrajectory
-from .converter import MCTConverter
-from .matcher import MCTMatcher
 from .options import ConvertOptions, DistillOptions
-from .sampler import ContinuousSampler
 
-__all__ = ["ConvexifiedTrajectory", "MCTConverter", "MCTMatcher", "ContinuousSampler"]
 RECIPES = Path(__file__).parent / "recipes"
 
 
 @hookimpl
 def dd_register_matchers():
-    return [MCTMatcher]
+    return [Lazy("mct_plugin.mct.matcher:MCTMatcher", "mct",
+                 "MCT: match the convexified trajectory (MCT files, public MCT files, or MTT buffers on the fly)")]
 
 
 @hookimpl
 def dd_register_samplers():
-    return [ContinuousSampler]
+    return [Lazy("mct_plugin.mct.sampler:ContinuousSampler", "continuous",
+                 "MCT: start epoch uniform over reals [min_start_epoch, hi], optional linear growth of hi")]
 
 
 @hookimpl
 def dd_register_buffer_converters():
-    return [MCTConverter]
+    return [Lazy("mct_plugin.mct.converter:MCTConverter", "mct",
+                 "MCT: convexified trajectories (waypoints + beta table) in safetensors, ~P/(E+1) of MTT's size")]
 
 
 @hookimpl

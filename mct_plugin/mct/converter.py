@@ -15,8 +15,8 @@ import torch
 from tqdm.auto import tqdm
 
 from mct_plugin.harness.api import (BufferConverter, BufferFormatError, ConfigError, ConversionReport, FunctionalModel,
-                                    OutputError, check_link_target, create_model, current_components,
-                                    ensure_directory, from_mapping, is_model, load_replay_buffer,
+                                    OutputError, check_link_target,
+                                    ensure_directory, from_mapping, load_replay_buffer,
                                     remove_stale_temporaries, replay_buffer_files)
 
 from .convexified import ConvexifiedTrajectory
@@ -64,19 +64,20 @@ def discover_sources(arguments: list[Path]) -> list[Source]:
     return sources
 
 
-def infer_dataset_model(path: Path) -> tuple[str | None, str | None]:
-    """Dataset and model from the public layout ``.../DATASET[_NO_ZCA]/MODEL/file`` if both are known."""
+def infer_dataset_model(path: Path, components) -> tuple[str | None, str | None]:
+    """Dataset and model from the public layout ``.../DATASET[_NO_ZCA]/MODEL/file`` if both are
+    registered in ``components``."""
     model, dataset = path.parent.name, path.parent.parent.name.removesuffix("_NO_ZCA")
-    if dataset in current_components().datasets and is_model(model):
+    if dataset in components.datasets and components.models.is_model(model):
         return dataset, model
     return None, None
 
 
-def model_shapes(dataset: str | None, model: str | None) -> tuple[list[tuple], list[str]] | None:
+def model_shapes(dataset: str | None, model: str | None, components) -> tuple[list[tuple], list[str]] | None:
     if not (dataset and model):
         return None
-    spec = current_components().datasets.get(dataset)
-    functional = FunctionalModel(create_model(model, spec.channels, spec.num_classes, spec.image_size))
+    spec = components.datasets.get(dataset)
+    functional = FunctionalModel(components.models.create(model, spec.channels, spec.num_classes, spec.image_size))
     return functional.shapes, functional.names
 
 
@@ -84,8 +85,8 @@ class MCTConverter(BufferConverter):
     name = "mct"
     description = "MCT: convexified trajectories (waypoints + beta table) in safetensors, ~P/(E+1) of MTT's size"
 
-    def __init__(self, options=None, report=print, show_progress: bool = True, on_file=None) -> None:
-        super().__init__(options, report, show_progress, on_file)
+    def __init__(self, options=None, report=print, show_progress: bool = True, on_file=None, *, components) -> None:
+        super().__init__(options, report, show_progress, on_file, components=components)
         self.settings = from_mapping(ConvertOptions, self.options)
         if bool(self.settings.dataset) != bool(self.settings.model):
             given, missing = ("--dataset", "--model") if self.settings.dataset else ("--model", "--dataset")
@@ -139,7 +140,7 @@ class MCTConverter(BufferConverter):
             return trajectories, [], {"imported_from": "public MCT code"}
         shapes, names = shapes_names if shapes_names else (None, None)
         experts = load_replay_buffer(source.path, shapes, names)
-        trajectories = [ConvexifiedTrajectory.from_checkpoints(e, s.waypoints, s.smooth, s.waypoint_spacing, s.pacing)
+        trajectories = [ConvexifiedTrajectory.from_checkpoints(e, s)
                         for e in experts]
         return trajectories, experts, {}
 
@@ -160,8 +161,8 @@ class MCTConverter(BufferConverter):
                 size_in, size_out = source.bytes, target.stat().st_size
                 total_in, total_out = total_in + size_in, total_out + size_out
                 continue
-            dataset, model = (s.dataset, s.model) if (s.dataset and s.model) else infer_dataset_model(source.path)
-            shapes_names = model_shapes(dataset, model)
+            dataset, model = (s.dataset, s.model) if (s.dataset and s.model) else infer_dataset_model(source.path, self.components)
+            shapes_names = model_shapes(dataset, model, self.components)
             trajectories, experts, extra = self._convexify(source, shapes_names)
             stored = [t.to(DTYPES[s.dtype]) for t in trajectories]
             exact, error = self._reconstruction(stored, experts or None, trajectories)

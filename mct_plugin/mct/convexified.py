@@ -48,9 +48,8 @@ import torch
 
 from mct_plugin.harness.api import BufferFormatError, ConfigError
 
-SMOOTHINGS = ("none", "interior", "end", "all", "public")
-SPACINGS = ("even", "public")
-PACINGS = ("distance", "uniform", "decreasing", "projected")
+from .options import PACINGS, SMOOTHINGS, SPACINGS, ConvexifyOptions
+
 
 
 def waypoint_epochs(num_epochs: int, waypoints: int, spacing: str = "even") -> list[int]:
@@ -148,10 +147,12 @@ class ConvexifiedTrajectory:
 
     # construction ----------------------------------------------------------------------
     @classmethod
-    def from_checkpoints(cls, checkpoints: Sequence[Sequence[torch.Tensor]], waypoints: int = 2,
-                         smoothing: str = "none", spacing: str = "even",
-                         pacing: str = "distance") -> "ConvexifiedTrajectory":
-        """Convexify an expert trajectory (``K + 1`` checkpoints of ``L`` tensors each)."""
+    def from_checkpoints(cls, checkpoints: Sequence[Sequence[torch.Tensor]],
+                         options: ConvexifyOptions = ConvexifyOptions()) -> "ConvexifiedTrajectory":
+        """Convexify an expert trajectory (``K + 1`` checkpoints of ``L`` tensors each) as ``options``
+        say (the defaults of ``--waypoints``, ``--smooth``, ``--waypoint-spacing``, ``--pacing``)."""
+        waypoints, smoothing, spacing, pacing = (options.waypoints, options.smooth, options.waypoint_spacing,
+                                                 options.pacing)
         if smoothing not in SMOOTHINGS:
             raise ConfigError(f"unknown smoothing {smoothing!r}; known: {', '.join(SMOOTHINGS)}")
         if len(checkpoints) < 2:
@@ -202,10 +203,6 @@ class ConvexifiedTrajectory:
 
     def flat_point_at(self, epoch: float) -> torch.Tensor:
         return torch.cat([t.reshape(-1) for t in self.point_at(epoch)])
-
-    def storage_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for w in self.waypoints for t in w) + \
-            self.beta.numel() * self.beta.element_size()
 
     def to(self, dtype: torch.dtype) -> "ConvexifiedTrajectory":
         """A copy whose waypoints are stored in ``dtype`` (beta stays float32)."""

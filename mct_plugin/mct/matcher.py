@@ -33,8 +33,8 @@ class MCTMatcher(PooledMatcher):
     # benchmarks/mct_study.py measured it ahead of the public code's first-order gradient (kept by
     # the official recipes mct/cifar10-ipc*) on every seed.
 
-    def __init__(self, config, model, report=print) -> None:
-        super().__init__(config, model, report)
+    def __init__(self, config, model, report=print, *, components) -> None:
+        super().__init__(config, model, report, components=components)
         self.options = from_mapping(DistillOptions, config.plugin_options)
         self.applied: dict = {}  # the conversion settings of already-converted files
 
@@ -94,7 +94,7 @@ class MCTMatcher(PooledMatcher):
 
         def convexify(path: Path) -> list[ConvexifiedTrajectory]:
             experts = load_replay_buffer(path, shapes, self.model.names)
-            return [ConvexifiedTrajectory.from_checkpoints(e, o.waypoints, o.smooth, o.waypoint_spacing, o.pacing)
+            return [ConvexifiedTrajectory.from_checkpoints(e, o)
                     for e in experts]
 
         return (replay_buffer_files(directory), convexify,

@@ -10,13 +10,17 @@ Metric names follow the public MTT code's wandb dashboards: ``Grand_Loss``, ``Sy
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def image_grid(images: torch.Tensor, per_row: int = 10, clip: float = 2.5) -> torch.Tensor:
     """(3, H, W) float grid in [0, 1] of the synthetic images, clipped at ``clip`` std as the
     public code's ``Clipped_Synthetic_Images`` (grayscale images are repeated on 3 channels)."""
+    import torch  # a tracker's module loads without torch; drawing images needs it
+
     x = images.detach().float().cpu()
     mean, std = x.mean(), x.std().clamp_min(1e-8)
     x = x.clamp(mean - clip * std, mean + clip * std)

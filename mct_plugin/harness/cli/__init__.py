@@ -6,12 +6,17 @@ bundled ``demo`` is one). Options are generated from the typed configs (:mod:`..
 plugins' option groups; ``--syn_steps`` stands for ``--syn-steps``. Known user errors
 (:class:`~mct_plugin.harness.errors.HarnessError`) print one line and exit with status 2; an
 interrupted run (SIGINT or SIGTERM) exits with 130 after one line saying how to resume it.
+
+Startup imports no torch: the plugins declare their components lazily, every command module
+imports its heavy modules in its ``run``, and the distributed runtime is loaded by the commands
+that use it. ``--help``, ``plugins``, ``models``, ``recipes`` and argument errors stay quick.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -19,9 +24,9 @@ from typing import Sequence
 from ... import __version__
 from ..errors import HarnessError, Interrupted
 from ..options import normalise_argv
-from ..plugins.components import Components, activated, build_components
+from ..components import Components
+from ..plugins.components import build_components
 from ..plugins.manager import PluginManager, new_plugin_manager, plugin_source
-from ..runtime import distributed
 from ..runtime.signals import sigterm_as_keyboard_interrupt
 from . import convert, data, distill, evaluate, experts, models, plugins, recipes
 
@@ -76,9 +81,9 @@ def register_plugin_commands(subparsers, pm: PluginManager) -> dict[str, str]:
     return added
 
 
-def build_parser(pm: PluginManager | None = None, components: Components | None = None) -> argparse.ArgumentParser:
-    """The full parser for the plugins of ``pm`` (default: the installed ones)."""
-    components = components or build_components(pm or new_plugin_manager())
+def build_parser(components: Components) -> argparse.ArgumentParser:
+    """The full parser for ``components`` (``build_components()``: the installed plugins); every
+    command's handler is called as ``handler(args, components)``."""
     parser = Parser(prog="dd-harness", description="Dataset distillation by trajectory matching; matchers come "
                                                    "from plugins.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -89,7 +94,6 @@ def build_parser(pm: PluginManager | None = None, components: Components | None 
         command.build(sub, components)
     plugin_commands = register_plugin_commands(sub, components.pm)
     sub.choices["plugins"].set_defaults(plugin_commands=plugin_commands)
-    parser.set_defaults(components=components)
     return parser
 
 
@@ -106,10 +110,16 @@ def _interrupted_message(args: argparse.Namespace | None) -> str:
     return "dd-harness: interrupted"
 
 
+DISTRIBUTED = "mct_plugin.harness.runtime.distributed"
+
+
 def entry() -> None:
     """The ``dd-harness`` program: :func:`main`, then the process's exit (see
-    :func:`~mct_plugin.harness.runtime.distributed.exit_process`)."""
-    distributed.exit_process(main())
+    :func:`~mct_plugin.harness.runtime.distributed.exit_process`, for commands that loaded it)."""
+    code = main()
+    if DISTRIBUTED in sys.modules:
+        sys.modules[DISTRIBUTED].exit_process(code)
+    raise SystemExit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,15 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             components = build_components(pm)
             for problem in pm.problems:
                 print(f"dd-harness: warning: {problem}", file=sys.stderr)
-            parser = build_parser(components=components)
+            parser = build_parser(components)
             try:
                 args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
             except SystemExit as exc:  # --help, --version, or a bad command line (already printed)
                 return int(exc.code or 0)
-            ctx = distributed.context()  # under torchrun: joins the process group
-            _configure_logging(args.verbose if ctx.is_main else 0)
-            with activated(components):
-                code = int(args.handler(args) or 0)
+            is_main = os.environ.get("RANK", "0") == "0"  # torchrun's rank; the commands join its group
+            _configure_logging(args.verbose if is_main else 0)
+            code = int(args.handler(args, components) or 0)
             succeeded = code == 0
             return code
     except Interrupted as exc:
@@ -147,4 +156,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. piped into head
         return 0
     finally:
-        distributed.shutdown(together=succeeded)
+        if DISTRIBUTED in sys.modules:  # a command that never loaded it has no process group
+            sys.modules[DISTRIBUTED].shutdown(together=succeeded)

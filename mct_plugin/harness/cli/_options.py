@@ -8,12 +8,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..distill.resume import RECORD_KEYS  # config.json keys that are not options: ignored in --config files
 from ..errors import ConfigError
 from ..options import add_options, fields_of, flag, from_mapping, read_config_file, typed_on_command_line, values_for
-from ..plugins.components import Components
+from ..components import Components
 
-# keys a run's config.json holds besides options: accepted (and ignored) in --config files
-RECORD_KEYS = frozenset({"world_size", "buffer_files"})
 
 
 @dataclass

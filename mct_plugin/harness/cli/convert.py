@@ -8,9 +8,7 @@ from pathlib import Path
 
 from ..config import ConvertConfig
 from ..errors import ConfigError
-from ..plugins.components import Components, current
-from ..io.locks import OutputLock
-from ..plugins.events import RunEvents, RunInfo
+from ..components import Components
 from ._options import add_command_options, build_config
 
 log = logging.getLogger("mct_plugin")
@@ -26,8 +24,10 @@ def build(sub, components: Components) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    components = current()
+def run(args: argparse.Namespace, components: Components) -> int:
+    from ..events import RunEvents, RunInfo
+    from ..io.locks import OutputLock
+
     config, plugin_options = build_config(args.command_options, args)
     if not config.to:
         raise ConfigError("choose the target format with --to (see 'dd-harness plugins')")
@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     info = RunInfo("convert", config, out)
     # one writer per output folder; a conversion that writes nothing leaves no empty folder
     with OutputLock(out, "dd-harness convert"), RunEvents(components, info, config.track) as events:
-        converter = converter_cls(plugin_options, report=log.info, show_progress=not args.quiet, on_file=events.file)
+        converter = converter_cls(plugin_options, report=log.info, show_progress=not args.quiet, on_file=events.file,
+                                  components=components)
         report = converter.convert([Path(s) for s in args.sources], Path(config.out))
         events.summary = {"rows": len(report.rows)}
     print(report.to_text())

@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 
 from ..config import DataOptions
-from ..data import get_dataset_spec
 from ..options import add_options
-from ..plugins.components import Components
+from ..components import Components
 
 
 def build(sub, components: Components) -> None:
@@ -19,9 +18,9 @@ def build(sub, components: Components) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, components: Components) -> int:
     options = DataOptions.from_dict(vars(args))
-    spec = get_dataset_spec(options.dataset)
+    spec = components.datasets.get(options.dataset)
     raw = spec.load(Path(options.data_path).expanduser() if options.data_path else None, options.download)
     print(f"{spec.name}: {len(raw.train_images)} training and {len(raw.test_images)} test images "
           f"({spec.channels}x{spec.image_size[0]}x{spec.image_size[1]}, {spec.num_classes} classes) from {raw.source}")

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 from ..config import DistillConfig
-from ..distill.loop import Distillation
-from ..distill.memory import AUTO
+from ..constants import AUTO_GRADIENT_MODE
+from ..distill.resume import PATH_OPTIONS, absolute
 from ..errors import ConfigError, RunDirectoryError
 from ..io.rundir import RunDirectory
-from ..plugins.components import Components, current
-from ..runtime import distributed
+from ..components import Components
 from ..options import read_config_file
 from ._options import add_command_options, build_config, coerce_layer, given_on_command_line
 
@@ -28,7 +26,7 @@ def build(sub, components: Components) -> None:
                                    "--config < the command line.")
     p.add_argument("--recipe", default=None, metavar="NAME", help="start from a named recipe (see 'dd-harness recipes')")
     add_command_options(p, "distill", DistillConfig, components,
-                        choices={"gradient_mode": [AUTO, *components.gradient_modes.names(),
+                        choices={"gradient_mode": [AUTO_GRADIENT_MODE, *components.gradient_modes.names(),
                                                    *components.gradient_modes.aliases()]})
     p.add_argument("--overwrite", action="store_true", help="replace the results in --out")
     p.add_argument("--resume", action="store_true",
@@ -47,20 +45,9 @@ def recipe_layers(name: str | None, components: Components) -> tuple[list, dict]
     return [(recipe.where, recipe.options)], {"recipe": recipe.name, "recipe_version": recipe.version}
 
 
-PATH_OPTIONS = ("buffer_path", "data_path", "out")
-# options a resumed run may take from the command line; every other one must equal the run's
-MAY_CHANGE_ON_RESUME = frozenset({"iterations", "checkpoint_every", "buffer_path", "data_path", "download", "device",
-                                  "track", "save_every_eval"})
-
-
 def absolute_paths(config: DistillConfig) -> DistillConfig:
     """Paths as absolute paths, so that config.json still points at the data from another folder."""
     return config.replace(**{name: absolute(value) for name in PATH_OPTIONS if (value := getattr(config, name))})
-
-
-def absolute(path: str) -> str:
-    """An absolute path without following symbolic links (a broken link is reported where it is used)."""
-    return os.path.abspath(os.path.expanduser(path))
 
 
 def requested(args: argparse.Namespace, components: Components) -> tuple[list, dict]:
@@ -80,16 +67,10 @@ def resolve(args: argparse.Namespace, components: Components) -> DistillConfig:
     return absolute_paths(config)
 
 
-def _shown(value) -> str:
-    return ",".join(value) if isinstance(value, tuple) else str(value)
-
-
 def resume_config(args: argparse.Namespace, components: Components, out: Path) -> DistillConfig:
-    """The saved config of the run in ``out``, with the options the user may change on resume.
-
-    Any other option given (on the command line, in --config or through --recipe) must equal the
-    run's value; otherwise the resume is refused, listing every difference.
-    """
+    """The saved config of the run in ``out`` with every option given (on the command line, in
+    --config or through --recipe) on top; :class:`Distillation` decides whether the resume may
+    change them (:mod:`mct_plugin.harness.distill.resume`), for the CLI as for any caller."""
     spec = args.command_options
     saved = RunDirectory(out).read_config()
     if not isinstance(saved, dict):
@@ -103,25 +84,17 @@ def resume_config(args: argparse.Namespace, components: Components, out: Path) -
         given.update(coerce_layer(spec, read_config_file(args.config), str(args.config)))
     given.update(given_on_command_line(spec, args))
     given.pop("out", None)
-    recorded = {**base.to_dict(), **base.plugin_options}
-    changes, conflicts = {}, []
-    for name, value in given.items():
-        if name in PATH_OPTIONS and value is not None:
-            value = absolute(value)
-        if value == recorded.get(name):
-            continue
-        if name in MAY_CHANGE_ON_RESUME:
-            changes[name] = value
-        else:
-            conflicts.append(f"--{name.replace('_', '-')} {_shown(value)} (the run has {_shown(recorded.get(name))})")
-    if conflicts:
-        raise RunDirectoryError(f"cannot resume {out}: {'; '.join(conflicts)} would change the run; resume without "
-                                f"them, or start a new run (another --out, or --overwrite)")
-    return base.replace(**changes)
+    given = {name: absolute(value) if name in PATH_OPTIONS and value is not None else value
+             for name, value in given.items()}
+    harness = {name: value for name, value in given.items() if name in spec.harness_names()}
+    plugin = {name: value for name, value in given.items() if name not in harness}
+    return base.replace(**harness, plugin_options={**base.plugin_options, **plugin})
 
 
-def run(args: argparse.Namespace) -> int:
-    components = current()
+def run(args: argparse.Namespace, components: Components) -> int:
+    from ..distill.loop import Distillation
+    from ..runtime import distributed
+
     config = resolve(args, components)
     args.out = config.out  # for the interruption message
     if args.resume and (Path(config.out) / "config.json").is_file():

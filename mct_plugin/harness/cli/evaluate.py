@@ -7,10 +7,8 @@ import logging
 from pathlib import Path
 
 from ..config import EvalCommandConfig
-from ..eval.table import evaluate_run
 from ..options import add_options
-from ..runtime import distributed
-from ..plugins.components import Components
+from ..components import Components
 
 log = logging.getLogger("mct_plugin")
 
@@ -27,9 +25,12 @@ def build(sub, components: Components) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, components: Components) -> int:
+    from ..eval.table import evaluate_run
+    from ..runtime import distributed
+
     options = EvalCommandConfig.from_dict(vars(args))
-    table = evaluate_run(Path(args.run), options, report=log.info)
+    table = evaluate_run(Path(args.run), options, components=components, report=log.info)
     if distributed.context().is_main:
         print(table.to_markdown())
     return 0

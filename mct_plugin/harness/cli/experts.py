@@ -6,10 +6,7 @@ import argparse
 import logging
 
 from ..config import ExpertConfig
-from ..experts.train import train_experts
-from ..plugins.components import Components, current
-from ..plugins.events import RunEvents, RunInfo
-from ..runtime import distributed
+from ..components import Components
 from ._options import add_command_options, build_config
 
 log = logging.getLogger("mct_plugin")
@@ -25,12 +22,15 @@ def build(sub, components: Components) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    components = current()
+def run(args: argparse.Namespace, components: Components) -> int:
+    from ..events import RunEvents, RunInfo
+    from ..experts.train import train_experts
+    from ..runtime import distributed
+
     config, _ = build_config(args.command_options, args)
-    info = RunInfo("experts", config, config.output_dir(), world_size=distributed.context().world_size)
+    info = RunInfo("experts", config, config.output_dir(components.datasets), world_size=distributed.context().world_size)
     with RunEvents(components, info, config.track) as events:
-        result = train_experts(config, show_progress=not args.quiet, on_expert=events.expert)
+        result = train_experts(config, components=components, show_progress=not args.quiet, on_expert=events.expert)
         accs = [r.final_test_acc for r in result.records]
         events.summary = {"experts": len(accs), "files": [str(p) for p in result.files],
                           "mean_final_test_accuracy": sum(accs) / len(accs) if accs else None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..plugins.components import Components, current
+from ..components import Components
 
 
 def build(sub, components: Components) -> None:
@@ -13,8 +13,8 @@ def build(sub, components: Components) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    models = current().models
+def run(args: argparse.Namespace, components: Components) -> int:
+    models = components.models
     for name in models.names(args.pattern):
         print(name)
     if args.pattern == "*":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..plugins.components import Components, current
+from ..components import Components
 
 
 def build(sub, components: Components) -> None:
@@ -13,13 +13,12 @@ def build(sub, components: Components) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    components = current()
+def run(args: argparse.Namespace, components: Components) -> int:
     rows = []
     for kind, registry in components.by_kind().items():
         if kind == "model":
             continue  # listed by 'dd-harness models'
-        for entry in registry:
+        for entry in registry.declared():  # a Lazy declaration carries its description: no import
             rows.append((kind, entry.name, entry.source, getattr(entry.obj, "description", "") or ""))
     rows.append(("models", str(len(components.models.models)), "", "architectures: see 'dd-harness models'"))
     for name, source in sorted(getattr(args, "plugin_commands", {}).items()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..plugins.components import Components, current
+from ..components import Components
 
 
 def build(sub, components: Components) -> None:
@@ -13,8 +13,8 @@ def build(sub, components: Components) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    recipes = current().recipes
+def run(args: argparse.Namespace, components: Components) -> int:
+    recipes = components.recipes
     if args.name:
         entry = recipes.entry(args.name)
         recipe = entry.obj
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         for key, value in recipe.options.items():
             print(f"  {key}: {value}")
         return 0
-    rows = [(e.name, f"v{e.obj.version}", e.source, e.obj.description) for e in recipes]
+    rows = [(e.name, f"v{e.obj.version}", e.source, e.obj.description) for e in recipes.declared()]
     if not rows:
         print("no recipes registered")
         return 0

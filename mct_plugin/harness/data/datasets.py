@@ -5,17 +5,20 @@ splits, plus a description of where the files came from. Fashion-MNIST (the defa
 from the Debian ``dataset-fashion-mnist`` files when they exist, so it works offline;
 torchvision datasets download only when ``download=True``. The built-in specs
 (:data:`BUILTIN_DATASETS`) reach the registry through the harness's default plugin
-(``dd_register_datasets``), like a third-party plugin's.
+(``dd_register_datasets``), like a third-party plugin's; a run finds its spec in its components
+(``components.datasets.get(name)``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 from ..errors import DamagedDataError, DataNotFoundError
 from ..io.paths import default_data_root
@@ -67,18 +70,9 @@ class DatasetSpec:
                                        f"{self.name} has classes 0..{self.num_classes - 1}")
         return raw
 
-
-def get_dataset_spec(name: str) -> DatasetSpec:
-    """The :class:`DatasetSpec` called ``name`` (unknown names list the registered ones)."""
-    from ..plugins.components import current
-
-    return current().datasets.get(name)
-
-
-def list_datasets() -> list[str]:
-    from ..plugins.components import current
-
-    return current().datasets.names()
+    def buffer_subdir(self, model: str, zca: bool) -> Path:
+        """``{dataset}[_NO_ZCA]/{model}``, the folder the public code uses below its buffer root."""
+        return Path(self.name + ("_NO_ZCA" if self.marks_no_zca and not zca else "")) / model
 
 
 # ----------------------------------------------------------------------------- MNIST family
@@ -96,6 +90,8 @@ def _idx_files_in(directory: Path) -> dict[str, Path] | None:
 
 
 def _read_idx_splits(files: dict[str, Path], source: str) -> RawSplits:
+    import torch  # loading data needs torch; declaring the dataset does not
+
     arrays = {key: read_idx(path) for key, path in files.items()}
     for split in ("train", "test"):
         n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
@@ -182,16 +178,22 @@ def _torchvision_loader(name: str, train_kw: dict, test_kw: dict, fields: Callab
 
 
 def _hwc_fields(ds) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # loading data needs torch; declaring the dataset does not
+
     images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
     return images, torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
 
 
 def _svhn_fields(ds) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # loading data needs torch; declaring the dataset does not
+
     return torch.from_numpy(np.ascontiguousarray(ds.data)), torch.as_tensor(ds.labels, dtype=torch.int64)
 
 
 # ----------------------------------------------------------------------------- ImageFolder
 def _read_image_folder(directory: Path, class_to_idx: dict[str, int], size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # loading data needs torch; declaring the dataset does not
+
     from PIL import Image
 
     images, labels = [], []
@@ -209,6 +211,8 @@ def _read_image_folder(directory: Path, class_to_idx: dict[str, int], size: tupl
 
 
 def _tiny_validation(val_dir: Path, class_to_idx: dict[str, int], size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch  # loading data needs torch; declaring the dataset does not
+
     """Tiny-ImageNet's val split: class folders, or the official images/ + annotations file."""
     if all((val_dir / c).is_dir() for c in class_to_idx):
         return _read_image_folder(val_dir, class_to_idx, size)

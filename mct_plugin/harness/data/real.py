@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
-from .datasets import DatasetSpec, get_dataset_spec
+from .datasets import DatasetSpec
 
 
 @dataclass
@@ -109,13 +109,12 @@ def fit_zca(train: torch.Tensor):
     return ZCAWhitening(eps=0.1, compute_inv=True).fit(train)
 
 
-def load_dataset(name: str = "FashionMNIST", data_path: str | Path | None = None, *,
+def load_dataset(spec: DatasetSpec, data_path: str | Path | None = None, *,
                  download: bool = False, zca: bool = False) -> RealDataset:
-    """Read dataset ``name`` (see :mod:`.datasets`) into a :class:`RealDataset`.
+    """Read the dataset of ``spec`` (``components.datasets.get(name)``) into a :class:`RealDataset`.
 
     :raises DataNotFoundError: the files are missing; the message says where we looked.
     """
-    spec = get_dataset_spec(name)
     raw = spec.load(Path(data_path).expanduser() if data_path else None, download)
     train, test = _to_float(raw.train_images), _to_float(raw.test_images)
     if zca:

@@ -1,6 +1,6 @@
 """Building a distillation run from its config: data, student, matcher, sampler, synthetic set.
 
-:func:`check_names` refuses unknown names before anything is loaded; :func:`build_parts` makes
+:func:`component_classes` refuses unknown names before anything is loaded; :func:`build_parts` makes
 the pieces in a fixed order (the random number generators are consumed in that order, so the
 same seed gives the same run).
 """
@@ -14,10 +14,10 @@ from typing import Callable
 import torch
 
 from ..augment import DifferentiableAugmentation
+from ..components import Components
 from ..config import DistillConfig
 from ..data import RealDataset, load_dataset
 from ..models import FunctionalModel
-from ..plugins.components import Components
 from ..runtime.devices import resolve_device
 from .gradient_modes import GradientMode, StudentProblem
 from .matching import Matcher, Sampler, normalised_distance
@@ -41,32 +41,29 @@ class RunParts:
     optimizer_lr: torch.optim.Optimizer
 
 
-def check_names(config: DistillConfig, components: Components) -> tuple[type[Matcher], type[Sampler]]:
-    """The matcher and sampler classes; a one-line error for any unknown name in ``config``."""
+def component_classes(config: DistillConfig, components: Components) -> tuple[type[Matcher], type[Sampler]]:
+    """The matcher and sampler classes, after a one-line error for any unknown name in ``config``
+    (:meth:`Components.check_names`)."""
     matcher_cls = components.matchers.get(config.matcher)
-    sampler_cls = components.samplers.get(config.sampler or matcher_cls.default_sampler)
-    gradient_mode = config.gradient_mode or matcher_cls.default_gradient_mode
-    if gradient_mode != AUTO:
-        components.gradient_modes.get(gradient_mode)
-    for model in (config.model, *config.eval_models):
-        components.models.factory(model)
-    components.datasets.get(config.dataset)
-    for tracker in config.track:
-        components.trackers.get(tracker)
-    return matcher_cls, sampler_cls
+    components.check_names(models=[config.model, *config.eval_models], datasets=[config.dataset],
+                           samplers=[config.sampler or matcher_cls.default_sampler],
+                           gradient_modes=[mode for mode in [config.gradient_mode or matcher_cls.default_gradient_mode]
+                                           if mode != AUTO],
+                           trackers=config.track)
+    return matcher_cls, components.samplers.get(config.sampler or matcher_cls.default_sampler)
 
 
 def build_parts(config: DistillConfig, components: Components, matcher_cls: type[Matcher],
                 sampler_cls: type[Sampler], data: RealDataset | None, report: Callable[[str], None]) -> RunParts:
     """Load the data and make every piece of the run (the caller has seeded the generators)."""
     if data is None:
-        data = load_dataset(config.dataset, config.data_path, download=config.download, zca=config.zca)
+        data = load_dataset(components.datasets.get(config.dataset), config.data_path, download=config.download, zca=config.zca)
     device = resolve_device(config.device)
     data = data.to(device)
     template = components.models.create(config.model, data.spec.channels, data.num_classes, data.spec.image_size)
     template.to(device).train()
     model = FunctionalModel(template)
-    matcher = matcher_cls(config, model, report)
+    matcher = matcher_cls(config, model, report, components=components)
     matcher.open(Path(config.buffer_path))
     sampler = sampler_cls(config)
     sampler.bind(matcher.num_epochs)

@@ -283,9 +283,3 @@ class FirstOrder(GradientMode):
 
 BUILTIN_GRADIENT_MODES = [Unrolled, Checkpointed, FirstOrder]
 
-
-def get_gradient_mode(name: str) -> GradientMode:
-    """A new instance of the registered gradient mode ``name``."""
-    from ..plugins.components import current
-
-    return current().gradient_modes.get(name)()

@@ -4,7 +4,7 @@ Per iteration: the sampler picks a segment, the matcher returns the loss and the
 the synthetic images and of alpha for that segment, and two SGD optimizers (momentum 0.5, as in
 MTT) update them. The loop only orchestrates; the pieces are built by :mod:`.factory`,
 checkpoints are kept by :mod:`.checkpoint`, and progress is announced through the lifecycle
-hooks (:class:`~mct_plugin.harness.plugins.events.RunEvents`), where experiment trackers listen.
+hooks (:class:`~mct_plugin.harness.events.RunEvents`), where experiment trackers listen.
 """
 
 from __future__ import annotations
@@ -19,28 +19,26 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..components import Components
 from ..config import DistillConfig
 from ..data import RealDataset
 from ..errors import DivergenceError, Interrupted, RunDirectoryError
 from ..eval.protocol import EvalResult, evaluate_set
+from ..events import Evaluation, RunEvents, RunInfo
 from ..io.atomic import ensure_directory
 from ..experts.buffers import quick_digest
 from ..io.locks import OutputLock
 from ..io.rundir import RunDirectory
 from ..plots import save_image_grid, save_training_curves
-from ..plugins.components import Components, activated, current
-from ..plugins.events import Evaluation, RunEvents, RunInfo
 from ..runtime import distributed
 from ..runtime.signals import stop_requests
 from .checkpoint import CheckpointStore, rng_state, seed_everything, set_rng_state
-from .factory import build_parts, check_names
+from .factory import build_parts, component_classes
 from .memory import AUTO
+from .resume import resume_changes, resumed_record
 from .synthetic import SyntheticSet
 
 log = logging.getLogger(__name__)
-
-# options that define a run: resuming with other values would silently mix two experiments
-RUN_DEFINING = ("dataset", "model", "matcher", "ipc", "syn_steps", "seed", "gradient_mode")
 
 # divergence guard: the normalised matching loss starts near 1 (0 is a perfect match); images are
 # normalised (a few units; ZCA-whitened ones tens); alpha is an SGD step size (0.01 by default)
@@ -68,19 +66,23 @@ def eval_iterations(config: DistillConfig) -> set[int]:
 class Distillation:
     """One distillation run; :meth:`run` executes it (see the module docstring).
 
-    :param components: the registries to use (default: the active ones, see
-        :func:`~mct_plugin.harness.plugins.components.current`); their plugin manager receives the
-        lifecycle hooks.
+    :param components: the registries the run builds its pieces from (``build_components()``, or
+        the ones the CLI hands to its command); their plugin manager receives the lifecycle hooks.
+    :param resume: continue the run in ``config.out`` (:mod:`.resume` decides which options of
+        ``config`` may differ from its ``config.json``; accepted changes are recorded there). A run
+        that stopped before its first checkpoint restarts from iteration 0.
     """
 
-    def __init__(self, config: DistillConfig, *, components: Components | None = None,
+    def __init__(self, config: DistillConfig, *, components: Components,
                  data: RealDataset | None = None, overwrite: bool = False, resume: bool = False,
                  show_progress: bool = True, report: Callable[[str], None] = log.info) -> None:
+        self.run_dir = RunDirectory(config.out)
+        if resume:  # "nothing to resume" first: it explains what a missing option would not
+            self.run_dir.check_available(overwrite=False, resume=True)
         config.validate()
         self.ctx = distributed.context()
         self.config, self.report, self.show_progress = config, report, show_progress and self.ctx.is_main
         self.resume = resume
-        self.run_dir = RunDirectory(config.out)
         self.last_checkpoint: int | None = None
         self._prepared = False
         # one writer per run directory, for the life of the run (rank 0 writes for all ranks)
@@ -91,17 +93,28 @@ class Distillation:
             self._abandon()
             raise
 
-    def _set_up(self, components: Components | None, data: RealDataset | None, overwrite: bool) -> None:
+    def _set_up(self, components: Components, data: RealDataset | None, overwrite: bool) -> None:
         config, resume = self.config, self.resume
-        self.run_dir.check_available(overwrite=overwrite, resume=resume)
-        self.components = components = components or current()
-        with activated(components):
-            matcher_cls, sampler_cls = check_names(config, components)
-            config.sampler = config.sampler or matcher_cls.default_sampler
-            config.gradient_mode = self._requested_gradient_mode(matcher_cls.default_gradient_mode)
-            seed_everything(config.seed)
-            parts = build_parts(config, components, matcher_cls, sampler_cls, data, self.report)
-            config.gradient_mode = parts.gradient_mode.name  # what "auto" chose
+        has_checkpoint = self.run_dir.check_available(overwrite=overwrite, resume=resume)
+        self.components = components
+        matcher_cls, sampler_cls = component_classes(config, components)
+        recorded, changes = None, {}
+        if resume:
+            recorded = self.run_dir.read_config()
+            if not isinstance(recorded, dict):
+                raise RunDirectoryError(f"{self.run_dir.file('config.json')} does not hold a mapping of options")
+            if isinstance(recorded.get("gradient_mode"), str):  # a run recorded under a former name
+                recorded["gradient_mode"] = components.gradient_modes.canonical(recorded["gradient_mode"])
+        # what the user left to the matcher, resolved here and nowhere else (config.json records it)
+        self.config = config = config.replace(
+            sampler=config.sampler or matcher_cls.default_sampler,
+            gradient_mode=self._requested_gradient_mode(matcher_cls.default_gradient_mode, recorded))
+        if resume:  # the harness's options before anything is loaded, the plugins' once the matcher is built
+            changes = resume_changes(self.run_dir.path, recorded, config.to_dict(),
+                                     names=set(config.to_dict()) - {"plugin_options"})
+        seed_everything(config.seed)
+        parts = build_parts(config, components, matcher_cls, sampler_cls, data, self.report)
+        self.config = config = config.replace(gradient_mode=parts.gradient_mode.name)  # what "auto" chose
         self.data, self.device, self.model = parts.data, parts.device, parts.model
         self.matcher, self.sampler, self.gradient_mode = parts.matcher, parts.sampler, parts.gradient_mode
         self.augment, self.synthetic = parts.augment, parts.synthetic
@@ -115,28 +128,36 @@ class Distillation:
         self._warned_alpha = False
         if resume:
             self._check_sources_unchanged()
+            changes.update(resume_changes(self.run_dir.path, recorded, self.record()))
+        restart = resume and not has_checkpoint
+        if restart:
+            self.report(f"{self.run_dir.path} stopped before its first checkpoint: restarting it from the options "
+                        f"its config.json recorded")
         if self.ctx.is_main:
-            self.run_dir.prepare(overwrite=overwrite and not resume)
+            self.run_dir.prepare(overwrite=(overwrite and not resume) or restart)
             self._prepared = True
-            if not resume:
-                self.run_dir.write_config(self.record())
+            if not resume or restart:
+                self.run_dir.write_config(self.record() if not changes else resumed_record(recorded, self.record(),
+                                                                                          changes, 0))
                 self.run_dir.rewrite_metrics([])
         distributed.barrier()
-        if resume:
+        if resume and not restart:
             self._load_checkpoint()
+            if changes and self.ctx.is_main:  # config.json tells the truth about the run it holds
+                self.run_dir.write_config(resumed_record(recorded, self.record(), changes, self.start_iteration))
 
-    def _requested_gradient_mode(self, matcher_default: str) -> str:
+    def _requested_gradient_mode(self, matcher_default: str, recorded: dict | None) -> str:
         """The gradient mode to build: a registered name (former names translated, with a log line)
-        or ``auto``; a resumed ``auto`` run keeps the exact mode it recorded."""
+        or ``auto``; a resumed ``auto`` run keeps the exact mode it ``recorded``."""
         modes = self.components.gradient_modes
         requested = self.config.gradient_mode or matcher_default
         if requested != AUTO and modes.canonical(requested) != requested:
             self.report(f"gradient mode {requested!r} is now called {modes.canonical(requested)!r} (recorded so)")
             requested = modes.canonical(requested)
-        if requested == AUTO and self.resume:
-            recorded = self.run_dir.read_config().get("gradient_mode")
-            if isinstance(recorded, str) and recorded in modes and modes.get(recorded).exact:
-                return modes.canonical(recorded)
+        if requested == AUTO and recorded is not None:
+            previous = recorded.get("gradient_mode")
+            if isinstance(previous, str) and previous in modes and modes.get(previous).exact:
+                return previous
         return requested
 
     def record(self) -> dict:
@@ -195,14 +216,6 @@ class Distillation:
         self.last_checkpoint = next_iteration
 
     def _load_checkpoint(self) -> None:
-        saved = self.run_dir.read_config()
-        if isinstance(saved.get("gradient_mode"), str):  # a run recorded under a former name
-            saved["gradient_mode"] = self.components.gradient_modes.canonical(saved["gradient_mode"])
-        # a value the run left to the matcher (None) was resolved the same way then
-        mismatched = [k for k in RUN_DEFINING if saved.get(k) is not None and saved.get(k) != getattr(self.config, k)]
-        if mismatched:
-            raise RunDirectoryError(
-                f"cannot resume {self.run_dir.path}: options differ from the original run ({', '.join(mismatched)})")
         state, mine = self.checkpoints.load()
         path = self.checkpoints.path
         try:
@@ -238,9 +251,9 @@ class Distillation:
         lr = float(self.synthetic.lr.detach())
         settings = self.config.eval_settings()
         results = {}
-        with activated(self.components):
-            for model in dict.fromkeys((self.config.model, *self.config.eval_models)):
-                results[model] = evaluate_set(self.synthetic.images, labels, lr, self.data, model, settings)
+        for model in dict.fromkeys((self.config.model, *self.config.eval_models)):
+            results[model] = evaluate_set(self.synthetic.images, labels, lr, self.data, model, settings,
+                                          models=self.components.models)
         return Evaluation(iteration, results, self.synthetic.images.detach().clone(), labels.detach().clone(), lr)
 
     def _record_eval(self, iteration: int, row: dict, events: RunEvents) -> EvalResult:
@@ -340,7 +353,7 @@ class Distillation:
         bar = tqdm(total=config.iterations, initial=self.start_iteration, desc=f"distill {config.matcher}",
                    unit="it", disable=None if self.show_progress else True, dynamic_ncols=True)
         last_acc = None
-        with stop_requests() as stop_requested, activated(self.components):
+        with stop_requests() as stop_requested:
             for iteration in range(self.start_iteration, config.iterations + 1):
                 if stop_at is not None and iteration >= stop_at:
                     self.save_checkpoint(iteration)

@@ -22,6 +22,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import torch
 
 from ..augment import DifferentiableAugmentation
+from ..components import Components
 from ..config import DistillConfig
 from ..errors import BufferFormatError
 from ..experts.buffers import MIN_RELATIVE_STEP, check_buffer_folder, replay_buffer_files, resolve_buffer_dir
@@ -103,7 +104,8 @@ class Matcher(ABC):
     Subclasses set ``name``, ``default_sampler`` (and may set ``default_gradient_mode``, used when
     ``--gradient-mode`` is not given; ``auto``: an exact mode that fits in memory) and implement :meth:`open`,
     :meth:`next_trajectory` and :meth:`point`; :meth:`labels` can be overridden for soft labels.
-    The loop calls :meth:`match` once per iteration.
+    The loop calls :meth:`match` once per iteration. ``components`` are the run's registries
+    (datasets and models, e.g. to check a buffer folder); subclasses pass them on to ``super()``.
     """
 
     name: ClassVar[str]
@@ -111,11 +113,12 @@ class Matcher(ABC):
     default_sampler: ClassVar[str]
     default_gradient_mode: ClassVar[str] = "auto"
 
-    def __init__(self, config: DistillConfig, model: FunctionalModel,
-                 report: Callable[[str], None] = log.info) -> None:
+    def __init__(self, config: DistillConfig, model: FunctionalModel, report: Callable[[str], None] = log.info, *,
+                 components: Components) -> None:
         self.config = config
         self.model = model
         self.report = report
+        self.components = components
         self.num_epochs: int = 0
 
     @abstractmethod
@@ -201,8 +204,10 @@ class PooledMatcher(Matcher):
 
     def open(self, buffer_path: Path) -> None:
         c = self.config
-        directory = resolve_buffer_dir(buffer_path, c.dataset, c.model, c.zca, self.has_experts)
-        check_buffer_folder(directory, c.dataset, c.model, c.zca)
+        datasets, models = self.components.datasets, self.components.models
+        directory = resolve_buffer_dir(buffer_path, datasets.get(c.dataset).buffer_subdir(c.model, c.zca),
+                                       self.has_experts)
+        check_buffer_folder(directory, c.dataset, c.model, c.zca, datasets, models)
         files, load, description = self.sources(directory)
         files = list(files)[: c.max_files or None]
         lengths = {self.epochs_of(load(path)[0]) for path in files}  # validates every file before the run starts

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
+from ..constants import AUTO_GRADIENT_MODE as AUTO
 from ..errors import ConfigError
 from .gradient_modes import StudentProblem, draw_steps, step_inputs, student_gradient
 
-AUTO = "auto"
 MEMORY_LIMIT_ENV = "DD_HARNESS_MEMORY_LIMIT"
 # unrolled is chosen when its estimated graph takes at most this share of the available memory
 COMFORTABLE_SHARE = 0.5

@@ -21,29 +21,30 @@ from torch.func import functional_call, stack_module_state, vmap
 from ..augment import DifferentiableAugmentation
 from ..config import EvalSettings
 from ..data import RealDataset
-from ..models import create_model
+from .._registry import ModelRegistry
 from .protocol import EvalResult, evaluate_set, learning_rate_schedule, network_seed
 
 log = logging.getLogger(__name__)
 
 
-def _fresh_networks(model_name: str, data: RealDataset, config: EvalSettings) -> list[torch.nn.Module]:
+def _fresh_networks(model_name: str, data: RealDataset, config: EvalSettings,
+                    models: ModelRegistry) -> list[torch.nn.Module]:
     nets = []
     for i in range(config.num_eval):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(network_seed(config.seed, i))
-            nets.append(create_model(model_name, data.spec.channels, data.num_classes, data.spec.image_size)
+            nets.append(models.create(model_name, data.spec.channels, data.num_classes, data.spec.image_size)
                         .to(data.device))
     return nets
 
 
 def evaluate_set_batched(images: torch.Tensor, labels: torch.Tensor, lr: float, data: RealDataset,
-                         model_name: str, config: EvalSettings) -> EvalResult:
+                         model_name: str, config: EvalSettings, *, models: ModelRegistry) -> EvalResult:
     """Same protocol as :func:`.protocol.evaluate_set`, all networks trained in one vmap."""
-    nets = _fresh_networks(model_name, data, config)
+    nets = _fresh_networks(model_name, data, config, models)
     if any(True for _ in nets[0].buffers()):
         log.info("%s has buffers (BatchNorm): evaluating its networks one after the other", model_name)
-        return evaluate_set(images, labels, lr, data, model_name, config)
+        return evaluate_set(images, labels, lr, data, model_name, config, models=models)
     images, labels = images.detach().to(data.device), labels.detach().to(data.device)
     count = len(nets)
     with torch.random.fork_rng(devices=[]):

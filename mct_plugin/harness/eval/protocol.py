@@ -19,7 +19,7 @@ import torch
 from ..augment import DifferentiableAugmentation
 from ..config import EvalSettings
 from ..data import RealDataset
-from ..models import create_model
+from .._registry import ModelRegistry
 from ..runtime import distributed
 from ..training import test_accuracy, train_epoch
 
@@ -62,11 +62,12 @@ def network_seed(seed: int, index: int) -> int:
 
 
 def train_and_test(model_name: str, images: torch.Tensor, labels: torch.Tensor, lr: float,
-                   data: RealDataset, config: EvalSettings, seed: int) -> float:
-    """Train one fresh ``model_name`` from ``seed`` on (images, labels); return test accuracy."""
+                   data: RealDataset, config: EvalSettings, seed: int, *, models: ModelRegistry) -> float:
+    """Train one fresh ``model_name`` (built by ``models``) from ``seed`` on (images, labels); return
+    test accuracy."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = create_model(model_name, data.spec.channels, data.num_classes, data.spec.image_size).to(data.device)
+        net = models.create(model_name, data.spec.channels, data.num_classes, data.spec.image_size).to(data.device)
         augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy).to(data.device) \
             if config.dsa else None
         images, labels = images.detach().to(data.device), labels.detach().to(data.device)
@@ -82,14 +83,15 @@ def train_and_test(model_name: str, images: torch.Tensor, labels: torch.Tensor, 
 
 
 def evaluate_set(images: torch.Tensor, labels: torch.Tensor, lr: float, data: RealDataset,
-                 model_name: str, config: EvalSettings) -> EvalResult:
-    """Accuracy of ``config.num_eval`` fresh ``model_name`` networks trained on the set.
+                 model_name: str, config: EvalSettings, *, models: ModelRegistry) -> EvalResult:
+    """Accuracy of ``config.num_eval`` fresh ``model_name`` networks (built by ``models``) trained on
+    the set.
 
     Under torchrun the networks are dealt to the ranks and gathered (network ``i`` always has
     the seed ``network_seed(config.seed, i)``, so the result does not depend on the sharding).
     """
     def train(i: int, _) -> float:
-        return train_and_test(model_name, images, labels, lr, data, config, network_seed(config.seed, i))
+        return train_and_test(model_name, images, labels, lr, data, config, network_seed(config.seed, i), models=models)
 
     return EvalResult(model_name, distributed.map_sharded(range(config.num_eval), train))
 

@@ -15,15 +15,15 @@ from typing import Callable
 import torch
 
 from ..config import DistillConfig, EvalCommandConfig, EvalSettings
-from ..data import get_dataset_spec, load_dataset
-from ..models import get_model_factory
+from ..components import Components
+from ..data import load_dataset
 from ..errors import RunDirectoryError
 from ..io.atomic import atomic_write_json, atomic_write_text
 from ..io.rundir import RunDirectory
-from ..distill.synthetic import load_synthetic
 from ..runtime import distributed
 from ..runtime.devices import resolve_device
 from ..training import hard_labels
+from .saved_set import load_synthetic
 from .protocol import EvalResult, network_seed, random_real_subset, train_and_test
 
 log = logging.getLogger(__name__)
@@ -59,18 +59,20 @@ def run_protocol(run_config: DistillConfig, options: EvalCommandConfig) -> EvalS
                             epoch_eval_train=options.epoch_eval_train or settings.epoch_eval_train)
 
 
-def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig(),
+def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig(), *, components: Components,
                  report: Callable[[str], None] = log.info) -> EvalTable:
-    """Evaluate the synthetic set of ``run_dir``; write ``eval.json`` and ``eval_table.md`` there."""
+    """Evaluate the synthetic set of ``run_dir`` (its dataset and models from ``components``); write
+    ``eval.json`` and ``eval_table.md`` there."""
     run = RunDirectory(run_dir)
     saved = run.read_config()
     if not isinstance(saved, dict):
         raise RunDirectoryError(f"{run.file('config.json')} does not hold a mapping of options")
     run_config = DistillConfig.from_dict(saved, where=str(run.file("config.json")))
-    images, labels, lr = load_synthetic(run.path, get_dataset_spec(run_config.dataset).num_classes)
+    spec = components.datasets.get(run_config.dataset)
+    images, labels, lr = load_synthetic(run.path, spec.num_classes)
     for model in (*options.models, run_config.model):
-        get_model_factory(model)
-    data = load_dataset(run_config.dataset, options.data_path or run_config.data_path,
+        components.models.factory(model)
+    data = load_dataset(spec, options.data_path or run_config.data_path,
                         zca=run_config.zca).to(resolve_device(options.device))
     if tuple(images.shape[1:]) != data.image_shape:
         raise RunDirectoryError(f"{run.path / 'images.pt'} holds {tuple(images.shape[1:])} images but "
@@ -92,7 +94,8 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
         for model in models:
             report(f"evaluating {model}: {num_eval} networks x {protocol.epoch_eval_train} epochs (batched)")
             for kind, (x, y, rate) in sets.items():
-                results[(model, kind)] = evaluate_set_batched(x, y, rate, data, model, protocol)
+                results[(model, kind)] = evaluate_set_batched(x, y, rate, data, model, protocol,
+                                                                 models=components.models)
     else:
         if options.batched:
             report("--batched is ignored under torchrun: the networks are dealt to the ranks instead")
@@ -104,7 +107,8 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
         def train(_: int, job: tuple[str, str, int]) -> float:
             model, kind, i = job
             x, y, rate = sets[kind]
-            accuracy = train_and_test(model, x, y, rate, data, protocol, network_seed(options.seed, i))
+            accuracy = train_and_test(model, x, y, rate, data, protocol, network_seed(options.seed, i),
+                                      models=components.models)
             report(f"{model}, {kind} set, network {i + 1}/{num_eval}: {100 * accuracy:.2f}%")
             return accuracy
 

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..data.datasets import get_dataset_spec
+from .._registry import ModelRegistry, Registry
 from ..errors import BufferFormatError, DataNotFoundError
 from ..io.atomic import atomic_torch_save
 from ..io.untrusted import torch_load_untrusted
@@ -32,36 +32,27 @@ Trajectory = list  # list[Checkpoint]
 REPLAY_PATTERN = re.compile(r"^replay_buffer_(\d+)\.pt$")
 
 
-def buffer_subdir(dataset: str, model: str, zca: bool) -> Path:
-    """``{dataset}[_NO_ZCA]/{model}``, the folder the public code uses below its buffer root."""
-    spec = get_dataset_spec(dataset)
-    folder = dataset + ("_NO_ZCA" if spec.marks_no_zca and not zca else "")
-    return Path(folder) / model
-
-
-def check_buffer_folder(directory: Path, dataset: str, model: str, zca: bool) -> None:
+def check_buffer_folder(directory: Path, dataset: str, model: str, zca: bool, datasets: Registry,
+                        models: ModelRegistry) -> None:
     """Refuse experts whose folder names say they belong to another run.
 
     In the public layout ``.../DATASET[_NO_ZCA]/MODEL`` the folder names are the only record of
     which model and dataset an MTT buffer was trained for (the format stores no metadata), and a
     buffer of a model with the same parameter shapes (``ConvNet`` vs ``ConvNetMP``) or of a
     dataset with the same image shape would otherwise load silently. Folder names that are not
-    registered model or dataset names are not checked.
+    registered model or dataset names (in ``models`` and ``datasets``) are not checked.
     """
-    from ..plugins.components import current
-
-    components = current()
     folder_model, folder_data = directory.name, directory.parent.name
-    if folder_model in components.models.models and folder_model != model:
+    if folder_model in models.models and folder_model != model:
         raise BufferFormatError(f"{directory} holds experts of {folder_model} (its folder name) but --model is {model}; "
                                 f"pass --model {folder_model}, or move the buffers out of a folder named after "
                                 f"another model")
     dataset_name = folder_data.removesuffix("_NO_ZCA")
-    if folder_model in components.models.models and dataset_name in components.datasets:
+    if folder_model in models.models and dataset_name in datasets:
         if dataset_name != dataset:
             raise BufferFormatError(f"{directory} holds experts trained on {dataset_name} (its folder name) but "
                                     f"--dataset is {dataset}")
-        expected = buffer_subdir(dataset, model, zca).parent.name
+        expected = datasets.get(dataset).buffer_subdir(model, zca).parent.name
         if folder_data != expected:
             raise BufferFormatError(f"{directory} holds experts trained {'without' if zca else 'with'} ZCA (folder "
                                     f"{folder_data}) but the run {'uses' if zca else 'does not use'} --zca")
@@ -127,14 +118,15 @@ def next_buffer_index(directory: str | Path) -> int:
     return int(REPLAY_PATTERN.match(files[-1].name).group(1)) + 1 if files else 0
 
 
-def resolve_buffer_dir(path: str | Path, dataset: str, model: str, zca: bool,
+def resolve_buffer_dir(path: str | Path, subdir: str | Path,
                        has_buffers: Callable[[Path], bool] = lambda d: bool(replay_buffer_files(d))) -> Path:
-    """The folder holding the buffers: ``path`` itself, or the public layout below it.
+    """The folder holding the buffers: ``path`` itself, or the public layout ``path / subdir`` below it
+    (``subdir``: ``DatasetSpec.buffer_subdir(model, zca)``).
 
     :raises DataNotFoundError: neither folder holds buffers; both searched paths are named.
     """
     path = Path(path).expanduser()
-    candidates = [path, path / buffer_subdir(dataset, model, zca)]
+    candidates = [path, path / subdir]
     for candidate in candidates:
         if candidate.is_dir() and has_buffers(candidate):
             return candidate

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
+from ..components import Components
+
 log = logging.getLogger(__name__)
 
 
@@ -34,14 +36,18 @@ class BufferConverter(ABC):
         (``dd_register_options``), by name.
     :param on_file: called with each finished file's summary row (``column -> value``); the
         CLI forwards it to the ``dd_file_converted`` hook.
+    :param components: the registries of the command (datasets and models, e.g. to know the
+        parameter shapes of the experts); subclasses pass them on to ``super()``.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
 
     def __init__(self, options: Mapping[str, Any] | None = None, report: Callable[[str], None] = log.info,
-                 show_progress: bool = True, on_file: Callable[[dict], None] | None = None) -> None:
+                 show_progress: bool = True, on_file: Callable[[dict], None] | None = None, *,
+                 components: Components) -> None:
         self.options = dict(options or {})
+        self.components = components
         self.report = report
         self.show_progress = show_progress
         self.on_file = on_file

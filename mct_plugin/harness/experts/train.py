@@ -25,11 +25,12 @@ from tqdm.auto import tqdm
 
 from ..augment import EXPERT_AUGMENTATIONS
 from ..config import ExpertConfig
-from ..data import RealDataset, get_dataset_spec, load_dataset
+from .._registry import ModelRegistry
+from ..components import Components
+from ..data import RealDataset, load_dataset
 from ..errors import ConfigError, RunDirectoryError
 from ..io.atomic import atomic_torch_save, atomic_write_json, ensure_directory, remove_stale_temporaries
 from ..io.locks import OutputLock
-from ..models import create_model, get_model_factory
 from ..runtime import distributed
 from ..runtime.devices import resolve_device
 from ..training import test_accuracy, train_epoch
@@ -62,10 +63,12 @@ def expert_seed(seed: int, file_index: int, position: int) -> int:
 
 
 def train_one_expert(config: ExpertConfig, data: RealDataset, seed: int,
-                     progress: Callable[[int, float, float], None] | None = None) -> tuple[list[list[torch.Tensor]], ExpertRecord]:
-    """Train one expert from ``seed``; return its trajectory (E+1 checkpoints) and accuracies."""
+                     progress: Callable[[int, float, float], None] | None = None, *,
+                     models: ModelRegistry) -> tuple[list[list[torch.Tensor]], ExpertRecord]:
+    """Train one expert (architecture ``config.model`` of ``models``) from ``seed``; return its
+    trajectory (E+1 checkpoints) and accuracies."""
     torch.manual_seed(seed)
-    model = create_model(config.model, data.spec.channels, data.num_classes, data.spec.image_size).to(data.device)
+    model = models.create(config.model, data.spec.channels, data.num_classes, data.spec.image_size).to(data.device)
     augment = EXPERT_AUGMENTATIONS.get(config.augmentation)(data.spec.image_size)
     lr = config.lr_teacher
 
@@ -112,14 +115,8 @@ def _load_manifest(directory: Path, config: ExpertConfig) -> dict | None:
     return manifest
 
 
-def check_names(config: ExpertConfig) -> None:
-    """Raise a one-line error for an unknown model, dataset or augmentation name."""
-    get_model_factory(config.model)
-    get_dataset_spec(config.dataset)
-    EXPERT_AUGMENTATIONS.get(config.augmentation)
-
-
-def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, show_progress: bool = True,
+def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, components: Components,
+                  show_progress: bool = True,
                   on_file: Callable[[Path], None] | None = None,
                   on_expert: Callable[[ExpertRecord], None] | None = None) -> ExpertsResult:
     """Train ``config.num_experts`` experts and write them as MTT replay buffers.
@@ -129,30 +126,33 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, show
     leaves nothing behind (not even its plan), so the corrected command starts afresh.
     """
     config.validate()
-    check_names(config)
-    classes = get_dataset_spec(config.dataset).num_classes
+    components.check_names(models=[config.model], datasets=[config.dataset], trackers=config.track)
+    EXPERT_AUGMENTATIONS.get(config.augmentation)
+    classes = components.datasets.get(config.dataset).num_classes
     if config.subset is not None and config.subset < classes:
         raise ConfigError(f"--subset {config.subset} is smaller than the number of classes ({classes}): every class "
                           f"needs at least one image")
     ctx = distributed.context()
-    lock = OutputLock(config.output_dir(), "dd-harness experts").acquire() if ctx.is_main else None
+    directory = config.output_dir(components.datasets)
+    lock = OutputLock(directory, "dd-harness experts").acquire() if ctx.is_main else None
     counts = {"planned": False, "finished": 0}
     try:
-        return _train_planned(config, data, counts, show_progress, on_file, on_expert)
+        return _train_planned(config, data, components, counts, show_progress, on_file, on_expert)
     except BaseException:
         if ctx.is_main and counts["planned"] and not counts["finished"]:
-            (config.output_dir() / MANIFEST).unlink(missing_ok=True)
+            (directory / MANIFEST).unlink(missing_ok=True)
         raise
     finally:
         if lock is not None:
             lock.release()
 
 
-def _train_planned(config: ExpertConfig, data: RealDataset | None, counts: dict, show_progress: bool,
+def _train_planned(config: ExpertConfig, data: RealDataset | None, components: Components, counts: dict,
+                   show_progress: bool,
                    on_file: Callable[[Path], None] | None,
                    on_expert: Callable[[ExpertRecord], None] | None) -> ExpertsResult:
     ctx = distributed.context()
-    directory = config.output_dir()
+    directory = config.output_dir(components.datasets)
     manifest = None
     if ctx.is_main:  # rank 0 alone plans the run; under torchrun the plan is broadcast
         directory = ensure_directory(directory)
@@ -174,7 +174,7 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, counts: dict,
     offsets = [sum(size for _, size in plan[:i]) for i in range(len(plan))]
 
     if data is None:
-        data = load_dataset(config.dataset, config.data_path, download=config.download, zca=config.zca)
+        data = load_dataset(components.datasets.get(config.dataset), config.data_path, download=config.download, zca=config.zca)
         if config.subset:
             data = data.train_subset(config.subset, seed=config.seed)
     data = data.to(resolve_device(config.device))
@@ -200,7 +200,8 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, counts: dict,
                 bar.set_postfix(train_acc=f"{train_acc:.3f}", test_acc=f"{test_acc:.3f}")
                 bar.update(1)
 
-            trajectory, record = train_one_expert(config, data, expert_seed(config.seed, file_index, position), progress)
+            trajectory, record = train_one_expert(config, data, expert_seed(config.seed, file_index, position), progress,
+                                                models=components.models)
             bar.close()
             record.file_index, record.position = file_index, position
             records.append(record)

@@ -32,14 +32,17 @@ class RunDirectory:
     def existing_results(self) -> list[str]:
         return [name for name in RESULT_FILES if (self.path / name).exists()]
 
-    def check_available(self, overwrite: bool, resume: bool) -> None:
-        """Raise unless the directory may be used as asked (nothing is changed here)."""
+    def check_available(self, overwrite: bool, resume: bool) -> bool:
+        """Raise unless the directory may be used as asked (nothing is changed here). With ``resume``:
+        return whether there is a checkpoint to continue from (False: the run stopped before its first
+        checkpoint, and restarts from the options its ``config.json`` recorded)."""
         if resume:
-            if not (self.path / CHECKPOINT).is_file():
-                hint = ("; the run stopped before its first checkpoint (--checkpoint-every): start it again "
-                        "with --overwrite") if (self.path / "config.json").is_file() else ""
-                raise RunDirectoryError(f"cannot resume: {self.path / CHECKPOINT} does not exist{hint}")
-            return
+            if (self.path / CHECKPOINT).is_file():
+                return True
+            if (self.path / "config.json").is_file():
+                return False
+            raise RunDirectoryError(f"cannot resume {self.path}: nothing was recorded there (no config.json); "
+                                    f"rerun the original command")
         found = self.existing_results()
         if found and not overwrite:
             raise RunDirectoryError(
@@ -48,6 +51,7 @@ class RunDirectory:
             )
         if self.path.exists() and not self.path.is_dir():
             raise RunDirectoryError(f"{self.path} exists and is not a directory")
+        return False
 
     def prepare(self, overwrite: bool) -> None:
         """Create the directory; with ``overwrite`` remove earlier results first."""

@@ -1,17 +1,23 @@
 """Models: the ConvNet family (MTT-compatible), CIFAR-style AlexNet/VGG-11/ResNet-18 and timm.
 
-``create_model(name, channels, num_classes, image_size)`` builds any registered model;
-``list_models(pattern)`` and ``is_model(name)`` query the registry; ``timm:<name>`` builds a
-timm model adapted to the data. :class:`FunctionalModel` runs a model from a flat vector.
-The families (:data:`BUILTIN_MODELS`) are contributed by the harness's default plugin.
+Every architecture is declared by name in :mod:`.catalog` (:data:`~.catalog.BUILTIN_MODELS`,
+contributed by the harness's default plugin) and its family module loads when a model is first
+built: ``components.models.create(name, channels, num_classes, image_size)``. ``timm:<name>``
+builds a timm model adapted to the data. :class:`~.functional.FunctionalModel` runs a model from a
+flat vector. Nothing is imported here, so that listing the models does not import torch.
 """
 
-from . import cifar_nets, convnet, timm_models
-from ._registry import (ModelPrefix, ModelRegistry, ModelSpec, create_model, get_model_factory, is_model,
-                        list_models)
-from .functional import FunctionalModel
+import importlib
 
-BUILTIN_MODELS = [*convnet.MODELS, *cifar_nets.MODELS, timm_models.PREFIX]
+_EXPORTS = {"FunctionalModel": ".functional", "BUILTIN_MODELS": ".catalog"}
+__all__ = ["BUILTIN_MODELS", "FunctionalModel"]
 
-__all__ = ["BUILTIN_MODELS", "FunctionalModel", "ModelPrefix", "ModelRegistry", "ModelSpec", "create_model",
-           "get_model_factory", "is_model", "list_models"]
+
+def __getattr__(name: str):  # PEP 562: the submodule loads on first use
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

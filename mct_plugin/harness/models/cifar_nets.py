@@ -11,7 +11,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._registry import ModelSpec
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -103,10 +102,15 @@ class ResNet18(nn.Module):
         return self.classifier(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
-MODELS = [
-    ModelSpec("AlexNet", AlexNet),
-    ModelSpec("VGG11", VGG),
-    ModelSpec("VGG11BN", lambda c, n, s: VGG(c, n, s, norm="batchnorm")),
-    ModelSpec("ResNet18", ResNet18),
-    ModelSpec("ResNet18BN", lambda c, n, s: ResNet18(c, n, s, norm="batchnorm")),
-]
+FACTORIES = {
+    "AlexNet": AlexNet,
+    "VGG11": VGG,
+    "VGG11BN": lambda c, n, s: VGG(c, n, s, norm="batchnorm"),
+    "ResNet18": ResNet18,
+    "ResNet18BN": lambda c, n, s: ResNet18(c, n, s, norm="batchnorm"),
+}
+
+
+def factory(name: str):
+    """The factory of ``name`` (one of :data:`.catalog.CIFAR_NETS`)."""
+    return FACTORIES[name]

@@ -15,7 +15,7 @@ from functools import partial
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ._registry import ModelSpec
+from .catalog import CONVNET_VARIANTS
 
 NORMS = {
     "instancenorm": lambda c, h, w: nn.GroupNorm(c, c, affine=True),
@@ -89,15 +89,6 @@ def _factory(**overrides):
     return lambda channels, num_classes, image_size: ConvNet(channels, num_classes, image_size, config)
 
 
-_VARIANTS: dict[str, dict] = {"ConvNet": {}}
-_VARIANTS.update({f"ConvNetD{d}": {"depth": d} for d in range(1, 9)})
-_VARIANTS.update({f"ConvNetW{w}": {"width": w} for w in (16, 32, 64, 128, 256, 512)})
-_VARIANTS.update({
-    "ConvNetBN": {"norm": "batchnorm"}, "ConvNetIN": {"norm": "instancenorm"},
-    "ConvNetLN": {"norm": "layernorm"}, "ConvNetGN": {"norm": "groupnorm"}, "ConvNetNN": {"norm": "none"},
-    "ConvNetAP": {"pooling": "avgpooling"}, "ConvNetMP": {"pooling": "maxpooling"},
-    "ConvNetNP": {"pooling": "none"},
-    "ConvNetAS": {"activation": "sigmoid"}, "ConvNetAR": {"activation": "relu"},
-    "ConvNetAL": {"activation": "leakyrelu"},
-})
-MODELS = [ModelSpec(name, _factory(**overrides)) for name, overrides in _VARIANTS.items()]
+def factory(name: str):
+    """The factory of the ConvNet variant ``name`` (see :data:`.catalog.CONVNET_VARIANTS`)."""
+    return _factory(**CONVNET_VARIANTS[name])

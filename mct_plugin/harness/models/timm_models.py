@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError, UnknownNameError
-from ._registry import ModelFactory, ModelPrefix
+from .._registry import ModelFactory
 
 MIN_SIDE = 32
 
@@ -66,7 +66,8 @@ def _build(timm_name: str, channels: int, num_classes: int, image_size: tuple[in
     return PadToMinimum(model, image_size, size) if size != tuple(image_size) else model
 
 
-def _resolve(timm_name: str) -> ModelFactory:
+def resolve(timm_name: str) -> ModelFactory:
+    """The factory of timm model ``timm_name`` (``timm:<name>``)."""
     import timm
 
     if not timm.is_model(timm_name):
@@ -76,4 +77,4 @@ def _resolve(timm_name: str) -> ModelFactory:
     return lambda channels, num_classes, image_size: _build(timm_name, channels, num_classes, image_size)
 
 
-PREFIX = ModelPrefix("timm", _resolve)
+

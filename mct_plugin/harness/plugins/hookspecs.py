@@ -6,6 +6,10 @@ merges into registries (a name registered twice is refused with an error naming 
 *lifecycle* hooks are called while a command runs (experiment trackers are built on them).
 The harness's own models, datasets and gradient modes arrive through the same hooks, from its
 default plugin (:mod:`.defaults`).
+
+A contribution may be the component itself or a :class:`mct_plugin.harness.api.Lazy` declaration
+(``Lazy("my_plugin.matcher:MyMatcher", "mine", "one line")``): listings, ``--help`` and argument
+errors then need no import of the component's module (nor torch); it loads when first used.
 """
 
 from __future__ import annotations
@@ -126,7 +130,8 @@ def dd_register_commands(subparsers):
 
     :param subparsers: the ``argparse`` sub-parsers action of ``dd-harness``; call
         ``subparsers.add_parser(name, ...)`` and ``set_defaults(handler=function)``, where
-        ``function(args) -> int`` runs the command and returns the exit status
+        ``function(args, components) -> int`` runs the command with the registries the CLI built
+        (:class:`mct_plugin.harness.api.Components`) and returns the exit status
         (:func:`mct_plugin.harness.api.add_options` adds the fields of an option dataclass).
     :returns: nothing.
     """

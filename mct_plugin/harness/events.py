@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-import torch
+from .errors import Interrupted
 
-from ..errors import Interrupted
-from ..runtime import distributed
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -75,6 +75,8 @@ class RunEvents:
     """Emits one run's lifecycle hooks and hosts its trackers (a context manager)."""
 
     def __init__(self, components, info: RunInfo, track: Sequence[str] = ()) -> None:
+        from .runtime import distributed  # a run has torch loaded; a tracker class declaration does not need it
+
         self.pm = components.pm
         self.info = info
         self.active = distributed.context().is_main
