@@ -116,7 +116,7 @@ def test_a_resumed_mct_distillation_ends_bit_identical(tmp_path, small_data, twi
                  "plugin_options": {"start_curriculum": "linear", "curriculum_initial": 0.1,
                                     "curriculum_iterations": 8, "teacher_label": True, "waypoints": 2}}
     reference = distill(distill_config(buffers, tmp_path / "reference", **overrides), data=small_data,
-                        show_progress=False).run_dir
+                        components=components(), show_progress=False).run_dir
     out = tmp_path / "run"
     Distillation(distill_config(buffers, out, **overrides), data=small_data, components=components(), show_progress=False).run(stop_at=stop_at)
     assert [r["iteration"] for r in metrics_without_seconds(out)] == list(range(stop_at))
