@@ -1,14 +1,17 @@
 """GPU readiness of the paper profile: every step of the pipeline on one CUDA device, timed.
 
 1. toy pipeline on the device: ``experts`` -> ``convert --to mct`` -> ``distill --matcher mct``
-   with both gradient modes -> the same distillation under ``torchrun`` with 1 process (NCCL) ->
-   ``eval``; every output is checked to be finite;
+   with every gradient mode (first-order, unrolled, checkpointed) -> the same distillation under
+   ``torchrun`` with 1 process (NCCL) -> ``eval``; every output is checked to be finite;
 2. the CIFAR-10-shaped paper profile (recipe ``mct/cifar10-ipc1``: ConvNet, syn_steps 60,
    expert_epochs 6, P=4, first-order gradient) for 200 iterations, on CIFAR-10 if ``--cifar-path``
    holds it, else on random images of CIFAR-10's shape (a dataset the check registers as a plugin:
    the timing and memory are what matter here, not the accuracy);
-3. a report (``gpu_check.json``): device, seconds of every step, seconds per iteration and peak
-   GPU memory of the paper profile, and whether the run's modules and generators were on the GPU.
+3. the peak GPU memory (``torch.cuda.max_memory_allocated``) of each gradient mode on a long
+   student rollout (MTT, ipc 10, syn_steps 80, on the paper profile's experts), printed per mode;
+4. a report (``gpu_check.json``): device, seconds of every step, seconds per iteration and peak
+   GPU memory of the paper profile and of every gradient mode, and whether the run's modules and
+   generators were on the GPU.
 
 Sized to finish in under 8 minutes on one H100/H200-class GPU (``gpu_check.sh`` holds it to that
 budget). ``--cpu-smoke`` runs the same steps at toy size on the CPU (gloo instead of NCCL, a
@@ -113,6 +116,22 @@ def run(steps: dict, name: str, command: list[str], env: dict, timeout: int | No
     return proc
 
 
+GRADIENT_MODES = ("first-order", "unrolled", "checkpointed")
+
+
+def measure(steps: dict, name: str, distill_args: list[str], env: dict, timeout: int | None, out: Path) -> dict | None:
+    """``dd-harness distill ARGS`` as a step, in a fresh process that reports its peak memory
+    (``torch.cuda.max_memory_allocated`` on a GPU, VmHWM); the outputs must be finite."""
+    proc = run(steps, name, [sys.executable, "-m", "benchmarks.workloads", "distill_command", *distill_args], env,
+               timeout)
+    if proc.returncode != 0:
+        return None
+    measured = json.loads(proc.stdout.strip().splitlines()[-1])
+    steps[name].update(finite=finite_outputs(out), peak_gpu_gb=measured["peak_gpu_gb"],
+                       peak_rss_mb=measured["peak_rss_mb"])
+    return {"peak_gpu_gb": measured["peak_gpu_gb"], "peak_rss_mb": measured["peak_rss_mb"]}
+
+
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "mct_plugin.harness.cli", *args]
 
@@ -173,14 +192,14 @@ def main(argv=None) -> int:
         distill = ["distill", "--matcher", "mct", *toy, *data, "--buffer-path", str(tmp / "mct"), "--iterations", "10",
                    "--syn-steps", "5", "--expert-epochs", "1", "--max-start-epoch", "2", "--eval-it", "10",
                    "--num-eval", "1", "--epoch-eval-train", "5" if args.cpu_smoke else "20", "--quiet"]
-        for mode in ("constant-memory", "unrolled"):
-            run(steps, f"distill {mode}", cli(*distill, "--gradient-mode", mode, "--out", str(tmp / mode)), env, limit)
-            steps[f"distill {mode}"]["finite"] = finite_outputs(tmp / mode)
+        for mode in GRADIENT_MODES:
+            measure(steps, f"distill {mode}", [*distill[1:], "--gradient-mode", mode, "--out", str(tmp / mode)], env,
+                    limit, tmp / mode)
         backend = "gloo" if args.cpu_smoke else "nccl"
         run(steps, f"torchrun 1 process ({backend})",
             [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1", "-m",
              "mct_plugin.harness.cli", *distill, "--out", str(tmp / "torchrun")], env, limit)
-        run(steps, "eval", cli("eval", "--run-dir", str(tmp / "constant-memory"), "--num-eval", "1",
+        run(steps, "eval", cli("eval", "--run-dir", str(tmp / "first-order"), "--num-eval", "1",
                                "--epoch-eval-train", "5" if args.cpu_smoke else "20", "--device", device), env, limit)
         # the paper profile, CIFAR-10-shaped
         dataset = ["--dataset", "CIFAR10", "--data-path", args.cifar_path] if args.cifar_path else \
@@ -206,6 +225,21 @@ def main(argv=None) -> int:
                                        "median_seconds_per_iteration": seconds[len(seconds) // 2],
                                        "peak_gpu_gb": measured["peak_gpu_gb"], "peak_rss_mb": measured["peak_rss_mb"],
                                        "finite": finite_outputs(paper_out)}
+        # peak memory of every gradient mode on a long student rollout (ipc 10, syn_steps 80 on the GPU)
+        ipc, syn_steps = ("10", "80") if not args.cpu_smoke else ("1", "3")
+        report["gradient_memory"] = {"ipc": int(ipc), "syn_steps": int(syn_steps), "model": model, "modes": {}}
+        for mode in GRADIENT_MODES:
+            out = tmp / f"memory_{mode}"
+            measured = measure(steps, f"memory {mode}", [
+                "--matcher", "mtt", *dataset, "--model", model, "--device", device, "--buffer-path", str(tmp / "paper"),
+                "--out", str(out), "--ipc", ipc, "--syn-steps", syn_steps, "--expert-epochs", "1",
+                "--max-start-epoch", "1", "--iterations", "3", "--eval-it", "0", "--gradient-mode", mode], env,
+                limit, out)
+            if measured:
+                report["gradient_memory"]["modes"][mode] = measured
+                print(f"gradient mode {mode:12s} ipc={ipc} syn_steps={syn_steps}: peak GPU memory "
+                      f"{measured['peak_gpu_gb'] if measured['peak_gpu_gb'] is not None else '-'} GB, peak RSS "
+                      f"{measured['peak_rss_mb'] / 1024:.2f} GB", flush=True)
     report["steps"] = steps
     report["all_passed"] = all(s["exit"] == 0 and s.get("finite", True) for s in steps.values())
     path = output_dir(args.out) / ("gpu_check.json" if not args.cpu_smoke else "gpu_check_cpu_smoke.json")

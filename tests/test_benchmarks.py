@@ -135,9 +135,14 @@ def test_gpu_check_cpu_smoke_runs_every_step(out):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((out / "gpu_check_cpu_smoke.json").read_text())
     assert report["all_passed"] and report["device"] == "cpu"
-    assert set(report["steps"]) == {"experts", "convert", "distill constant-memory", "distill unrolled",
-                                    "torchrun 1 process (gloo)", "eval", "paper experts", "paper profile"}
+    modes = ("first-order", "unrolled", "checkpointed")
+    assert set(report["steps"]) == {"experts", "convert", *(f"distill {m}" for m in modes),
+                                    "torchrun 1 process (gloo)", "eval", "paper experts", "paper profile",
+                                    *(f"memory {m}" for m in modes)}
     assert report["paper_profile"]["finite"] and report["paper_profile"]["recipe"] == "mct/cifar10-ipc1"
+    memory = report["gradient_memory"]["modes"]
+    assert set(memory) == set(modes) and all(m["peak_rss_mb"] > 0 and m["peak_gpu_gb"] is None for m in memory.values())
+    assert all(f"gradient mode {m}" in proc.stdout for m in modes)
 
 
 def test_vs_public_gives_the_public_code_a_torchvision_fashion_mnist_root(tmp_path, fmnist):
