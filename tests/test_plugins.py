@@ -244,5 +244,6 @@ def test_lazy_declarations_agree_with_the_components_they_load():
             declared, loaded = entry.obj, registry.get(entry.name)
             if hasattr(loaded, "name"):
                 assert (loaded.name, loaded.description) == (declared.name, declared.description), (kind, entry.name)
+                assert tuple(getattr(loaded, "aliases", ())) == declared.aliases, (kind, entry.name)
             checked += 1
     assert checked >= 6 + len(components.models.names())
