@@ -169,3 +169,12 @@ def test_auto_gradient_picks_checkpointed_under_a_memory_limit_resumes_and_match
     a, b = auto.synthetic.images.detach(), unrolled.synthetic.images.detach()
     assert float((a - b).norm() / b.norm()) < 1e-3
     assert float(auto.synthetic.lr) == pytest.approx(float(unrolled.synthetic.lr), rel=1e-4)
+
+
+def test_a_memory_limit_that_is_not_a_size_is_one_line(tmp_path, expert_root):
+    out = tmp_path / "run"
+    proc = run_cli("distill", "--matcher", "mtt", "--model", SMALL_MODEL, "--buffer-path", str(expert_root), "--out",
+                   str(out), "--iterations", "1", "--eval-it", "0", "--syn-steps", "2", "--expert-epochs", "1",
+                   "--max-start-epoch", "2", "--quiet", env={"DD_HARNESS_MEMORY_LIMIT": "lots"})
+    assert_one_line_error(proc, "DD_HARNESS_MEMORY_LIMIT='lots' is not a memory size")
+    assert not out.exists() or not any(out.iterdir())
