@@ -285,3 +285,18 @@ def test_memory_limits_parse_with_units():
     for bad in ("", "lots", "-1G", "0"):
         with pytest.raises(ConfigError, match="DD_HARNESS_MEMORY_LIMIT"):
             parse_bytes(bad)
+
+
+@pytest.mark.parametrize("soft,dsa", [(False, True), (True, True), (False, False)])
+def test_checkpointed_in_pieces_equals_unrolled(soft, dsa):
+    """A minibatch differentiated piece by piece (one piece's graph at a time) gives the same gradient."""
+    problem = family_problem("ConvNetW8", syn_steps=6, dsa=dsa, soft=soft)  # minibatches of 3: pieces of 2 and 1
+    assert Checkpointed(piece=2).pieces_for(problem, 3) == [slice(0, 2), slice(2, 3)]
+    assert_same_gradient(problem, Checkpointed(piece=2), 1e-11)
+    assert_same_gradient(problem, Checkpointed(interval=4, piece=1), 1e-11)
+
+
+def test_models_with_batch_statistics_are_never_cut_into_pieces():
+    problem = family_problem("ConvNetW8BN", syn_steps=2)
+    assert Checkpointed(piece=1).pieces_for(problem, 3) is None  # BatchNorm mixes the images of a batch
+    assert Checkpointed().pieces_for(family_problem("ConvNetW8", syn_steps=2), 3) is None  # small batch: at once

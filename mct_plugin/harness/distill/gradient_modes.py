@@ -20,8 +20,10 @@ and the objective depends on ``theta_N`` only. Three modes compute ``dL/dX`` and
         dL/dX_i += -alpha * v_X,   lam_i = lam_{i+1} - alpha * h,   dL/dalpha += -g_i . lam_{i+1}
 
     Equal to ``unrolled`` up to float rounding. Memory: ``(N/k + k) * |theta|`` floats plus one
-    step's graph, i.e. nearly flat in N; time: one more forward/backward per step than
-    ``unrolled`` (two more between sparse checkpoints, ``k > 1``).
+    step's graph, i.e. nearly flat in N, and a minibatch of more than ``MAX_PIECE`` images is
+    differentiated in pieces (its loss is a mean: the gradient is the size-weighted sum of the
+    pieces'), so the graph is that of one piece unless the model has batch statistics; time: one
+    more forward/backward per step than ``unrolled`` (two more between sparse checkpoints, ``k > 1``).
 
 ``first-order`` (approximate; formerly ``constant-memory``)
     The gradient of TESLA (Cui et al., ICML 2023) and of the public MCT code. Because
@@ -50,6 +52,9 @@ from ..models import FunctionalModel
 # checkpointed: keep every theta_i while the N stored vectors take at most this many bytes, else
 # every k-th one with k ~ sqrt(N) (memory (N/k + k)|theta| is smallest there)
 DENSE_CHECKPOINT_BYTES = 256 * 2**20
+# checkpointed: a larger minibatch is differentiated in pieces of this many images (one piece's
+# graph at a time), where pieces are exact: no layer mixes the images of a batch (batch statistics)
+MAX_PIECE = 128
 
 
 @dataclass
@@ -116,6 +121,12 @@ def step_inputs(p: StudentProblem, pixels: torch.Tensor, step: StudentStep) -> t
     return x if step.augment is None else p.augment.apply(x, step.augment)
 
 
+def mixes_the_batch(module: torch.nn.Module) -> bool:
+    """Whether an image's output depends on the other images of its batch (batch normalisation)."""
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm)
+    return any(isinstance(m, norms) for m in module.modules())
+
+
 def student_gradient(p: StudentProblem, w: torch.Tensor, x: torch.Tensor, index: torch.Tensor,
                      create_graph: bool) -> torch.Tensor:
     """``g = grad_w CE(f(w, x), y[index])`` (``w`` must require grad)."""
@@ -169,6 +180,10 @@ class Checkpointed(GradientMode):
     :param interval: keep every ``interval``-th parameter vector and recompute the steps between
         (1: keep all); ``None`` chooses it per problem: 1 while the ``N`` vectors fit in
         ``DENSE_CHECKPOINT_BYTES``, else ``ceil(sqrt(N))``.
+    :param piece: differentiate a minibatch larger than this in pieces of this many images (the
+        step's gradient is the size-weighted sum of the pieces' mean losses' gradients, so one
+        piece's graph is alive at a time); ``None``: never. Not applied to models with batch
+        statistics, whose pieces would not be exact.
     """
 
     name = "checkpointed"
@@ -176,10 +191,12 @@ class Checkpointed(GradientMode):
                    "~1.3x the time of unrolled)")
     exact = True
 
-    def __init__(self, interval: int | None = None) -> None:
+    def __init__(self, interval: int | None = None, piece: int | None = MAX_PIECE) -> None:
         if interval is not None and interval < 1:
             raise ValueError(f"checkpoint interval must be >= 1, got {interval}")
-        self.interval = interval
+        if piece is not None and piece < 1:
+            raise ValueError(f"piece size must be >= 1, got {piece}")
+        self.interval, self.piece = interval, piece
 
     @classmethod
     def from_config(cls, config) -> "Checkpointed":
@@ -192,15 +209,50 @@ class Checkpointed(GradientMode):
         stored = n * problem.start.numel() * problem.start.element_size()
         return 1 if stored <= DENSE_CHECKPOINT_BYTES else math.ceil(math.sqrt(n))
 
-    @staticmethod
-    def _advance(p: StudentProblem, w: torch.Tensor, pixels: torch.Tensor, step: StudentStep,
+    def pieces_for(self, problem: StudentProblem, size: int) -> list[slice] | None:
+        """The pieces a minibatch of ``size`` images is differentiated in (``None``: at once)."""
+        if self.piece is None or size <= self.piece or mixes_the_batch(problem.model.module):
+            return None
+        return [slice(start, min(start + self.piece, size)) for start in range(0, size, self.piece)]
+
+    def _advance(self, p: StudentProblem, w: torch.Tensor, pixels: torch.Tensor, step: StudentStep,
                  alpha: torch.Tensor) -> torch.Tensor:
         """theta_{i+1} from theta_i without a graph (the same arithmetic as ``unrolled``)."""
         w = w.detach().requires_grad_(True)
         with torch.no_grad():
             x = step_inputs(p, pixels, step)
-        g = student_gradient(p, w, x, step.index, create_graph=False)
+        pieces = self.pieces_for(p, len(step.index))
+        if pieces is None:
+            g = student_gradient(p, w, x, step.index, create_graph=False)
+        else:
+            g = sum((sl.stop - sl.start) / len(x) * student_gradient(p, w, x[sl], step.index[sl], create_graph=False)
+                    for sl in pieces)
         return (w - alpha * g).detach()
+
+    def _step_vjp(self, p: StudentProblem, w: torch.Tensor, step: StudentStep, pixels: torch.Tensor,
+                  lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(g, H^T lam, (dg/dX)^T lam)`` of one step at ``w`` (a leaf requiring grad)."""
+        x_raw = pixels[step.index].requires_grad_(True)
+        x = x_raw if step.augment is None else p.augment.apply(x_raw, step.augment)
+        pieces = self.pieces_for(p, len(step.index))
+        if pieces is None:
+            g = student_gradient(p, w, x, step.index, create_graph=True)
+            hvp, x_grad = torch.autograd.grad(g, [w, x_raw], grad_outputs=lam)
+            return g.detach(), hvp, x_grad
+        # one piece's graph at a time; the augmentation's (small) graph is pulled back once at the end
+        x_leaf = x.detach().requires_grad_(True)
+        g, hvp, leaf_grad = torch.zeros_like(w), torch.zeros_like(w), torch.zeros_like(x_leaf)
+        for sl in pieces:
+            share = (sl.stop - sl.start) / len(x_leaf)
+            g_piece = student_gradient(p, w, x_leaf[sl], step.index[sl], create_graph=True)
+            hvp_piece, x_piece = torch.autograd.grad(g_piece, [w, x_leaf], grad_outputs=lam)
+            g += share * g_piece.detach()
+            hvp += share * hvp_piece
+            leaf_grad += share * x_piece
+        if x is x_raw:
+            return g, hvp, leaf_grad
+        (x_grad,) = torch.autograd.grad(x, x_raw, grad_outputs=leaf_grad)
+        return g, hvp, x_grad
 
     def run(self, problem: StudentProblem) -> MatchResult:
         p = problem
@@ -228,12 +280,8 @@ class Checkpointed(GradientMode):
                 thetas.append(self._advance(p, thetas[-1], pixels, steps[i], alpha))
             for i in reversed(range(first, first + len(thetas))):
                 step = steps[i]
-                w_i = thetas.pop().requires_grad_(True)
-                x_raw = pixels[step.index].requires_grad_(True)
-                x = x_raw if step.augment is None else p.augment.apply(x_raw, step.augment)
-                g = student_gradient(p, w_i, x, step.index, create_graph=True)
-                hvp, x_grad = torch.autograd.grad(g, [w_i, x_raw], grad_outputs=lam)
-                lr_grad -= torch.dot(g.detach(), lam)
+                g, hvp, x_grad = self._step_vjp(p, thetas.pop().requires_grad_(True), step, pixels, lam)
+                lr_grad -= torch.dot(g, lam)
                 images_grad.index_add_(0, step.index, -alpha * x_grad)
                 lam = lam - alpha * hvp
         with torch.no_grad():
