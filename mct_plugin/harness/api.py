@@ -17,7 +17,7 @@ errors stay quick.
 
 from __future__ import annotations
 
-import importlib
+from ._lazy import lazy_exports
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -127,14 +127,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module, __package__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__package__, _EXPORTS, globals())  # PEP 562: a submodule loads on first use
 
 
 def __dir__() -> list[str]:

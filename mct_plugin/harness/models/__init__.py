@@ -7,17 +7,10 @@ builds a timm model adapted to the data. :class:`~.functional.FunctionalModel` r
 flat vector. Nothing is imported here, so that listing the models does not import torch.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {"FunctionalModel": ".functional", "BUILTIN_MODELS": ".catalog"}
 __all__ = ["BUILTIN_MODELS", "FunctionalModel"]
 
 
-def __getattr__(name: str):  # PEP 562: the submodule loads on first use
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())  # PEP 562: a submodule loads on first use
