@@ -207,7 +207,7 @@ def vs_public_section(data: dict) -> list[str]:
             "MTT with the exact unrolled gradient, syn_steps and expert_epochs as below, DSA on, "
             "median over all timed iterations of all runs (range in brackets); peak RSS of the whole process.", ""]
     rows = []
-    for r in sorted((v for k, v in data.items() if k.startswith("ipc")), key=lambda r: r["ipc"]):
+    for r in sorted((v for k, v in data.items() if re.fullmatch(r"ipc\d+", k)), key=lambda r: r["ipc"]):
         ours, public = r["ours"], r["public"]
         rows.append([str(r["ipc"]), str(r["syn_steps"]), str(r["expert_epochs"]),
                      f"{public['median_s']:.2f} ({public['min_s']:.2f}-{public['max_s']:.2f})",
@@ -217,6 +217,7 @@ def vs_public_section(data: dict) -> list[str]:
     out += table(["ipc", "syn_steps", "expert_epochs", "public s / it (range)", "ours s / it (range)",
                   "time ours / public", "public peak RSS (GB)", "ours peak RSS (GB)", "memory ours / public",
                   "iterations timed (public / ours)"], rows)
+    out += vs_public_memory_table(data)
     experts = data.get("experts")
     if experts:
         out += [f"One epoch of expert training ({experts['model']}, all 60,000 images, batch {experts['batch_train']}, "
@@ -229,6 +230,33 @@ def vs_public_section(data: dict) -> list[str]:
         out += table(["program (augmentation)", "runs", "train pass (s)", "test pass (s)", "epoch (s)", "vs public"],
                      rows)
     return out
+
+
+def vs_public_memory_table(data: dict) -> list[str]:
+    """Peak memory of every gradient mode next to the public ``distill.py`` (``--memory-only`` parts)."""
+    memory = sorted((v for k, v in data.items() if re.fullmatch(r"ipc\d+-s\d+-memory", k)),
+                    key=lambda r: (r["ipc"], r["syn_steps"]))
+    if not memory:
+        return []
+    modes = ["ours"] + sorted({k for r in memory for k in r if k.startswith("ours ")})
+
+    def cell(r: dict, name: str) -> str:
+        program = r.get(name)
+        if program is None:
+            return "-"
+        if "skipped" in program:
+            return "does not fit"
+        ratio = None if name == "public" else \
+            r.get("memory_ratio" + (f"_{name.partition(' ')[2]}" if " " in name else ""))
+        return f"{program['peak_rss_mb'] / 1024:.2f}" + (f" ({ratio:.2f}x)" if ratio is not None else "")
+
+    out = ["Peak memory only (`--memory-only`: one iteration per program, measured while the CPU was shared, which "
+           "does not change memory; `does not fit`: the graph of every step would need more than this machine has, "
+           "so neither the public code nor `unrolled` was started). In brackets: x the public code.", ""]
+    rows = [[str(r["ipc"]), str(r["syn_steps"]), cell(r, "public")] + [cell(r, m) for m in modes] for r in memory]
+    headers = ["ipc", "syn_steps", "public distill.py (GB)"] + \
+        [("ours unrolled" if m == "ours" else m) + " (GB)" for m in modes]
+    return out + table(headers, rows)
 
 
 def _interval(d: dict | None) -> str:

@@ -159,12 +159,12 @@ STUDIES = {
     }),
     # issue 17: the default arms (MTT and the MCT winner) with the checkpointed gradient, paired per
     # seed with the unrolled ones (same experts, seeds and protocol as "cpu")
-    "checkpointed": Study("checkpointed", plans={
+    "checkpointed": Study("checkpointed", cache_name="cpu", plans={
         1: IpcPlan(("mtt", WINNER, "mtt-ckpt", WINNER + "-ckpt"), iterations=300, eval_every=50),
     }),
     # issue 17: is the first-order gradient only losing because of hyper-parameters tuned for the
-    # exact one? 2 seeds per arm; the experts of the "checkpointed" study (the same settings as "cpu")
-    "sweep": Study("sweep", seeds=(0, 1), cache_name="checkpointed", plans={
+    # exact one? 2 seeds per arm; the experts (and the shared arms' runs) of the "cpu" study
+    "sweep": Study("sweep", seeds=(0, 1), cache_name="cpu", plans={
         1: IpcPlan((WINNER, *(a.name for a in _sweep_arms())), iterations=300, eval_every=50),
     }),
     "quick": Study("quick", model="ConvNetW16", expert_subset=1000, num_experts=2, train_epochs=4, seeds=(0, 1),

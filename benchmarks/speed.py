@@ -111,6 +111,15 @@ def unrolled_estimate_gb(model: str, ipc: int, steps: int) -> float:
     return (steps + 1) * step_graph_bytes(problem) / 2**30
 
 
+def unrolled_does_not_fit(estimate_gb: float, program: str = "unrolled") -> str | None:
+    """Why a program that keeps every step's graph (``unrolled``, the public ``distill.py``) is not run
+    at this estimate, or None when it fits this machine."""
+    if estimate_gb * ESTIMATE_SLACK <= MACHINE_SHARE * MACHINE_MEMORY_GB:
+        return None
+    return (f"{program} would peak at ~{estimate_gb * ESTIMATE_SLACK:.0f} GB (graph estimate {estimate_gb:.1f} GB x "
+            f"{ESTIMATE_SLACK}), more than this {MACHINE_MEMORY_GB} GB machine can give")
+
+
 def bench_gradients(part: str, quick: bool, memory_only: bool = False,
                     only_steps: tuple[int, ...] | None = None) -> list[dict]:
     model, ipcs, steps_list, iters = GRADIENT_PARTS[part]
@@ -127,10 +136,9 @@ def bench_gradients(part: str, quick: bool, memory_only: bool = False,
                 for mode in GRADIENT_MODES:
                     cell = dict(matcher="mtt", gradient_mode=mode, model=model, ipc=ipc, syn_steps=steps,
                                 unrolled_estimate_gb=estimate, memory_only=memory_only)
-                    if mode == "unrolled" and estimate * ESTIMATE_SLACK > MACHINE_SHARE * MACHINE_MEMORY_GB:
-                        rows.append({**cell, "skipped": f"unrolled would peak at ~{estimate * ESTIMATE_SLACK:.0f} GB "
-                                                        f"(graph estimate {estimate:.1f} GB x {ESTIMATE_SLACK}), more "
-                                                        f"than this {MACHINE_MEMORY_GB} GB machine can give"})
+                    too_big = unrolled_does_not_fit(estimate)
+                    if mode == "unrolled" and too_big:
+                        rows.append({**cell, "skipped": too_big})
                         print(f"{part} {mode} ipc={ipc} syn_steps={steps}: skipped ({rows[-1]['skipped']})", flush=True)
                         continue
                     result = run_workload("distill_iterations", "mtt", mode, model, str(ipc), str(steps), str(iters),

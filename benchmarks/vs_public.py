@@ -36,6 +36,14 @@ loss curve, the accuracy at every evaluation point (>= 3 seeds; the public code 
 so its runs are repetitions), seconds per iteration and peak RSS; and the difference of the final
 accuracies (ours - public) with a 95% interval (Welch).
 
+With ``--gradient-modes unrolled,checkpointed,first-order`` our side runs once per gradient mode, and
+``--memory-only`` runs one iteration per program and records peak memory only (a memory figure does
+not depend on a shared CPU; a time would): the parts are then named ``ipcN-sSTEPS-memory`` and never
+replace a timed part. Where the graph of every step would not fit this machine, neither the public
+code nor ``unrolled`` is started (the row says so).
+
+The public code imports scipy (``pip install scipy`` in the environment that runs this script).
+
 Usage: ``python -m benchmarks.vs_public --public-repo DIR [--ipc 1,10] [--experts] [--iterations 6] [--repeats 2]``
 or ``python -m benchmarks.vs_public --public-repo MTT_DIR --mct-repo MCT_DIR --ipc '' --accuracy [--seeds 3]``
 """
@@ -55,7 +63,7 @@ from functools import partial
 from pathlib import Path
 
 from ._common import components, output_dir, provenance, run_parts, run_workload
-from .speed import write_random_walk_buffer
+from .speed import unrolled_does_not_fit, unrolled_estimate_gb, write_random_walk_buffer
 
 
 
@@ -90,8 +98,8 @@ def run_public(repo: Path, ipc: int, steps: int, iterations: int, buffers: Path,
     return {"seconds": result["seconds"][1:], "peak_rss_mb": result["peak_rss_mb"]}  # [0] holds the evaluation
 
 
-def run_ours(ipc: int, steps: int, iterations: int, buffers: Path, out: Path) -> dict:
-    result = run_workload("distill_iterations", "mtt", "unrolled", "ConvNet", str(ipc), str(steps), str(iterations + 1),
+def run_ours(ipc: int, steps: int, iterations: int, buffers: Path, out: Path, mode: str = "unrolled") -> dict:
+    result = run_workload("distill_iterations", "mtt", mode, "ConvNet", str(ipc), str(steps), str(iterations + 1),
                         str(buffers), str(out))
     return {"seconds": result["seconds"], "peak_rss_mb": result["peak_rss_mb"]}
 
@@ -318,8 +326,14 @@ def main(argv=None) -> int:
     parser.add_argument("--syn-steps", type=int, default=20)
     parser.add_argument("--iterations", type=int, default=6, help="timed iterations per run")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each program")
+    parser.add_argument("--gradient-modes", default="unrolled",
+                        help="our gradient modes to run against the public distill.py, comma-separated "
+                             "(unrolled computes what the public code computes)")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="one iteration per program, peak memory only (no time: for a shared CPU)")
     parser.add_argument("--out", default=None, help="folder for vs_public.json (default benchmarks/results)")
     args = parser.parse_args(argv)
+    modes = [m for m in args.gradient_modes.split(",") if m]
     repo = args.public_repo.expanduser().resolve()
     missing = [name for name in ("distill.py", "utils.py", "networks.py", "reparam_module.py")
                if not (repo / name).is_file()]
@@ -351,28 +365,50 @@ def main(argv=None) -> int:
         write_random_walk_buffer(buffers, "ConvNet", epochs=10)
 
         def measure(ipc: int, quick: bool) -> dict:
-            runs = {"public": [], "ours": []}
-            for repeat in range(args.repeats):
-                for name in ("public", "ours"):
+            # "ours" is the unrolled gradient (what the public code computes); other modes are "ours MODE"
+            programs = ["public"] + ["ours" if mode == "unrolled" else f"ours {mode}" for mode in modes]
+            runs: dict[str, list[dict]] = {name: [] for name in programs}
+            iterations = 0 if args.memory_only else args.iterations
+            # the public code keeps every step's graph like unrolled: neither runs where that cannot fit
+            too_big = unrolled_does_not_fit(unrolled_estimate_gb("ConvNet", ipc, args.syn_steps), "a full graph")
+            skipped = {name: too_big for name in programs if too_big and name in ("public", "ours")}
+            for name in skipped:
+                print(f"ipc={ipc} {name}: skipped ({too_big})", flush=True)
+            for repeat in range(1 if args.memory_only else args.repeats):
+                for name in programs:
+                    if name in skipped:
+                        continue
                     if name == "public":
-                        result = run_public(repo, ipc, args.syn_steps, args.iterations + 1, buffers, data)
+                        result = run_public(repo, ipc, args.syn_steps, iterations + 1, buffers, data)
                     else:
-                        result = run_ours(ipc, args.syn_steps, args.iterations, buffers, tmp / "run")
+                        mode = name.partition(" ")[2] or "unrolled"
+                        result = run_ours(ipc, args.syn_steps, iterations, buffers, tmp / "run", mode)
                     runs[name].append(result)
-                    print(f"ipc={ipc} {name} run {repeat + 1}: median "
-                          f"{statistics.median(result['seconds']):.2f} s/it, peak {result['peak_rss_mb']:.0f} MB",
-                          flush=True)
+                    timing = "" if args.memory_only else f"median {statistics.median(result['seconds']):.2f} s/it, "
+                    print(f"ipc={ipc} {name} run {repeat + 1}: {timing}peak {result['peak_rss_mb']:.0f} MB", flush=True)
             row = {"ipc": ipc, "syn_steps": args.syn_steps, "expert_epochs": 2, "model": "ConvNet",
-                   "threads": os.environ.get("OMP_NUM_THREADS", "default")}
+                   "threads": os.environ.get("OMP_NUM_THREADS", "default"), "memory_only": args.memory_only}
             for name, results in runs.items():
+                if name in skipped:
+                    row[name] = {"skipped": skipped[name]}
+                    continue
+                row[name] = {"runs": len(results), "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
                 seconds = [s for r in results for s in r["seconds"]]
-                row[name] = {"median_s": statistics.median(seconds), "mean_s": statistics.fmean(seconds),
-                             "min_s": min(seconds), "max_s": max(seconds), "iterations_timed": len(seconds),
-                             "runs": len(results), "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
-            row["time_ratio"] = row["ours"]["median_s"] / row["public"]["median_s"]
-            row["memory_ratio"] = row["ours"]["peak_rss_mb"] / row["public"]["peak_rss_mb"]
-            print(f"ipc={ipc}: ours {row['ours']['median_s']:.2f} s/it vs public {row['public']['median_s']:.2f} "
-                  f"({row['time_ratio']:.2f}x time, {row['memory_ratio']:.2f}x memory)", flush=True)
+                if seconds and not args.memory_only:
+                    row[name].update(median_s=statistics.median(seconds), mean_s=statistics.fmean(seconds),
+                                     min_s=min(seconds), max_s=max(seconds), iterations_timed=len(seconds))
+            for name in programs[1:] if "public" not in skipped else ():
+                if name in skipped:
+                    continue
+                suffix = name.partition(" ")[2]
+                key = f"_{suffix}" if suffix else ""
+                if not args.memory_only:
+                    row[f"time_ratio{key}"] = row[name]["median_s"] / row["public"]["median_s"]
+                row[f"memory_ratio{key}"] = row[name]["peak_rss_mb"] / row["public"]["peak_rss_mb"]
+                timing = "" if args.memory_only else f"{row[name]['median_s']:.2f} s/it vs public " \
+                    f"{row['public']['median_s']:.2f} ({row[f'time_ratio{key}']:.2f}x time), "
+                print(f"ipc={ipc}: {name} {timing}{row[name]['peak_rss_mb']:.0f} MB vs public "
+                      f"{row['public']['peak_rss_mb']:.0f} MB ({row[f'memory_ratio{key}']:.2f}x memory)", flush=True)
             return row
 
         def accuracy(quick: bool) -> dict:
@@ -381,10 +417,12 @@ def main(argv=None) -> int:
             return part
 
         # one part per ipc: a later run of one ipc keeps the others' rows and provenance
-        parts = {f"ipc{ipc}": partial(measure, ipc) for ipc in sorted({1, 10, *selected})}
+        # a memory-only measurement (shared CPU) is its own part: it never replaces a timed one
+        suffix = f"-s{args.syn_steps}-memory" if args.memory_only else ""
+        parts = {f"ipc{ipc}{suffix}": partial(measure, ipc) for ipc in sorted({1, 10, *selected})}
         parts["experts"] = lambda quick: measure_experts(repo, data, buffers, args.repeats)
         parts["accuracy"] = accuracy
-        chosen = [f"ipc{ipc}" for ipc in selected] + (["experts"] if args.experts else []) + \
+        chosen = [f"ipc{ipc}{suffix}" for ipc in selected] + (["experts"] if args.experts else []) + \
             (["accuracy"] if args.accuracy else [])
         if not chosen:
             parser.error("nothing to measure: give --ipc, --experts and/or --accuracy")

@@ -166,13 +166,22 @@ def test_results_markdown_shows_the_side_by_side_comparison(tmp_path):
     (results / "vs_public.json").write_text(json.dumps({
         "benchmark": "vs_public", **run, "parts": {"ipc1": run},
         "ipc1": {"ipc": 1, "syn_steps": 20, "expert_epochs": 2, "model": "ConvNet", "public": side(2.0, 2048),
-                 "ours": side(1.5, 1024), "time_ratio": 0.75, "memory_ratio": 0.5}}))
+                 "ours": side(1.5, 1024), "time_ratio": 0.75, "memory_ratio": 0.5},
+        # --memory-only parts: every gradient mode next to the public code, or "does not fit"
+        "ipc10-s20-memory": {"ipc": 10, "syn_steps": 20, "memory_only": True, "public": {"runs": 1, "peak_rss_mb": 8192},
+                             "ours": {"runs": 1, "peak_rss_mb": 8192}, "ours checkpointed": {"runs": 1, "peak_rss_mb": 2048},
+                             "memory_ratio": 1.0, "memory_ratio_checkpointed": 0.25},
+        "ipc50-s20-memory": {"ipc": 50, "syn_steps": 20, "memory_only": True, "public": {"skipped": "too big"},
+                             "ours": {"skipped": "too big"}, "ours checkpointed": {"runs": 1, "peak_rss_mb": 3072}}}))
     output = tmp_path / "RESULTS.md"
     subprocess.run([sys.executable, "-m", "benchmarks.make_results", "--results", str(results), "--output", str(output)],
                    check=True, capture_output=True, cwd=ROOT)
     text = output.read_text()
     assert "--public-repo MTT_REPO" in text and "def5678" in text
     assert "| 1 | 20 | 2 | 2.00 (2.00-2.00) | 1.50 (1.50-1.50) | 0.75x | 2.00 | 1.00 | 0.50x | 6 / 6 |" in text
+    assert "| ipc | syn_steps | public distill.py (GB) | ours unrolled (GB) | ours checkpointed (GB) |" in text
+    assert "| 10 | 20 | 8.00 | 8.00 (1.00x) | 2.00 (0.25x) |" in text
+    assert "| 50 | 20 | does not fit | does not fit | 3.00 |" in text
 
 
 @pytest.mark.slow
