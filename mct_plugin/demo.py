@@ -2,8 +2,8 @@
 
 On Fashion-MNIST it trains a few small experts (cached under the user cache directory, so a
 rerun skips them), distils one image per class with the chosen matcher (MTT by default),
-evaluates the distilled set and a random real subset of the same size under the same
-protocol, and prints one table. Sized for a 2-core CPU: ConvNet of width 32, experts on a
+evaluates the distilled set and (during the run) a random real subset of the same size under
+the same protocol, and prints one table. Sized for a 2-core CPU: ConvNet of width 32, experts on a
 10,000-image class-balanced subset, a few hundred distillation iterations.
 """
 
@@ -49,9 +49,8 @@ def run_demo(components, cache: str | None = None, out: str = "runs/demo", data_
              settings: DemoSettings = DemoSettings(), show_progress: bool = True,
              report: Callable[[str], None] = log.info) -> str:
     """Run the demo with ``components`` (``build_components()``); return the printed table (Markdown)."""
-    from mct_plugin.harness.api import (DistillConfig, Distillation, EvalSettings, ExpertConfig, RunDirectory,
-                                        evaluate_set, load_dataset, random_real_subset, replay_buffer_files,
-                                        train_experts)
+    from mct_plugin.harness.api import (DistillConfig, Distillation, ExpertConfig, RunDirectory, load_dataset,
+                                        replay_buffer_files, train_experts)
 
     s = settings
     RunDirectory(out).check_available(overwrite=overwrite, resume=False)  # before minutes of work
@@ -78,10 +77,7 @@ def run_demo(components, cache: str | None = None, out: str = "runs/demo", data_
                            epoch_eval_train=s.epoch_eval_train, seed=s.seed)
     report(f"distilling {s.ipc} image per class with {matcher} for {s.iterations} iterations")
     run = Distillation(config, components=components, data=data, overwrite=overwrite, show_progress=show_progress, report=report).run()
-    eval_config = EvalSettings(num_eval=s.num_eval, epoch_eval_train=s.epoch_eval_train, seed=s.seed)
-    x, y = random_real_subset(data, s.ipc, seed=s.seed)
-    report(f"evaluating a random real subset of {len(x)} images ({s.num_eval} networks)")
-    random = evaluate_set(x, y, config.lr_teacher, data, s.model, eval_config, models=components.models)
+    random = run.random_subset  # trained by the run at its first evaluation (same protocol, same network seeds)
     distilled = run.final_eval
     minutes = (time.perf_counter() - started) / 60
     verdict = "beats" if distilled.mean > random.mean else "does NOT beat"
@@ -90,7 +86,7 @@ def run_demo(components, cache: str | None = None, out: str = "runs/demo", data_
         "",
         "| training set | images | test accuracy (%) |",
         "|---|---|---|",
-        f"| random real subset | {len(x)} | {random} |",
+        f"| random real subset | {len(run.synthetic.images)} | {random} |",
         f"| distilled ({matcher}) | {len(run.synthetic.images)} | {distilled} |",
         "",
         f"The distilled set {verdict} the random subset by {100 * (distilled.mean - random.mean):.2f} points "

@@ -24,9 +24,16 @@ def quick_config(**overrides) -> DistillConfig:
 
 
 @pytest.fixture(scope="module")
-def mtt_run(tmp_path_factory, small_data, expert_root):
+def mtt_log() -> list[str]:
+    """The log lines of the module's run (``mtt_run``)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def mtt_run(tmp_path_factory, small_data, expert_root, mtt_log):
     out = tmp_path_factory.mktemp("mtt") / "run"
-    return distill(quick_config(buffer_path=str(expert_root), out=str(out)), data=small_data, components=components(), show_progress=False)
+    return distill(quick_config(buffer_path=str(expert_root), out=str(out), save_every_eval=True), data=small_data,
+                   components=components(), show_progress=False, report=mtt_log.append)
 
 
 @pytest.mark.slow
@@ -52,6 +59,7 @@ def test_the_run_directory_holds_every_output_readable_by_plain_tools(mtt_run):
     assert images.shape == (10, 1, 28, 28) and images.dtype == torch.float32
     assert labels.tolist() == list(range(10)) and lr.dim() == 0
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if "event" not in r]  # warnings (tests/test_run_warnings.py)
     assert [r["iteration"] for r in rows] == list(range(ITERATIONS + 1))
     assert {"loss", "start_epoch", "target_epoch", "alpha", "seconds", "expert"} <= set(rows[1])
     assert {"eval_acc_mean", "eval_acc_std"} <= set(rows[0]) and {"eval_acc_mean", "eval_acc_std"} <= set(rows[-1])
@@ -80,7 +88,7 @@ def test_a_buffer_in_the_public_mtt_layout_is_consumed(tmp_path, expert_dir):
                    "--max-start-epoch", "3", "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert f"1 buffer file(s) in {target}" in proc.stderr
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3  # --eval-it 0: no row for the last iteration
 
 
 @pytest.mark.slow
@@ -93,6 +101,86 @@ def test_eval_command_compares_with_a_random_real_subset(mtt_run):
     row = report["rows"][0]
     assert len(row["distilled"]["accuracies"]) == 2 and len(row["random_subset"]["accuracies"]) == 2
     assert report["per_class"] == 1 and report["images"] == 10
+    assert (report["protocol"]["set"], report["protocol"]["iteration"]) == ("final", ITERATIONS)
+    assert f"final set (iteration {ITERATIONS})" in proc.stdout
+
+
+def best_iteration(rows: list[dict]) -> int:
+    """The first evaluation with the highest mean (the rule that fills best/)."""
+    evaluated = [r for r in rows if "eval_acc_mean" in r]
+    return max(evaluated, key=lambda r: (r["eval_acc_mean"], -r["iteration"]))["iteration"]
+
+
+@pytest.mark.slow
+def test_the_end_of_a_run_gives_the_final_and_the_best_set_with_their_iterations(mtt_run, mtt_log):
+    run, rows = mtt_run.run_dir, mtt_run.rows
+    evaluated = {r["iteration"]: r for r in rows if "eval_acc_mean" in r}
+    assert sorted(evaluated) == [0, ITERATIONS]
+    best, final = evaluated[best_iteration(rows)], evaluated[ITERATIONS]
+    summary = json.loads((run / "run_summary.json").read_text())
+    assert summary["finished"] and summary["model"] == SMALL_MODEL
+    assert summary["final"] == {"iteration": ITERATIONS, "mean": final["eval_acc_mean"], "std": final["eval_acc_std"],
+                                "networks": 3}
+    assert summary["best"]["iteration"] == best["iteration"] and summary["best"]["mean"] == best["eval_acc_mean"]
+    assert summary["random_subset"]["mean"] == rows[0]["baseline_acc_mean"] and len(rows[0]["baseline_accs"]) == 3
+    assert summary["protocol"]["epochs"] == 100 and summary["protocol"]["networks"] == 3
+    closing = mtt_log[-1]
+    assert f"final set (iteration {ITERATIONS}): {100 * final['eval_acc_mean']:.2f} +- " in closing
+    assert f"best set (iteration {best['iteration']}, kept in best/): {100 * best['eval_acc_mean']:.2f} +- " in closing
+    assert "random real subset: " in closing
+    assert torch.equal(torch.load(run / "best" / "images.pt", weights_only=True),
+                       torch.load(run / "snapshots" / f"images_{best['iteration']}.pt", weights_only=True))
+    assert (run / "best" / "synthetic.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_eval_takes_the_best_set_a_snapshot_or_run_best_and_records_the_protocol(mtt_run):
+    run = mtt_run.run_dir
+    quick = ("--num-eval", "1", "--epoch-eval-train", "2", "--no-baseline")
+    best = best_iteration(mtt_run.rows)
+    proc = run_cli("eval", "--run", str(run / "best"), *quick)  # the best set is a set of its run
+    assert proc.returncode == 0, proc.stderr
+    assert f"best set (iteration {best})" in proc.stdout and "Recorded while distilling (100-epoch" in proc.stdout
+    report = json.loads((run / "best" / "eval.json").read_text())
+    assert (report["protocol"]["set"], report["protocol"]["iteration"]) == ("best", best)
+    assert report["recorded"]["best"]["iteration"] == best and report["recorded"]["final"]["iteration"] == ITERATIONS
+    proc = run_cli("eval", "--run", str(run), "--set", "0", *quick)
+    assert proc.returncode == 0, proc.stderr
+    protocol = json.loads((run / "snapshots" / "eval_0.json").read_text())["protocol"]
+    assert {"set", "iteration", "networks", "models", "epochs", "lr", "lr_schedule", "batch", "momentum",
+            "weight_decay", "augmentation", "seed", "random_subset"} <= set(protocol)
+    assert (protocol["set"], protocol["iteration"], protocol["networks"], protocol["epochs"]) == ("snapshot", 0, 1, 2)
+    assert protocol["models"] == [SMALL_MODEL] and protocol["random_subset"] is None
+    assert protocol["lr"] == float(torch.load(run / "snapshots" / "lr_0.pt", weights_only=True))
+    assert protocol["augmentation"].startswith("DSA ") and protocol["batch"] == 256
+    assert_one_line_error(run_cli("eval", "--run", str(run), "--set", "7", *quick),
+                          f"keeps no set of iteration 7 (snapshots: 0, {ITERATIONS})")
+    assert_one_line_error(run_cli("eval", "--run", str(run / "best"), "--set", "0", *quick),
+                          "is the best set of", "--set 0 another")
+
+
+@pytest.mark.slow
+def test_curves_show_loss_accuracy_against_the_random_subset_alpha_and_start_epoch(mtt_run):
+    from mct_plugin.harness.plots import CURVE_PANELS, training_curves
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    figure = training_curves(mtt_run.rows, "title")
+    try:
+        loss, accuracy, alpha, start = figure.axes
+        assert [ax.get_title(loc="left") for ax in figure.axes] == list(CURVE_PANELS)
+        assert len(loss.get_lines()[0].get_ydata()) == ITERATIONS
+        labels = [line.get_label() for line in accuracy.get_lines()]
+        assert any(label.startswith("random real subset") for label in labels)
+        assert any(label.startswith("best set") for label in labels)
+        assert accuracy.collections and accuracy.patches  # the std bands of the set and of the random subset
+        assert alpha.get_lines()[0].get_ydata()[0] == pytest.approx(0.01)  # alpha before its first update
+        assert len(start.collections[0].get_offsets()) == ITERATIONS
+    finally:
+        plt.close(figure)
+    with Image.open(mtt_run.run_dir / "curves.png") as png:
+        assert png.size == (1200, 750)
 
 
 # -- bad input: one line, non-zero exit, nothing written --------------------------------------
@@ -134,7 +222,8 @@ def test_an_existing_run_is_never_overwritten_without_a_flag(tmp_path, expert_ro
     assert_one_line_error(proc, f"{out} already holds results", "--overwrite", "--resume")
     assert tree_snapshot(out) == before
     assert distill_cli(expert_root, out, "--overwrite").returncode == 0
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [0, 1] and all("loss" in r for r in rows)  # --eval-it 0: no empty row
     assert_one_line_error(distill_cli(expert_root, tmp_path / "other", "--resume"), "cannot resume")
 
 

@@ -282,15 +282,32 @@ def test_tensorboard_event_files_hold_the_loss_and_accuracy_rows(expert_root, tm
                    "--num-eval", "1", "--epoch-eval-train", "2", "--syn-steps", "2", "--expert-epochs", "1",
                    "--max-start-epoch", "2", "--track", "tensorboard", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    events = EventAccumulator(str(out / "trackers" / "tensorboard"))
+    events = EventAccumulator(str(out / "trackers" / "tensorboard"), size_guidance={"histograms": 0, "images": 0})
     events.Reload()
     losses = [e.value for e in events.Scalars("Grand_Loss")]
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert losses == pytest.approx([m["loss"] for m in metrics if "loss" in m], rel=1e-6)
     accuracy = events.Scalars("Accuracy/ConvNetW32")
     assert [e.step for e in accuracy] == [0, 3] and accuracy[-1].value == pytest.approx(metrics[-1]["eval_acc_mean"])
-    assert [e.step for e in events.Scalars("Synthetic_LR")] == [0, 1, 2]
-    assert "Synthetic_Images" in events.Tags()["images"]
+    alpha = events.Scalars("Synthetic_LR")
+    assert [e.step for e in alpha] == [0, 1, 2] and alpha[0].value == pytest.approx(0.01)  # before its first update
+    assert [e.value for e in alpha] == pytest.approx([m["alpha_used"] for m in metrics if "loss" in m])
+    # what the public MTT code logs besides: the best evaluation's std, pixel histograms, upsampled and clipped grids
+    best, best_std = None, []
+    for m in (m for m in metrics if "eval_acc_mean" in m):
+        best = (m["eval_acc_mean"], m["eval_acc_std"]) if best is None or m["eval_acc_mean"] > best[0] else best
+        best_std.append(best[1])
+    assert [e.value for e in events.Scalars("Max_Std/ConvNetW32")] == pytest.approx(best_std)
+    final = torch.load(out / "images.pt", weights_only=True)
+    assert events.Scalars("Pixels/Max_Channel_Std")[-1].value == pytest.approx(float(final.flatten().std()), rel=1e-5)
+    histogram = events.Histograms("Pixels")
+    assert [e.step for e in histogram] == [0, 3] and histogram[-1].histogram_value.num == final.numel()
+    assert histogram[-1].histogram_value.max == pytest.approx(float(final.max()))
+    for tag in ("Synthetic_Images", "Clipped_Synthetic_Images/std_2.5"):
+        grid = events.Images(tag)[-1]  # 10 images of 28 px, drawn 5x with a 1-px frame: 10 x 142 by 1 x 142
+        assert (grid.width, grid.height) == (10 * 142, 142)
+    protocol = events.Tensors("Evaluation_Protocol/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "networks: 1" in protocol and "epochs: 2" in protocol and "lr: the learned alpha" in protocol
 
 
 def test_wandb_offline_run_holds_the_loss_and_accuracy_rows(expert_root, tmp_path, mini_fmnist_dir):
@@ -310,10 +327,12 @@ def test_wandb_offline_run_holds_the_loss_and_accuracy_rows(expert_root, tmp_pat
     assert [history[m["iteration"]]["Grand_Loss"] for m in metrics if "loss" in m] == \
         pytest.approx([m["loss"] for m in metrics if "loss" in m])
     assert [history[m["iteration"]]["Synthetic_LR"] for m in metrics if "alpha" in m] == \
-        pytest.approx([m["alpha"] for m in metrics if "alpha" in m])
+        pytest.approx([m["alpha_used"] for m in metrics if "alpha" in m])  # the alpha each iteration used
     assert sorted(step for step, row in history.items() if "Accuracy/ConvNetW32" in row) == [0, 3]
     assert history[3]["Accuracy/ConvNetW32"] == pytest.approx(metrics[-1]["eval_acc_mean"])
     assert history[3]["Synthetic_Images/_type"] == "image-file"
+    assert history[3]["Clipped_Synthetic_Images/std_2.5/_type"] == "image-file"
+    assert history[3]["Pixels/_type"] == "histogram" and "Max_Std/ConvNetW32" in history[3]
 
 
 def _offline_history(path: Path) -> list[dict]:

@@ -91,6 +91,17 @@ class EvalSettings(EvalOptions):
     weight_decay: float = option(5e-4, "weight decay of the evaluation networks", minimum=0, cli=False)
     seed: int = option(0, "random seed", minimum=0, maximum=MAX_INT)
 
+    def description(self, models: tuple[str, ...] | list[str], lr: float | str) -> dict:
+        """The protocol as plain values (what ``eval.json`` records and trackers show as text):
+        networks, architectures, epochs, the step size ``lr`` and its schedule, batch, SGD
+        settings, augmentation and seed."""
+        decay_after = self.epoch_eval_train // 2 + 1  # the schedule of eval.protocol.learning_rate_schedule
+        return {"networks": self.num_eval, "models": list(models), "epochs": self.epoch_eval_train, "lr": lr,
+                "lr_schedule": f"{self.epoch_eval_train + 1} passes over the set, lr x0.1 after pass {decay_after}",
+                "batch": self.batch_train, "optimizer": "SGD", "momentum": self.momentum,
+                "weight_decay": self.weight_decay,
+                "augmentation": f"DSA {self.dsa_strategy}" if self.dsa else "none", "seed": self.seed}
+
 
 @dataclass(frozen=True)
 class ExpertConfig(RunOptions, DataOptions):
@@ -161,6 +172,14 @@ class DistillConfig(RunOptions, EvalOptions, DataOptions):
                                      metavar="N")
     checkpoint_every: int = option(50, "write a checkpoint every N iterations", minimum=1)
     save_every_eval: bool = option(False, "keep the synthetic set of every evaluation in snapshots/")
+    baseline: bool = option(True, "do not evaluate the random real subset of the same size that is otherwise "
+                                  "trained once, at the first evaluation, with the same networks (the baseline "
+                                  "line of curves.png and of the below-baseline warning)", negative="--no-baseline")
+    stall_iterations: int = option(50, "warn once when the matching loss has not moved for this many iterations "
+                                       "(0: never)", minimum=0, maximum=10_000_000, metavar="N")
+    stall_tolerance: float = option(0.01, "the loss has not moved when its range (max - min) over those iterations "
+                                          "is at most this fraction of its mean", above=0, maximum=1,
+                                    metavar="FRACTION")
     recipe: str | None = option(None, "the recipe the options came from", cli=False)
     recipe_version: int | None = option(None, "the version of that recipe", cli=False, minimum=1)
     plugin_options: dict[str, Any] = option({}, "values of the options that plugins define", cli=False)
@@ -177,6 +196,14 @@ class DistillConfig(RunOptions, EvalOptions, DataOptions):
         """The evaluation protocol of this run (everything ``dd-harness eval`` needs)."""
         return EvalSettings.from_dict(self.to_dict())
 
+    def evaluation_protocol(self) -> dict:
+        """How the run evaluates its set during distillation, as plain values (see
+        :meth:`EvalSettings.description`), with the random real subset it is compared with."""
+        protocol = self.eval_settings().description((self.model, *self.eval_models), "the learned alpha")
+        protocol["random_subset"] = ({"per_class": self.ipc, "lr": self.lr_teacher, "seed": self.seed}
+                                     if self.baseline else None)
+        return protocol
+
 
 @dataclass(frozen=True)
 class EvalCommandConfig(DeviceOption):
@@ -187,6 +214,9 @@ class EvalCommandConfig(DeviceOption):
     epoch_eval_train: int | None = option(None, "training epochs (default: the run's value)", minimum=1,
                                           maximum=100_000)
     seed: int = option(0, "random seed of the evaluation networks", minimum=0, maximum=MAX_INT)
+    set: str | None = option(None, "which set of the run: final (images.pt), best (best/: the best-evaluated set) "
+                                   "or an ITERATION kept in snapshots/ by --save-every-eval (default: final, or the "
+                                   "set --run points at, e.g. RUN/best)", metavar="final|best|ITERATION")
     data_path: str | None = option(None, "folder with the dataset files (default: the run's)", metavar="DIR")
     baseline: bool = option(True, "also evaluate a random real subset of the same size", negative="--no-baseline")
     batched: bool = option(False, "train the num_eval networks together (torch.func.vmap)")

@@ -1,4 +1,5 @@
-"""PNG figures of a run: the synthetic images as a grid, and loss/accuracy against iteration."""
+"""PNG figures of a run: the synthetic images as a grid (titled with the set and its iteration), and
+the run's curves (loss, accuracy against the random subset, alpha, start epoch) against iteration."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ def _pyplot():
 
 
 def save_image_grid(images: torch.Tensor, labels: torch.Tensor, path: str | Path,
-                    class_names: Sequence[str] = (), mean: Sequence[float] = (), std: Sequence[float] = ()) -> None:
-    """One row per class; images are un-normalised (if mean/std given) and clipped to 2.5 std."""
+                    class_names: Sequence[str] = (), mean: Sequence[float] = (), std: Sequence[float] = (),
+                    title: str = "") -> None:
+    """One row per class; images are un-normalised (if mean/std given) and clipped to 2.5 std;
+    ``title`` (which set, which iteration) on top."""
     plt = _pyplot()
     images = images.detach().cpu().float()
     hard = hard_labels(labels)
@@ -51,38 +54,99 @@ def save_image_grid(images: torch.Tensor, labels: torch.Tensor, path: str | Path
             ax.imshow(pixels[..., 0] if pixels.shape[2] == 1 else pixels, cmap="gray" if pixels.shape[2] == 1 else None)
             if j == 0:
                 ax.set_title(class_names[c] if c < len(class_names) else str(c), fontsize=7, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def _moving_mean(values: Sequence[float], window: int) -> list[float]:
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value - (values[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out
+
+
+CURVE_PANELS = ("matching loss", "test accuracy (%)", "alpha (student step size)", "start epoch")
 
 
 def save_training_curves(rows: list[dict], path: str | Path, title: str = "") -> None:
-    """Matching loss (left axis) and evaluation accuracy with std band (right axis)."""
+    """curves.png: :func:`training_curves` of the metrics ``rows``."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    losses = [(r["iteration"], r["loss"]) for r in rows if r.get("loss") is not None]
-    if losses:
-        xs, ys = zip(*losses)
-        ax.plot(xs, ys, color="tab:blue", alpha=0.35, lw=0.8, label="loss")
-        window = max(1, len(ys) // 50)
-        if window > 1:
-            smooth = [sum(ys[max(0, i - window + 1): i + 1]) / len(ys[max(0, i - window + 1): i + 1]) for i in range(len(ys))]
-            ax.plot(xs, smooth, color="tab:blue", lw=1.5, label=f"loss (moving mean of {window})")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("matching loss", color="tab:blue")
-    evals = [(r["iteration"], r["eval_acc_mean"], r.get("eval_acc_std", 0.0)) for r in rows if r.get("eval_acc_mean") is not None]
-    if evals:
-        ax2 = ax.twinx()
-        xs, means, stds = zip(*evals)
-        means_pct = [100 * m for m in means]
-        ax2.plot(xs, means_pct, "o-", color="tab:red", label="test accuracy")
-        ax2.fill_between(xs, [100 * (m - s) for m, s in zip(means, stds)],
-                         [100 * (m + s) for m, s in zip(means, stds)], color="tab:red", alpha=0.15)
-        ax2.set_ylabel("test accuracy (%)", color="tab:red")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
+    fig = training_curves(rows, title)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def training_curves(rows: list[dict], title: str = ""):
+    """A matplotlib figure of four panels (:data:`CURVE_PANELS`) against the iteration, from the
+    metrics rows: the matching loss (and its moving mean); the test accuracy (mean with a +-std
+    band, the best evaluation marked) and the random real subset's (a dashed line with its band);
+    alpha, the student's step size (the value each iteration used); the start epoch of each
+    iteration's segment. Warnings (event rows) are dotted vertical lines on every panel."""
+    plt = _pyplot()
+    steps = [r for r in rows if "loss" in r]
+    evals = [r for r in rows if r.get("eval_acc_mean") is not None]
+    baseline = next((r for r in rows if "baseline_acc_mean" in r), None)
+    events = [r for r in rows if "event" in r]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharex=True)
+    loss_ax, acc_ax, alpha_ax, epoch_ax = axes.flat
+    xs = [r["iteration"] for r in steps]
+    if steps:
+        losses = [r["loss"] for r in steps]
+        loss_ax.plot(xs, losses, color="tab:blue", alpha=0.3, lw=0.8, label="per iteration")
+        window = max(1, min(50, len(losses) // 10))
+        if window > 1:
+            loss_ax.plot(xs, _moving_mean(losses, window), color="tab:blue", lw=1.8, label=f"moving mean of {window}")
+        loss_ax.legend(fontsize=8, loc="upper right")
+        alpha_ax.plot(xs, [r.get("alpha_used", r["alpha"]) for r in steps], color="tab:green", lw=1.5)
+        alpha_ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        epoch_ax.scatter(xs, [r["start_epoch"] for r in steps], s=6, color="tab:purple", alpha=0.5,
+                         label="per iteration")
+        if window > 1:
+            epoch_ax.plot(xs, _moving_mean([r["start_epoch"] for r in steps], window), color="tab:purple", lw=1.5,
+                          label=f"moving mean of {window}")
+        epoch_ax.legend(fontsize=8, loc="upper right")
+    else:
+        for ax in (loss_ax, alpha_ax, epoch_ax):
+            ax.text(0.5, 0.5, "no iteration", ha="center", va="center", transform=ax.transAxes, color="gray")
+    if baseline is not None:
+        mean, std = 100 * baseline["baseline_acc_mean"], 100 * baseline["baseline_acc_std"]
+        acc_ax.axhline(mean, color="gray", ls="--", lw=1.2, label=f"random real subset {mean:.1f} +- {std:.1f}%")
+        acc_ax.axhspan(mean - std, mean + std, color="gray", alpha=0.15)
+    if evals:
+        its = [r["iteration"] for r in evals]
+        means = [100 * r["eval_acc_mean"] for r in evals]
+        stds = [100 * r.get("eval_acc_std", 0.0) for r in evals]
+        acc_ax.plot(its, means, "o-", color="tab:red", ms=4, label="distilled set (mean +- std)")
+        acc_ax.fill_between(its, [m - d for m, d in zip(means, stds)], [m + d for m, d in zip(means, stds)],
+                            color="tab:red", alpha=0.18)
+        best = max(range(len(means)), key=lambda i: (means[i], -i))  # the first best, as best/ keeps it
+        acc_ax.plot([its[best]], [means[best]], "*", color="black", ms=13,
+                    label=f"best set {means[best]:.1f}% (iteration {its[best]})")
+        final = "final set = best set" if best == len(means) - 1 else f"final set {means[-1]:.1f}%"
+        acc_ax.annotate(final, (its[-1], means[-1]), textcoords="offset points", xytext=(-10, -16), ha="right",
+                        fontsize=8)
+    else:
+        acc_ax.text(0.5, 0.5, "no evaluation (--eval-it 0)", ha="center", va="center", transform=acc_ax.transAxes,
+                    color="gray")
+    if evals or baseline is not None:
+        acc_ax.legend(fontsize=8, loc="lower right")
+    for ax, name in zip(axes.flat, CURVE_PANELS):
+        ax.set_title(name, fontsize=10, loc="left")
+        ax.grid(alpha=0.3)
+        for event in events:
+            ax.axvline(event["iteration"], color="tab:orange", ls=":", lw=1.2)
+    for event in events:
+        loss_ax.annotate(event["event"].replace("_", " "), (event["iteration"], 1), xycoords=("data", "axes fraction"),
+                         xytext=(3, -12), textcoords="offset points", fontsize=7, color="tab:orange")
+    for ax in (alpha_ax, epoch_ax):
+        ax.set_xlabel("iteration")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,5 +1,6 @@
-"""``--track tensorboard``: scalars and image grids in TensorBoard event files (torch's
-``SummaryWriter``), written to ``OUT/trackers/tensorboard`` or ``--tensorboard-dir``."""
+"""``--track tensorboard``: scalars, pixel histograms, image grids and the evaluation protocol
+in TensorBoard event files (torch's ``SummaryWriter``), written to ``OUT/trackers/tensorboard``
+or ``--tensorboard-dir``; what is logged is listed in :mod:`mct_plugin.trackers`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import ClassVar
 
 from mct_plugin.harness.api import ConfigError, Tracker, hookimpl, option
 
-from . import image_grid, metrics_of_evaluation, metrics_of_iteration
+from . import image_grids, metrics_of_evaluation, metrics_of_iteration, protocol_text
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,15 @@ class TensorBoardTracker(Tracker):
         folder = self.options().get("tensorboard_dir") or Path(run.out) / "trackers" / "tensorboard"
         self.log_dir = Path(folder).expanduser()
         self.writer = SummaryWriter(log_dir=str(self.log_dir))
-        self.best: dict[str, float] = {}
+        self.best: dict[str, tuple[float, float]] = {}
         self.experts = 0
 
     @hookimpl
     def dd_run_start(self, run):
         self.writer.add_text("config", "\n".join(f"    {k}: {v}" for k, v in vars(run.config).items()))
+        protocol = protocol_text(run)
+        if protocol is not None:
+            self.writer.add_text("Evaluation_Protocol", protocol)
 
     @hookimpl
     def dd_iteration(self, run, row):
@@ -50,7 +54,9 @@ class TensorBoardTracker(Tracker):
     def dd_evaluation(self, run, evaluation):
         for name, value in metrics_of_evaluation(evaluation, self.best).items():
             self.writer.add_scalar(name, value, evaluation.iteration)
-        self.writer.add_image("Synthetic_Images", image_grid(evaluation.images), evaluation.iteration)
+        self.writer.add_histogram("Pixels", evaluation.images.detach().float().cpu().nan_to_num(), evaluation.iteration)
+        for name, grid in image_grids(evaluation.images).items():
+            self.writer.add_image(name, grid, evaluation.iteration)
 
     @hookimpl
     def dd_expert_trained(self, run, expert):

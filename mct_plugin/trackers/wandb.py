@@ -1,4 +1,6 @@
-"""``--track wandb``: Weights & Biases runs with the public MTT code's metric names.
+"""``--track wandb``: Weights & Biases runs with the public MTT code's metric names, histograms and
+image grids (listed in :mod:`mct_plugin.trackers`); the evaluation protocol is in the run's
+config as ``evaluation_protocol``.
 
 ``--wandb-mode offline`` (or ``WANDB_MODE=offline``) writes the run under
 ``OUT/trackers/wandb`` for a later ``wandb sync``; no account or network is needed then.
@@ -13,7 +15,7 @@ from typing import ClassVar
 
 from mct_plugin.harness.api import ConfigError, Tracker, hookimpl, option
 
-from . import image_grid, metrics_of_evaluation, metrics_of_iteration
+from . import image_grids, metrics_of_evaluation, metrics_of_iteration, protocol_text
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class WandbTracker(Tracker):
         except ImportError as exc:
             raise ConfigError("--track wandb needs the wandb package: pip install 'mct_plugin[wandb]'") from exc
         self.wandb = wandb
-        self.best: dict[str, float] = {}
+        self.best: dict[str, tuple[float, float]] = {}
         self.experts = 0
         self.run_handle = None
 
@@ -49,6 +51,9 @@ class WandbTracker(Tracker):
     def dd_run_start(self, run):
         options = self.options()
         config = {k: _plain(v) for k, v in dataclasses.asdict(run.config).items()}
+        protocol = protocol_text(run)
+        if protocol is not None:
+            config["evaluation_protocol"] = protocol
         project = options.get("wandb_project") or (
             f"Distill_{config.get('dataset')}_{config.get('ipc')}" if run.command == "distill" else f"dd-harness-{run.command}")
         folder = Path(run.out) / "trackers"
@@ -65,8 +70,9 @@ class WandbTracker(Tracker):
     @hookimpl
     def dd_evaluation(self, run, evaluation):
         values = metrics_of_evaluation(evaluation, self.best)
-        grid = image_grid(evaluation.images).permute(1, 2, 0).numpy()
-        values["Synthetic_Images"] = self.wandb.Image(grid)
+        values["Pixels"] = self.wandb.Histogram(evaluation.images.detach().float().cpu().nan_to_num().numpy())
+        for name, grid in image_grids(evaluation.images).items():
+            values[name] = self.wandb.Image(grid.permute(1, 2, 0).numpy())
         self.run_handle.log(values, step=evaluation.iteration)
 
     @hookimpl

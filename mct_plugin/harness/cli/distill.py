@@ -101,11 +101,8 @@ def run(args: argparse.Namespace, components: Components) -> int:
         config = resume_config(args, components, Path(config.out))
     run = Distillation(config, components=components, overwrite=args.overwrite, resume=args.resume,
                        show_progress=not args.quiet, report=log.info)
-    result = run.run()
+    result = run.run()  # its last log line gives the final and the best set's accuracy
     if not distributed.context().is_main:
         return 0
-    if result.final_eval is not None:
-        log.info("final accuracy (%s, %d networks): %s%%", config.model, len(result.final_eval.accuracies),
-                 result.final_eval)
     print(result.run_dir)
     return 0

@@ -2,9 +2,16 @@
 
 Per iteration: the sampler picks a segment, the matcher returns the loss and the gradients of
 the synthetic images and of alpha for that segment, and two SGD optimizers (momentum 0.5, as in
-MTT) update them. The loop only orchestrates; the pieces are built by :mod:`.factory`,
-checkpoints are kept by :mod:`.checkpoint`, and progress is announced through the lifecycle
-hooks (:class:`~mct_plugin.harness.events.RunEvents`), where experiment trackers listen.
+MTT) update them. An update that would make alpha zero or negative is skipped (alpha and its
+momentum keep their values from before it; the public code lets alpha go negative). The loop
+only orchestrates; the pieces are built by :mod:`.factory`, checkpoints are kept by
+:mod:`.checkpoint`, warnings decided by :mod:`.watch`, and progress is announced through the
+lifecycle hooks (:class:`~mct_plugin.harness.events.RunEvents`), where experiment trackers listen.
+
+At every ``--eval-it`` iteration the set is evaluated; the best-evaluated set is kept in ``best/``
+and, at the first evaluation, a random real subset of the same size is trained with the same
+networks (``--no-baseline`` skips it). The run ends with ``run_summary.json`` and one log line giving
+the final and the best set's accuracy, each with its iteration.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ from ..components import Components
 from ..config import DistillConfig
 from ..data import RealDataset
 from ..errors import DivergenceError, Interrupted, RunDirectoryError
-from ..eval.protocol import EvalResult, evaluate_set
+from ..eval.protocol import EvalResult, evaluate_set, random_real_subset
+from ..eval.recorded import RunSummary
+from ..eval.saved_set import load_synthetic
 from ..events import Evaluation, RunEvents, RunInfo
-from ..io.atomic import ensure_directory
+from ..io.atomic import atomic_write_json, ensure_directory
 from ..experts.buffers import quick_digest
 from ..io.locks import OutputLock
 from ..io.rundir import RunDirectory
@@ -37,6 +46,7 @@ from .factory import build_parts, component_classes
 from .memory import AUTO
 from .resume import resume_changes, resumed_record
 from .synthetic import SyntheticSet
+from .watch import RunWatch
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +65,8 @@ class DistillResult:
     best_eval: EvalResult | None
     synthetic: SyntheticSet
     labels: torch.Tensor
+    summary: RunSummary | None = None  # final, best and random-subset accuracy with their iterations
+    random_subset: EvalResult | None = None  # the random real subset of the set's size (--no-baseline: None)
 
 
 def eval_iterations(config: DistillConfig) -> set[int]:
@@ -125,7 +137,6 @@ class Distillation:
         self.start_iteration = 0
         self.rows: list[dict] = []
         self.best: dict | None = None
-        self._warned_alpha = False
         if resume:
             self._check_sources_unchanged()
             changes.update(resume_changes(self.run_dir.path, recorded, self.record()))
@@ -145,6 +156,9 @@ class Distillation:
             self._load_checkpoint()
             if changes and self.ctx.is_main:  # config.json tells the truth about the run it holds
                 self.run_dir.write_config(resumed_record(recorded, self.record(), changes, self.start_iteration))
+        self.watch = RunWatch(config.stall_iterations, config.stall_tolerance, self.rows)
+        self.random_subset = next((EvalResult(config.model, row["baseline_accs"]) for row in self.rows
+                                   if "baseline_accs" in row), None)
 
     def _requested_gradient_mode(self, matcher_default: str, recorded: dict | None) -> str:
         """The gradient mode to build: a registered name (former names translated, with a log line)
@@ -256,6 +270,16 @@ class Distillation:
                                           models=self.components.models)
         return Evaluation(iteration, results, self.synthetic.images.detach().clone(), labels.detach().clone(), lr)
 
+    def evaluate_random_subset(self) -> EvalResult:
+        """A random real subset of the set's size (``ipc`` per class, drawn with the run's seed),
+        trained with the evaluation protocol, the same network seeds and the initial alpha
+        (``--lr-teacher``), as ``dd-harness eval`` does. Its random draws are isolated, so the
+        run's other numbers do not depend on whether it is evaluated."""
+        images, labels = random_real_subset(self.data, self.config.ipc, self.config.seed)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            return evaluate_set(images, labels, self.config.lr_teacher, self.data, self.config.model,
+                                self.config.eval_settings(), models=self.components.models)
+
     def _record_eval(self, iteration: int, row: dict, events: RunEvents) -> EvalResult:
         evaluation = self.evaluate(iteration)
         result = evaluation.main
@@ -263,6 +287,13 @@ class Distillation:
         if len(evaluation.results) > 1:
             row["eval_models"] = {m: {"mean": r.mean, "std": r.std, "accs": r.accuracies}
                                   for m, r in evaluation.results.items()}
+        if self.config.baseline and self.random_subset is None:
+            self.random_subset = self.evaluate_random_subset()
+            row.update(baseline_acc_mean=self.random_subset.mean, baseline_acc_std=self.random_subset.std,
+                       baseline_accs=self.random_subset.accuracies)
+        if self.random_subset is not None:
+            self._warn(self.watch.evaluation(iteration, result.mean, result.std, self.random_subset.mean,
+                                             self.random_subset.std))
         if self.best is None or result.mean > self.best["mean"]:
             self.best = {"iteration": iteration, "mean": result.mean, "std": result.std}
             if self.ctx.is_main:
@@ -290,16 +321,13 @@ class Distillation:
             self._diverged(iteration, "the gradient of the images or of alpha is not finite")
         self.synthetic.images.grad = images_grad
         self.synthetic.lr.grad = lr_grad
+        alpha_used = self.synthetic.lr.detach().clone()
+        momentum = self.optimizer_lr.state.get(self.synthetic.lr, {}).get("momentum_buffer")
+        momentum = None if momentum is None else momentum.clone()
         self.optimizer_img.step()
         self.optimizer_lr.step()
-        with torch.no_grad():  # a step size <= 0 would make the student (and evaluation) meaningless
-            if self.synthetic.lr <= 0:
-                floor = 1e-3 * self.config.lr_teacher
-                if not self._warned_alpha:
-                    self.report(f"alpha became {float(self.synthetic.lr):.3g} at iteration {iteration}; kept at "
-                                f"{floor:.3g} (lower --lr-lr if this repeats)")
-                    self._warned_alpha = True
-                self.synthetic.lr.fill_(floor)
+        if self.synthetic.lr.detach() <= 0:  # a step size <= 0 would make the student (and evaluation) meaningless
+            self._skip_alpha_update(iteration, alpha_used, momentum)
         self.optimizer_img.zero_grad(set_to_none=True)
         self.optimizer_lr.zero_grad(set_to_none=True)
         alpha = float(self.synthetic.lr.detach())
@@ -309,8 +337,30 @@ class Distillation:
         if not np.isfinite(largest) or largest > DIVERGENCE_PIXELS:
             self._diverged(iteration, f"the synthetic images reached |pixel| = {largest:.3g}")
         return {"iteration": iteration, "loss": loss, "start_epoch": segment.start,
-                "target_epoch": segment.target, "expert": outcome.expert, "alpha": float(self.synthetic.lr.detach()),
-                "seconds": time.perf_counter() - started}
+                "target_epoch": segment.target, "expert": outcome.expert, "alpha_used": float(alpha_used),
+                "alpha": float(self.synthetic.lr.detach()), "seconds": time.perf_counter() - started}
+
+    def _skip_alpha_update(self, iteration: int, alpha_used: torch.Tensor, momentum: torch.Tensor | None) -> None:
+        """Undo the update of alpha: its value and its momentum return to what they were before it."""
+        rejected = float(self.synthetic.lr.detach())
+        with torch.no_grad():
+            self.synthetic.lr.copy_(alpha_used)
+        state = self.optimizer_lr.state[self.synthetic.lr]
+        if momentum is None:
+            state.pop("momentum_buffer", None)
+        else:
+            state["momentum_buffer"] = momentum
+        self._warn(self.watch.alpha_rejected(iteration, rejected, float(alpha_used)))
+
+    def _warn(self, event: dict | None) -> None:
+        """Say a warning of :mod:`.watch` (once per run: ``event`` is None after the first) in the log
+        and as an event row of metrics.jsonl."""
+        if event is None:
+            return
+        self.report(f"warning: {event['message']}")
+        self.rows.append(event)
+        if self.ctx.is_main:
+            self.run_dir.append_metrics(event)
 
     def _diverged(self, iteration: int, what: str) -> None:
         kept = (f"the checkpoint of iteration {self.last_checkpoint} is kept in {self.run_dir.path}"
@@ -334,15 +384,25 @@ class Distillation:
         with RunEvents(self.components, info, self.config.track) as events:
             final_eval = self._loop(events, stop_at)
             labels = self.matcher.final_labels(self.synthetic)
+            summary = RunSummary.from_rows(self.rows, self.config.iterations)
+            resumes_at = self.last_checkpoint if self.last_checkpoint is not None else self.start_iteration
             if self.ctx.is_main:
-                self._write_figures(labels)
+                self._write_figures(labels, summary, min(resumes_at, self.config.iterations))
+                atomic_write_json(self.run_dir.file("run_summary.json"),
+                                  {"finished": resumes_at > self.config.iterations, "model": self.config.model,
+                                   **summary.as_dict(), "protocol": self.config.evaluation_protocol()})
+            self.report(f"{self.run_dir.path}: {summary.describe()}")
             best = None
             if self.best is not None:
-                best_rows = [r for r in self.rows if r["iteration"] == self.best["iteration"]]
+                best_rows = [r for r in self.rows if r["iteration"] == self.best["iteration"] and "event" not in r]
                 best = EvalResult(self.config.model, best_rows[0].get("eval_accs", []) if best_rows else [])
             events.summary = {"final_accuracy": final_eval.mean if final_eval else None,
+                              "best_accuracy": summary.best.mean if summary.best else None,
+                              "best_iteration": summary.best.iteration if summary.best else None,
+                              "random_subset_accuracy": summary.random_subset.mean if summary.random_subset else None,
                               "best": self.best, "alpha": float(self.synthetic.lr.detach())}
-        return DistillResult(self.run_dir.path, self.rows, final_eval, best, self.synthetic, labels)
+        return DistillResult(self.run_dir.path, self.rows, final_eval, best, self.synthetic, labels, summary,
+                             self.random_subset)
 
     def _loop(self, events: RunEvents, stop_at: int | None) -> EvalResult | None:
         config = self.config
@@ -366,13 +426,15 @@ class Distillation:
                         final_eval = result
                 if iteration < config.iterations:
                     row.update(self.step(iteration))
+                    self._warn(self.watch.loss(iteration, row["loss"]))
                     bar.update(1)
                     bar.set_postfix(loss=f"{row['loss']:.4f}", alpha=f"{row['alpha']:.4g}",
                                     acc="-" if last_acc is None else f"{100 * last_acc:.1f}%")
-                self.rows.append(row)
-                if self.ctx.is_main:
-                    self.run_dir.append_metrics(row)
-                events.iteration(row)
+                if len(row) > 1:  # the last iteration takes no step: its row exists only if it was evaluated
+                    self.rows.append(row)
+                    if self.ctx.is_main:
+                        self.run_dir.append_metrics(row)
+                    events.iteration(row)
                 finished = iteration == config.iterations
                 stopping = distributed.any_rank(stop_requested() is not None)
                 if finished or (iteration + 1) % config.checkpoint_every == 0 or stopping:
@@ -386,12 +448,20 @@ class Distillation:
         bar.close()
         return final_eval
 
-    def _write_figures(self, labels: torch.Tensor) -> None:
+    def _write_figures(self, labels: torch.Tensor, summary: RunSummary, iteration: int) -> None:
+        """synthetic.png (the final set), best/synthetic.png (the best-evaluated set) and curves.png;
+        every title names the set, its iteration and its accuracy."""
         spec = self.data.spec
+        run = f"{self.config.matcher.upper()} on {spec.name}, ipc={self.config.ipc}"
+        unnormalise = ((), ()) if self.config.zca else (spec.mean, spec.std)
+        final = summary.final if summary.final is not None and summary.final.iteration == iteration else None
         save_image_grid(self.synthetic.images, labels, self.run_dir.file("synthetic.png"), spec.class_names,
-                        () if self.config.zca else spec.mean, () if self.config.zca else spec.std)
-        save_training_curves(self.rows, self.run_dir.file("curves.png"),
-                             f"{self.config.matcher.upper()} on {spec.name}, ipc={self.config.ipc}")
+                        *unnormalise, title=f"{run}\nfinal set, iteration {iteration}" + (f": {final}" if final else ""))
+        if summary.best is not None and self.run_dir.file("best").is_dir():
+            images, best_labels, _ = load_synthetic(self.run_dir.file("best"))
+            save_image_grid(images, best_labels, self.run_dir.file("best") / "synthetic.png", spec.class_names,
+                            *unnormalise, title=f"{run}\nbest set, iteration {summary.best.iteration}: {summary.best}")
+        save_training_curves(self.rows, self.run_dir.file("curves.png"), run)
 
 
 def distill(config: DistillConfig, **kwargs) -> DistillResult:

@@ -3,9 +3,11 @@ every caller to it (``dd-harness distill --resume`` and ``Distillation(..., resu
 
 A resumed run continues the recorded experiment: every option in its ``config.json`` must keep its
 value, except those in :data:`MAY_CHANGE_ON_RESUME` (how long to run, how often to checkpoint,
-where the inputs are now, the device and trackers). A refused resume names every difference as
-the command line spells it; an accepted change is written back to ``config.json`` with the
-previous values kept in its ``resumed`` history (:func:`resumed_record`).
+where the inputs are now, the device and trackers, and what is reported without changing the
+synthetic set: snapshots, the random-subset baseline, the stall warning's window and tolerance).
+A refused resume names every difference as the command line spells it; an accepted change is
+written back to ``config.json`` with the previous values kept in its ``resumed`` history
+(:func:`resumed_record`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..errors import RunDirectoryError
 from ..options import flag
 
 MAY_CHANGE_ON_RESUME = frozenset({"iterations", "checkpoint_every", "buffer_path", "data_path", "download", "device",
-                                  "track", "save_every_eval"})
+                                  "track", "save_every_eval", "baseline", "stall_iterations", "stall_tolerance"})
 PATH_OPTIONS = ("buffer_path", "data_path", "out")
 # config.json keys that are not options (what the run measured and how it was resumed)
 RECORD_KEYS = frozenset({"world_size", "buffer_files", "resumed"})

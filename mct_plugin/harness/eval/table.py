@@ -1,8 +1,10 @@
 """``dd-harness eval``: a run's synthetic set vs a random real subset, per architecture.
 
 The protocol (epochs, batch, augmentation strategy, ...) is the one the run recorded in its
-``config.json``; the command line only chooses the architectures, the number of networks, and
-may shorten the training (``--epoch-eval-train``).
+``config.json``; the command line only chooses the set (``--set final|best|ITERATION``, or
+``--run RUN/best``), the architectures, the number of networks, and may shorten the training
+(``--epoch-eval-train``). The report (``eval.json``, ``eval_table.md``, beside the evaluated set)
+records the whole protocol and repeats the accuracies the run recorded while it distilled.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import torch
 from ..config import DistillConfig, EvalCommandConfig, EvalSettings
 from ..components import Components
 from ..data import load_dataset
-from ..errors import RunDirectoryError
+from ..errors import ConfigError, RunDirectoryError
 from ..io.atomic import atomic_write_json, atomic_write_text
 from ..io.rundir import RunDirectory
 from ..runtime import distributed
 from ..runtime.devices import resolve_device
 from ..training import hard_labels
-from .saved_set import load_synthetic
+from .recorded import RunSummary
+from .saved_set import locate_set, split_run_path
 from .protocol import EvalResult, network_seed, random_real_subset, train_and_test
 
 log = logging.getLogger(__name__)
@@ -37,19 +40,27 @@ class EvalTable:
     images: int
     per_class: int
     rows: list[tuple[str, EvalResult, EvalResult | None]] = field(default_factory=list)
+    evaluated: str = "final set"
+    protocol: dict = field(default_factory=dict)
+    recorded: RunSummary | None = None
+    recorded_epochs: int | None = None  # the training epochs of the evaluations during distillation
 
     def to_markdown(self) -> str:
-        lines = [f"Run {self.run}: {self.images} synthetic images ({self.per_class} per class)", "",
+        lines = [f"Run {self.run}, {self.evaluated}: {self.images} synthetic images ({self.per_class} per class)", "",
                  "| model | random real subset (%) | distilled (%) | networks |",
                  "|---|---|---|---|"]
         for model, distilled, baseline in self.rows:
             lines.append(f"| {model} | {baseline if baseline else '-'} | {distilled} | {len(distilled.accuracies)} |")
+        if self.recorded is not None:
+            lines += ["", f"Recorded while distilling ({self.recorded_epochs}-epoch evaluations): "
+                          f"{self.recorded.describe()}."]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"run": self.run, "images": self.images, "per_class": self.per_class,
+        return {"run": self.run, "images": self.images, "per_class": self.per_class, "protocol": self.protocol,
                 "rows": [{"model": m, "distilled": d.as_dict(), "random_subset": b.as_dict() if b else None}
-                         for m, d, b in self.rows]}
+                         for m, d, b in self.rows],
+                "recorded": self.recorded.as_dict() if self.recorded is not None else None}
 
 
 def run_protocol(run_config: DistillConfig, options: EvalCommandConfig) -> EvalSettings:
@@ -59,33 +70,53 @@ def run_protocol(run_config: DistillConfig, options: EvalCommandConfig) -> EvalS
                             epoch_eval_train=options.epoch_eval_train or settings.epoch_eval_train)
 
 
+def chosen_set(run_dir: Path, options: EvalCommandConfig) -> tuple[Path, str | None]:
+    """The run directory and the set to evaluate: ``--set``, or the one ``--run`` points at
+    (``RUN/best``); both at once must agree."""
+    run_path, implied = split_run_path(run_dir)
+    if implied is not None and options.set not in (None, implied):
+        raise ConfigError(f"--run {run_dir} is the {implied} set of {run_path}, --set {options.set} another; "
+                          f"give --run {run_path} --set {options.set}")
+    return run_path, options.set or implied
+
+
 def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig(), *, components: Components,
                  report: Callable[[str], None] = log.info) -> EvalTable:
-    """Evaluate the synthetic set of ``run_dir`` (its dataset and models from ``components``); write
-    ``eval.json`` and ``eval_table.md`` there."""
-    run = RunDirectory(run_dir)
+    """Evaluate a synthetic set of the run in ``run_dir`` (``options.set``; ``run_dir`` may be
+    ``RUN/best``), its dataset and models from ``components``; write ``eval.json`` and
+    ``eval_table.md`` beside that set (:meth:`~.saved_set.SavedSet.report_files`)."""
+    run_path, which = chosen_set(run_dir, options)
+    run = RunDirectory(run_path)
     saved = run.read_config()
     if not isinstance(saved, dict):
         raise RunDirectoryError(f"{run.file('config.json')} does not hold a mapping of options")
     run_config = DistillConfig.from_dict(saved, where=str(run.file("config.json")))
+    recorded = RunSummary.from_rows(run.read_metrics(), run_config.iterations)
+    chosen = locate_set(run.path, which, run_config.iterations, recorded.best.iteration if recorded.best else None)
     spec = components.datasets.get(run_config.dataset)
-    images, labels, lr = load_synthetic(run.path, spec.num_classes)
+    images, labels, lr = chosen.load(spec.num_classes)
     for model in (*options.models, run_config.model):
         components.models.factory(model)
     data = load_dataset(spec, options.data_path or run_config.data_path,
                         zca=run_config.zca).to(resolve_device(options.device))
     if tuple(images.shape[1:]) != data.image_shape:
-        raise RunDirectoryError(f"{run.path / 'images.pt'} holds {tuple(images.shape[1:])} images but "
-                                f"{data.spec.name} has {data.image_shape}")
+        raise RunDirectoryError(f"{chosen.directory / f'images{chosen.suffix}.pt'} holds {tuple(images.shape[1:])} "
+                                f"images but {data.spec.name} has {data.image_shape}")
     per_class = max(1, int(torch.bincount(hard_labels(labels), minlength=data.num_classes).max()))
     protocol = run_protocol(run_config, options)
     num_eval = protocol.num_eval
-    table = EvalTable(str(run.path), len(images), per_class)
+    models = list(options.models) or [run_config.model]
+    description = {"set": chosen.kind, "iteration": chosen.iteration, **protocol.description(models, lr),
+                   "batched": options.batched,
+                   "random_subset": {"per_class": per_class, "lr": run_config.lr_teacher, "seed": options.seed}
+                   if options.baseline else None}
+    table = EvalTable(str(run.path), len(images), per_class, evaluated=chosen.describe(), protocol=description,
+                      recorded=recorded, recorded_epochs=run_config.epoch_eval_train)
+    report(f"evaluating the {chosen.describe()} of {run.path}")
     sets = {"distilled": (images, labels, lr)}
     if options.baseline:
         real_x, real_y = random_real_subset(data, per_class, options.seed)
         sets["random"] = (real_x, real_y, run_config.lr_teacher)
-    models = list(options.models) or [run_config.model]
     ctx = distributed.context()
     results: dict[tuple[str, str], EvalResult] = {}
     if options.batched and not ctx.enabled:
@@ -122,6 +153,7 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
         report(f"{model}: distilled {distilled}%, random subset {random_result if random_result else '-'}%")
     if not ctx.is_main:
         return table
-    atomic_write_json(run.path / "eval.json", table.to_dict())
-    atomic_write_text(run.path / "eval_table.md", table.to_markdown() + "\n")
+    report_json, report_markdown = chosen.report_files()
+    atomic_write_json(report_json, table.to_dict())
+    atomic_write_text(report_markdown, table.to_markdown() + "\n")
     return table

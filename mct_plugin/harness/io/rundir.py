@@ -1,12 +1,14 @@
 """A distillation run directory: refuses to clobber results, appends metrics, keeps checkpoints.
 
-Files: ``config.json`` (resolved config), ``metrics.jsonl`` (one JSON row per iteration),
-``images.pt`` / ``labels.pt`` / ``lr.pt`` (the latest synthetic set, DD-Ranking readable),
-``best/`` (the best-evaluated set), ``snapshots/`` (the set of every evaluation, with
-``--save-every-eval``), ``trackers/`` (experiment trackers' logs), ``synthetic.png``,
-``curves.png``, ``checkpoint.pt`` (everything ``--resume`` needs), ``eval.json`` and
-``eval_table.md`` (written by ``dd-harness eval``), and ``.dd-harness.lock`` while a command
-writes into the folder.
+Files: ``config.json`` (resolved config), ``metrics.jsonl`` (one JSON row per iteration, and
+an event row per warning), ``run_summary.json`` (the final and the best set's accuracy, with their
+iterations, at the end of a run), ``images.pt`` / ``labels.pt`` / ``lr.pt`` (the latest synthetic
+set, DD-Ranking readable), ``best/`` (the best-evaluated set, with its ``synthetic.png``),
+``snapshots/`` (the set of every evaluation, with ``--save-every-eval``), ``trackers/``
+(experiment trackers' logs), ``synthetic.png``, ``curves.png``, ``checkpoint.pt`` (everything
+``--resume`` needs), ``eval.json`` and ``eval_table.md`` (written by ``dd-harness eval`` beside
+the set it evaluated: here, in ``best/``, or ``snapshots/eval_{it}.json``), and
+``.dd-harness.lock`` while a command writes into the folder.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from .atomic import atomic_write_json, atomic_write_text, ensure_directory, remove_stale_temporaries
 from ..errors import OutputError, RunDirectoryError
 
-RESULT_FILES = ("config.json", "metrics.jsonl", "images.pt", "labels.pt", "lr.pt", "synthetic.png",
+RESULT_FILES = ("config.json", "metrics.jsonl", "run_summary.json", "images.pt", "labels.pt", "lr.pt", "synthetic.png",
                 "curves.png", "checkpoint.pt", "eval.json", "eval_table.md", "best", "snapshots", "trackers")
 CHECKPOINT = "checkpoint.pt"
 

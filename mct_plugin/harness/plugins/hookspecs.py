@@ -154,7 +154,8 @@ def dd_iteration(run, row):
 
     :param run: the :class:`~mct_plugin.harness.api.RunInfo` of the run.
     :param row: the metrics row written to ``metrics.jsonl`` (``iteration``, ``loss``,
-        ``start_epoch``, ``target_epoch``, ``alpha``, ``seconds``, ...).
+        ``start_epoch``, ``target_epoch``, ``alpha_used``, ``alpha``, ``seconds``, ...; a last
+        iteration holds only the evaluation). Warnings' event rows are not passed here.
     :returns: nothing.
     """
 

@@ -1,0 +1,74 @@
+"""Warnings that a run is not learning, each said once per run: in the log and as an event row of
+``metrics.jsonl`` (``{"iteration": I, "event": KIND, "message": ...}``, written before the
+iteration's own row).
+
+* ``alpha_kept``: an update would have made alpha (the student's step size) zero or negative;
+  the loop skips that update, so alpha keeps its last positive value;
+* ``loss_stalled``: over the last ``--stall-iterations`` iterations the matching loss stayed
+  within ``--stall-tolerance`` of its mean (max - min <= tolerance x mean): the student does not
+  move, or the images do not change, so the set is not learning;
+* ``below_random_subset``: an evaluation after iteration 0 scored below the random real subset
+  of the same size (iteration 0 is not counted: its set is random real images itself).
+
+:class:`RunWatch` only decides; the loop reports and writes. A resumed run rebuilds it from the
+metrics rows it keeps, so a warning already given is not repeated and the loss window continues.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Iterable
+
+ALPHA_KEPT, LOSS_STALLED, BELOW_RANDOM_SUBSET = "alpha_kept", "loss_stalled", "below_random_subset"
+
+
+class RunWatch:
+    """Decides when to warn (see the module docstring); each method returns the event row to write,
+    or None."""
+
+    def __init__(self, stall_iterations: int, stall_tolerance: float, rows: Iterable[dict] = ()) -> None:
+        self.stall_iterations, self.stall_tolerance = stall_iterations, stall_tolerance
+        self.losses: deque[tuple[int, float]] = deque(maxlen=max(1, stall_iterations))
+        self.said: set[str] = set()
+        for row in rows:
+            if "event" in row:
+                self.said.add(row["event"])
+            elif "loss" in row:
+                self.losses.append((row["iteration"], row["loss"]))
+
+    def _event(self, kind: str, iteration: int, message: str) -> dict | None:
+        if kind in self.said:
+            return None
+        self.said.add(kind)
+        return {"iteration": iteration, "event": kind, "message": message}
+
+    def alpha_rejected(self, iteration: int, rejected: float, kept: float) -> dict | None:
+        return self._event(ALPHA_KEPT, iteration,
+                           f"alpha would have become {rejected:.3g} at iteration {iteration}; that update is skipped "
+                           f"and alpha keeps its last value {kept:.3g} (and again whenever an update would make it "
+                           f"<= 0; lower --lr-lr if this repeats)")
+
+    def loss(self, iteration: int, loss: float) -> dict | None:
+        if not self.stall_iterations:
+            return None
+        self.losses.append((iteration, loss))
+        if len(self.losses) < self.stall_iterations:
+            return None
+        values = [value for _, value in self.losses]
+        low, high, mean = min(values), max(values), sum(values) / len(values)
+        if high - low > self.stall_tolerance * abs(mean):
+            return None
+        return self._event(LOSS_STALLED, iteration,
+                           f"the matching loss has not moved for {self.stall_iterations} iterations (iterations "
+                           f"{self.losses[0][0]}-{iteration}: {low:.4g} to {high:.4g}, within {self.stall_tolerance:g} "
+                           f"of its mean; --stall-iterations, --stall-tolerance): the set is not learning - check "
+                           f"alpha in curves.png, --lr-img and --lr-lr")
+
+    def evaluation(self, iteration: int, mean: float, std: float, baseline_mean: float | None,
+                   baseline_std: float) -> dict | None:
+        if baseline_mean is None or iteration == 0 or not mean < baseline_mean:
+            return None
+        return self._event(BELOW_RANDOM_SUBSET, iteration,
+                           f"the evaluation at iteration {iteration} ({100 * mean:.2f} +- {100 * std:.2f}%) is below "
+                           f"the random real subset of the same size ({100 * baseline_mean:.2f} +- "
+                           f"{100 * baseline_std:.2f}%)")
