@@ -18,7 +18,7 @@ tune_allocator()
 if "OMP_NUM_THREADS" not in os.environ:  # an explicit thread count (e.g. beside a benchmark) wins
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-from helpers import ALL_KILL_POINTS, DEFAULT_KILL_POINTS, SMALL_MODEL, components, write_idx  # noqa: E402
+from helpers import ALL_KILL_POINTS, DEFAULT_KILL_POINTS, SMALL_MODEL, components, write_fmnist_subset  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -80,21 +80,11 @@ def mini_fmnist_dir(tmp_path_factory, fmnist):
     """A --data-path folder with 1000 class-balanced real training and 500 real test images
     (Fashion-MNIST, as IDX files), so a subprocess trains and tests an expert epoch in well under
     a second. Depends on ``fmnist`` only to be skipped where the dataset is missing."""
-    import numpy as np
-
-    from mct_plugin.harness.data.datasets import DEBIAN_FASHION_MNIST
-    from mct_plugin.harness.data.idx import read_idx
-
-    def raw(stem):
-        return read_idx(DEBIAN_FASHION_MNIST / f"{stem}.gz")
-
-    train_images, train_labels = raw("train-images-idx3-ubyte"), raw("train-labels-idx1-ubyte")
-    index = np.concatenate([np.flatnonzero(train_labels == c)[:100] for c in range(10)])
-    directory = tmp_path_factory.mktemp("mini-fmnist")
-    write_idx(directory / "train-images-idx3-ubyte.gz", train_images[index])
-    write_idx(directory / "train-labels-idx1-ubyte.gz", train_labels[index])
-    write_idx(directory / "t10k-images-idx3-ubyte.gz", raw("t10k-images-idx3-ubyte")[:500])
-    write_idx(directory / "t10k-labels-idx1-ubyte.gz", raw("t10k-labels-idx1-ubyte")[:500])
-    return directory
+    return write_fmnist_subset(tmp_path_factory.mktemp("mini-fmnist"), per_class=100, test=500)
 
 
+@pytest.fixture(scope="session")
+def micro_fmnist_dir(tmp_path_factory, fmnist):
+    """Like ``mini_fmnist_dir`` with 100 training (10 per class) and 100 test images: a "whole
+    training set" that evaluation networks train on in a moment."""
+    return write_fmnist_subset(tmp_path_factory.mktemp("micro-fmnist"), per_class=10, test=100)

@@ -102,6 +102,26 @@ def write_idx(path: Path, array) -> Path:
     return path
 
 
+def write_fmnist_subset(directory: Path, per_class: int, test: int) -> Path:
+    """A ``--data-path`` folder of real Fashion-MNIST IDX files: the first ``per_class`` training
+    images of every class and the first ``test`` test images."""
+    import numpy as np
+
+    from mct_plugin.harness.data.datasets import DEBIAN_FASHION_MNIST
+    from mct_plugin.harness.data.idx import read_idx
+
+    def raw(stem):
+        return read_idx(DEBIAN_FASHION_MNIST / f"{stem}.gz")
+
+    train_images, train_labels = raw("train-images-idx3-ubyte"), raw("train-labels-idx1-ubyte")
+    index = np.concatenate([np.flatnonzero(train_labels == c)[:per_class] for c in range(10)])
+    write_idx(directory / "train-images-idx3-ubyte.gz", train_images[index])
+    write_idx(directory / "train-labels-idx1-ubyte.gz", train_labels[index])
+    write_idx(directory / "t10k-images-idx3-ubyte.gz", raw("t10k-images-idx3-ubyte")[:test])
+    write_idx(directory / "t10k-labels-idx1-ubyte.gz", raw("t10k-labels-idx1-ubyte")[:test])
+    return directory
+
+
 def cli_env() -> dict:
     """Environment of CLI subprocesses whose results are compared bit for bit: one fixed thread
     count (results depend on it) and one thread, so two processes never oversubscribe 2 cores."""

@@ -34,7 +34,7 @@ DISTILL_NUMBERS = ["ipc", "syn_steps", "expert_epochs", "max_start_epoch", "min_
                    "curriculum_initial", "curriculum_iterations", "stall_iterations", "stall_tolerance"]
 EXPERT_NUMBERS = ["num_experts", "train_epochs", "lr_teacher", "batch_train", "momentum", "weight_decay", "seed",
                   "subset", "save_interval"]
-EVAL_NUMBERS = ["num_eval", "epoch_eval_train", "seed"]
+EVAL_NUMBERS = ["num_eval", "epoch_eval_train", "seed", "full_data_accuracy"]
 
 
 def fuzz_settings(request):

@@ -220,6 +220,18 @@ class EvalCommandConfig(DeviceOption):
     data_path: str | None = option(None, "folder with the dataset files (default: the run's)", metavar="DIR")
     baseline: bool = option(True, "also evaluate a random real subset of the same size", negative="--no-baseline")
     batched: bool = option(False, "train the num_eval networks together (torch.func.vmap)")
+    full_data: bool = option(False, "also train the networks on the whole real training set under the same "
+                                    "protocol (DD-Ranking's HLR and LRS need it) and cache their accuracy")
+    full_data_accuracy: float | None = option(None, "test accuracy in percent of networks trained on the whole real "
+                                                    "training set under this protocol, for HLR and LRS (default: "
+                                                    "the one cached by 'eval --full-data')", minimum=0, maximum=100,
+                                              metavar="PCT")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.full_data and self.full_data_accuracy is not None:
+            raise ConfigError("--full-data measures the full-data accuracy and --full-data-accuracy gives it: "
+                              "pass one of them")
 
 
 @dataclass(frozen=True)

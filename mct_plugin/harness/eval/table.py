@@ -25,6 +25,8 @@ from ..io.rundir import RunDirectory
 from ..runtime import distributed
 from ..runtime.devices import resolve_device
 from ..training import hard_labels
+from .full_data import FullDataAccuracy, FullDataCache
+from .ranking import LabelRobustScores, REFERENCE, label_robust_scores, ranking_markdown
 from .recorded import RunSummary
 from .saved_set import locate_set, split_run_path
 from .protocol import EvalResult, network_seed, random_real_subset, train_and_test
@@ -44,6 +46,8 @@ class EvalTable:
     protocol: dict = field(default_factory=dict)
     recorded: RunSummary | None = None
     recorded_epochs: int | None = None  # the training epochs of the evaluations during distillation
+    ranking: list[LabelRobustScores] = field(default_factory=list)  # DD-Ranking's IOR, HLR, LRS per model
+    ranking_notes: list[str] = field(default_factory=list)  # why a DD-Ranking number is missing
 
     def to_markdown(self) -> str:
         lines = [f"Run {self.run}, {self.evaluated}: {self.images} synthetic images ({self.per_class} per class)", "",
@@ -54,13 +58,18 @@ class EvalTable:
         if self.recorded is not None:
             lines += ["", f"Recorded while distilling ({self.recorded_epochs}-epoch evaluations): "
                           f"{self.recorded.describe()}."]
+        if self.ranking:
+            lines += ["", ranking_markdown(self.ranking)]
+        lines += ["", *self.ranking_notes] if self.ranking_notes else []
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         return {"run": self.run, "images": self.images, "per_class": self.per_class, "protocol": self.protocol,
                 "rows": [{"model": m, "distilled": d.as_dict(), "random_subset": b.as_dict() if b else None}
                          for m, d, b in self.rows],
-                "recorded": self.recorded.as_dict() if self.recorded is not None else None}
+                "recorded": self.recorded.as_dict() if self.recorded is not None else None,
+                "dd_ranking": {"definition": REFERENCE, "units": "fractions of 1 (x 100: points, %)",
+                               "rows": [r.as_dict() for r in self.ranking], "notes": self.ranking_notes}}
 
 
 def run_protocol(run_config: DistillConfig, options: EvalCommandConfig) -> EvalSettings:
@@ -81,10 +90,13 @@ def chosen_set(run_dir: Path, options: EvalCommandConfig) -> tuple[Path, str | N
 
 
 def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig(), *, components: Components,
-                 report: Callable[[str], None] = log.info) -> EvalTable:
+                 report: Callable[[str], None] = log.info, full_data_cache: Path | None = None) -> EvalTable:
     """Evaluate a synthetic set of the run in ``run_dir`` (``options.set``; ``run_dir`` may be
     ``RUN/best``), its dataset and models from ``components``; write ``eval.json`` and
-    ``eval_table.md`` beside that set (:meth:`~.saved_set.SavedSet.report_files`)."""
+    ``eval_table.md`` beside that set (:meth:`~.saved_set.SavedSet.report_files`). DD-Ranking's IOR,
+    HLR and LRS (:mod:`.ranking`) join the table; the full-data accuracy they need is read from, or
+    with ``--full-data`` measured into, ``full_data_cache`` (default ``cache_dir()/full_data``)."""
+    options.validate()
     run_path, which = chosen_set(run_dir, options)
     run = RunDirectory(run_path)
     saved = run.read_config()
@@ -97,6 +109,9 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
     images, labels, lr = chosen.load(spec.num_classes)
     for model in (*options.models, run_config.model):
         components.models.factory(model)
+    if options.full_data_accuracy is not None and len(options.models) > 1:
+        raise ConfigError(f"--full-data-accuracy gives one accuracy but {len(options.models)} models are evaluated "
+                          f"({', '.join(options.models)}): evaluate them one at a time, or measure with --full-data")
     data = load_dataset(spec, options.data_path or run_config.data_path,
                         zca=run_config.zca).to(resolve_device(options.device))
     if tuple(images.shape[1:]) != data.image_shape:
@@ -117,6 +132,11 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
     if options.baseline:
         real_x, real_y = random_real_subset(data, per_class, options.seed)
         sets["random"] = (real_x, real_y, run_config.lr_teacher)
+    if options.full_data:  # DD-Ranking's real-hard accuracy: the whole training set, the random subset's lr
+        report(f"--full-data: the networks also train on all {len(data.train_images)} real training images")
+        sets["full_data"] = (data.train_images, data.train_labels, run_config.lr_teacher)
+    cache = FullDataCache(data, protocol, run_config.lr_teacher, zca=run_config.zca, root=full_data_cache)
+    full_data = known_full_data_accuracies(models, options, cache)
     ctx = distributed.context()
     results: dict[tuple[str, str], EvalResult] = {}
     if options.batched and not ctx.enabled:
@@ -153,7 +173,49 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
         report(f"{model}: distilled {distilled}%, random subset {random_result if random_result else '-'}%")
     if not ctx.is_main:
         return table
+    rank_models(table, results, full_data, hard=labels.dim() == 1, cache=cache, seed=options.seed, report=report)
     report_json, report_markdown = chosen.report_files()
     atomic_write_json(report_json, table.to_dict())
     atomic_write_text(report_markdown, table.to_markdown() + "\n")
     return table
+
+
+def known_full_data_accuracies(models: list[str], options: EvalCommandConfig,
+                               cache: FullDataCache) -> dict[str, FullDataAccuracy | None]:
+    """Each model's full-data accuracy before any training: ``--full-data-accuracy``, else the cached
+    one (a damaged cache file fails here, not after the training); None for what ``--full-data``
+    is about to measure or nobody knows."""
+    if options.full_data_accuracy is not None:
+        return {model: FullDataAccuracy((options.full_data_accuracy / 100.0,), "--full-data-accuracy")
+                for model in models}
+    return {model: None if options.full_data else cache.read(model) for model in models}
+
+
+def rank_models(table: EvalTable, results: dict[tuple[str, str], EvalResult],
+                full_data: dict[str, FullDataAccuracy | None], *, hard: bool, cache: FullDataCache, seed: int,
+                report: Callable[[str], None]) -> None:
+    """Add DD-Ranking's IOR, HLR and LRS of every model to ``table`` (see :mod:`.ranking`); a full-data
+    accuracy measured here (``--full-data``) goes into the cache first."""
+    missing = []
+    for model, known in full_data.items():
+        measured = results.get((model, "full_data"))
+        full = cache.write(model, measured.accuracies, seed) if measured else known
+        if measured:
+            report(f"{model}: whole training set {measured}% (cached in {cache.root})")
+        random_result = results.get((model, "random"))
+        if hard:
+            table.ranking.append(label_robust_scores(
+                model, results[(model, "distilled")].accuracies, random_result.accuracies if random_result else None,
+                full.mean if full else None, full_data_source=full.source if full else None))
+            if full is None:
+                missing.append(model)
+    if not hard:
+        table.ranking_notes.append("DD-Ranking's IOR, HLR and LRS are not computed: the synthetic set has soft labels; "
+                                   "their IOR compares it with a random subset labelled by the same teacher, and "
+                                   "their HLR needs its accuracy with hard labels")
+    if missing:
+        table.ranking_notes.append(f"HLR and LRS of {', '.join(missing)} need the accuracy of networks trained on the "
+                                   "whole real training set under this protocol: pass --full-data-accuracy PCT, or "
+                                   f"run this eval once with --full-data (cached in {cache.root})")
+    for note in table.ranking_notes:
+        report(note)
