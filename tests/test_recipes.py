@@ -245,3 +245,72 @@ def test_cifar10_with_zca_experts_convert_recipe_distill_eval(tmp_path, capsys, 
     proc = run_main(capsys, "distill", "--recipe", "mct/cifar10-ipc1", *common, "--buffer-path", str(buffers),
                     "--out", str(tmp_path / "nozca"), "--quiet")
     assert_one_line_error(proc, "no expert buffers found", "CIFAR10_NO_ZCA")
+
+
+# -- --config FILE on every command that has options ------------------------------------------------------
+def config_file(path: Path, **values) -> str:
+    path.write_text(json.dumps(values))  # JSON is YAML
+    return str(path)
+
+
+def commands_taking_a_config_file() -> set[str]:
+    import argparse
+
+    parser = build_parser(build_components())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {name for name, p in sub.choices.items() if any("--config" in a.option_strings for a in p._actions)}
+
+
+def test_the_readme_names_exactly_the_commands_that_take_a_config_file():
+    import re
+
+    from helpers import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    sentence = re.search(r"`--config FILE` is accepted by ([^.]*)\.", text).group(1)
+    takes, _, takes_none = sentence.partition(";")
+    assert set(re.findall(r"`([a-z]+)`", takes)) == commands_taking_a_config_file() \
+        == {"experts", "distill", "eval", "convert", "data", "demo"}
+    assert set(re.findall(r"`([a-z]+)`", takes_none)) == {"plugins", "models", "recipes"}  # no options to set
+
+
+@pytest.mark.parametrize("command,extra", [("experts", []), ("distill", []), ("eval", ["--run", "nowhere"]),
+                                           ("convert", ["nowhere"]), ("data", []), ("demo", [])])
+def test_a_config_file_naming_an_option_the_command_lacks_fails_naming_both(tmp_path, capsys, command, extra):
+    path = config_file(tmp_path / "mine.yaml", frobnicate=1)
+    proc = run_main(capsys, command, *extra, "--config", path)
+    assert_one_line_error(proc, f"{path}: unknown option --frobnicate (not an option of 'dd-harness {command}')")
+
+
+def test_every_command_with_options_takes_them_from_a_config_file(tmp_path, capsys, mini_fmnist_dir):
+    """Each command run for real with its options in a --config file (the command line overrides it)."""
+    buffers, converted, run = tmp_path / "buffers", tmp_path / "converted", tmp_path / "run"
+    proc = run_main(capsys, "data", "--config", config_file(tmp_path / "data.yaml", data_path=str(mini_fmnist_dir)))
+    assert proc.returncode == 0 and f"1000 training and 500 test images (1x28x28, 10 classes) from {mini_fmnist_dir}" \
+        in proc.stdout, proc.stderr
+    proc = run_main(capsys, "experts", "--config", config_file(
+        tmp_path / "experts.yaml", model="ConvNetW16", num_experts=1, train_epochs=2, subset=50,
+        data_path=str(mini_fmnist_dir), buffer_path=str(buffers)), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert len(torch.load(buffers / "FashionMNIST" / "ConvNetW16" / "replay_buffer_0.pt", weights_only=True)[0]) == 3
+    proc = run_main(capsys, "convert", str(buffers / "FashionMNIST" / "ConvNetW16"), "--config", config_file(
+        tmp_path / "convert.yaml", to="mct", out=str(converted), waypoints=3, dtype="float16"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    from mct_plugin.mct.format import read_metadata
+
+    assert read_metadata(converted / "replay_buffer_0.mct.safetensors")["waypoints_requested"] == 3
+    proc = run_main(capsys, "distill", "--config", config_file(
+        tmp_path / "distill.yaml", matcher="mtt", model="ConvNetW16", buffer_path=str(buffers), out=str(run),
+        data_path=str(mini_fmnist_dir), iterations=1, eval_it=0, syn_steps=1, expert_epochs=1, max_start_epoch=1),
+        "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_main(capsys, "eval", "--run", str(run), "--config", config_file(
+        tmp_path / "eval.yaml", num_eval=2, epoch_eval_train=1, baseline=False), "--num-eval", "1")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads((run / "eval.json").read_text())["rows"]
+    assert len(rows[0]["distilled"]["accuracies"]) == 1 and rows[0]["random_subset"] is None  # command line over file
+    occupied = tmp_path / "occupied"  # the demo takes minutes: its first check proves it read --out from the file
+    (occupied / "config.json").parent.mkdir()
+    (occupied / "config.json").write_text("{}")
+    proc = run_main(capsys, "demo", "--config", config_file(tmp_path / "demo.yaml", out=str(occupied)))
+    assert_one_line_error(proc, str(occupied))

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .io.untrusted import torch_load_untrusted
     from .events import Evaluation, RunInfo, Tracker
     from .models import FunctionalModel
-    from .options import add_options, from_mapping, option
+    from .options import add_options, from_mapping, option, options_from_command_line
     from .plugins.components import build_components
     from .plugins.manager import hookimpl
     from .recipes import Recipe, read_recipe, recipes_in
@@ -119,6 +119,7 @@ _EXPORTS = {
     "add_options": ".options",
     "from_mapping": ".options",
     "option": ".options",
+    "options_from_command_line": ".options",
     "build_components": ".plugins.components",
     "hookimpl": ".plugins.manager",
     "Recipe": ".recipes",
@@ -136,7 +137,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     # plugins
-    "hookimpl", "Lazy", "Components", "build_components", "Registry", "option", "add_options", "from_mapping", "Recipe", "read_recipe", "recipes_in",
+    "hookimpl", "Lazy", "Components", "build_components", "Registry", "option", "add_options", "options_from_command_line", "from_mapping", "Recipe", "read_recipe", "recipes_in",
     # trajectory matching
     "Matcher", "PooledMatcher", "Sampler", "Segment", "MatchOutcome", "normalised_distance", "GradientMode",
     "StudentProblem", "MatchResult", "minibatch_schedule", "SyntheticSet",

@@ -78,7 +78,10 @@ class EvalOptions(Config):
     epoch_eval_train: int = option(1000, "training epochs of every evaluation network (public: 1000)", minimum=1,
                                    maximum=100_000)
     batch_train: int = option(256, "minibatch of the evaluation networks", minimum=1)
-    dsa: bool = option(True, "differentiable augmentation of the synthetic images", negative="--no-dsa")
+    dsa: bool = option(True, "differentiable augmentation (DSA) of the synthetic images, in the student's steps and "
+                             "when evaluation networks train on them", negative="--no-dsa",
+                       negative_help="do not augment the synthetic images: no DSA in the student's steps nor when "
+                                     "evaluation networks train on them")
     dsa_strategy: str = option(DEFAULT_DSA_STRATEGY, "DSA families joined by '_'", metavar="STRATEGY")
 
 
@@ -188,7 +191,9 @@ class EvalCommandConfig(DeviceOption):
                                           maximum=100_000)
     seed: int = option(0, "random seed of the evaluation networks", minimum=0, maximum=MAX_INT)
     data_path: str | None = option(None, "folder with the dataset files (default: the run's)", metavar="DIR")
-    baseline: bool = option(True, "also evaluate a random real subset of the same size", negative="--no-baseline")
+    baseline: bool = option(True, "evaluate a random real subset of the same size too (the baseline column)",
+                            negative="--no-baseline",
+                            negative_help="skip the random real subset: evaluate the synthetic set only")
     batched: bool = option(False, "train the num_eval networks together (torch.func.vmap)")
 
 

@@ -22,9 +22,10 @@ class CommandOptions:
     command: str
     config_cls: type
     groups: list[tuple[str, type]] = field(default_factory=list)
+    skip: tuple[str, ...] = ()  # fields of config_cls that the command does not offer
 
     def harness_names(self) -> set[str]:
-        return set(fields_of(self.config_cls)) - {"plugin_options"}
+        return set(fields_of(self.config_cls)) - {"plugin_options", *self.skip}
 
     def plugin_names(self) -> dict[str, type]:
         return {name: cls for _, cls in self.groups for name in fields_of(cls)}
@@ -36,12 +37,10 @@ class CommandOptions:
 def add_command_options(parser: argparse.ArgumentParser, command: str, config_cls: type, components: Components,
                         *, skip: tuple[str, ...] = (), config_file: bool = True,
                         choices: Mapping[str, Any] | None = None) -> CommandOptions:
-    """Add ``config_cls``'s fields and the plugins' option groups for ``command`` to ``parser``."""
-    spec = CommandOptions(command, config_cls)
-    if config_file:
-        parser.add_argument("--config", metavar="FILE", default=None,
-                            help="YAML (or JSON) file of option values; the command line overrides them")
-    add_options(parser, config_cls, skip=skip, choices=choices)
+    """Add ``config_cls``'s fields (but ``skip``) and the plugins' option groups for ``command`` to
+    ``parser``, and ``--config FILE`` unless ``config_file`` is False."""
+    spec = CommandOptions(command, config_cls, skip=tuple(skip))
+    add_options(parser, config_cls, skip=skip, choices=choices, config_file=config_file)
     owners = {name: "the harness" for name in spec.harness_names()}
     for source, cls in components.option_groups(command):
         if not dataclasses.is_dataclass(cls):
