@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from mct_plugin.harness.cli import build_parser
+from mct_plugin.harness.cli._options import build_config
 from mct_plugin.harness.cli.distill import resolve
 from mct_plugin.harness.plugins.components import build_components
 
@@ -43,6 +44,35 @@ def test_every_shipped_recipe_is_valid_and_listed(components, capsys):
     assert listing.returncode == 0 and all(name in listing.stdout for name in names)
     shown = run_main(capsys, "recipes", "mct/cifar10-ipc1")
     assert "syn_steps: 60" in shown.stdout and "lr_init is parsed but unused" in shown.stdout
+
+
+def test_every_shipped_recipe_prints_the_experts_command_of_its_buffers(components, capsys):
+    """`dd-harness recipes NAME` ends with the `dd-harness experts` command of the buffers the recipe was
+    made for; that command parses into exactly the recipe's expert options (dataset, model and ZCA
+    those of its distillation)."""
+    import shlex
+
+    for name in components.recipes.names():
+        recipe = components.recipes.get(name)
+        shown = run_main(capsys, "recipes", name)
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert lines[-2] == "experts it was made for:", name
+        argv = shlex.split(lines[-1])
+        assert argv[:2] == ["dd-harness", "experts"]
+        config, _ = build_config(*parsed(components, argv[1:]))
+        expected = recipe.expert_options()
+        assert {"num_experts", "train_epochs", "augmentation", "dataset", "model"} <= set(expected), name
+        assert {k: getattr(config, k) for k in expected} == expected, name
+        assert config.zca == recipe.options.get("zca", False) and config.buffer_path == "buffers"
+    cifar = run_main(capsys, "recipes", "mtt/cifar10-ipc1").stdout.splitlines()[-1]
+    assert cifar == ("  dd-harness experts --dataset CIFAR10 --model ConvNet --zca --num-experts 100 --train-epochs 50 "
+                     "--augmentation dsa --buffer-path buffers")
+
+
+def parsed(components, argv):
+    args = build_parser(components).parse_args(argv)
+    return args.command_options, args
 
 
 def test_values_come_from_defaults_then_recipe_then_config_file_then_command_line(components, tmp_path):
@@ -177,6 +207,10 @@ def test_fashion_mnist_recipes_are_the_study_settings(components, method, ipc):
                 "gradient_mode": "auto", **arm.plugin_options()}
     assert recipe == expected
     assert arm.name in plan.arms
+    experts = components.recipes.get(f"{method}/fashionmnist-ipc{ipc}").expert_options()
+    assert experts == {"dataset": "FashionMNIST", "model": cpu.model, "num_experts": cpu.num_experts,
+                       "train_epochs": cpu.train_epochs, "subset": cpu.expert_subset, "save_interval": 5,
+                       "augmentation": "crop_scale_rotate"}
     assert components.gradient_modes.get(arm.gradient_mode).exact  # the study ran unrolled; auto is exact too
 
 
@@ -221,7 +255,7 @@ def test_cifar10_with_zca_experts_convert_recipe_distill_eval(tmp_path, capsys, 
                     "--buffer-path", str(buffers), "--quiet")
     assert proc.returncode == 0, proc.stderr
     zca_folder = buffers / "CIFAR10" / "ConvNetW16"  # with ZCA: no _NO_ZCA suffix, as the public code
-    assert sorted(p.name for p in zca_folder.iterdir()) == ["replay_buffer_0.pt"]
+    assert sorted(p.name for p in zca_folder.iterdir()) == ["replay_buffer_0.json", "replay_buffer_0.pt"]
     proc = run_main(capsys, "convert", "--to", "mct", str(zca_folder), "--out", str(converted), "--quiet")
     assert proc.returncode == 0, proc.stderr
     from mct_plugin.mct.format import read_metadata
@@ -314,3 +348,48 @@ def test_every_command_with_options_takes_them_from_a_config_file(tmp_path, caps
     (occupied / "config.json").write_text("{}")
     proc = run_main(capsys, "demo", "--config", config_file(tmp_path / "demo.yaml", out=str(occupied)))
     assert_one_line_error(proc, str(occupied))
+
+
+# -- distill --recipe checks the buffers against the experts the recipe was made for ---------------------
+def warnings_about_experts(proc) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if "the experts in" in line]
+
+
+def test_distill_recipe_warns_in_one_line_when_the_buffers_are_not_the_recipes_experts(tmp_path, capsys, expert_root,
+                                                                                       expert_dir, mini_fmnist_dir):
+    """The session's real buffers (ConvNetW32, 5 epochs, all of a 2000-image subset, no ZCA) against the
+    study's recipes (30 epochs on a 20,000-image subset): ZCA, subset and length differ, each named once,
+    in one line; converted MCT files carry the record; buffers without one get one line saying so."""
+    import shutil
+
+    quick = ["--data-path", str(mini_fmnist_dir), "--iterations", "1", "--eval-it", "0", "--syn-steps", "1",
+             "--gradient-mode", "unrolled", "--quiet"]
+    proc = run_main(capsys, "distill", "--recipe", "mtt/fashionmnist-ipc1", "--buffer-path", str(expert_root), "--zca",
+                    "--max-start-epoch", "3", "--out", str(tmp_path / "zca"), *quick)
+    assert proc.returncode == 0, proc.stderr
+    assert warnings_about_experts(proc) == [
+        f"dd-harness: warning: the experts in {expert_dir} are not those recipe mtt/fashionmnist-ipc1 was made for: "
+        f"5 epochs (the recipe's experts train 30); subset none (the recipe: 20000); zca false (this run: true); "
+        f"'dd-harness recipes mtt/fashionmnist-ipc1' shows the experts command"]
+
+    converted = tmp_path / "converted"
+    assert run_main(capsys, "convert", "--to", "mct", str(expert_dir), "--out", str(converted), "--quiet").returncode == 0
+    proc = run_main(capsys, "distill", "--recipe", "mct/fashionmnist-ipc1", "--buffer-path", str(converted),
+                    "--out", str(tmp_path / "short"), *quick)  # max_start_epoch 10 + expert_epochs 2 > 5 epochs
+    assert proc.returncode == 0, proc.stderr
+    (line,) = warnings_about_experts(proc)
+    assert line.startswith(f"dd-harness: warning: the experts in {converted} are not those recipe "
+                           f"mct/fashionmnist-ipc1 was made for: 5 epochs, fewer than max_start_epoch + "
+                           f"expert_epochs = 12; subset none (the recipe: 20000)"), line
+
+    public = tmp_path / "public" / "FashionMNIST" / "ConvNetW32"  # as the public buffer.py leaves them: no record
+    public.mkdir(parents=True)
+    shutil.copy(expert_dir / "replay_buffer_0.pt", public)
+    proc = run_main(capsys, "distill", "--recipe", "mtt/fashionmnist-ipc1", "--buffer-path", str(public),
+                    "--max-start-epoch", "3", "--out", str(tmp_path / "public-run"), *quick)
+    assert proc.returncode == 0, proc.stderr
+    assert warnings_about_experts(proc) == [
+        f"dd-harness: warning: the experts in {public} are not those recipe mtt/fashionmnist-ipc1 was made for: "
+        f"5 epochs (the recipe's experts train 30); they record no training options (e.g. written by the public "
+        f"buffer.py), so only their length was checked; 'dd-harness recipes mtt/fashionmnist-ipc1' shows the experts "
+        f"command"]

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
                                   replay_buffer_files,
                                   resolve_buffer_dir, save_replay_buffer, validate_trajectory)
     from .experts.conversion import BufferConverter, ConversionReport
+    from .experts.metadata import read_training_record
     from .experts.pool import ExpertPool
     from .experts.train import ExpertRecord, train_experts
     from .io.atomic import atomic_path, atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, \
@@ -107,6 +108,7 @@ _EXPORTS = {
     "validate_trajectory": ".experts.buffers",
     "BufferConverter": ".experts.conversion",
     "ConversionReport": ".experts.conversion",
+    "read_training_record": ".experts.metadata",
     "ExpertPool": ".experts.pool",
     "ExpertRecord": ".experts.train",
     "train_experts": ".experts.train",
@@ -157,7 +159,7 @@ __all__ = [
     # experts and buffers
     "ExpertPool", "BufferConverter", "ConversionReport", "load_replay_buffer", "save_replay_buffer",
     "validate_trajectory", "check_distinct_points", "check_buffer_folder", "replay_buffer_files", "resolve_buffer_dir", "check_link_target",
-    "torch_load_untrusted", "train_experts", "ExpertRecord",
+    "torch_load_untrusted", "train_experts", "ExpertRecord", "read_training_record",
     # files
     "atomic_path", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
     "ensure_directory", "remove_stale_temporaries", "cache_dir", "RunDirectory",

@@ -121,10 +121,13 @@ class ExpertConfig(RunOptions, DataOptions):
         ``datasets``, says whether its folder carries ``_NO_ZCA``)."""
         return Path(self.buffer_path).expanduser() / datasets.get(self.dataset).buffer_subdir(self.model, self.zca)
 
+    def training_options(self) -> dict[str, Any]:
+        """The settings that shape the experts (not where they are written, nor how many)."""
+        return {k: v for k, v in asdict(self).items() if k not in self.FINGERPRINT_EXCLUDES}
+
     def fingerprint(self) -> str:
-        """Hash of the settings that shape the experts (not where they are written)."""
-        keys = {k: v for k, v in asdict(self).items() if k not in self.FINGERPRINT_EXCLUDES}
-        return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of :meth:`training_options`."""
+        return hashlib.sha256(json.dumps(self.training_options(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -261,6 +261,27 @@ def add_options(parser, cls: type, *, skip: Iterable[str] = (), defaults: Mappin
     return added
 
 
+def command_line(cls: type, values: Mapping[str, Any]) -> list[str]:
+    """The arguments that set ``values`` (field name -> value) of ``cls``, in their order: the
+    inverse of parsing (a bool is its flag, or nothing where the value is the default).
+
+    :raises ConfigError: a name that is not a command-line field of ``cls``.
+    """
+    fields = fields_of(cls)
+    arguments: list[str] = []
+    for name, value in values.items():
+        if name not in fields or fields[name].metadata.get("cli") is False:
+            raise ConfigError(f"{flag(name)} is not an option of {cls.__name__}")
+        meta, (base, _) = fields[name].metadata, _field_type(cls, fields[name])
+        if base is bool:
+            default = fields[name].default is True
+            if bool(value) != default:
+                arguments.append(negative_flag(name, meta)[0] if default else flag(name))
+        elif value is not None:
+            arguments += [flag(name), ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
+    return arguments
+
+
 def typed_on_command_line(namespace: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
     """The options among ``names`` that the user typed (defaults are suppressed)."""
     given = vars(namespace)

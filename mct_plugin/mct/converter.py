@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from mct_plugin.harness.api import (BufferConverter, BufferFormatError, ConfigError, ConversionReport, FunctionalModel,
                                     OutputError, check_link_target,
-                                    ensure_directory, from_mapping, load_replay_buffer,
+                                    ensure_directory, from_mapping, load_replay_buffer, read_training_record,
                                     remove_stale_temporaries, replay_buffer_files)
 
 from .convexified import ConvexifiedTrajectory, smooths_end
@@ -207,7 +207,8 @@ class MCTConverter(BufferConverter):
                 "source": source.path.name, "source_bytes": source.bytes, "source_sha256": checksum,
                 "waypoints_requested": s.waypoints, "waypoints": stored[0].epochs, "spacing": s.waypoint_spacing,
                 "pacing": s.pacing, "smoothing": s.smooth, "dataset": dataset, "model": model,
-                "param_names": shapes_names[1] if shapes_names else None, **extra,
+                "param_names": shapes_names[1] if shapes_names else None,
+                "training": read_training_record(source.path), **extra,
             }
             write_mct_file(target, stored, metadata)
             size_in, size_out = source.bytes, target.stat().st_size
