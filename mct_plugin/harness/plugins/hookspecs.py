@@ -2,7 +2,8 @@
 
 Plugins implement these with :data:`mct_plugin.harness.api.hookimpl` and are found through the
 setuptools entry-point group ``dd_harness``. *Contribution* hooks return lists that the harness
-merges into registries (a name registered twice is refused with an error naming both plugins);
+merges into registries (a name registered twice keeps the first plugin's component and skips the
+later one, with one warning line naming both plugins);
 *lifecycle* hooks are called while a command runs (experiment trackers are built on them).
 The harness's own models, datasets and gradient modes arrive through the same hooks, from its
 default plugin (:mod:`.defaults`).
