@@ -25,7 +25,7 @@ def experts_command(recipe: Recipe) -> str:
     if not wanted:
         return "experts: the recipe does not say which buffers it was made for"
     try:
-        ExpertConfig.from_dict(wanted, where=recipe.where)
+        ExpertConfig.from_dict(wanted)  # validated: a bad value is a one-line error naming the recipe
         arguments = command_line(ExpertConfig, wanted)
     except ConfigError as exc:
         raise ConfigError(f"{recipe.where}, experts: {exc}") from None
