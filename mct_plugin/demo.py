@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mct_plugin.harness.api import hookimpl
+from mct_plugin.harness.api import add_options, hookimpl, option
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,24 @@ def run_demo(components, cache: str | None = None, out: str = "runs/demo", data_
     ])
 
 
+@dataclass(frozen=True)
+class DemoOptions:
+    """The options of ``dd-harness demo`` (also accepted in a ``--config`` file)."""
+
+    cache: str | None = option(None, "folder for the cached demo experts (default: the user cache)", metavar="DIR")
+    out: str = option("runs/demo", "run directory", metavar="DIR")
+    overwrite: bool = option(False, "replace an earlier demo run in --out")
+    data_path: str | None = option(None, "folder with the Fashion-MNIST files (default: the Debian package, then "
+                                         "the cache)", metavar="DIR")
+    matcher: str = option("mtt", "trajectory matcher (try mct)")
+
+
 def _cmd_demo(args, components) -> int:
-    print(run_demo(components, cache=args.cache, out=args.out, data_path=args.data_path, matcher=args.matcher,
-                   overwrite=args.overwrite, show_progress=not args.quiet, report=logging.getLogger("mct_plugin").info))
+    from mct_plugin.harness.api import options_from_command_line
+
+    o = options_from_command_line(DemoOptions, args, "demo")
+    print(run_demo(components, cache=o.cache, out=o.out, data_path=o.data_path, matcher=o.matcher,
+                   overwrite=o.overwrite, show_progress=not args.quiet, report=logging.getLogger("mct_plugin").info))
     return 0
 
 
@@ -105,10 +120,6 @@ def dd_register_commands(subparsers):
     p = subparsers.add_parser("demo", help="end-to-end demo on Fashion-MNIST: experts, distillation, evaluation",
                               description="Train a few small experts (cached), distil one image per class and compare "
                                           "the distilled set with a random real subset of the same size.")
-    p.add_argument("--cache", default=None, help="folder for the cached demo experts (default: user cache)")
-    p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier demo run in --out")
-    p.add_argument("--data-path", default=None)
-    p.add_argument("--matcher", default="mtt", help="trajectory matcher (default mtt; try mct)")
-    p.add_argument("--quiet", action="store_true")
+    add_options(p, DemoOptions, config_file=True)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_cmd_demo)

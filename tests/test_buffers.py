@@ -23,7 +23,8 @@ def small_shapes():
 
 def test_experts_write_the_public_layout_readable_with_plain_torch(expert_dir):
     files = sorted(p.name for p in expert_dir.iterdir())
-    assert files == ["replay_buffer_0.pt", "replay_buffer_1.pt"]  # 4 experts, 2 per file; no temp files left
+    assert files == ["replay_buffer_0.json", "replay_buffer_0.pt", "replay_buffer_1.json",
+                     "replay_buffer_1.pt"]  # 4 experts, 2 per file, what trained them beside each; no temp files
     raw = torch.load(expert_dir / "replay_buffer_0.pt", weights_only=True)
     assert isinstance(raw, list) and len(raw) == 2
     trajectory = raw[0]
@@ -77,7 +78,8 @@ def test_numbering_continues_after_existing_files(tmp_path, small_data):
     assert [p.name for p in result.files] == ["replay_buffer_5.pt"]
     assert (directory / "replay_buffer_4.pt").read_bytes() == b"someone else's file"
     assert next_buffer_index(directory) == 6
-    assert sorted(p.name for p in directory.iterdir()) == ["replay_buffer_4.pt", "replay_buffer_5.pt"]
+    assert sorted(p.name for p in directory.iterdir()) == ["replay_buffer_4.pt", "replay_buffer_5.json",
+                                                           "replay_buffer_5.pt"]
 
 
 def test_buffer_dir_resolution_follows_the_public_layout(expert_root, expert_dir, tmp_path):

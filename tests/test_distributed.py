@@ -45,8 +45,9 @@ def test_sharded_experts_match_a_single_process_run(tmp_path):
     assert run_cli(*common, "--buffer-path", str(single), env=ENV).returncode == 0
     torchrun("-m", "mct_plugin.harness.cli", *common, "--buffer-path", str(sharded))
     folder = Path("FashionMNIST") / "ConvNetW16"
-    names = sorted(p.name for p in (sharded / folder).iterdir())
+    names = sorted(p.name for p in (sharded / folder).glob("*.pt"))
     assert names == ["replay_buffer_0.pt", "replay_buffer_1.pt", "replay_buffer_2.pt"]  # no collision, no leftovers
+    assert sorted(p.name for p in (sharded / folder).iterdir()) == sorted(names + [n[:-3] + ".json" for n in names])
     for name in names:
         a = torch.load(single / folder / name, weights_only=True)
         b = torch.load(sharded / folder / name, weights_only=True)

@@ -164,7 +164,8 @@ def experts_reference(tmp_path_factory, mini_fmnist_dir) -> Reference:
                             done=lambda: not manifest.exists())
     assert outcome.returncode == 0, outcome.stderr
     files = tree_snapshot(experts_dir(root))
-    assert sorted(files) == ["replay_buffer_0.pt", "replay_buffer_1.pt", "replay_buffer_2.pt"]
+    assert sorted(files) == ["replay_buffer_0.json", "replay_buffer_0.pt", "replay_buffer_1.json", "replay_buffer_1.pt",
+                             "replay_buffer_2.json", "replay_buffer_2.pt"]  # each with its training record
     return Reference(root, files, outcome.startup_seconds, outcome.work_seconds)
 
 

@@ -86,6 +86,38 @@ def test_round_trip_sizes_and_exact_endpoints(public_root, tmp_path):
     assert 0 < error < 1e-3
 
 
+def summary_rows(stdout: str) -> dict[str, dict[str, str]]:
+    """The convert summary table, by source file and column."""
+    import re
+
+    lines = stdout.splitlines()
+    header = re.split(r" {2,}", lines[0].strip())
+    rows = [re.split(r" {2,}", line.strip()) for line in lines[2:] if line.startswith("replay_buffer")]
+    return {row[0]: dict(zip(header, row)) for row in rows}
+
+
+def test_the_summary_says_that_smoothing_moved_the_end_and_gives_the_error_without_it(public_root, tmp_path):
+    source = public_root / "FashionMNIST" / SMALL_MODEL / "replay_buffer_0.pt"
+    smoothed = convert(source, "--out", tmp_path / "public")  # defaults: P=4, --smooth public
+    assert smoothed.returncode == 0, smoothed.stderr
+    row = summary_rows(smoothed.stdout)["replay_buffer_0.pt"]
+    experts = torch.load(source, weights_only=True)
+    move = max(float(((a + b) / 2 - b).abs().max()) for e in experts for a, b in zip(e[-2], e[-1]))
+    assert row["start/end exact"] == "no" and float(row["max |end error|"]) == pytest.approx(move, rel=1e-3)
+    assert float(row["end moved by smoothing"]) == pytest.approx(move, rel=1e-3)
+    assert float(row["error w/o smoothing"]) == 0.0  # float32 stores exactly what was convexified
+    assert "where --smooth moves the end on purpose (public: the end becomes the mean of the last two " \
+           "checkpoints when P > 2)" in smoothed.stdout
+    plain = convert(source, "--out", tmp_path / "plain", *P2)
+    row = summary_rows(plain.stdout)["replay_buffer_0.pt"]
+    assert (row["start/end exact"], row["max |end error|"], row["end moved by smoothing"],
+            row["error w/o smoothing"]) == ("yes", "0", "-", "0")
+    assert "on purpose" not in plain.stdout
+    half = convert(source, "--out", tmp_path / "half", "--dtype", "float16")
+    row = summary_rows(half.stdout)["replay_buffer_0.pt"]
+    assert 0 < float(row["error w/o smoothing"]) < 1e-3  # float16 rounding, apart from the smoothing
+
+
 def test_rerun_skips_completed_outputs_and_converts_the_rest(public_root, tmp_path):
     source_dir = public_root / "FashionMNIST" / SMALL_MODEL
     out = tmp_path / "out"

@@ -80,3 +80,63 @@ def test_the_readme_option_tables_are_generated_from_the_declarations():
     assert tables.regenerate(text) == text, "README option tables drifted: run python scripts/option_tables.py"
     drifted = text.replace("| `--waypoints P` | 4 |", "| `--waypoints P` | 2 |", 1)
     assert tables.regenerate(drifted) == text
+
+
+# -- boolean flags say what they do ------------------------------------------------------------------
+# A flag that turns something off (store_false, or spelt --no-X) describes what it does, in words that
+# turn off: never the description of the feature it removes (once, "--no-dsa: differentiable
+# augmentation of the synthetic images" and "--no-baseline: also evaluate a random real subset").
+DISABLING = ("do not ", "don't ", "disable ", "skip ", "turn off", "omit ", "no ", "without ")
+
+
+def every_command_parser():
+    """``(command, parser)`` for dd-harness itself and every sub-command, the plugins' included,
+    built as the CLI builds them (``build_parser`` over the installed components)."""
+    import argparse
+
+    from mct_plugin.harness.cli import build_parser
+
+    parser = build_parser(components())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return [("dd-harness", parser), *sub.choices.items()]
+
+
+def boolean_flags(parser):
+    import argparse
+
+    switches = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse.BooleanOptionalAction)
+    return [a for a in parser._actions if isinstance(a, switches)]
+
+
+def test_every_boolean_flag_of_every_command_says_what_it_does():
+    from mct_plugin.harness.options import fields_of
+
+    positive_descriptions = {f.metadata.get("help") for cls in option_classes() for f in fields_of(cls).values()}
+    commands, negatives = set(), []
+    for command, parser in every_command_parser():
+        commands.add(command)
+        for action in boolean_flags(parser):
+            spelt = "/".join(action.option_strings)
+            assert (action.help or "").strip(), f"{command} {spelt} has no help"
+            if action.const is False or any(s.startswith("--no-") for s in action.option_strings):
+                negatives.append(f"{command} {spelt}")
+                assert action.help.lower().startswith(DISABLING), f"{command} {spelt}: {action.help!r}"
+                assert action.help not in positive_descriptions, f"{command} {spelt} shows the positive description"
+    assert {"experts", "distill", "eval", "convert", "data", "demo", "plugins", "models", "recipes"} <= commands
+    assert {"distill --no-dsa", "eval --no-baseline"} <= set(negatives)
+
+
+def test_a_negative_flag_without_its_own_words_says_turn_off():
+    import argparse
+
+    from mct_plugin.harness.options import add_options, option, option_table
+
+    @dataclasses.dataclass(frozen=True)
+    class Switches:
+        labels: bool = option(True, "soft labels from the expert")
+
+    parser = argparse.ArgumentParser()
+    add_options(parser, Switches)
+    (action,) = boolean_flags(parser)
+    assert action.option_strings == ["--no-labels"] and action.help == "turn off: soft labels from the expert"
+    assert "| `--no-labels` | on | turn off: soft labels from the expert |" in option_table(Switches)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import inspect
+import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,17 +103,102 @@ def test_plugin_cli_options_are_added_and_reported():
     assert convert.plugin_names() == {}
 
 
-def test_duplicate_component_names_are_refused_naming_both_plugins():
-    class Clash:
+class RivalMTT:  # the clash is about the name alone
+    name = "mtt"
+
+
+class _Rival:
+    """A third-party plugin that names its matcher like the bundled MTT matcher, and has a sampler of its own."""
+
+    @hookimpl
+    def dd_register_matchers(self):
+        return [RivalMTT]
+
+    @hookimpl
+    def dd_register_samplers(self):
+        return [FixedSampler]
+
+
+def test_a_name_clash_skips_the_later_plugins_component_only_naming_both():
+    class Second:
         @hookimpl
         def dd_register_samplers(self):
             return [FixedSampler]
 
-    pm = new_plugin_manager(load_entrypoints=False)
-    pm.register(_InlinePlugin(), name="first")
-    pm.register(Clash(), name="second")
-    with pytest.raises(ConfigError, match=r"sampler 'fixed-test' is registered twice \(by first and by second\)"):
-        build_components(pm)
+    pm = new_plugin_manager(load_entrypoints=True)
+    pm.register(_Rival(), name="rival")
+    pm.register(Second(), name="second")
+    components = build_components(pm)
+    assert components.matchers.entry("mtt").source.startswith("mct_plugin ")  # the built-in keeps its name
+    assert components.matchers.get("mtt").__module__ == "mct_plugin.mtt.matcher"
+    assert components.samplers.entry("fixed-test").source == "rival"  # the rest of the plugin works
+    assert "mct" in components.matchers and "discrete" in components.samplers
+    assert [str(p) for p in pm.problems] == [
+        "matcher 'mtt' of plugin rival was skipped: plugin mct_plugin 0.1.0 registered that name first",
+        "sampler 'fixed-test' of plugin second was skipped: plugin rival registered that name first"]
+    build_components(pm)
+    assert len(pm.problems) == 2  # reported once per process, however often components are built
+
+
+def test_a_third_party_distribution_clashing_with_bundled_names_is_skipped_and_every_command_works(tmp_path,
+                                                                                                   monkeypatch):
+    """A real second distribution whose entry point sorts before the bundled ones ("aaa") registers a
+    matcher 'mtt', the option --waypoints of distill (MCT's) and a command 'eval': each is skipped with
+    one line naming both plugins; its own sampler works, and so does every command."""
+    from helpers import run_cli_batch
+    from test_platform import install_distribution, with_site
+
+    site = install_distribution(tmp_path / "site", "aaa_rival", textwrap.dedent('''
+        from dataclasses import dataclass
+        from mct_plugin.harness.api import Sampler, Segment, hookimpl, option
+
+        class Rival(Sampler):
+            name = "mtt"
+
+        class Fixed(Sampler):
+            name, description = "rival-fixed", "always epoch 0 to 1"
+
+            def sample(self, iteration):
+                return Segment(0.0, 1.0)
+
+        @dataclass(frozen=True)
+        class RivalOptions:
+            waypoints: int = option(3, "a rival's waypoints")
+
+        @hookimpl
+        def dd_register_matchers():
+            return [Rival]
+
+        @hookimpl
+        def dd_register_samplers():
+            return [Fixed]
+
+        @hookimpl
+        def dd_register_options(command):
+            return [RivalOptions] if command == "distill" else []
+
+        @hookimpl
+        def dd_register_commands(subparsers):
+            subparsers.add_parser("eval")
+    '''), {"aaa": "aaa_rival"})
+    for name, value in with_site(site).items():
+        monkeypatch.setenv(name, value)
+    listing, models, distill_help, eval_help = run_cli_batch(  # one fresh interpreter that finds the distribution
+        [["plugins"], ["models", "ConvNetW1*"], ["distill", "--help"], ["eval", "--help"]])
+    assert listing.returncode == 0, listing.stderr
+    warnings = [line for line in listing.stderr.splitlines() if line.startswith("dd-harness: warning:")]
+    assert sorted(warnings) == sorted([
+        "dd-harness: warning: matcher 'mtt' of plugin aaa_rival 1.0 was skipped: plugin mct_plugin 0.1.0 registered "
+        "that name first",
+        "dd-harness: warning: distill option '--waypoints' of plugin aaa_rival 1.0 (RivalOptions) was skipped: "
+        "plugin mct_plugin 0.1.0 registered that name first",
+        "dd-harness: warning: command 'eval' of plugin aaa_rival 1.0 was skipped: the harness registered that name "
+        "first"]), listing.stderr
+    rows = [line.split()[:3] for line in listing.stdout.splitlines()]
+    assert ["matcher", "mtt", "mct_plugin"] in rows and ["sampler", "rival-fixed", "aaa_rival"] in rows
+    assert models.stdout.splitlines() == ["ConvNetW16", "ConvNetW128"]
+    assert "--waypoints P" in distill_help.stdout  # MCT's option, with its metavar
+    assert distill_help.returncode == eval_help.returncode == 0 and "--run RUN" in eval_help.stdout
 
 
 def test_misspelt_hook_fails_check_pending():
@@ -162,7 +249,23 @@ def test_harness_never_imports_a_plugin_package():
                     offenders.append(f"{path.name}: {name}")
         text = path.read_text().lower()
         assert "convexif" not in text or path.name == "hookspecs.py", path  # no MCT knowledge in the harness
+        named = set(re.findall(r"mct_plugin\.(?:mtt|mct)[\w.]*", path.read_text()))
+        if path.name == "api.py":  # the one exception: the bundled matchers, re-exported by name for subclassing
+            from mct_plugin.harness.api import BUNDLED_MATCHERS
+
+            named -= set(BUNDLED_MATCHERS.values()) | {"mct_plugin.mtt", "mct_plugin.mct"}
+        assert not named, (path, named)
     assert offenders == []
+
+
+def test_the_bundled_matchers_are_exported_through_the_api_for_subclassing():
+    import mct_plugin.harness.api as api
+
+    assert {"MTTMatcher", "MCTMatcher", "PooledMatcher", "load_replay_buffer", "replay_buffer_files",
+            "check_buffer_folder", "check_segment_length", "ExpertPool"} <= set(api.__all__)
+    components = build_components()
+    assert api.MTTMatcher is components.matchers.get("mtt") and api.MCTMatcher is components.matchers.get("mct")
+    assert issubclass(api.MTTMatcher, api.PooledMatcher) and issubclass(api.MCTMatcher, api.PooledMatcher)
 
 
 def test_plugins_command_lists_components_with_their_distribution():
@@ -203,7 +306,7 @@ def test_matcher_and_sampler_are_abstract_interfaces():
 
 QUICK_COMMANDS = [["--help"], ["plugins"], ["models"], ["recipes"], ["recipes", "mct/cifar10-ipc1"],
                   ["distill", "--help"], ["experts", "--help"], ["convert", "--help"], ["eval", "--help"],
-                  ["distill", "--no-such-option"], ["distill", "--ipc", "many"], ["experts", "--model"]]
+                  ["data", "--help"], ["demo", "--help"], ["distill", "--no-such-option"], ["distill", "--ipc", "many"], ["experts", "--model"]]
 
 
 def test_help_listings_and_argument_errors_do_not_import_torch():
@@ -227,7 +330,7 @@ def test_help_listings_and_argument_errors_do_not_import_torch():
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["heavy"] == []
-    assert result["codes"] == [0] * 9 + [2] * 3
+    assert result["codes"] == [0] * 11 + [2] * 3
 
 
 def test_lazy_declarations_agree_with_the_components_they_load():
@@ -247,3 +350,88 @@ def test_lazy_declarations_agree_with_the_components_they_load():
                 assert tuple(getattr(loaded, "aliases", ())) == declared.aliases, (kind, entry.name)
             checked += 1
     assert checked >= 6 + len(components.models.names())
+
+
+def test_config_json_holds_the_plugin_options_of_the_components_in_use_only(tmp_path, capsys, expert_root,
+                                                                            mini_fmnist_dir):
+    """An MTT run records none of MCT's options (nor a tracker's it does not use) and says in one line
+    that those given are ignored; an MCT run records MCT's."""
+    import dataclasses
+    import json
+
+    from mct_plugin.mct.options import DistillOptions
+
+    from helpers import SMALL_MODEL, run_main
+
+    common = ["--model", SMALL_MODEL, "--buffer-path", str(expert_root), "--data-path", str(mini_fmnist_dir),
+              "--iterations", "1", "--eval-it", "0", "--syn-steps", "1", "--expert-epochs", "1", "--max-start-epoch",
+              "1", "--gradient-mode", "unrolled", "--quiet"]
+    proc = run_main(capsys, "distill", "--matcher", "mtt", "--out", str(tmp_path / "mtt"), "--waypoints", "2",
+                    "--tensorboard-dir", str(tmp_path / "tb"), *common)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "mtt" / "config.json").read_text())["plugin_options"] == {}
+    ignored = [line for line in proc.stderr.splitlines() if "ignored" in line]
+    assert ignored == ["dd-harness: --tensorboard-dir, --waypoints ignored: options of matcher mct, sampler "
+                       "continuous, tracker tensorboard, which this run does not use"]
+    proc = run_main(capsys, "distill", "--matcher", "mct", "--out", str(tmp_path / "mct"), "--waypoints", "2", *common)
+    assert proc.returncode == 0, proc.stderr
+    recorded = json.loads((tmp_path / "mct" / "config.json").read_text())["plugin_options"]
+    assert recorded["waypoints"] == 2 and set(recorded) == {f.name for f in dataclasses.fields(DistillOptions)}
+    assert "ignored" not in proc.stderr
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "averaged_mtt"
+
+
+def test_the_plugins_md_example_is_the_example_package_verbatim():
+    text = (EXAMPLE.parent.parent / "PLUGINS.md").read_text(encoding="utf-8")
+    shown = dict(re.findall(r"`docs/examples/averaged_mtt/([^`]+)`:\n\n```\w+\n(.*?)```", text, flags=re.S))
+    assert set(shown) == {"averaged_mtt/__init__.py", "averaged_mtt/matcher.py", "pyproject.toml"}
+    for name, code in shown.items():
+        assert (EXAMPLE / name).read_text() == code, name
+
+
+def test_the_plugins_md_example_plugin_distils(tmp_path, monkeypatch, capsys, expert_dir, mini_fmnist_dir):
+    """The example package of docs/PLUGINS.md, registered on a real plugin manager beside the installed
+    plugins: its option reaches the command line and config.json, its matcher (MTT's, subclassed
+    through the api) averages neighbouring checkpoints, and a distillation runs with it."""
+    import importlib
+    import json
+
+    import torch
+
+    from mct_plugin.harness.api import MTTMatcher, load_replay_buffer
+    from mct_plugin.harness.cli import build_parser
+    from mct_plugin.harness.config import DistillConfig
+    from mct_plugin.harness.models import FunctionalModel
+
+    from helpers import SMALL_MODEL, create_model
+
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    example = importlib.import_module("averaged_mtt")
+    pm = new_plugin_manager(load_entrypoints=True)
+    pm.register(example, name="averaged-mtt")
+    components = build_components(pm)
+    assert pm.problems == []
+    matcher_cls = components.matchers.get("mtt-averaged")
+    assert issubclass(matcher_cls, MTTMatcher) and components.matchers.entry("mtt-averaged").source == "averaged-mtt"
+
+    out = tmp_path / "run"
+    args = build_parser(components).parse_args([
+        "distill", "--matcher", "mtt-averaged", "--average-window", "2", "--model", SMALL_MODEL, "--buffer-path",
+        str(expert_dir), "--data-path", str(mini_fmnist_dir), "--out", str(out), "--iterations", "2", "--eval-it", "0",
+        "--syn-steps", "2", "--expert-epochs", "1", "--max-start-epoch", "2", "--gradient-mode", "unrolled", "--quiet"])
+    assert args.handler(args, components) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["matcher"] == "mtt-averaged" and config["sampler"] == "discrete"  # MTT's default sampler
+    assert config["plugin_options"] == {"average_window": 2}  # its own option only, none of MCT's
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["iteration"] for row in rows if "loss" in row] == [0, 1]
+    assert torch.isfinite(torch.load(out / "images.pt", weights_only=True)).all()
+
+    model = FunctionalModel(create_model(SMALL_MODEL, 1, 10, (28, 28)))
+    matcher = matcher_cls(DistillConfig.from_dict(config), model, components=components)
+    trajectory = load_replay_buffer(expert_dir / "replay_buffer_0.pt", model.shapes)[0]
+    flat = [torch.cat([t.reshape(-1) for t in checkpoint]) for checkpoint in trajectory]
+    assert torch.allclose(matcher.point(trajectory, 1.0), torch.stack(flat[0:4]).mean(0))  # epochs 0..3
+    assert torch.allclose(matcher.point(trajectory, 5.0), torch.stack(flat[3:6]).mean(0))  # 3..5, the last

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from mct_plugin.harness.cli import build_parser
+from mct_plugin.harness.cli._options import build_config
 from mct_plugin.harness.cli.distill import resolve
 from mct_plugin.harness.plugins.components import build_components
 
@@ -43,6 +44,35 @@ def test_every_shipped_recipe_is_valid_and_listed(components, capsys):
     assert listing.returncode == 0 and all(name in listing.stdout for name in names)
     shown = run_main(capsys, "recipes", "mct/cifar10-ipc1")
     assert "syn_steps: 60" in shown.stdout and "lr_init is parsed but unused" in shown.stdout
+
+
+def test_every_shipped_recipe_prints_the_experts_command_of_its_buffers(components, capsys):
+    """`dd-harness recipes NAME` ends with the `dd-harness experts` command of the buffers the recipe was
+    made for; that command parses into exactly the recipe's expert options (dataset, model and ZCA
+    those of its distillation)."""
+    import shlex
+
+    for name in components.recipes.names():
+        recipe = components.recipes.get(name)
+        shown = run_main(capsys, "recipes", name)
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert lines[-2] == "experts it was made for:", name
+        argv = shlex.split(lines[-1])
+        assert argv[:2] == ["dd-harness", "experts"]
+        config, _ = build_config(*parsed(components, argv[1:]))
+        expected = recipe.expert_options()
+        assert {"num_experts", "train_epochs", "augmentation", "dataset", "model"} <= set(expected), name
+        assert {k: getattr(config, k) for k in expected} == expected, name
+        assert config.zca == recipe.options.get("zca", False) and config.buffer_path == "buffers"
+    cifar = run_main(capsys, "recipes", "mtt/cifar10-ipc1").stdout.splitlines()[-1]
+    assert cifar == ("  dd-harness experts --dataset CIFAR10 --model ConvNet --zca --num-experts 100 --train-epochs 50 "
+                     "--augmentation dsa --buffer-path buffers")
+
+
+def parsed(components, argv):
+    args = build_parser(components).parse_args(argv)
+    return args.command_options, args
 
 
 def test_values_come_from_defaults_then_recipe_then_config_file_then_command_line(components, tmp_path):
@@ -177,6 +207,10 @@ def test_fashion_mnist_recipes_are_the_study_settings(components, method, ipc):
                 "gradient_mode": "auto", **arm.plugin_options()}
     assert recipe == expected
     assert arm.name in plan.arms
+    experts = components.recipes.get(f"{method}/fashionmnist-ipc{ipc}").expert_options()
+    assert experts == {"dataset": "FashionMNIST", "model": cpu.model, "num_experts": cpu.num_experts,
+                       "train_epochs": cpu.train_epochs, "subset": cpu.expert_subset, "save_interval": 5,
+                       "augmentation": "crop_scale_rotate"}
     assert components.gradient_modes.get(arm.gradient_mode).exact  # the study ran unrolled; auto is exact too
 
 
@@ -221,7 +255,7 @@ def test_cifar10_with_zca_experts_convert_recipe_distill_eval(tmp_path, capsys, 
                     "--buffer-path", str(buffers), "--quiet")
     assert proc.returncode == 0, proc.stderr
     zca_folder = buffers / "CIFAR10" / "ConvNetW16"  # with ZCA: no _NO_ZCA suffix, as the public code
-    assert sorted(p.name for p in zca_folder.iterdir()) == ["replay_buffer_0.pt"]
+    assert sorted(p.name for p in zca_folder.iterdir()) == ["replay_buffer_0.json", "replay_buffer_0.pt"]
     proc = run_main(capsys, "convert", "--to", "mct", str(zca_folder), "--out", str(converted), "--quiet")
     assert proc.returncode == 0, proc.stderr
     from mct_plugin.mct.format import read_metadata
@@ -245,3 +279,132 @@ def test_cifar10_with_zca_experts_convert_recipe_distill_eval(tmp_path, capsys, 
     proc = run_main(capsys, "distill", "--recipe", "mct/cifar10-ipc1", *common, "--buffer-path", str(buffers),
                     "--out", str(tmp_path / "nozca"), "--quiet")
     assert_one_line_error(proc, "no expert buffers found", "CIFAR10_NO_ZCA")
+
+
+# -- --config FILE on every command that has options ------------------------------------------------------
+def config_file(path: Path, **values) -> str:
+    path.write_text(json.dumps(values))  # JSON is YAML
+    return str(path)
+
+
+def commands_taking_a_config_file() -> set[str]:
+    import argparse
+
+    parser = build_parser(build_components())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {name for name, p in sub.choices.items() if any("--config" in a.option_strings for a in p._actions)}
+
+
+def test_the_readme_says_exactly_which_commands_and_options_a_config_file_sets():
+    import argparse
+    import re
+
+    from mct_plugin.demo import DemoOptions
+    from mct_plugin.harness.options import fields_of
+
+    from helpers import ROOT
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    sentence = re.search(r"`--config FILE` is accepted by ([^.]*)\.", text).group(1)
+    takes, _, takes_none = sentence.partition(";")
+    assert set(re.findall(r"`([a-z]+)`", takes)) == commands_taking_a_config_file() \
+        == {"experts", "distill", "eval", "convert", "data", "demo"}
+    assert set(re.findall(r"`([a-z]+)`", takes_none)) == {"plugins", "models", "recipes"}  # no options to set
+    exceptions = re.search(r"It sets every option of the command but ([^;]*);", text).group(1)
+    parser = build_parser(build_components())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for command in commands_taking_a_config_file():
+        command_parser = sub.choices[command]
+        spec = command_parser.get_default("command_options")
+        settable = spec.known() if spec else set(fields_of(DemoOptions))
+        for action in command_parser._actions:
+            if action.option_strings and action.dest not in settable | {"help", "config"}:
+                assert any(f"`{s}`" in exceptions or f"`{command} {s}`" in exceptions for s in action.option_strings), \
+                    (command, action.option_strings)
+
+
+@pytest.mark.parametrize("command,extra", [("experts", []), ("distill", []), ("eval", ["--run", "nowhere"]),
+                                           ("convert", ["nowhere"]), ("data", []), ("demo", [])])
+def test_a_config_file_naming_an_option_the_command_lacks_fails_naming_both(tmp_path, capsys, command, extra):
+    path = config_file(tmp_path / "mine.yaml", frobnicate=1)
+    proc = run_main(capsys, command, *extra, "--config", path)
+    assert_one_line_error(proc, f"{path}: unknown option --frobnicate (not an option of 'dd-harness {command}')")
+
+
+def test_every_command_with_options_takes_them_from_a_config_file(tmp_path, capsys, mini_fmnist_dir):
+    """Each command run for real with its options in a --config file (the command line overrides it)."""
+    buffers, converted, run = tmp_path / "buffers", tmp_path / "converted", tmp_path / "run"
+    proc = run_main(capsys, "data", "--config", config_file(tmp_path / "data.yaml", data_path=str(mini_fmnist_dir)))
+    assert proc.returncode == 0 and f"1000 training and 500 test images (1x28x28, 10 classes) from {mini_fmnist_dir}" \
+        in proc.stdout, proc.stderr
+    proc = run_main(capsys, "experts", "--config", config_file(
+        tmp_path / "experts.yaml", model="ConvNetW16", num_experts=1, train_epochs=2, subset=50,
+        data_path=str(mini_fmnist_dir), buffer_path=str(buffers)), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert len(torch.load(buffers / "FashionMNIST" / "ConvNetW16" / "replay_buffer_0.pt", weights_only=True)[0]) == 3
+    proc = run_main(capsys, "convert", str(buffers / "FashionMNIST" / "ConvNetW16"), "--config", config_file(
+        tmp_path / "convert.yaml", to="mct", out=str(converted), waypoints=3, dtype="float16"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    from mct_plugin.mct.format import read_metadata
+
+    assert read_metadata(converted / "replay_buffer_0.mct.safetensors")["waypoints_requested"] == 3
+    proc = run_main(capsys, "distill", "--config", config_file(
+        tmp_path / "distill.yaml", matcher="mtt", model="ConvNetW16", buffer_path=str(buffers), out=str(run),
+        data_path=str(mini_fmnist_dir), iterations=1, eval_it=0, syn_steps=1, expert_epochs=1, max_start_epoch=1),
+        "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_main(capsys, "eval", "--run", str(run), "--config", config_file(
+        tmp_path / "eval.yaml", num_eval=2, epoch_eval_train=1, baseline=False), "--num-eval", "1")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads((run / "eval.json").read_text())["rows"]
+    assert len(rows[0]["distilled"]["accuracies"]) == 1 and rows[0]["random_subset"] is None  # command line over file
+    occupied = tmp_path / "occupied"  # the demo takes minutes: its first check proves it read --out from the file
+    (occupied / "config.json").parent.mkdir()
+    (occupied / "config.json").write_text("{}")
+    proc = run_main(capsys, "demo", "--config", config_file(tmp_path / "demo.yaml", out=str(occupied)))
+    assert_one_line_error(proc, str(occupied))
+
+
+# -- distill --recipe checks the buffers against the experts the recipe was made for ---------------------
+def warnings_about_experts(proc) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if "the experts in" in line]
+
+
+def test_distill_recipe_warns_in_one_line_when_the_buffers_are_not_the_recipes_experts(tmp_path, capsys, expert_root,
+                                                                                       expert_dir, mini_fmnist_dir):
+    """The session's real buffers (ConvNetW32, 5 epochs, all of a 2000-image subset, no ZCA) against the
+    study's recipes (30 epochs on a 20,000-image subset): ZCA, subset and length differ, each named once,
+    in one line; converted MCT files carry the record; buffers without one get one line saying so."""
+    import shutil
+
+    quick = ["--data-path", str(mini_fmnist_dir), "--iterations", "1", "--eval-it", "0", "--syn-steps", "1",
+             "--gradient-mode", "unrolled", "--quiet"]
+    proc = run_main(capsys, "distill", "--recipe", "mtt/fashionmnist-ipc1", "--buffer-path", str(expert_root), "--zca",
+                    "--max-start-epoch", "3", "--out", str(tmp_path / "zca"), *quick)
+    assert proc.returncode == 0, proc.stderr
+    assert warnings_about_experts(proc) == [
+        f"dd-harness: warning: the experts in {expert_dir} are not those recipe mtt/fashionmnist-ipc1 was made for: "
+        f"5 epochs (the recipe's experts train 30); subset none (the recipe: 20000); zca false (this run: true); "
+        f"'dd-harness recipes mtt/fashionmnist-ipc1' shows the experts command"]
+
+    converted = tmp_path / "converted"
+    assert run_main(capsys, "convert", "--to", "mct", str(expert_dir), "--out", str(converted), "--quiet").returncode == 0
+    proc = run_main(capsys, "distill", "--recipe", "mct/fashionmnist-ipc1", "--buffer-path", str(converted),
+                    "--out", str(tmp_path / "short"), *quick)  # max_start_epoch 10 + expert_epochs 2 > 5 epochs
+    assert proc.returncode == 0, proc.stderr
+    (line,) = warnings_about_experts(proc)
+    assert line.startswith(f"dd-harness: warning: the experts in {converted} are not those recipe "
+                           f"mct/fashionmnist-ipc1 was made for: 5 epochs, fewer than max_start_epoch + "
+                           f"expert_epochs = 12; subset none (the recipe: 20000)"), line
+
+    public = tmp_path / "public" / "FashionMNIST" / "ConvNetW32"  # as the public buffer.py leaves them: no record
+    public.mkdir(parents=True)
+    shutil.copy(expert_dir / "replay_buffer_0.pt", public)
+    proc = run_main(capsys, "distill", "--recipe", "mtt/fashionmnist-ipc1", "--buffer-path", str(public),
+                    "--max-start-epoch", "3", "--out", str(tmp_path / "public-run"), *quick)
+    assert proc.returncode == 0, proc.stderr
+    assert warnings_about_experts(proc) == [
+        f"dd-harness: warning: the experts in {public} are not those recipe mtt/fashionmnist-ipc1 was made for: "
+        f"5 epochs (the recipe's experts train 30); they record no training options (e.g. written by the public "
+        f"buffer.py), so only their length was checked; 'dd-harness recipes mtt/fashionmnist-ipc1' shows the experts "
+        f"command"]

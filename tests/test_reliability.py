@@ -77,7 +77,7 @@ def twin_experts(tmp_path_factory, small_data):
 def test_experts_are_bit_identical_for_the_same_seed(twin_experts):
     (first, second), _ = twin_experts
     files = tree_snapshot(expert_config(first).output_dir(components().datasets))
-    assert sorted(files) == ["replay_buffer_0.pt", "replay_buffer_1.pt"]
+    assert sorted(files) == ["replay_buffer_0.json", "replay_buffer_0.pt", "replay_buffer_1.json", "replay_buffer_1.pt"]
     assert files == tree_snapshot(expert_config(second).output_dir(components().datasets))
     # and the seed matters: the two experts of a run differ
     a, b = (torch.load(expert_config(first).output_dir(components().datasets) / f"replay_buffer_{n}.pt", weights_only=True) for n in (0, 1))

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Generic, Iterator, Protocol, TypeVar
 
-from .errors import ConfigError, UnknownNameError
+from .errors import ConfigError, DuplicateNameError, UnknownNameError
 
 if TYPE_CHECKING:
     import torch.nn as nn
@@ -76,11 +76,13 @@ class Registry(Generic[T]):
 
     def register(self, name: str, obj: T, source: str = "mct_plugin", aliases: tuple[str, ...] = ()) -> T:
         """Add ``obj`` under ``name`` (and former names ``aliases``, accepted by :meth:`get` and
-        :meth:`canonical` but not listed); a second component with a taken name is refused."""
+        :meth:`canonical` but not listed); a second component with a taken name is refused
+        (:class:`DuplicateNameError`, naming both sources), and the registry stays as it was."""
         for taken in (name, *aliases):
             if taken in self._entries or taken in self._aliases:
                 previous = self._entries[self.canonical(taken)].source
-                raise ConfigError(f"{self.kind} {taken!r} is registered twice (by {previous} and by {source})")
+                raise DuplicateNameError(f"{self.kind} {taken!r} is registered twice (by {previous} and by {source})",
+                                         self.kind, taken, previous, source)
         self._entries[name] = Entry(name, obj, source)
         self._aliases.update(dict.fromkeys(aliases, name))
         return obj

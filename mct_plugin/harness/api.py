@@ -13,6 +13,11 @@ as ``self.components``). A script builds them once with :func:`build_components`
 Names are imported on first use (PEP 562), so a plugin module that imports ``hookimpl`` and its
 option declarations from here does not import torch: listing plugins, ``--help`` and argument
 errors stay quick.
+
+The bundled plugins' matchers are re-exported for subclassing, as pytest's API re-exports classes
+of its built-in plugins: :data:`MTTMatcher` (the recorded checkpoints of MTT replay buffers) and
+:data:`MCTMatcher` (from the ``mct`` plugin). They are found by module name on first access (the
+harness itself never imports a plugin); a subclass registers under its own ``name``.
 """
 
 from __future__ import annotations
@@ -28,15 +33,17 @@ if TYPE_CHECKING:
     from .data.real import RealDataset, load_dataset
     from .distill.gradient_modes import GradientMode, MatchResult, StudentProblem, minibatch_schedule
     from .distill.loop import Distillation, DistillResult, distill
-    from .distill.matching import Matcher, MatchOutcome, PooledMatcher, Sampler, Segment, normalised_distance
+    from .distill.matching import (Matcher, MatchOutcome, PooledMatcher, Sampler, Segment, check_segment_length,
+                                   normalised_distance)
     from .distill.synthetic import SyntheticSet
     from .errors import (BufferFormatError, ConfigError, DataNotFoundError, HarnessError, Interrupted, OutputError,
                          RunDirectoryError, UnknownNameError)
     from .eval.protocol import EvalResult, evaluate_set, random_real_subset
-    from .experts.buffers import (check_distinct_points, check_link_target, load_replay_buffer,
+    from .experts.buffers import (check_buffer_folder, check_distinct_points, check_link_target, load_replay_buffer,
                                   replay_buffer_files,
                                   resolve_buffer_dir, save_replay_buffer, validate_trajectory)
     from .experts.conversion import BufferConverter, ConversionReport
+    from .experts.metadata import read_training_record
     from .experts.pool import ExpertPool
     from .experts.train import ExpertRecord, train_experts
     from .io.atomic import atomic_path, atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, \
@@ -46,7 +53,7 @@ if TYPE_CHECKING:
     from .io.untrusted import torch_load_untrusted
     from .events import Evaluation, RunInfo, Tracker
     from .models import FunctionalModel
-    from .options import add_options, from_mapping, option
+    from .options import add_options, from_mapping, option, options_from_command_line
     from .plugins.components import build_components
     from .plugins.manager import hookimpl
     from .recipes import Recipe, read_recipe, recipes_in
@@ -78,6 +85,7 @@ _EXPORTS = {
     "Sampler": ".distill.matching",
     "Segment": ".distill.matching",
     "normalised_distance": ".distill.matching",
+    "check_segment_length": ".distill.matching",
     "SyntheticSet": ".distill.synthetic",
     "BufferFormatError": ".errors",
     "ConfigError": ".errors",
@@ -90,6 +98,7 @@ _EXPORTS = {
     "EvalResult": ".eval.protocol",
     "evaluate_set": ".eval.protocol",
     "random_real_subset": ".eval.protocol",
+    "check_buffer_folder": ".experts.buffers",
     "check_distinct_points": ".experts.buffers",
     "check_link_target": ".experts.buffers",
     "load_replay_buffer": ".experts.buffers",
@@ -99,6 +108,7 @@ _EXPORTS = {
     "validate_trajectory": ".experts.buffers",
     "BufferConverter": ".experts.conversion",
     "ConversionReport": ".experts.conversion",
+    "read_training_record": ".experts.metadata",
     "ExpertPool": ".experts.pool",
     "ExpertRecord": ".experts.train",
     "train_experts": ".experts.train",
@@ -119,12 +129,15 @@ _EXPORTS = {
     "add_options": ".options",
     "from_mapping": ".options",
     "option": ".options",
+    "options_from_command_line": ".options",
     "build_components": ".plugins.components",
     "hookimpl": ".plugins.manager",
     "Recipe": ".recipes",
     "read_recipe": ".recipes",
     "recipes_in": ".recipes",
 }
+BUNDLED_MATCHERS = {"MTTMatcher": "mct_plugin.mtt.matcher", "MCTMatcher": "mct_plugin.mct.matcher"}
+_EXPORTS.update(BUNDLED_MATCHERS)
 
 
 __getattr__ = lazy_exports(__package__, _EXPORTS, globals())  # PEP 562: a submodule loads on first use
@@ -136,14 +149,17 @@ def __dir__() -> list[str]:
 
 __all__ = [
     # plugins
-    "hookimpl", "Lazy", "Components", "build_components", "Registry", "option", "add_options", "from_mapping", "Recipe", "read_recipe", "recipes_in",
+    "hookimpl", "Lazy", "Components", "build_components", "Registry", "option", "add_options", "options_from_command_line", "from_mapping", "Recipe", "read_recipe", "recipes_in",
     # trajectory matching
-    "Matcher", "PooledMatcher", "Sampler", "Segment", "MatchOutcome", "normalised_distance", "GradientMode",
+    "Matcher", "PooledMatcher", "Sampler", "Segment", "MatchOutcome", "normalised_distance", "check_segment_length",
+    "GradientMode",
     "StudentProblem", "MatchResult", "minibatch_schedule", "SyntheticSet",
+    # the bundled matchers, to subclass
+    "MTTMatcher", "MCTMatcher",
     # experts and buffers
     "ExpertPool", "BufferConverter", "ConversionReport", "load_replay_buffer", "save_replay_buffer",
-    "validate_trajectory", "check_distinct_points", "replay_buffer_files", "resolve_buffer_dir", "check_link_target",
-    "torch_load_untrusted", "train_experts", "ExpertRecord",
+    "validate_trajectory", "check_distinct_points", "check_buffer_folder", "replay_buffer_files", "resolve_buffer_dir", "check_link_target",
+    "torch_load_untrusted", "train_experts", "ExpertRecord", "read_training_record",
     # files
     "atomic_path", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
     "ensure_directory", "remove_stale_temporaries", "cache_dir", "RunDirectory",

@@ -9,10 +9,12 @@ looks components up on its own: a function that needs a registry takes it as an 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from ._registry import ModelRegistry, Registry
+from .options import fields_of
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,28 @@ class Components:
                                 (self.gradient_modes, gradient_modes), (self.trackers, trackers)):
             for name in names:
                 registry.get(name)
+
+    def plugin_options_in_use(self, command: str, values: Mapping[str, Any],
+                              in_use: Iterable[str]) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
+        """The plugin options of ``command`` (``values``, by name) that a component in use reads.
+
+        An option dataclass names the components that read it in a ``used_by`` class attribute
+        (``("matcher:mct", "sampler:continuous")``); a group without one is always in use.
+        ``in_use`` lists the run's components the same way (``"matcher:mtt"``). Returns the values
+        to keep, and ``{name: used_by}`` for the options left out that were set to something other
+        than their default (the caller says that they are ignored).
+        """
+        in_use = set(in_use)
+        kept, ignored = dict(values), {}
+        for _, cls in self.option_groups(command):
+            used_by = tuple(getattr(cls, "used_by", ()) or ())
+            if not used_by or in_use & set(used_by):
+                continue
+            defaults = dataclasses.asdict(cls())
+            for name in fields_of(cls):
+                if name in kept and kept.pop(name) != defaults[name]:
+                    ignored[name] = used_by
+        return kept, ignored
 
     def option_groups(self, command: str) -> list[tuple[str, type]]:
         """``(source, option dataclass)`` that plugins contribute to ``command`` (cached)."""

@@ -78,7 +78,10 @@ class EvalOptions(Config):
     epoch_eval_train: int = option(1000, "training epochs of every evaluation network (public: 1000)", minimum=1,
                                    maximum=100_000)
     batch_train: int = option(256, "minibatch of the evaluation networks", minimum=1)
-    dsa: bool = option(True, "differentiable augmentation of the synthetic images", negative="--no-dsa")
+    dsa: bool = option(True, "differentiable augmentation (DSA) of the synthetic images, in the student's steps and "
+                             "when evaluation networks train on them", negative="--no-dsa",
+                       negative_help="do not augment the synthetic images: no DSA in the student's steps nor when "
+                                     "evaluation networks train on them")
     dsa_strategy: str = option(DEFAULT_DSA_STRATEGY, "DSA families joined by '_'", metavar="STRATEGY")
 
 
@@ -129,10 +132,13 @@ class ExpertConfig(RunOptions, DataOptions):
         ``datasets``, says whether its folder carries ``_NO_ZCA``)."""
         return Path(self.buffer_path).expanduser() / datasets.get(self.dataset).buffer_subdir(self.model, self.zca)
 
+    def training_options(self) -> dict[str, Any]:
+        """The settings that shape the experts (not where they are written, nor how many)."""
+        return {k: v for k, v in asdict(self).items() if k not in self.FINGERPRINT_EXCLUDES}
+
     def fingerprint(self) -> str:
-        """Hash of the settings that shape the experts (not where they are written)."""
-        keys = {k: v for k, v in asdict(self).items() if k not in self.FINGERPRINT_EXCLUDES}
-        return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of :meth:`training_options`."""
+        return hashlib.sha256(json.dumps(self.training_options(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -218,7 +224,9 @@ class EvalCommandConfig(DeviceOption):
                                    "or an ITERATION kept in snapshots/ by --save-every-eval (default: final, or the "
                                    "set --run points at, e.g. RUN/best)", metavar="final|best|ITERATION")
     data_path: str | None = option(None, "folder with the dataset files (default: the run's)", metavar="DIR")
-    baseline: bool = option(True, "also evaluate a random real subset of the same size", negative="--no-baseline")
+    baseline: bool = option(True, "evaluate a random real subset of the same size too (the baseline column)",
+                            negative="--no-baseline",
+                            negative_help="skip the random real subset: evaluate the synthetic set only")
     batched: bool = option(False, "train the num_eval networks together (torch.func.vmap)")
     full_data: bool = option(False, "also train the networks on the whole real training set under the same "
                                     "protocol (DD-Ranking's HLR and LRS need it) and cache their accuracy")

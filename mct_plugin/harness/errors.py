@@ -24,6 +24,15 @@ class ConfigError(HarnessError, ValueError):
     """An option value, or a combination of values, that cannot work."""
 
 
+class DuplicateNameError(ConfigError):
+    """A component registered under a name that is already taken; ``first`` is where the taken
+    one came from, ``second`` where the refused one came from."""
+
+    def __init__(self, message: str, kind: str, name: str, first: str, second: str) -> None:
+        super().__init__(message)
+        self.kind, self.name, self.first, self.second = kind, name, first, second
+
+
 class DataNotFoundError(HarnessError, FileNotFoundError):
     """Dataset files are missing; the message says where we looked and how to get them."""
 

@@ -36,7 +36,8 @@ _MISSING = dataclasses.MISSING
 
 def option(default: Any = _MISSING, help: str = "", *, minimum: float | None = None, above: float | None = None,
            maximum: float | None = None, choices: Sequence[str] | None = None, allow_inf: bool = False,
-           negative: str | None = None, metavar: str | None = None, cli: bool = True) -> Any:
+           negative: str | None = None, negative_help: str | None = None, metavar: str | None = None,
+           cli: bool = True) -> Any:
     """A dataclass field that is also a command-line option.
 
     :param minimum: smallest allowed value (inclusive); ``above``: exclusive lower bound.
@@ -44,11 +45,14 @@ def option(default: Any = _MISSING, help: str = "", *, minimum: float | None = N
     :param choices: the allowed strings.
     :param allow_inf: accept ``inf`` for a float (NaN is never accepted).
     :param negative: for a bool that defaults to True, the flag that turns it off (``--no-dsa``).
+    :param negative_help: what that flag does, in its own words ("do not ...", "skip ..."); without
+        it the flag's help is ``help`` prefixed with "turn off:" (``help`` describes the option
+        itself, as config files and recipes set it).
     :param cli: False keeps the field out of the command line (set by code or config files).
     """
     metadata = {"help": help, "minimum": minimum, "above": above, "maximum": maximum,
                 "choices": tuple(choices) if choices else None, "allow_inf": allow_inf, "negative": negative,
-                "metavar": metavar, "cli": cli}
+                "negative_help": negative_help, "metavar": metavar, "cli": cli}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -57,6 +61,13 @@ def option(default: Any = _MISSING, help: str = "", *, minimum: float | None = N
 def flag(name: str) -> str:
     """``lr_img`` -> ``--lr-img``."""
     return "--" + name.replace("_", "-")
+
+
+def negative_flag(name: str, meta: Mapping[str, Any]) -> tuple[str, str]:
+    """The flag that turns off a bool option that defaults to True, and its help: what the flag
+    does, never the description of what it turns off."""
+    return (meta.get("negative") or flag("no_" + name),
+            meta.get("negative_help") or f"turn off: {meta.get('help', '') or name.replace('_', ' ')}")
 
 
 def key(name: str) -> str:
@@ -210,14 +221,21 @@ def _argparse_type(cls: type, name: str):
     return parse
 
 
+CONFIG_FILE_HELP = "YAML (or JSON) file of option values; the command line overrides them"
+
+
 def add_options(parser, cls: type, *, skip: Iterable[str] = (), defaults: Mapping[str, Any] | None = None,
-                choices: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+                choices: Mapping[str, Sequence[str]] | None = None, config_file: bool = False) -> list[str]:
     """Add the command-line fields of ``cls`` to ``parser`` (or an argument group).
 
     Defaults are *suppressed* in the namespace (a field appears only when typed); the help text
     shows the field default (or ``defaults[name]``). ``choices`` gives the allowed values of
-    fields whose choices are only known at run time (registered names). Returns the names added.
+    fields whose choices are only known at run time (registered names). With ``config_file``,
+    ``--config FILE`` is added too (read by :func:`options_from_command_line`). Returns the
+    names added.
     """
+    if config_file:
+        parser.add_argument("--config", metavar="FILE", default=None, help=CONFIG_FILE_HELP)
     added = []
     for name, field in fields_of(cls).items():
         meta = field.metadata
@@ -228,8 +246,8 @@ def add_options(parser, cls: type, *, skip: Iterable[str] = (), defaults: Mappin
         text = meta.get("help", "")
         if base is bool:
             if default:
-                parser.add_argument(meta.get("negative") or flag("no_" + name), dest=name, action="store_false",
-                                    default=argparse.SUPPRESS, help=text)
+                spelt, text = negative_flag(name, meta)
+                parser.add_argument(spelt, dest=name, action="store_false", default=argparse.SUPPRESS, help=text)
             else:
                 parser.add_argument(flag(name), dest=name, action="store_true", default=argparse.SUPPRESS, help=text)
         else:
@@ -243,10 +261,51 @@ def add_options(parser, cls: type, *, skip: Iterable[str] = (), defaults: Mappin
     return added
 
 
+def command_line(cls: type, values: Mapping[str, Any]) -> list[str]:
+    """The arguments that set ``values`` (field name -> value) of ``cls``, in their order: the
+    inverse of parsing (a bool is its flag, or nothing where the value is the default).
+
+    :raises ConfigError: a name that is not a command-line field of ``cls``.
+    """
+    fields = fields_of(cls)
+    arguments: list[str] = []
+    for name, value in values.items():
+        if name not in fields or fields[name].metadata.get("cli") is False:
+            raise ConfigError(f"{flag(name)} is not an option of {cls.__name__}")
+        meta, (base, _) = fields[name].metadata, _field_type(cls, fields[name])
+        if base is bool:
+            default = fields[name].default is True
+            if bool(value) != default:
+                arguments.append(negative_flag(name, meta)[0] if default else flag(name))
+        elif value is not None:
+            arguments += [flag(name), ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)]
+    return arguments
+
+
 def typed_on_command_line(namespace: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
     """The options among ``names`` that the user typed (defaults are suppressed)."""
     given = vars(namespace)
     return {name: given[name] for name in names if name in given}
+
+
+def options_from_command_line(cls: type[C], namespace: argparse.Namespace, command: str) -> C:
+    """The options of ``cls`` that a command parsed with :func:`add_options` (``config_file=True``):
+    the defaults, then the ``--config`` file, then what was typed, validated once.
+
+    :raises ConfigError: the file cannot be read, or names an option that ``cls`` does not have
+        (the message names the file and ``dd-harness COMMAND``).
+    """
+    known = {name for name, f in fields_of(cls).items() if f.metadata.get("cli") is not False}
+    values: dict[str, Any] = {}
+    path = getattr(namespace, "config", None)
+    if path:
+        from_file = read_config_file(path)
+        unknown = sorted(set(from_file) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown option {flag(unknown[0])} (not an option of 'dd-harness {command}')")
+        values.update(values_for(cls, from_file, str(path)))
+    values.update(typed_on_command_line(namespace, known))
+    return from_mapping(cls, values)
 
 
 def normalise_argv(argv: Sequence[str]) -> list[str]:
@@ -295,12 +354,13 @@ def option_table(cls: type) -> str:
             continue
         base, _ = _field_type(cls, field)
         default = field.default if field.default is not _MISSING else None
+        text = meta.get("help", "")
         if base is bool:
-            spelt = meta.get("negative") or flag("no_" + name) if default else flag(name)
+            spelt, text = negative_flag(name, meta) if default else (flag(name), text)
             shown = "on" if default else "off"
         else:
             values = "\\|".join(meta["choices"]) if meta.get("choices") else meta.get("metavar") or name.upper()
             spelt = f"{flag(name)} {values}"
             shown = ",".join(default) if isinstance(default, tuple) else ("-" if default is None else str(default))
-        rows.append(f"| `{spelt}` | {shown} | {meta.get('help', '')} |")
+        rows.append(f"| `{spelt}` | {shown} | {text} |")
     return "\n".join(rows)

@@ -11,16 +11,22 @@ A recipe is a YAML file::
       dataset: CIFAR10
       syn_steps: 60
       ...
+    experts:              # optional: the `dd-harness experts` options of the buffers it was made for
+      num_experts: 100    # (dataset, model and zca come from `options`)
+      train_epochs: 50
+      augmentation: dsa
 
 Options are applied after the defaults and before a ``--config`` file and the command line
-(which override them); ``config.json`` records the recipe's name and version.
+(which override them); ``config.json`` records the recipe's name and version. ``dd-harness
+recipes NAME`` prints the ``experts`` command of the buffers, and ``distill --recipe NAME``
+checks the buffers it is given against them (:func:`expert_mismatches`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Mapping
 
 from .errors import ConfigError
 from .options import key, read_config_file
@@ -36,10 +42,21 @@ class Recipe:
     notes: str = ""
     command: str = "distill"
     path: Path | None = None
+    experts: dict[str, Any] = field(default_factory=dict)
+
+    # options of the distillation that are options of the experts too
+    SHARED_WITH_EXPERTS: ClassVar[tuple[str, ...]] = ("dataset", "model", "zca")
 
     @property
     def where(self) -> str:
         return f"recipe {self.name}" + (f" ({self.path})" if self.path else "")
+
+    def expert_options(self) -> dict[str, Any]:
+        """The ``dd-harness experts`` options of the buffers the recipe was made for: its dataset,
+        model and zca, then its ``experts`` section (empty if the recipe states none)."""
+        if not self.experts:
+            return {}
+        return {**{k: self.options[k] for k in self.SHARED_WITH_EXPERTS if k in self.options}, **self.experts}
 
 
 def read_recipe(path: str | Path) -> Recipe:
@@ -49,18 +66,54 @@ def read_recipe(path: str | Path) -> Recipe:
     missing = [k for k in ("name", "version", "options") if k not in data]
     if missing:
         raise ConfigError(f"{path}: a recipe needs {', '.join(missing)}")
-    unknown = sorted(set(data) - {"name", "version", "description", "source", "notes", "options", "command"})
+    unknown = sorted(set(data) - {"name", "version", "description", "source", "notes", "options", "command",
+                                  "experts"})
     if unknown:
         raise ConfigError(f"{path}: unknown recipe field(s) {', '.join(unknown)}")
-    if not isinstance(data["options"], dict):
-        raise ConfigError(f"{path}: 'options' must be a mapping of option names to values")
+    for section in ("options", "experts"):
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(f"{path}: '{section}' must be a mapping of option names to values")
     if not isinstance(data["version"], int) or isinstance(data["version"], bool) or data["version"] < 1:
         raise ConfigError(f"{path}: 'version' must be a positive integer")
     return Recipe(name=str(data["name"]), version=data["version"], description=str(data.get("description", "")),
                   options={key(str(k)): v for k, v in data["options"].items()}, source=str(data.get("source", "")),
-                  notes=str(data.get("notes", "")), command=str(data.get("command", "distill")), path=path)
+                  notes=str(data.get("notes", "")), command=str(data.get("command", "distill")), path=path,
+                  experts={key(str(k)): v for k, v in (data.get("experts") or {}).items()})
 
 
 def recipes_in(directory: str | Path) -> list[Recipe]:
     """Every ``*.yaml`` recipe in ``directory`` (a plugin's packaged recipe folder)."""
     return [read_recipe(p) for p in sorted(Path(directory).glob("*.yaml"))]
+
+
+# expert options that do not make other experts: how many, how they are filed, which seed (the
+# epochs are compared with what the buffers hold, not with what they record)
+NOT_COMPARED = frozenset({"num_experts", "save_interval", "seed", "train_epochs"})
+
+
+def expert_mismatches(recipe: Recipe, run: Mapping[str, Any], num_epochs: int,
+                      recorded: Mapping[str, Any] | None) -> list[str]:
+    """How the buffers of a run differ from the experts ``recipe`` was made for, one phrase each.
+
+    :param run: the run's options; its dataset, model and zca are what the buffers must have (a
+        run may change the recipe's), ``max_start_epoch + expert_epochs`` what they must span.
+    :param num_epochs: the epochs the buffers span (read from them).
+    :param recorded: the expert-training options the buffers record, or None (e.g. buffers of the
+        public ``buffer.py``, which records none): then only their length is checked.
+    """
+    found = []
+    reach = float(run["max_start_epoch"]) + float(run["expert_epochs"])
+    if num_epochs < reach:
+        found.append(f"{num_epochs} epochs, fewer than max_start_epoch + expert_epochs = {reach:g}")
+    wanted = {**recipe.expert_options(), **{k: run[k] for k in Recipe.SHARED_WITH_EXPERTS if k in run}}
+    if "train_epochs" in wanted and num_epochs != wanted["train_epochs"] and num_epochs >= reach:
+        found.append(f"{num_epochs} epochs (the recipe's experts train {wanted['train_epochs']})")
+    for name, value in (recorded or {}).items():
+        if name in wanted and name not in NOT_COMPARED and value != wanted[name]:
+            made_for = "this run" if name in Recipe.SHARED_WITH_EXPERTS else "the recipe"
+            found.append(f"{name} {_shown(value)} ({made_for}: {_shown(wanted[name])})")
+    return found
+
+
+def _shown(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) or value is None else str(value)

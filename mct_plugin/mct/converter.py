@@ -16,13 +16,48 @@ from tqdm.auto import tqdm
 
 from mct_plugin.harness.api import (BufferConverter, BufferFormatError, ConfigError, ConversionReport, FunctionalModel,
                                     OutputError, check_link_target,
-                                    ensure_directory, from_mapping, load_replay_buffer,
+                                    ensure_directory, from_mapping, load_replay_buffer, read_training_record,
                                     remove_stale_temporaries, replay_buffer_files)
 
-from .convexified import ConvexifiedTrajectory
+from .convexified import ConvexifiedTrajectory, smooths_end
 from .format import DTYPES, output_name, read_metadata, sha256_of, write_mct_file
 from .options import ConvertOptions
 from .public_format import is_public_waypoint_file, load_public_pair, public_pairs, step_file_for
+
+
+@dataclass(frozen=True)
+class EndpointCheck:
+    """How a converted file reproduces the start and end of its experts (the summary's last columns).
+
+    :param exact: the stored start and end equal the recorded checkpoints (in float32).
+    :param error: max |stored - recorded| over both endpoints of every expert.
+    :param smoothing_shift: max |smoothed end - recorded end|, where the smoothing moves the end on
+        purpose (``--smooth public`` with P > 2, ``end``, ``all``); None where it does not.
+    :param storage_error: max |stored - convexified| over both endpoints: the error of the file
+        itself, without the smoothing (0 in float32).
+    """
+
+    exact: bool
+    error: float
+    smoothing_shift: float | None
+    storage_error: float
+
+    COLUMNS = ("start/end exact", "max |end error|", "end moved by smoothing", "error w/o smoothing")
+
+    def cells(self) -> list[str]:
+        shift = "-" if self.smoothing_shift is None else f"{self.smoothing_shift:.3g}"
+        return ["yes" if self.exact else "no", f"{self.error:.3g}", shift, f"{self.storage_error:.3g}"]
+
+
+def _max_difference(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[bool, float]:
+    """(bit-equal in float32, max abs difference) of two checkpoints."""
+    return (all(torch.equal(x.float(), y.float()) for x, y in zip(a, b)),
+            max(float((x.float() - y.float()).abs().max()) for x, y in zip(a, b)))
+
+
+SMOOTHING_NOTE = ("start/end exact is 'no' where --smooth moves the end on purpose ({smooth}: the end becomes the mean "
+                  "of the last two checkpoints{when}): 'end moved by smoothing' is that move, 'error w/o smoothing' "
+                  "the file's own endpoint error (0 in float32); --smooth none keeps the recorded end")
 
 
 @dataclass(frozen=True)
@@ -151,7 +186,8 @@ class MCTConverter(BufferConverter):
         ensure_directory(out)
         remove_stale_temporaries(out)
         report = ConversionReport(["source", "experts", "epochs", "P", "dtype", "MB in", "MB out", "ratio",
-                                   "start/end exact", "max |end error|"])
+                                   *EndpointCheck.COLUMNS])
+        smoothed = False
         total_in = total_out = 0
         bar = tqdm(plan, desc="convert", unit="file", disable=None if self.show_progress else True)
         for source, target in bar:
@@ -165,41 +201,44 @@ class MCTConverter(BufferConverter):
             shapes_names = model_shapes(dataset, model, self.components)
             trajectories, experts, extra = self._convexify(source, shapes_names)
             stored = [t.to(DTYPES[s.dtype]) for t in trajectories]
-            exact, error = self._reconstruction(stored, experts or None, trajectories)
+            check = self._reconstruction(stored, experts or None, trajectories)
+            smoothed |= check.smoothing_shift is not None
             metadata = {
                 "source": source.path.name, "source_bytes": source.bytes, "source_sha256": checksum,
                 "waypoints_requested": s.waypoints, "waypoints": stored[0].epochs, "spacing": s.waypoint_spacing,
                 "pacing": s.pacing, "smoothing": s.smooth, "dataset": dataset, "model": model,
-                "param_names": shapes_names[1] if shapes_names else None, **extra,
+                "param_names": shapes_names[1] if shapes_names else None,
+                "training": read_training_record(source.path), **extra,
             }
             write_mct_file(target, stored, metadata)
             size_in, size_out = source.bytes, target.stat().st_size
             total_in, total_out = total_in + size_in, total_out + size_out
             self.file_done(report, [source.path.name, str(len(stored)), str(stored[0].num_epochs),
                                     str(len(stored[0].epochs)), s.dtype, f"{size_in / 1e6:.2f}",
-                                    f"{size_out / 1e6:.3f}", f"{100 * size_out / size_in:.2f}%",
-                                    "yes" if exact else "no", f"{error:.3g}"])
+                                    f"{size_out / 1e6:.3f}", f"{100 * size_out / size_in:.2f}%", *check.cells()])
             del trajectories, experts, stored
         if total_in:
             report.rows.append(["total", "", "", "", "", f"{total_in / 1e6:.2f}", f"{total_out / 1e6:.3f}",
-                                f"{100 * total_out / total_in:.2f}%", "", ""])
+                                f"{100 * total_out / total_in:.2f}%", *[""] * len(EndpointCheck.COLUMNS)])
+        if smoothed:
+            report.notes.append(SMOOTHING_NOTE.format(smooth=s.smooth, when=" when P > 2" if s.smooth == "public" else ""))
         report.notes.append(f"written to {out}")
         return report
 
-    @staticmethod
-    def _reconstruction(stored: list[ConvexifiedTrajectory], experts: list | None,
-                        full: list[ConvexifiedTrajectory]) -> tuple[bool, float]:
-        """Are start and end reproduced bit-exactly in float32, and the max abs endpoint error."""
-        exact, worst = True, 0.0
+    def _reconstruction(self, stored: list[ConvexifiedTrajectory], experts: list | None,
+                        full: list[ConvexifiedTrajectory]) -> EndpointCheck:
+        """Stored start and end against the recorded checkpoints (``experts``; for imported files,
+        the float32 waypoints as read), the smoothing's move of the end, and the file's own error."""
+        exact, error, shift, storage = True, 0.0, 0.0, 0.0
         for e, trajectory in enumerate(stored):
+            ends = (trajectory.point_at(0.0), trajectory.point_at(float(trajectory.num_epochs)))
+            intended = (full[e].waypoints[0], full[e].waypoints[-1])
+            recorded = (experts[e][0], experts[e][-1]) if experts is not None else intended
+            for point, original, meant in zip(ends, recorded, intended):
+                equal, difference = _max_difference(point, original)
+                exact, error = exact and equal, max(error, difference)
+                storage = max(storage, _max_difference(point, meant)[1])
             if experts is not None:
-                originals = (experts[e][0], experts[e][-1])
-            else:  # imported files: compare with the float32 waypoints as read
-                originals = (full[e].waypoints[0], full[e].waypoints[-1])
-            for epoch, original in zip((0.0, float(trajectory.num_epochs)), originals):
-                point = trajectory.point_at(epoch)
-                for a, b in zip(point, original):
-                    exact &= torch.equal(a.float(), b.float())
-                    worst = max(worst, float((a.float() - b.float()).abs().max()))
-        return exact, worst
-
+                shift = max(shift, _max_difference(full[e].waypoints[-1], experts[e][-1])[1])
+        moves_end = experts is not None and smooths_end(self.settings.smooth, len(stored[0].epochs))
+        return EndpointCheck(exact, error, shift if moves_end else None, storage)

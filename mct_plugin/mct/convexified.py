@@ -127,6 +127,16 @@ def beta_table(checkpoints: Sequence[Sequence[torch.Tensor]], epochs: Sequence[i
     return table
 
 
+def smooths_interior(smoothing: str, num_waypoints: int) -> bool:
+    """Does ``smoothing`` replace the interior waypoints by their neighbours' mean?"""
+    return smoothing in ("interior", "all") or (smoothing == "public" and num_waypoints > 2)
+
+
+def smooths_end(smoothing: str, num_waypoints: int) -> bool:
+    """Does ``smoothing`` move the end (the mean of the last two checkpoints replaces it)?"""
+    return smoothing in ("end", "all") or (smoothing == "public" and num_waypoints > 2)
+
+
 @dataclass
 class ConvexifiedTrajectory:
     """Waypoints (``P`` lists of ``L`` tensors) at ``epochs`` and the ``(K+1, L)`` beta table."""
@@ -161,12 +171,10 @@ class ConvexifiedTrajectory:
         epochs = waypoint_epochs(num_epochs, waypoints, spacing)
         beta = beta_table(checkpoints, epochs, pacing)
         points = [list(c) for c in checkpoints]  # shallow copy; smoothing replaces whole checkpoints
-        smooth_interior = smoothing in ("interior", "all") or (smoothing == "public" and len(epochs) > 2)
-        smooth_end = smoothing in ("end", "all") or (smoothing == "public" and len(epochs) > 2)
-        if smooth_interior:
+        if smooths_interior(smoothing, len(epochs)):
             for k in epochs[1:-1]:
                 points[k] = _mean(points[k - 1], points[k + 1])
-        if smooth_end:
+        if smooths_end(smoothing, len(epochs)):
             points[-1] = _mean(points[-2], points[-1])
         stored = [[t.detach().to(torch.float32).clone() for t in points[k]] for k in epochs]
         return cls(stored, epochs, beta.to(torch.float32))

@@ -10,7 +10,8 @@ One ``*.mct.safetensors`` file per converted source file. Tensors, per expert ``
 String metadata (JSON values): ``format`` (``"mct_plugin.convexified"``), ``format_version``
 (``1``), ``num_experts``, ``num_epochs``, ``param_shapes``, ``param_names`` (or null),
 ``dtype``, ``waypoints``, ``spacing``, ``smoothing``, ``pacing`` (absent in older files: ``distance``), ``source`` (file name),
-``source_bytes``, ``source_sha256``, ``dataset`` and ``model`` (or null), ``created_by``.
+``source_bytes``, ``source_sha256``, ``dataset`` and ``model`` (or null), ``training`` (the
+source buffer's training record, see ``dd-harness experts``, or null), ``created_by``.
 """
 
 from __future__ import annotations

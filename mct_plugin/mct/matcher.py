@@ -37,9 +37,17 @@ class MCTMatcher(PooledMatcher):
         super().__init__(config, model, report, components=components)
         self.options = from_mapping(DistillOptions, config.plugin_options)
         self.applied: dict = {}  # the conversion settings of already-converted files
+        self.converted_training: dict | None = None  # what converted files say of their source's training
 
     def recorded_options(self) -> dict:
         return dict(self.applied)
+
+    def recorded_training(self) -> dict | None:
+        """MCT files carry their source buffer's training record; raw MTT buffers have theirs beside
+        them; public MCT files have none."""
+        if self.directory is not None and mct_files(self.directory):
+            return self.converted_training
+        return super().recorded_training()
 
     def _converted_with(self, settings: dict, source: str) -> None:
         """Already-converted experts keep their own conversion: record it, and say so when the
@@ -67,6 +75,7 @@ class MCTMatcher(PooledMatcher):
         if mct_files(directory):
             files = mct_files(directory)
             first = read_metadata(files[0])
+            self.converted_training = first.get("training") if isinstance(first.get("training"), dict) else None
             self._converted_with({"waypoints": first.get("waypoints_requested"), "smooth": first.get("smoothing"),
                                   "waypoint_spacing": first.get("spacing"), "pacing": first.get("pacing", "distance")},
                                  f"the MCT files in {directory}")

@@ -36,6 +36,7 @@ class ConvexifyOptions:
 @dataclass(frozen=True)
 class DistillOptions(ConvexifyOptions):
     title: ClassVar[str] = "mct matcher and continuous sampler (--matcher mct)"
+    used_by: ClassVar[tuple[str, ...]] = ("matcher:mct", "sampler:continuous")  # config.json records them for these
 
     teacher_label: bool = option(False, "train the student on soft labels: the softmax of the expert at "
                                         "--label-epoch (labels.pt is then (N, classes))")

@@ -16,6 +16,7 @@ from . import image_grids, metrics_of_evaluation, metrics_of_iteration, protocol
 @dataclass(frozen=True)
 class TensorBoardOptions:
     title: ClassVar[str] = "tensorboard tracker (--track tensorboard)"
+    used_by: ClassVar[tuple[str, ...]] = ("tracker:tensorboard",)
 
     tensorboard_dir: str | None = option(None, "event-file folder (default: OUT/trackers/tensorboard)", metavar="DIR")
 

@@ -21,6 +21,7 @@ from . import image_grids, metrics_of_evaluation, metrics_of_iteration, protocol
 @dataclass(frozen=True)
 class WandbOptions:
     title: ClassVar[str] = "wandb tracker (--track wandb)"
+    used_by: ClassVar[tuple[str, ...]] = ("tracker:wandb",)
 
     wandb_project: str | None = option(None, "project (default: Distill_<dataset>_<ipc>, as the public code)")
     wandb_mode: str | None = option(None, "online, offline or disabled (default: wandb's, i.e. WANDB_MODE)",

@@ -26,7 +26,8 @@ from ..errors import HarnessError, Interrupted
 from ..options import normalise_argv
 from ..components import Components
 from ..plugins.components import build_components
-from ..plugins.manager import PluginManager, new_plugin_manager, plugin_source
+from ..plugins.manager import (NameClash, PluginManager, PluginProblem, new_plugin_manager, one_line,
+                               plugin_source)
 from ..runtime.signals import sigterm_as_keyboard_interrupt
 from . import convert, data, distill, evaluate, experts, models, plugins, recipes
 
@@ -64,20 +65,42 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"dd-harness: error: {message} (see '{self.prog} --help')\n")
 
 
-def register_plugin_commands(subparsers, pm: PluginManager) -> dict[str, str]:
-    """Let every plugin add sub-commands (through ``pm.hook``); return ``{command: plugin source}``."""
-    from ..errors import ConfigError
+class _NewCommandsOnly:
+    """The sub-parsers action as a plugin's ``dd_register_commands`` sees it: ``add_parser``
+    refuses a taken name on every Python (argparse before 3.11 would replace the command)."""
 
+    def __init__(self, subparsers) -> None:
+        self._subparsers = subparsers
+
+    def add_parser(self, name: str, **kwargs):
+        for taken in (name, *kwargs.get("aliases", ())):
+            if taken in self._subparsers.choices:
+                raise argparse.ArgumentError(None, f"conflicting subparser: {taken}")
+        return self._subparsers.add_parser(name, **kwargs)
+
+    def __getattr__(self, attribute: str):
+        return getattr(self._subparsers, attribute)
+
+
+def register_plugin_commands(subparsers, pm: PluginManager) -> dict[str, str]:
+    """Let every plugin add sub-commands (through ``pm.hook``); return ``{command: plugin source}``.
+    A plugin whose command name is taken, or whose hook raises, keeps the commands it added before
+    and is reported in one line (``pm.problems``); the other commands keep working."""
     added: dict[str, str] = {}
     for impl in pm.hook.dd_register_commands.get_hookimpls():
         before = set(subparsers.choices)
         caller = pm.subset_hook_caller("dd_register_commands",
                                        [i.plugin for i in pm.hook.dd_register_commands.get_hookimpls() if i is not impl])
+        source = plugin_source(pm, impl.plugin)
         try:
-            caller(subparsers=subparsers)
-        except Exception as exc:  # argparse refuses a name twice with a bare ArgumentError
-            raise ConfigError(f"plugin {plugin_source(pm, impl.plugin)} could not add its commands: {exc}") from exc
-        added.update({name: plugin_source(pm, impl.plugin) for name in set(subparsers.choices) - before})
+            caller(subparsers=_NewCommandsOnly(subparsers))
+        except argparse.ArgumentError as exc:  # "conflicting subparser: NAME"
+            name = str(exc).rpartition(": ")[2]
+            pm.report(NameClash("command", name, f"plugin {added[name]}" if name in added else "the harness",
+                                f"plugin {source}"))
+        except Exception as exc:
+            pm.report(PluginProblem(pm.get_name(impl.plugin) or source, "dd_register_commands", one_line(exc)))
+        added.update({name: source for name in set(subparsers.choices) - before})
     return added
 
 
@@ -132,9 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with sigterm_as_keyboard_interrupt():
             pm = new_plugin_manager()
             components = build_components(pm)
+            parser = build_parser(components)  # may skip plugin options or commands whose names are taken
             for problem in pm.problems:
                 print(f"dd-harness: warning: {problem}", file=sys.stderr)
-            parser = build_parser(components)
             try:
                 args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
             except SystemExit as exc:  # --help, --version, or a bad command line (already printed)

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from ..distill.resume import RECORD_KEYS  # config.json keys that are not options: ignored in --config files
 from ..errors import ConfigError
+from ..plugins.manager import NameClash, PluginProblem
 from ..options import add_options, fields_of, flag, from_mapping, read_config_file, typed_on_command_line, values_for
 from ..components import Components
 
@@ -22,9 +23,10 @@ class CommandOptions:
     command: str
     config_cls: type
     groups: list[tuple[str, type]] = field(default_factory=list)
+    skip: tuple[str, ...] = ()  # fields of config_cls that the command does not offer
 
     def harness_names(self) -> set[str]:
-        return set(fields_of(self.config_cls)) - {"plugin_options"}
+        return set(fields_of(self.config_cls)) - {"plugin_options", *self.skip}
 
     def plugin_names(self) -> dict[str, type]:
         return {name: cls for _, cls in self.groups for name in fields_of(cls)}
@@ -36,21 +38,24 @@ class CommandOptions:
 def add_command_options(parser: argparse.ArgumentParser, command: str, config_cls: type, components: Components,
                         *, skip: tuple[str, ...] = (), config_file: bool = True,
                         choices: Mapping[str, Any] | None = None) -> CommandOptions:
-    """Add ``config_cls``'s fields and the plugins' option groups for ``command`` to ``parser``."""
-    spec = CommandOptions(command, config_cls)
-    if config_file:
-        parser.add_argument("--config", metavar="FILE", default=None,
-                            help="YAML (or JSON) file of option values; the command line overrides them")
-    add_options(parser, config_cls, skip=skip, choices=choices)
+    """Add ``config_cls``'s fields (but ``skip``) and, where ``config_cls`` holds ``plugin_options``,
+    the plugins' option groups for ``command`` to ``parser``; and ``--config FILE`` unless
+    ``config_file`` is False."""
+    spec = CommandOptions(command, config_cls, skip=tuple(skip))
+    add_options(parser, config_cls, skip=skip, choices=choices, config_file=config_file)
     owners = {name: "the harness" for name in spec.harness_names()}
-    for source, cls in components.option_groups(command):
+    plugin_groups = components.option_groups(command) if "plugin_options" in fields_of(config_cls) else []
+    for source, cls in plugin_groups:
         if not dataclasses.is_dataclass(cls):
-            raise ConfigError(f"plugin {source} registered {cls!r} as options of '{command}'; expected a dataclass")
-        for name in fields_of(cls):
-            if name in owners:
-                raise ConfigError(f"plugin {source} defines option {flag(name)} of '{command}', which "
-                                  f"{owners[name]} already defines")
-            owners[name] = f"plugin {source}"
+            components.pm.report(PluginProblem(source, f"dd_register_options('{command}')",
+                                               f"{cls!r} is not an option dataclass"))
+            continue
+        taken = [name for name in fields_of(cls) if name in owners]
+        if taken:  # the whole group goes: a plugin with half of its options would be a trap
+            components.pm.report(NameClash(f"{command} option", flag(taken[0]), owners[taken[0]],
+                                           f"plugin {source} ({cls.__name__})"))
+            continue
+        owners.update(dict.fromkeys(fields_of(cls), f"plugin {source}"))
         group = parser.add_argument_group(getattr(cls, "title", None) or f"{cls.__name__} ({source})")
         add_options(group, cls)
         spec.groups.append((source, cls))

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 from ..config import EvalCommandConfig
-from ..options import add_options
 from ..components import Components
+from ._options import add_command_options, build_config
 
 log = logging.getLogger("mct_plugin")
 
@@ -21,7 +21,7 @@ def build(sub, components: Components) -> None:
     p.add_argument("--run", "--run-dir", dest="run", required=True,
                    help="run directory holding images.pt, labels.pt, lr.pt, config.json (under torchrun write "
                         "--run-dir: torchrun itself would take --run for its --run-path)")
-    add_options(p, EvalCommandConfig)
+    add_command_options(p, "eval", EvalCommandConfig, components)
     p.set_defaults(handler=run)
 
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, components: Components) -> int:
     from ..eval.table import evaluate_run
     from ..runtime import distributed
 
-    options = EvalCommandConfig.from_dict(vars(args))
+    options, _ = build_config(args.command_options, args)
     table = evaluate_run(Path(args.run), options, components=components, report=log.info)
     if distributed.context().is_main:
         print(table.to_markdown())

@@ -28,5 +28,5 @@ def run(args: argparse.Namespace, components: Components) -> int:
     for kind, name, source, description in rows:
         print(f"{kind:<{widths[0]}}  {name:<{widths[1]}}  {source:<{widths[2]}}  {description}".rstrip())
     for problem in components.pm.problems:
-        print(f"skipped: {problem}")
+        print(f"problem: {problem}")  # each says what was skipped
     return 0

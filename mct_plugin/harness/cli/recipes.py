@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from ..components import Components
+from ..config import ExpertConfig
+from ..errors import ConfigError
+from ..options import command_line
+from ..recipes import Recipe
 
 
 def build(sub, components: Components) -> None:
     p = sub.add_parser("recipes", help="list the recipes plugins ship, or show one (dd-harness recipes NAME)")
     p.add_argument("name", nargs="?", default=None, help="a recipe to show with all its values")
     p.set_defaults(handler=run)
+
+
+def experts_command(recipe: Recipe) -> str:
+    """The ``dd-harness experts`` command of the buffers ``recipe`` was made for (validated), or a
+    line saying that the recipe does not state them."""
+    wanted = recipe.expert_options()
+    if not wanted:
+        return "experts: the recipe does not say which buffers it was made for"
+    try:
+        ExpertConfig.from_dict(wanted)  # validated: a bad value is a one-line error naming the recipe
+        arguments = command_line(ExpertConfig, wanted)
+    except ConfigError as exc:
+        raise ConfigError(f"{recipe.where}, experts: {exc}") from None
+    return "experts it was made for:\n  " + shlex.join(["dd-harness", "experts", *arguments, "--buffer-path", "buffers"])
 
 
 def run(args: argparse.Namespace, components: Components) -> int:
@@ -25,6 +44,7 @@ def run(args: argparse.Namespace, components: Components) -> int:
             print(f"notes: {recipe.notes}")
         for key, value in recipe.options.items():
             print(f"  {key}: {value}")
+        print(experts_command(recipe))
         return 0
     rows = [(e.name, f"v{e.obj.version}", e.source, e.obj.description) for e in recipes.declared()]
     if not rows:

@@ -22,6 +22,7 @@ from ..runtime.devices import resolve_device
 from .gradient_modes import GradientMode, StudentProblem
 from .matching import Matcher, Sampler, normalised_distance
 from .memory import AUTO, choose_exact_mode
+from .recipe_check import check_experts_against_recipe
 from .synthetic import SyntheticSet
 
 
@@ -65,6 +66,8 @@ def build_parts(config: DistillConfig, components: Components, matcher_cls: type
     model = FunctionalModel(template)
     matcher = matcher_cls(config, model, report, components=components)
     matcher.open(Path(config.buffer_path))
+    if config.recipe and config.recipe in components.recipes:  # before the sampler refuses too short experts
+        check_experts_against_recipe(components.recipes.get(config.recipe), config, matcher, report)
     sampler = sampler_cls(config)
     sampler.bind(matcher.num_epochs)
     augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy).to(device) if config.dsa else None

@@ -38,6 +38,7 @@ from ..io.atomic import atomic_write_json, ensure_directory
 from ..experts.buffers import quick_digest
 from ..io.locks import OutputLock
 from ..io.rundir import RunDirectory
+from ..options import flag
 from ..plots import save_image_grid, save_training_curves
 from ..runtime import distributed
 from ..runtime.signals import stop_requests
@@ -121,6 +122,7 @@ class Distillation:
         self.config = config = config.replace(
             sampler=config.sampler or matcher_cls.default_sampler,
             gradient_mode=self._requested_gradient_mode(matcher_cls.default_gradient_mode, recorded))
+        self.config = config = config.replace(plugin_options=self._plugin_options_in_use())
         if resume:  # the harness's options before anything is loaded, the plugins' once the matcher is built
             changes = resume_changes(self.run_dir.path, recorded, config.to_dict(),
                                      names=set(config.to_dict()) - {"plugin_options"})
@@ -159,6 +161,20 @@ class Distillation:
         self.watch = RunWatch(config.stall_iterations, config.stall_tolerance, self.rows)
         self.random_subset = next((EvalResult(config.model, row["baseline_accs"]) for row in self.rows
                                    if "baseline_accs" in row), None)
+
+    def _plugin_options_in_use(self) -> dict:
+        """The plugin options of the run's matcher, sampler, gradient mode and trackers (and of the
+        groups that name no component): config.json records nothing else. An option of another
+        component that was set anyway is named in one line."""
+        c = self.config
+        in_use = {f"matcher:{c.matcher}", f"sampler:{c.sampler}", f"gradient mode:{c.gradient_mode}",
+                  *(f"tracker:{name}" for name in c.track)}
+        kept, ignored = self.components.plugin_options_in_use("distill", c.plugin_options, in_use)
+        if ignored:
+            users = sorted({user.replace(":", " ") for used_by in ignored.values() for user in used_by})
+            self.report(f"{', '.join(map(flag, sorted(ignored)))} ignored: options of {', '.join(users)}, which this "
+                        f"run does not use")
+        return kept
 
     def _requested_gradient_mode(self, matcher_default: str, recorded: dict | None) -> str:
         """The gradient mode to build: a registered name (former names translated, with a log line)

@@ -26,6 +26,7 @@ from ..components import Components
 from ..config import DistillConfig
 from ..errors import BufferFormatError
 from ..experts.buffers import MIN_RELATIVE_STEP, check_buffer_folder, replay_buffer_files, resolve_buffer_dir
+from ..experts.metadata import read_training_record
 from ..experts.pool import ExpertPool
 from ..models import FunctionalModel
 from .gradient_modes import GradientMode, MatchResult, StudentProblem
@@ -153,6 +154,11 @@ class Matcher(ABC):
         instead of the requested ones, e.g. the settings of already-converted files)."""
         return {}
 
+    def recorded_training(self) -> dict | None:
+        """The ``dd-harness experts`` options the experts were trained with, as their files record
+        them (``distill --recipe`` checks them against the recipe); None where nothing is recorded."""
+        return None
+
     def objective(self, start: torch.Tensor, target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda theta_n: normalised_distance(theta_n, start, target)
 
@@ -189,6 +195,7 @@ class PooledMatcher(Matcher):
     """
 
     last: Any = None  # the expert of the latest iteration
+    directory: Path | None = None  # the folder the experts were found in (set by open)
 
     @abstractmethod
     def sources(self, directory: Path) -> tuple[Sequence[Path], Callable[[Path], list], str]:
@@ -208,6 +215,7 @@ class PooledMatcher(Matcher):
         directory = resolve_buffer_dir(buffer_path, datasets.get(c.dataset).buffer_subdir(c.model, c.zca),
                                        self.has_experts)
         check_buffer_folder(directory, c.dataset, c.model, c.zca, datasets, models)
+        self.directory = directory
         files, load, description = self.sources(directory)
         files = list(files)[: c.max_files or None]
         lengths = {self.epochs_of(load(path)[0]) for path in files}  # validates every file before the run starts
@@ -223,6 +231,11 @@ class PooledMatcher(Matcher):
 
     def source_files(self) -> list[Path]:
         return list(self.pool.files)
+
+    def recorded_training(self) -> dict | None:
+        """What the first of the source files that has a training record says (``dd-harness
+        experts`` writes one beside every replay buffer; the public ``buffer.py`` writes none)."""
+        return next(filter(None, map(read_training_record, self.source_files())), None)
 
     def state_dict(self) -> dict:
         return {"pool": self.pool.state_dict()}

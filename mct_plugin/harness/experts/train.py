@@ -4,7 +4,8 @@ Each expert is trained with plain SGD (MTT defaults: lr 0.01, momentum 0, batch 
 decay) and its parameters are copied after initialisation and after every epoch (E + 1
 checkpoints; copied, because on CPU ``p.detach().cpu()`` is the live parameter itself).
 Experts are grouped ``save_interval`` per ``replay_buffer_{n}.pt`` file, numbered after the
-files already present.
+files already present; ``replay_buffer_{n}.json`` beside each records the training options
+(:mod:`.metadata`).
 
 Crash safety: finished experts of the file being filled are kept in a hidden partial file
 (rewritten atomically after every expert) and the run's plan in ``.experts_run.json``; running
@@ -35,6 +36,7 @@ from ..runtime import distributed
 from ..runtime.devices import resolve_device
 from ..training import test_accuracy, train_epoch
 from .buffers import load_replay_buffer, next_buffer_index, save_replay_buffer
+from .metadata import read_training_record, write_training_record
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +186,10 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
     for i, (file_index, size) in ctx.shard(plan):  # each rank fills its own files: no collisions
         target = directory / f"replay_buffer_{file_index}.pt"
         partial = _partial_path(directory, file_index)
-        if target.exists():
-            partial.unlink(missing_ok=True)  # stopped between writing the file and removing its partial
+        if target.exists():  # stopped after writing the file: before removing its partial, or writing its record
+            partial.unlink(missing_ok=True)
+            if read_training_record(target) is None:
+                write_training_record(target, config.training_options(), size)
             written.append(target)
             continue
         trajectories = load_replay_buffer(partial, mmap=False) if partial.exists() else []
@@ -214,6 +218,7 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
             if len(trajectories) < size:
                 atomic_torch_save(trajectories, partial)
         save_replay_buffer(trajectories, target)
+        write_training_record(target, config.training_options(), size)
         partial.unlink(missing_ok=True)
         written.append(target)
         if on_file:

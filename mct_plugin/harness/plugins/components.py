@@ -7,11 +7,12 @@ library calls it once (``components = build_components()``) and passes the resul
 from __future__ import annotations
 
 from functools import partial
+from typing import Callable
 
 from .._registry import ModelRegistry, Registry
 from ..components import Components
-from ..errors import ConfigError
-from .manager import PluginManager, contributions, new_plugin_manager
+from ..errors import ConfigError, DuplicateNameError
+from .manager import NameClash, PluginManager, contributions, new_plugin_manager
 
 COMPONENT_HOOKS = {
     "matcher": "dd_register_matchers",
@@ -23,13 +24,23 @@ COMPONENT_HOOKS = {
 }
 
 
+def _skipping_clashes(pm: PluginManager, register: Callable[[], object]) -> None:
+    """``register()``, or, when its name is taken, one line naming both plugins (the later
+    component is skipped; everything else keeps working)."""
+    try:
+        register()
+    except DuplicateNameError as clash:
+        pm.report(NameClash(clash.kind, clash.name, f"plugin {clash.first}", f"plugin {clash.second}"))
+
+
 def _named(pm: PluginManager, kind: str, hook_name: str, key: str = "name") -> Registry:
     registry: Registry = Registry(kind)
     for source, component in contributions(pm, hook_name):
         name = getattr(component, key, None)
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{kind} {component!r} from {source} has no '{key}' attribute")
-        registry.register(name, component, source, tuple(getattr(component, "aliases", ())))
+        _skipping_clashes(pm, partial(registry.register, name, component, source,
+                                      tuple(getattr(component, "aliases", ()))))
     return registry
 
 
@@ -38,12 +49,13 @@ def _option_groups(pm: PluginManager, command: str) -> list:
 
 
 def build_components(pm: PluginManager | None = None) -> Components:
-    """Collect every registry from ``pm`` (default: a new manager with the installed plugins);
-    duplicate names are refused naming both plugins."""
+    """Collect every registry from ``pm`` (default: a new manager with the installed plugins); a
+    name registered twice keeps the first plugin's component and skips the later one, with one
+    line naming both in ``pm.problems``."""
     pm = pm or new_plugin_manager()
     models = ModelRegistry()
     for source, item in contributions(pm, "dd_register_models"):
-        models.add(item, source)
+        _skipping_clashes(pm, partial(models.add, item, source))
     named = {kind: _named(pm, kind, hook) for kind, hook in COMPONENT_HOOKS.items()}
     return Components(pm, named["matcher"], named["sampler"], named["buffer converter"], named["gradient mode"],
                       named["recipe"], named["tracker"], _named(pm, "dataset", "dd_register_datasets"), models,

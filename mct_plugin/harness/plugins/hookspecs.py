@@ -2,7 +2,8 @@
 
 Plugins implement these with :data:`mct_plugin.harness.api.hookimpl` and are found through the
 setuptools entry-point group ``dd_harness``. *Contribution* hooks return lists that the harness
-merges into registries (a name registered twice is refused with an error naming both plugins);
+merges into registries (a name registered twice keeps the first plugin's component and skips the
+later one, with one warning line naming both plugins);
 *lifecycle* hooks are called while a command runs (experiment trackers are built on them).
 The harness's own models, datasets and gradient modes arrive through the same hooks, from its
 default plugin (:mod:`.defaults`).
@@ -117,10 +118,14 @@ def dd_register_options(command):
     them to the command line (in a group titled by the class's ``title`` attribute), accepts
     them in ``--config`` files and recipes, validates them and records their values in the
     run's ``config.json``. Values arrive in the command's config as ``plugin_options[name]``.
+    A ``used_by`` class attribute (``("matcher:mct", "sampler:continuous")``) names the
+    components that read the group; ``config.json`` records it only for runs that use one.
 
-    :param command: the sub-command name, e.g. ``"distill"``, ``"experts"`` or ``"convert"``.
+    :param command: the sub-command name: ``"distill"``, ``"experts"`` or ``"convert"`` (the
+        commands whose config holds ``plugin_options``).
     :returns: a list of option dataclasses (classes, not instances); option names must be
-        unique across the harness and all plugins.
+        unique across the harness and all plugins (a group with a taken name is skipped, with
+        one line naming both plugins).
     """
 
 

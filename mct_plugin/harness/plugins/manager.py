@@ -9,7 +9,10 @@ Environment variables (datasette and pytest have the same switches):
 
 A plugin that cannot be imported, does not validate against the hook specifications, or raises
 in a contribution hook is skipped and recorded in :attr:`PluginManager.problems`; the CLI reports
-each in one line and every other plugin keeps working.
+each in one line and every other plugin keeps working. A component (or option, or command) whose
+name another plugin registered first is skipped alone (:class:`NameClash`): the plugins that ship
+with the harness load first, then the others in entry-point name order, so a third-party plugin
+never displaces a bundled component.
 """
 
 from __future__ import annotations
@@ -46,15 +49,35 @@ class PluginProblem:
         return f"plugin {self.plugin!r} was skipped: {self.stage} failed ({self.message})"
 
 
+@dataclass(frozen=True)
+class NameClash:
+    """A component that was skipped because an earlier plugin registered its name: its kind and
+    name, who keeps the name (``"plugin SOURCE"``, or the harness itself) and the plugin whose
+    component was skipped."""
+
+    kind: str
+    name: str
+    first: str
+    second: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name!r} of {self.second} was skipped: {self.first} registered that name first"
+
+
 class PluginManager(pluggy.PluginManager):
     """pluggy's manager plus the record of skipped plugins."""
 
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT_NAME)
-        self.problems: list[PluginProblem] = []
+        self.problems: list[PluginProblem | NameClash] = []
+
+    def report(self, problem: PluginProblem | NameClash) -> None:
+        """Record ``problem`` once (components are collected more than once per process)."""
+        if problem not in self.problems:
+            self.problems.append(problem)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
@@ -64,7 +87,12 @@ def _env_flag(environ: Mapping[str, str], name: str) -> bool:
 
 
 def entry_point_names(group: str = ENTRY_POINT_GROUP) -> list[str]:
-    return sorted({ep.name for ep in importlib.metadata.entry_points(group=group)})
+    """The entry-point names in load order: those of the plugins that ship with the harness (their
+    module is in the harness's top-level package) first, then the others, each by name."""
+    bundled_package = __name__.split(".")[0]
+    points = {ep.name: ep.value.split(":")[0].split(".")[0] == bundled_package
+              for ep in importlib.metadata.entry_points(group=group)}
+    return sorted(points, key=lambda name: (not points[name], name))
 
 
 def _unknown_hooks(pm: PluginManager, plugin: object) -> list[str]:
@@ -88,7 +116,7 @@ def new_plugin_manager(load_entrypoints: bool = True, environ: Mapping[str, str]
             try:
                 pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
             except Exception as exc:  # an import error, or hooks that do not match the specs
-                pm.problems.append(PluginProblem(name, "loading", _one_line(exc)))
+                pm.problems.append(PluginProblem(name, "loading", one_line(exc)))
                 continue
             plugin = pm.get_plugin(name)
             unknown = _unknown_hooks(pm, plugin) if plugin is not None else []
@@ -124,10 +152,7 @@ def contributions(pm: PluginManager, hook_name: str, **kwargs: Any) -> Iterator[
         try:
             results = caller(**kwargs)
         except Exception as exc:
-            name = pm.get_name(plugin) or repr(plugin)
-            problem = PluginProblem(name, hook_name, _one_line(exc))
-            if problem not in pm.problems:
-                pm.problems.append(problem)
+            pm.report(PluginProblem(pm.get_name(plugin) or repr(plugin), hook_name, one_line(exc)))
             continue
         source = plugin_source(pm, plugin)
         for result in results:
