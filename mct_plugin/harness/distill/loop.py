@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 DIVERGENCE_LOSS = 1e4
 DIVERGENCE_PIXELS = 1e4
 DIVERGENCE_ALPHA = 1e2
+# a step size that an SGD update takes to <= 0 is set to this fraction of lr_teacher
+ALPHA_FLOOR = 1e-3
 
 
 @dataclass
@@ -294,7 +296,7 @@ class Distillation:
         self.optimizer_lr.step()
         with torch.no_grad():  # a step size <= 0 would make the student (and evaluation) meaningless
             if self.synthetic.lr <= 0:
-                floor = 1e-3 * self.config.lr_teacher
+                floor = ALPHA_FLOOR * self.config.lr_teacher
                 if not self._warned_alpha:
                     self.report(f"alpha became {float(self.synthetic.lr):.3g} at iteration {iteration}; kept at "
                                 f"{floor:.3g} (lower --lr-lr if this repeats)")
