@@ -117,3 +117,30 @@ def random_walk_trajectory(model: str, epochs: int, seed: int) -> list:
         point = [p + 0.01 * torch.randn_like(p) for p in point]
         trajectory.append(point)
     return trajectory
+
+
+def evaluation_record(images, labels, lr: float, data, model: str, num_eval: int, epochs: int, seed: int) -> dict:
+    """Our evaluation protocol on one set (``num_eval`` networks of ``model`` x ``epochs``, network
+    seeds from ``seed``): accuracies as fractions, their mean and population std, the seconds."""
+    import time
+
+    from mct_plugin.harness.config import EvalSettings
+    from mct_plugin.harness.eval.protocol import evaluate_set
+
+    started = time.perf_counter()
+    result = evaluate_set(images, labels, lr, data, model,
+                          EvalSettings(num_eval=num_eval, epoch_eval_train=epochs, seed=seed), models=components().models)
+    return {"model": model, "num_eval": num_eval, "epochs": epochs, "seed": seed, "accs": result.accuracies,
+            "mean": result.mean, "std": result.std, "seconds": time.perf_counter() - started}
+
+
+def save_figure(fig, path: Path) -> None:
+    """Lay out, write atomically as PNG (100 dpi) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    from mct_plugin.harness.io.atomic import atomic_path
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

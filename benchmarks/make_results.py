@@ -364,17 +364,21 @@ def main(argv=None) -> int:
              "every section names the command, machine, date and commit that produced it. "
              "Reproduce everything with the commands listed in each section (`--quick` variants run in the tests).",
              ""]
-    builders = [("speed.json", speed_section), ("vs_public.json", vs_public_section), ("storage.json", storage_section)]
-    for path in sorted(results.glob("convergence_*.json")):
-        if "quick" not in path.name:
-            builders.append((path.name, lambda d, n=path.stem: convergence_section(d, n)))
-    for path in sorted(results.glob("cross_arch_*.json")):
-        if "quick" not in path.name:
-            builders.append((path.name, cross_arch_section))
-    builders.append(("distributed.json", distributed_section))
-    builders.insert(0, ("mct_study_cpu.json", mct_study_section))
-    builders.insert(2, ("vs_public.json", vs_public_accuracy_section))
-    builders.append(("gpu_check.json", gpu_check_section))
+    from .accuracy_sections import cross_arch_long_section, long_horizon_section, parity_section
+
+    # the measurements of issue 20 replace the earlier ones they supersede, once their JSON exists
+    newer = {name: (results / name).exists() for name in ("parity.json", "long_horizon.json", "cross_arch.json")}
+    builders = [("mct_study_cpu.json", mct_study_section), ("speed.json", speed_section),
+                ("parity.json", parity_section) if newer["parity.json"] else ("vs_public.json", vs_public_accuracy_section),
+                ("long_horizon.json", long_horizon_section), ("cross_arch.json", cross_arch_long_section),
+                ("vs_public.json", vs_public_section), ("storage.json", storage_section)]
+    if not newer["long_horizon.json"]:
+        builders += [(path.name, lambda d, n=path.stem: convergence_section(d, n))
+                     for path in sorted(results.glob("convergence_*.json")) if "quick" not in path.name]
+    if not newer["cross_arch.json"]:
+        builders += [(path.name, cross_arch_section)
+                     for path in sorted(results.glob("cross_arch_*.json")) if "quick" not in path.name]
+    builders += [("distributed.json", distributed_section), ("gpu_check.json", gpu_check_section)]
     for name, build in builders:
         path = results / name
         if path.exists():

@@ -26,9 +26,13 @@ evaluation 5 networks x 300 epochs (the public protocol trains 1000: reduced exp
 CPU).
 
 Every run is a resumable ``dd-harness`` run directory under the cache, so the study continues
-where it stopped: ``--hours H`` starts no new run after H hours, Ctrl-C checkpoints the runs in
-flight, and the same command continues. ``--workers 2`` runs two distillations side by side with
+where it stopped: ``--hours H`` bounds a part (no run starts after H hours; the runs still going
+then are checkpointed and stopped), Ctrl-C checkpoints the runs in flight, and the same command
+continues. ``--workers 2`` runs two distillations side by side with
 one thread each (more runs per hour on 2 cores than one run with two threads).
+
+The ``long`` study (issue 20: 2000 iterations, MTT against the default MCT, with the final and best
+sets re-evaluated over 1000 epochs) is run and reported by ``long_horizon.py``, on the same experts.
 
 Usage: ``python -m benchmarks.mct_study [--ipc 1,10] [--workers 2] [--hours 1.8] [--quick]``
 """
@@ -39,16 +43,15 @@ import argparse
 import dataclasses
 import json
 import math
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._common import components, output_dir, provenance, write_json
+from ._jobs import add_part_options, run_jobs
+from .stats import mean as _mean, paired_interval, pstdev as _std
 
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,8 @@ class Study:
     test_subset: int | None = None
     plans: dict[int, IpcPlan] = field(default_factory=dict)
     cache_name: str | None = None  # share the experts (and runs) of another study with the same experts
+    runs_folder: str = "runs"  # a study whose plan differs from the cache owner's keeps its runs apart
+    reeval_epochs: int | None = None  # the final and the best set re-evaluated with this many epochs
 
 
 STUDIES = {
@@ -167,6 +172,17 @@ STUDIES = {
     "sweep": Study("sweep", seeds=(0, 1), cache_name="cpu", plans={
         1: IpcPlan((WINNER, *(a.name for a in _sweep_arms())), iterations=300, eval_every=50),
     }),
+    # issue 20: the papers' horizon. MTT and the default MCT (WINNER, exact gradient), 2000 iterations,
+    # the final and the best set re-evaluated with the public protocol's 1000 epochs (long_horizon.py)
+    "long": Study("long", cache_name="cpu", runs_folder="runs_long", reeval_epochs=1000, plans={
+        1: IpcPlan(("mtt", WINNER), iterations=2000, eval_every=250),
+    }),
+    # ConvNetW32 x 5 epochs: the tests' toy experts serve as its experts
+    "long-quick": Study("long-quick", model="ConvNetW32", expert_subset=1000, num_experts=2, train_epochs=5,
+                        seeds=(0, 1), num_eval=1, epoch_eval_train=3, test_subset=500,
+                        runs_folder="runs_long", reeval_epochs=5,
+                        plans={1: IpcPlan(("mtt", WINNER), iterations=4, eval_every=2, syn_steps=3, expert_epochs=1,
+                                          max_start_epoch=2)}),
     "quick": Study("quick", model="ConvNetW16", expert_subset=1000, num_experts=2, train_epochs=4, seeds=(0, 1),
                    num_eval=2, epoch_eval_train=10, test_subset=500,
                    plans={1: IpcPlan(("mtt", "p2", OFFICIAL, "p2-projected-cm"), iterations=4, eval_every=2,
@@ -178,6 +194,17 @@ def cache_root(study: Study) -> Path:
     from mct_plugin.harness.io.paths import cache_dir
 
     return cache_dir() / "benchmarks" / f"mct_study_{study.cache_name or study.name}"
+
+
+def study_root(study: Study, cache: str | None) -> Path:
+    """The folder of the study's experts and runs (``cache``, or the user cache), created."""
+    root = Path(cache) if cache else cache_root(study)
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def load_data(study: Study):
@@ -211,8 +238,8 @@ def ensure_experts(study: Study, data, root: Path, log) -> Path:
     return buffers
 
 
-def run_dir(root: Path, ipc: int, arm: str, seed: int) -> Path:
-    return root / "runs" / f"ipc{ipc}" / arm / f"seed{seed}"
+def run_dir(root: Path, ipc: int, arm: str, seed: int, runs_folder: str = "runs") -> Path:
+    return root / runs_folder / f"ipc{ipc}" / arm / f"seed{seed}"
 
 
 def run_job(study: Study, ipc: int, arm_name: str, seed: int, root: Path, data=None) -> dict:
@@ -222,7 +249,7 @@ def run_job(study: Study, ipc: int, arm_name: str, seed: int, root: Path, data=N
     from mct_plugin.harness.errors import DivergenceError
     from mct_plugin.harness.io.rundir import RunDirectory
 
-    out = run_dir(root, ipc, arm_name, seed)
+    out = run_dir(root, ipc, arm_name, seed, study.runs_folder)
     summary = out / "summary.json"
     if summary.exists():
         return json.loads(summary.read_text())
@@ -287,56 +314,24 @@ def jobs(study: Study, ipcs: list[int]) -> list[tuple[int, str, int]]:
 
 
 def run_all(study: Study, ipcs: list[int], root: Path, workers: int, deadline: float, log) -> bool:
-    """Run the missing jobs in ``workers`` subprocesses; return whether all are finished."""
-    pending = [j for j in jobs(study, ipcs) if not (run_dir(root, j[0], j[1], j[2]) / "summary.json").exists()]
-    running: list[tuple[subprocess.Popen, tuple]] = []
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, 2 // workers)), "MKL_NUM_THREADS": str(max(1, 2 // workers))}
-    try:
-        while pending or running:
-            while pending and len(running) < workers and time.time() < deadline:
-                job = pending.pop(0)
-                command = [sys.executable, "-m", "benchmarks.mct_study", "--study", study.name, "--job", f"{job[0]}:{job[1]}:{job[2]}"]
-                running.append((subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent), job))
-                log(f"started ipc={job[0]} {job[1]} seed={job[2]} ({len(pending)} waiting)")
-            if not running:
-                break
-            time.sleep(2)
-            for proc, job in list(running):
-                if proc.poll() is not None:
-                    running.remove((proc, job))
-                    if proc.returncode != 0:
-                        raise RuntimeError(f"job {job} failed with status {proc.returncode}")
-                    record = json.loads((run_dir(root, *job) / "summary.json").read_text())
-                    log(f"finished ipc={job[0]} {job[1]} seed={job[2]}: final "
-                        f"{100 * record['evals'][-1]['mean']:.2f}%, {record['seconds_per_iteration']:.2f} s/it")
-    except KeyboardInterrupt:
-        for proc, _ in running:  # each child checkpoints its run on SIGINT and exits
-            proc.wait()
-        raise
-    return not pending
+    """Run the missing jobs in ``workers`` subprocesses until ``deadline`` (:func:`_jobs.run_jobs`);
+    return whether all are finished."""
+    def summary(job: tuple[int, str, int]) -> Path:
+        return run_dir(root, *job, study.runs_folder) / "summary.json"
+
+    def command(job: tuple[int, str, int]) -> list[str]:
+        return [sys.executable, "-m", "benchmarks.mct_study", "--study", study.name, "--cache", str(root),
+                "--job", ":".join(map(str, job))]
+
+    def finished(job: tuple[int, str, int]) -> None:
+        record = json.loads(summary(job).read_text())
+        final = f"{100 * record['evals'][-1]['mean']:.2f}%" if record["evals"] else "diverged"
+        log(f"finished ipc={job[0]} {job[1]} seed={job[2]}: final {final}, {record['seconds_per_iteration']:.2f} s/it")
+
+    return run_jobs(jobs(study, ipcs), command, lambda job: summary(job).exists(), workers, deadline, log, finished)
 
 
 # -- analysis --------------------------------------------------------------------------------
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
-def _std(values: list[float]) -> float:
-    m = _mean(values)
-    return math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
-
-
-def paired_interval(differences: list[float]) -> dict:
-    """Mean of paired differences and its 95% t-interval (sample std, n - 1 degrees of freedom)."""
-    n = len(differences)
-    mean = _mean(differences)
-    if n < 2:
-        return {"mean": mean, "low": None, "high": None, "n": n}
-    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
-    half = T_975.get(n - 1, 1.96) * sd / math.sqrt(n)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
-
-
 def area_under_curve(points: list[tuple[int, float]]) -> float:
     """Trapezoidal mean accuracy over the run (iteration-weighted)."""
     if len(points) < 2:
@@ -450,7 +445,8 @@ def plot(analysis: dict, study: Study, baselines: dict, path: Path) -> None:
 def report(study: Study, ipcs: list[int], root: Path, data, out: Path, log) -> dict:
     analysis, baselines, part_records = {}, {}, {}
     for ipc in ipcs:
-        records = [json.loads(p.read_text()) for p in sorted((root / "runs" / f"ipc{ipc}").glob("*/seed*/summary.json"))]
+        records = [json.loads(p.read_text())
+                   for p in sorted((root / study.runs_folder / f"ipc{ipc}").glob("*/seed*/summary.json"))]
         if not records:
             continue
         baselines[ipc] = random_baseline(study, ipc, root, data)
@@ -483,26 +479,24 @@ def main(argv=None) -> int:
     parser.add_argument("--study", choices=sorted(STUDIES), default="cpu")
     parser.add_argument("--quick", action="store_true", help="same as --study quick (a smoke test, in-process)")
     parser.add_argument("--ipc", default=None, help="comma-separated ipcs of the study to run (default: all)")
-    parser.add_argument("--workers", type=int, default=2, help="distillations run side by side (one thread each)")
-    parser.add_argument("--hours", type=float, default=1.8, help="start no new run after this many hours")
+    add_part_options(parser)
     parser.add_argument("--report-only", action="store_true", help="only analyse the finished runs")
-    parser.add_argument("--cache", default=None, help="folder of experts and runs (default: user cache)")
-    parser.add_argument("--out", default=None, help="folder for the JSON/PNG (default benchmarks/results)")
     parser.add_argument("--job", default=None, help=argparse.SUPPRESS)  # IPC:ARM:SEED, run by a worker
     args = parser.parse_args(argv)
     from mct_plugin.harness.runtime.allocator import tune_allocator
 
     tune_allocator()
     study = STUDIES["quick" if args.quick else args.study]
-    root = Path(args.cache) if args.cache else cache_root(study)
-    root.mkdir(parents=True, exist_ok=True)
-
-    def log(message: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
+    root = study_root(study, args.cache)
     if args.job:
+        from mct_plugin.harness.errors import Interrupted
+
         ipc, arm, seed = args.job.split(":")
-        run_job(study, int(ipc), arm, int(seed), root)
+        try:
+            run_job(study, int(ipc), arm, int(seed), root)
+        except Interrupted as stopped:  # the part's deadline: checkpointed, resumed by the next part
+            log(str(stopped))
+            return 3
         return 0
     ipcs = [int(i) for i in args.ipc.split(",")] if args.ipc else sorted(study.plans)
     data = load_data(study)

@@ -108,6 +108,24 @@ def distill_command(*args: str) -> dict:
     return {"exit": code, "peak_rss_mb": peak_rss_mb(), "peak_gpu_gb": gpu}
 
 
+def initial_images(target: str, *args: str) -> dict:
+    """The images ``dd-harness distill ARGS`` starts from, built exactly as that run builds them
+    (its config, its seed, its draws before the first update), saved to ``target``; nothing is
+    distilled (the run directory ``--out`` is prepared and left)."""
+    from mct_plugin.harness.cli import build_parser, normalise_argv
+    from mct_plugin.harness.cli.distill import resolve
+    from mct_plugin.harness.distill import Distillation
+    from mct_plugin.harness.io.atomic import atomic_torch_save
+
+    parsed = build_parser(components()).parse_args(normalise_argv(["distill", *args]))
+    run = Distillation(resolve(parsed, components()), components=components(), overwrite=True, show_progress=False)
+    try:
+        atomic_torch_save(run.synthetic.images.detach().cpu().clone(), target)
+    finally:
+        run.close()
+    return {"images": target, "peak_rss_mb": peak_rss_mb()}
+
+
 def imports_only() -> dict:
     """The interpreter with everything ``convert`` imports, converting nothing: the baseline that
     the converter's peak RSS is compared with."""
@@ -118,7 +136,7 @@ def imports_only() -> dict:
 
 
 WORKLOADS = {f.__name__: f for f in (expert_epoch, distill_iterations, evaluation, convert, distill_command,
-                                    imports_only)}
+                                    initial_images, imports_only)}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,149 @@
+"""RESULTS.md sections of the accuracy measurements of issue 20, built from their JSON files:
+parity with the public code and its ablation (``parity.json``), the long horizon
+(``long_horizon.json``) and cross-architecture on the long-horizon sets (``cross_arch.json``).
+
+Every figure is in % (accuracies) or points (differences), as the JSON files hold them.
+"""
+
+from __future__ import annotations
+
+from .make_results import provenance, table
+from .public_swaps import SWAP_NAMES
+from .stats import mean, pstdev
+
+EVALUATOR_NAMES = {"ours_eval": "our evaluation", "public_eval": "public evaluate_synset"}
+SWAP_SUMMARY = {  # one line per swap (benchmarks/public_swaps.py says it in full)
+    "dsa": "our DSA (sampling and application) instead of the public DiffAugment",
+    "init": "the real images our run of the same seed starts from",
+    "segment": "start epochs drawn by our sampler (discrete / continuous)",
+    "minibatch": "the minibatch order drawn by our schedule",
+    "optimizer": "our alpha handling (floor at 1e-3 x lr_teacher) on the public SGD updates",
+    "expert-order": "the file and expert shuffles drawn as our ExpertPool draws them",
+}
+assert set(SWAP_SUMMARY) == set(SWAP_NAMES)
+
+
+def spread(values: list[float | None]) -> str:
+    """mean +- population std of the values that exist, and how many."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return "-"
+    return f"{mean(present):.2f} ± {pstdev(present):.2f} (n={len(present)})"
+
+
+def interval(d: dict | None, key: str = "mean") -> str:
+    if not d or d.get("low") is None:
+        return "-" if not d or d.get(key) is None else f"{d[key]:+.2f}"
+    return f"{d[key]:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]"
+
+
+def parity_section(data: dict) -> list[str]:
+    st = data["settings"]
+    out = ["## Parity with the public code, powered (`vs_public.py --accuracy`)", ""] + provenance(data)
+    out += [f"The MCT study's experts ({data['model']}, {data['experts']}), ipc={st['ipc']}, syn_steps "
+            f"{st['syn_steps']}, expert_epochs {st['expert_epochs']}, max_start_epoch {st['max_start_epoch']}, lr_img "
+            f"{st['lr_img']:g}, lr_lr {st['lr_lr']:g}, lr_teacher {st['lr_teacher']:g}, {st['iterations']} iterations, "
+            "the same for both programs. MTT: the public `distill.py` against `--matcher mtt --gradient-mode unrolled`; "
+            "MCT: the public `exps/trajectory_compression.py --num_interpolation 4` + `distill_compressed.py` against "
+            "`--matcher mct` with the public method (P=4, public spacing and smoothing, first-order gradient). Only "
+            "each run's final set is evaluated, by our evaluation and by the public `evaluate_synset` (unmodified, "
+            f"through the launcher), each {st['num_eval']} networks x {st['epoch_eval_train']} epochs (the public "
+            "protocol trains 1000). The public code cannot be seeded: its runs are repetitions. Difference: ours - "
+            "public, 95% Welch interval (Welch-Satterthwaite df); target: |difference| <= 1 point or ours above, with "
+            "a half-width <= 1.5 points." + ("" if data.get("complete", True) else
+                                             " **Not finished**: the runs finished so far."), ""]
+    rows = []
+    for method, programs in data["methods"].items():
+        runs = data["runs"][method]
+        for evaluator in EVALUATOR_NAMES:
+            d = data["differences"][method][evaluator]
+            met = {True: "met", False: "missed", None: "-"}[d.get("target_met")]
+            rows.append([method.upper(), EVALUATOR_NAMES[evaluator], spread(programs["public"][evaluator]),
+                         spread(programs["ours"][evaluator]), interval(d, "difference"),
+                         "-" if d.get("df") is None else f"{d['df']:.1f}", met])
+        seconds = {p: [r["seconds_per_iteration"] for r in runs[p]] for p in ("public", "ours")}
+        peaks = {p: [r["peak_rss_mb"] / 1024 for r in runs[p]] for p in ("public", "ours")}
+        if seconds["public"] and seconds["ours"]:
+            rows.append([method.upper(), "s / it, peak RSS (GB)",
+                         f"{mean(seconds['public']):.2f} s, {max(peaks['public']):.2f}",
+                         f"{mean(seconds['ours']):.2f} s, {max(peaks['ours']):.2f}", "", "", ""])
+    out += table(["method", "judged by", "public (%)", "ours (%)", "ours - public, 95% Welch (pts)", "df",
+                  "target"], rows)
+    out += ["![final accuracy per run, both programs and evaluators](results/parity.png)", ""]
+    return out + ablation_section(data)
+
+
+def ablation_section(data: dict) -> list[str]:
+    ablation = data.get("ablation") or {}
+    if not any(ablation.values()):
+        return []
+    out = ["### Ablation: the public program with one of our components (`vs_public.py --accuracy --swap ...`)", "",
+           "Each row runs the public program with one component replaced by ours through an adapter of the launcher "
+           "(`benchmarks/public_swaps.py`; the public files are not edited), the same protocol and evaluators as "
+           "above. A swap that moves the public program's accuracy to ours (swapped - public negative, ours - "
+           "swapped near 0) names the component behind a gap; one that changes nothing rules it out.", ""]
+    rows = []
+    for method, swaps in ablation.items():
+        for swap, result in swaps.items():
+            for evaluator in EVALUATOR_NAMES:
+                rows.append([method.upper(), swap, SWAP_SUMMARY.get(swap, ""), EVALUATOR_NAMES[evaluator],
+                             spread(result[evaluator]), interval(result["swapped_minus_public"][evaluator], "difference"),
+                             interval(result["ours_minus_swapped"][evaluator], "difference")])
+    return out + table(["method", "swap", "what is ours", "judged by", "public + swap (%)",
+                        "swapped - public (pts)", "ours - swapped (pts)"], rows)
+
+
+def long_horizon_section(data: dict) -> list[str]:
+    epochs = data["reeval_epochs"]
+    study = data["study"]
+    plan = study["plan"]
+    out = [f"## The long horizon: MTT against the default MCT over {data['iterations']} iterations "
+           "(`long_horizon.py`)", ""] + provenance(data)
+    out += [f"Fashion-MNIST, {study['model']}, the MCT study's experts ({study['experts']}) and protocol: ipc="
+            f"{data['ipc']}, syn_steps {plan['syn_steps']}, expert_epochs {plan['expert_epochs']}, max_start_epoch "
+            f"{plan['max_start_epoch']}, lr_img {plan['lr_img']:g}, lr_lr {plan['lr_lr']:g}; seeds {study['seeds']}; "
+            f"evaluated every {data['eval_every']} iterations with {data['num_eval']} networks x "
+            f"{data['epoch_eval_train']} epochs. **final**: the set after the last iteration; **best**: the set of "
+            "the evaluation point with the highest accuracy (iteration 0 included; the maximum over evaluations, "
+            f"what the papers report). Both are re-evaluated with {epochs} epochs (the public protocol; "
+            f"{data['num_eval']} networks, the seed's networks for both methods). AUC: the mean accuracy over the run; "
+            "largest drop: between two consecutive evaluations, over all seeds. Paired: MCT - MTT per seed, mean and "
+            "95% t-interval.", ""]
+    keys = [("final", f"final ({data['epoch_eval_train']} ep)"), ("best", f"best ({data['epoch_eval_train']} ep)"),
+            (f"final_{epochs}ep", f"final ({epochs} ep)"), (f"best_{epochs}ep", f"best ({epochs} ep)"), ("auc", "AUC")]
+    rows = []
+    for name, arm in data["arms"].items():
+        if not arm["seeds"]:
+            continue
+        reached = arm.get("iterations_to_mtt_final")
+        rows.append([f"{name.upper()} ({arm['label']})", str(len(arm["seeds"]))]
+                    + [spread(arm[key]) for key, _ in keys]
+                    + [", ".join(map(str, arm["best_iteration"])), "never" if reached is None else str(reached),
+                       "-" if arm.get("largest_drop") is None else f"{arm['largest_drop']:.2f}",
+                       "-" if arm.get("seconds_per_iteration") is None else f"{arm['seconds_per_iteration']:.2f}"])
+    paired = data.get("paired_mct_minus_mtt", {})
+    rows.append(["MCT - MTT, paired (pts)", str(max((d["n"] for d in paired.values()), default=0))]
+                + [interval(paired.get(key)) for key, _ in keys] + ["", "", "", ""])
+    out += table(["arm", "seeds"] + [f"{label} (%)" for _, label in keys]
+                 + ["best at iteration", "iterations to MTT's final", "largest drop (pts)", "s / it"], rows)
+    if data.get("goal_distance") is not None:
+        out += [f"Goal: MCT >= {data['goal']:g}% at ipc=1 (best set, {epochs}-epoch evaluation): "
+                f"{data['goal'] - data['goal_distance']:.2f}%, {data['goal_distance']:+.2f} points "
+                f"{'short of' if data['goal_distance'] > 0 else 'beyond'} it.", ""]
+    return out + ["![accuracy against iteration, mean +- std over seeds](results/long_horizon.png)", ""]
+
+
+def cross_arch_long_section(data: dict) -> list[str]:
+    out = ["## Cross-architecture on the long-horizon sets (`cross_arch.py`)", ""] + provenance(data)
+    out += [f"The final and the best set of every seed of MTT and of the default MCT from the long horizon "
+            f"({data['iterations']} iterations, ipc={data['ipc']}), each trained on the architecture with its own "
+            f"learned step size (the public protocol trains {data['public_epochs']} epochs; the epochs below are what "
+            "the CPU allowed). Paired: MCT - MTT per seed (the same networks), mean and 95% t-interval.", ""]
+    rows = []
+    for architecture, row in data["architectures"].items():
+        arms, paired = row["arms"], row["paired_mct_minus_mtt"]
+        rows.append([architecture, f"{row['num_eval']} x {row['epochs']}"]
+                    + [spread(arms[arm][which]) for which in ("final", "best") for arm in ("mtt", "mct")]
+                    + [interval(paired.get("final")), interval(paired.get("best"))])
+    return out + table(["architecture", "networks x epochs", "MTT final (%)", "MCT final (%)", "MTT best (%)",
+                        "MCT best (%)", "MCT - MTT final (pts)", "MCT - MTT best (pts)"], rows)
