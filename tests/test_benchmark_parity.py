@@ -95,7 +95,6 @@ def toy_utils(monkeypatch):
 
 def test_each_swap_adapter_puts_our_component_in_its_place(tmp_path, toy_utils, expert_root):
     from mct_plugin.harness.augment import DifferentiableAugmentation
-    from mct_plugin.harness.distill.loop import ALPHA_FLOOR
 
     swaps = benchmark_module("public_swaps")
     workloads = benchmark_module("workloads")
@@ -142,7 +141,8 @@ random.shuffle(files)
         assert torch.autograd.grad(ran["augmented"].sum(), x)[0].abs().sum() > 0  # still differentiable
 
         assert torch.equal(ran["image_syn"].detach(), torch.load(init))  # init: our starting images
-        assert float(ran["syn_lr"].detach()) == pytest.approx(ALPHA_FLOOR * 0.01)  # optimizer: our floor on alpha
+        # optimizer: the update that would take alpha from 0.001 to -0.999 is skipped, as ours is
+        assert float(ran["syn_lr"].detach()) == pytest.approx(0.001)
 
         torch.manual_seed(3)  # segment: our discrete sampler on the run's seed
         assert ran["starts"] == [int(torch.randint(0, 3, (1,))) for _ in range(6)]
