@@ -253,10 +253,14 @@ def vs_public_memory_table(data: dict) -> list[str]:
     out = ["Peak memory only (`--memory-only`: one iteration per program, measured while the CPU was shared, which "
            "does not change memory; `does not fit`: the graph of every step would need more than this machine has, "
            "so neither the public code nor `unrolled` was started). In brackets: x the public code.", ""]
-    rows = [[str(r["ipc"]), str(r["syn_steps"]), cell(r, "public")] + [cell(r, m) for m in modes] for r in memory]
+    rows = [[str(r["ipc"]), str(r["syn_steps"]) + (" *" if r.get("restored_from_log") else ""), cell(r, "public")]
+            + [cell(r, m) for m in modes] for r in memory]
     headers = ["ipc", "syn_steps", "public distill.py (GB)"] + \
         [("ours unrolled" if m == "ours" else m) + " (GB)" for m in modes]
-    return out + table(headers, rows)
+    restored = ["\\* the row as the run printed it: a later memory-only part of an earlier version of the script "
+                "dropped it from the JSON (fixed since), so it was restored from the run's log.", ""] \
+        if any(r.get("restored_from_log") for r in memory) else []
+    return out + table(headers, rows) + restored
 
 
 def _interval(d: dict | None) -> str:

@@ -271,8 +271,11 @@ def time_and_memory(args, repo: Path, modes: list[str], selected: list[int], suf
                       f"{row['public']['peak_rss_mb']:.0f} MB ({row[f'memory_ratio{key}']:.2f}x memory)", flush=True)
             return row
 
-        # one part per ipc: a later run of one ipc keeps the others' rows and provenance
-        parts = {f"ipc{ipc}{suffix}": partial(measure, ipc) for ipc in sorted({1, 10, *selected})}
+        # one part per ipc (and per syn_steps for memory-only parts): a later run of one part keeps every
+        # other part of the file, timed or memory-only, with its provenance
+        earlier = output_dir(args.out) / "vs_public.json"
+        known = json.loads(earlier.read_text()).get("parts", {}) if earlier.exists() else {}
+        parts = {**dict.fromkeys(known), **{f"ipc{ipc}{suffix}": partial(measure, ipc) for ipc in selected}}
         parts["experts"] = lambda quick: measure_experts(repo, data, buffers, args.repeats)
         # the 3-run side by side of an earlier version stays in vs_public.json as history (parity.json replaces it)
         parts["accuracy"] = None
