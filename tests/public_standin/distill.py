@@ -42,7 +42,7 @@ optimizer_img = torch.optim.SGD([image_syn], lr=args.lr_img, momentum=0.5)
 optimizer_lr = torch.optim.SGD([syn_lr], lr=args.lr_lr, momentum=0.5)
 
 folder = os.path.join(args.buffer_path, args.dataset, args.model)
-files = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.startswith("replay_buffer_"))
+files = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.startswith("replay_buffer_") and f.endswith(".pt"))
 random.shuffle(files)
 buffer = torch.load(files[0])
 random.shuffle(buffer)
