@@ -297,7 +297,8 @@ def test_distill_finishes_the_iteration_checkpoints_and_exits_130_on_a_signal(tm
     last = int(line.split("after iteration ")[1].split(";")[0])
     assert last < 12
     # the current iteration was finished and checkpointed: rows 0..last, checkpoint at last + 1
-    assert [r["iteration"] for r in metrics_without_seconds(out)] == list(range(last + 1))
+    steps = [r["iteration"] for r in metrics_without_seconds(out) if "event" not in r]  # event rows: warnings
+    assert steps == list(range(last + 1))
     assert torch.load(out / "checkpoint.pt", weights_only=True)["iteration"] == last + 1
     assert not temporaries(out)
     if sig == signal.SIGTERM:  # the two signals take the same path; resuming once is enough

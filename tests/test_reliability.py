@@ -119,7 +119,7 @@ def test_a_resumed_mct_distillation_ends_bit_identical(tmp_path, small_data, twi
                         components=components(), show_progress=False).run_dir
     out = tmp_path / "run"
     Distillation(distill_config(buffers, out, **overrides), data=small_data, components=components(), show_progress=False).run(stop_at=stop_at)
-    assert [r["iteration"] for r in metrics_without_seconds(out)] == list(range(stop_at))
+    assert [r["iteration"] for r in metrics_without_seconds(out) if "event" not in r] == list(range(stop_at))
     # what a SIGKILL can leave besides: a torn last metrics line, a temporary file of a write
     with open(out / "metrics.jsonl", "a") as handle:
         handle.write('{"iteration": 2, "loss": 0.5')
