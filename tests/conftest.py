@@ -16,7 +16,9 @@ from mct_plugin.harness.runtime.allocator import tune_allocator
 
 tune_allocator()
 if "OMP_NUM_THREADS" not in os.environ:  # an explicit thread count (e.g. beside a benchmark) wins
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    # under pytest-xdist (make test: one worker per core) each worker keeps to one thread
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // workers)))
 
 from helpers import ALL_KILL_POINTS, DEFAULT_KILL_POINTS, SMALL_MODEL, components, write_fmnist_subset  # noqa: E402
 

@@ -224,3 +224,13 @@ def test_mct_study_analysis_counts_diverged_runs_and_pairs_the_checkpointed_arms
     sweep = arms["sweep-fo-img10000-lr1e-05"]
     assert sweep["diverged_seeds"] == [0] and sweep["seeds"] == [1] and sweep["final_mean"] == pytest.approx(0.3)
     assert dict(study.ARMS["sweep-fo-public-shape"].overrides)["syn_steps"] == 60
+    # the RESULTS section of the checkpointed study: per-seed pairs and the paired interval
+    results = benchmark_module("make_results")
+    plan_record = {"iterations": 100, "syn_steps": 20}
+    data = {"study": {"name": "checkpointed", "model": "ConvNetW32", "num_experts": 10, "train_epochs": 30,
+                      "num_eval": 5, "epoch_eval_train": 300, "plans": {"1": plan_record}},
+            "command": "python -m benchmarks.mct_study --study checkpointed", "date": "2026-01-01", "commit": "abc",
+            "machine": {"cpu": "test cpu", "cores": 2}, "analysis": {"1": {"arms": arms}}}
+    text = "\n".join(results.checkpointed_study_section(data))
+    assert "| MTT, checkpointed exact gradient | 2 | 70.00 / 71.00, 68.00 / 68.00 |" in text
+    assert "+0.50 [" in text and "sweep" not in text
