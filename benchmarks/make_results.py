@@ -329,8 +329,8 @@ def checkpointed_study_section(data: dict) -> list[str]:
         rows = []
         for arm, stats in arms.items():
             unrolled = arm.removesuffix("-ckpt")
-            pairing = stats.get("paired_vs_" + unrolled)
-            if unrolled == arm or unrolled not in arms or not pairing or "per_seed" not in pairing:
+            pairing = stats.get("paired_vs_" + unrolled, {})
+            if "per_seed" not in pairing:  # only the checkpointed arms are paired with their unrolled twin
                 continue
             reference = arms[unrolled]
             per_seed = ", ".join(f"{100 * u:.2f} / {100 * c:.2f}" for _, (u, c) in sorted(pairing["per_seed"].items()))
