@@ -14,6 +14,8 @@ import re
 import sys
 from pathlib import Path
 
+from .stats import paired_interval
+
 HERE = Path(__file__).resolve().parent
 PUBLIC_EXPERT_EPOCH_S = 146.0  # public MTT buffer.py on this machine type (issue reference)
 PUBLIC_DISTILL = {1: (0.84, 2.4), 10: (18.5, 8.9)}  # public distill.py: s/it and peak RSS (GB), syn_steps 20
@@ -344,6 +346,60 @@ def checkpointed_study_section(data: dict) -> list[str]:
     return out
 
 
+def _sweep_setting(plan: dict, overrides: dict, key: str) -> float:
+    return overrides.get(key, plan[key])
+
+
+def sweep_section(data: dict) -> list[str]:
+    """Issue 17, item 6: lr_img x lr_lr (and the public ipc1 recipe's shape) for the first-order and
+    the exact gradient; the best configuration of each gradient, and how far apart they are."""
+    study = data["study"]
+    out = ["## A fair word on the first-order gradient: the learning-rate sweep (`mct_study.py --study sweep`)", ""]
+    out += provenance(data)
+    for ipc, analysis in data["analysis"].items():
+        plan = study["plans"][ipc]
+        finals: dict[str, dict[int, float]] = {}
+        for r in data["runs"][ipc]:
+            if not r.get("diverged") and r["evals"]:
+                finals.setdefault(r["arm"], {})[r["seed"]] = r["evals"][-1]["mean"]
+        out += [f"Fashion-MNIST, {study['model']}, the MCT study's experts and protocol ({study['num_experts']} "
+                f"experts x {study['train_epochs']} epochs; {study['num_eval']} networks x {study['epoch_eval_train']} "
+                f"epochs per evaluation), ipc={ipc}, MCT P=4 with the public smoothing, {plan['iterations']} "
+                f"iterations, seeds {', '.join(map(str, study['seeds']))} per configuration. Unless a row says "
+                f"otherwise: syn_steps {plan['syn_steps']}, expert_epochs {plan['expert_epochs']}, max_start_epoch "
+                f"{plan['max_start_epoch']}. Final: mean +- std over seeds of each run's last evaluation; best "
+                "evaluated: mean over seeds of each run's highest evaluation (the papers' number, optimistic); a "
+                "diverged run (non-finite loss) is counted, not averaged.", ""]
+        rows, best = [], {}
+        arms = sorted(analysis["arms"].items(), key=lambda kv: (kv[1]["gradient_mode"], -kv[1].get("final_mean", -1)))
+        for arm, a in arms:
+            o, gradient = a["overrides"], a["gradient_mode"]
+            shape = ", ".join(f"{k} {o[k]:g}" for k in ("syn_steps", "expert_epochs", "max_start_epoch") if k in o)
+            diverged = a.get("diverged_seeds", [])
+            per_seed = ", ".join(f"{100 * v:.2f}" for _, v in sorted(finals.get(arm, {}).items()))
+            rows.append([gradient, f"{_sweep_setting(plan, o, 'lr_img'):g}", f"{_sweep_setting(plan, o, 'lr_lr'):g}",
+                         shape or "-", per_seed or "-",
+                         pm(a["final_mean"], a["final_std"]) if "final_mean" in a else "diverged",
+                         pct(a["best_mean"]) if "best_mean" in a else "-",
+                         ", ".join(map(str, diverged)) or "none"])
+            if "final_mean" in a and not diverged and a["final_mean"] > best.get(gradient, ("", -1.0))[1]:
+                best[gradient] = (arm, a["final_mean"])
+        out += table(["gradient", "lr_img", "lr_lr", "recipe shape", "final per seed (%)", "final (%)",
+                      "best evaluated (%)", "diverged seeds"], rows)
+        for gradient, (arm, final) in sorted(best.items()):
+            out += [f"- best {gradient} configuration (by final accuracy, no run diverged): "
+                    f"{analysis['arms'][arm]['label']}, final {pct(final)}"]
+        if {"first-order", "unrolled"} <= set(best):
+            exact, first = finals[best["unrolled"][0]], finals[best["first-order"][0]]
+            common = sorted(set(exact) & set(first))
+            diff = paired_interval([exact[s] - first[s] for s in common])
+            out += [f"- best exact - best first-order, paired per seed: {_interval(diff)} pts over {len(common)} seeds "
+                    "(each the best of several configurations on the same few seeds: both are optimistic, the "
+                    "difference much less so)"]
+        out += [""]
+    return out
+
+
 def vs_public_accuracy_section(data: dict) -> list[str]:
     part = data.get("accuracy")
     if not part:
@@ -407,6 +463,7 @@ def main(argv=None) -> int:
     # the measurements of issue 20 replace the earlier ones they supersede, once their JSON exists
     newer = {name: (results / name).exists() for name in ("parity.json", "long_horizon.json", "cross_arch.json")}
     builders = [("mct_study_cpu.json", mct_study_section), ("mct_study_checkpointed.json", checkpointed_study_section),
+                ("mct_study_sweep.json", sweep_section),
                 ("speed.json", speed_section),
                 ("parity.json", parity_section) if newer["parity.json"] else ("vs_public.json", vs_public_accuracy_section),
                 ("long_horizon.json", long_horizon_section), ("cross_arch.json", cross_arch_long_section),

@@ -344,6 +344,12 @@ def area_under_curve(points: list[tuple[int, float]]) -> float:
 PAIRED_WITH = {"mtt-ckpt": "mtt", WINNER + "-ckpt": WINNER}
 
 
+def arm_settings(arm: str) -> dict:
+    """What a report needs to name an arm: its label, gradient and the plan values it overrides."""
+    a = ARMS[arm]
+    return {"label": a.label, "gradient_mode": a.gradient_mode, "overrides": dict(a.overrides)}
+
+
 def analyse_ipc(records: list[dict], plan: IpcPlan) -> dict:
     by_arm: dict[str, dict[int, dict]] = {}
     diverged: dict[str, list[int]] = {}
@@ -359,7 +365,7 @@ def analyse_ipc(records: list[dict], plan: IpcPlan) -> dict:
         runs = by_arm.get(arm)
         if not runs:
             if arm in diverged:
-                result[arm] = {"label": ARMS[arm].label, "seeds": [], "diverged_seeds": sorted(diverged[arm])}
+                result[arm] = {**arm_settings(arm), "seeds": [], "diverged_seeds": sorted(diverged[arm])}
             continue
         iterations = [p["iteration"] for p in next(iter(runs.values()))["evals"]]
         curve = []
@@ -372,7 +378,7 @@ def analyse_ipc(records: list[dict], plan: IpcPlan) -> dict:
         drops = {s: max([0.0] + [a["mean"] - b["mean"] for a, b in zip(r["evals"], r["evals"][1:])])
                  for s, r in runs.items()}
         stats = {
-            "label": ARMS[arm].label, "seeds": sorted(runs), "curve": curve,
+            **arm_settings(arm), "seeds": sorted(runs), "curve": curve,
             "final_mean": _mean(list(finals.values())), "final_std": _std(list(finals.values())),
             "best_mean": _mean(list(bests.values())), "best_of_mean_curve": max(p["mean"] for p in curve),
             "auc_mean": _mean(list(aucs.values())),

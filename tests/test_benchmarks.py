@@ -234,3 +234,38 @@ def test_mct_study_analysis_counts_diverged_runs_and_pairs_the_checkpointed_arms
     text = "\n".join(results.checkpointed_study_section(data))
     assert "| MTT, checkpointed exact gradient | 2 | 70.00 / 71.00, 68.00 / 68.00 |" in text
     assert "+0.50 [" in text and "sweep" not in text
+
+
+def test_sweep_section_names_the_best_configuration_of_each_gradient_and_their_paired_difference():
+    study = benchmark_module("mct_study")
+    names = ("sweep-fo-img100-lr1e-07", "sweep-fo-img10000-lr1e-05", "sweep-exact-public-shape", study.WINNER)
+    plan = study.IpcPlan(names, iterations=100, eval_every=50)
+
+    def record(arm, seed, accs, diverged=None):
+        evals = [{"iteration": 50 * i, "mean": m, "accs": [m]} for i, m in enumerate(accs)]
+        return {"arm": arm, "seed": seed, "evals": evals, "loss": [], "alpha": [0.01], "seconds_per_iteration": 1.0,
+                "diverged": diverged}
+
+    runs = [record("sweep-fo-img100-lr1e-07", 0, [0.5, 0.62, 0.60]), record("sweep-fo-img100-lr1e-07", 1, [0.5, 0.6, 0.62]),
+            record("sweep-fo-img10000-lr1e-05", 0, [0.5, 0.7, 0.75]),  # higher, but seed 1 diverged: not eligible
+            record("sweep-fo-img10000-lr1e-05", 1, [], diverged="the distillation diverged at iteration 3"),
+            record("sweep-exact-public-shape", 0, [0.5, 0.6, 0.66]), record("sweep-exact-public-shape", 1, [0.5, 0.6, 0.64]),
+            record(study.WINNER, 0, [0.5, 0.6, 0.70]), record(study.WINNER, 1, [0.5, 0.6, 0.69])]
+    analysis = study.analyse_ipc(runs, plan)
+    assert analysis["arms"]["sweep-exact-public-shape"]["overrides"]["syn_steps"] == 60
+    assert analysis["arms"][study.WINNER]["gradient_mode"] == "unrolled"
+    plan_record = {"iterations": 100, "syn_steps": 20, "expert_epochs": 2, "max_start_epoch": 10, "lr_img": 1000.0,
+                   "lr_lr": 1e-5}
+    data = {"study": {"name": "sweep", "model": "ConvNetW32", "num_experts": 10, "train_epochs": 30, "num_eval": 5,
+                      "epoch_eval_train": 300, "seeds": [0, 1], "plans": {"1": plan_record}},
+            "command": "python -m benchmarks.mct_study --study sweep", "date": "2026-01-01", "commit": "abc",
+            "machine": {"cpu": "test cpu", "cores": 2}, "analysis": {"1": analysis}, "runs": {"1": runs}}
+    text = "\n".join(benchmark_module("make_results").sweep_section(data))
+    assert "| first-order | 100 | 1e-07 | - | 60.00, 62.00 | 61.00 ± 1.00 | 62.00 | none |" in text
+    assert "| first-order | 10000 | 1e-05 | - | 75.00 | 75.00 ± 0.00 | 75.00 | 1 |" in text
+    assert "| unrolled | 1000 | 1e-07 | syn_steps 60, expert_epochs 4, max_start_epoch 2 | 66.00, 64.00 |" in text
+    assert "best first-order configuration (by final accuracy, no run diverged): MCT P=4 public, first-order, " \
+           "lr_img 100, lr_lr 1e-07, final 61.00" in text
+    assert "best unrolled configuration (by final accuracy, no run diverged): MCT P=4, public smoothing, final 69.50" in text
+    # seeds 0 and 1: 70 - 60 and 69 - 62 -> mean +8.50
+    assert "best exact - best first-order, paired per seed: +8.50 [" in text
