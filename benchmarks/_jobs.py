@@ -30,6 +30,13 @@ def add_part_options(parser, cache_help: str = "folder of experts and runs (defa
     parser.add_argument("--out", default=None, help="folder for the JSON/PNG (default benchmarks/results)")
 
 
+def _default_sigint() -> None:
+    """In a job's process before it starts: SIGINT back to its default, so the job's Python turns it
+    into KeyboardInterrupt. A part started in the background of a shell (``nohup ... &``) has
+    SIGINT ignored, and a child inherits that: it would never hear the deadline."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def worker_environment(workers: int, cores: int = 2) -> dict:
     """The environment of a worker: the cores shared out as threads (at least one each)."""
     threads = str(max(1, cores // workers))
@@ -56,7 +63,8 @@ def run_jobs(jobs: Sequence[Hashable], command: Callable[[Hashable], list[str]],
         while pending or running:
             while pending and len(running) < workers and time.time() < deadline:
                 job = pending.pop(0)
-                running.append((subprocess.Popen(command(job), env=env, cwd=ROOT), job))
+                running.append((subprocess.Popen(command(job), env=env, cwd=ROOT,
+                                                 preexec_fn=_default_sigint if os.name == "posix" else None), job))
                 log(f"started {job} ({len(pending)} waiting)")
             if not running:
                 break

@@ -18,7 +18,10 @@ tune_allocator()
 if "OMP_NUM_THREADS" not in os.environ:  # an explicit thread count (e.g. beside a benchmark) wins
     # under pytest-xdist (make test: one worker per core) each worker keeps to one thread
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // workers)))
+    threads = max(1, min(2, (os.cpu_count() or 1) // workers))
+    torch.set_num_threads(threads)
+    if "PYTEST_XDIST_WORKER" in os.environ:  # the programs a test starts share the worker's cores too
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
 
 from helpers import ALL_KILL_POINTS, DEFAULT_KILL_POINTS, SMALL_MODEL, components, write_fmnist_subset  # noqa: E402
 

@@ -53,18 +53,32 @@ def test_welch_interval_matches_the_formula_worked_by_hand():
     assert paired["mean"] == 2.0 and paired["high"] - 2.0 == pytest.approx(stats.t_quantile(0.975, 2) / 3 ** 0.5)
 
 
-def test_a_part_starts_no_job_after_its_deadline_and_stops_the_jobs_in_flight(tmp_path):
+def test_a_part_starts_no_job_after_its_deadline_and_stops_the_jobs_in_flight(tmp_path, monkeypatch):
+    """The part's clock is the test's: it passes the deadline once the slow job is running (no
+    wall-clock margin), and SIGINT must reach the slow job even where the parent ignores it (as in
+    a shell's background, ``nohup ... &``)."""
+    import signal
     import time
 
     jobs_module = benchmark_module("_jobs")
     marker = lambda job: tmp_path / f"{job}.done"  # noqa: E731
-    command = lambda job: [sys.executable, "-c", "import sys, time; time.sleep(0.1 if sys.argv[1] == 'quick' else 60); "  # noqa: E731
-                           "open(sys.argv[2], 'w').close()", job, str(marker(job))]
+    running = tmp_path / "slow.running"
+    command = lambda job: [sys.executable, "-c", "import pathlib, sys, time\n"  # noqa: E731
+                           "if sys.argv[1] == 'slow':\n    pathlib.Path(sys.argv[3]).touch()\n    time.sleep(30)\n"
+                           "open(sys.argv[2], 'w').close()", job, str(marker(job)), str(running)]
+
+    class PartClock:  # before the deadline until the slow job says it is running, after it from then on
+        time = staticmethod(lambda: 200.0 if running.exists() else 0.0)
+        sleep = staticmethod(lambda seconds: time.sleep(0.05))
+
+    monkeypatch.setattr(jobs_module, "time", PartClock)
     messages = []
-    started = time.time()
-    assert jobs_module.run_jobs(["quick", "slow", "never"], command, lambda job: marker(job).exists(), 1,
-                                started + 3, messages.append) is False
-    assert time.time() - started < 30  # the slow job was stopped at the deadline, not waited for
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a child of `nohup ... &` inherits
+    try:
+        assert jobs_module.run_jobs(["quick", "slow", "never"], command, lambda job: marker(job).exists(), 1,
+                                    100.0, messages.append) is False
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert marker("quick").exists() and not marker("slow").exists() and not marker("never").exists()
     assert sum(m.startswith("started") for m in messages) == 2 and any("time is spent" in m for m in messages)
 
