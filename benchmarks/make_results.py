@@ -346,10 +346,6 @@ def checkpointed_study_section(data: dict) -> list[str]:
     return out
 
 
-def _sweep_setting(plan: dict, overrides: dict, key: str) -> float:
-    return overrides.get(key, plan[key])
-
-
 def sweep_section(data: dict) -> list[str]:
     """Issue 17, item 6: lr_img x lr_lr (and the public ipc1 recipe's shape) for the first-order and
     the exact gradient; the best configuration of each gradient, and how far apart they are."""
@@ -377,7 +373,7 @@ def sweep_section(data: dict) -> list[str]:
             shape = ", ".join(f"{k} {o[k]:g}" for k in ("syn_steps", "expert_epochs", "max_start_epoch") if k in o)
             diverged = a.get("diverged_seeds", [])
             per_seed = ", ".join(f"{100 * v:.2f}" for _, v in sorted(finals.get(arm, {}).items()))
-            rows.append([gradient, f"{_sweep_setting(plan, o, 'lr_img'):g}", f"{_sweep_setting(plan, o, 'lr_lr'):g}",
+            rows.append([gradient, f"{o.get('lr_img', plan['lr_img']):g}", f"{o.get('lr_lr', plan['lr_lr']):g}",
                          shape or "-", per_seed or "-",
                          pm(a["final_mean"], a["final_std"]) if "final_mean" in a else "diverged",
                          pct(a["best_mean"]) if "best_mean" in a else "-",
