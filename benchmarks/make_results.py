@@ -366,15 +366,16 @@ def sweep_section(data: dict) -> list[str]:
                 f"{plan['max_start_epoch']}. Final: mean +- std over seeds of each run's last evaluation; best "
                 "evaluated: mean over seeds of each run's highest evaluation (the papers' number, optimistic); a "
                 "diverged run (non-finite loss) is counted, not averaged.", ""]
-        rows, best = [], {}
+        rows, best, by_setting = [], {}, {}
         arms = sorted(analysis["arms"].items(), key=lambda kv: (kv[1]["gradient_mode"], -kv[1].get("final_mean", -1)))
         for arm, a in arms:
             o, gradient = a["overrides"], a["gradient_mode"]
             shape = ", ".join(f"{k} {o[k]:g}" for k in ("syn_steps", "expert_epochs", "max_start_epoch") if k in o)
             diverged = a.get("diverged_seeds", [])
             per_seed = ", ".join(f"{100 * v:.2f}" for _, v in sorted(finals.get(arm, {}).items()))
-            rows.append([gradient, f"{o.get('lr_img', plan['lr_img']):g}", f"{o.get('lr_lr', plan['lr_lr']):g}",
-                         shape or "-", per_seed or "-",
+            setting = (f"{o.get('lr_img', plan['lr_img']):g}", f"{o.get('lr_lr', plan['lr_lr']):g}", shape or "-")
+            by_setting.setdefault(setting, {})[gradient] = arm
+            rows.append([gradient, *setting, per_seed or "-",
                          pm(a["final_mean"], a["final_std"]) if "final_mean" in a else "diverged",
                          pct(a["best_mean"]) if "best_mean" in a else "-",
                          ", ".join(map(str, diverged)) or "none"])
@@ -392,8 +393,29 @@ def sweep_section(data: dict) -> list[str]:
             out += [f"- best exact - best first-order, paired per seed: {_interval(diff)} pts over {len(common)} seeds "
                     "(each the best of several configurations on the same few seeds: both are optimistic, the "
                     "difference much less so)"]
+        out += _same_setting_lines(by_setting, finals)
         out += [""]
     return out
+
+
+def _same_setting_lines(by_setting: dict, finals: dict) -> list[str]:
+    """exact - first-order at each setting both gradients ran, paired per seed (the sweep's fair comparison)."""
+    parts, ahead, pairs = [], 0, 0
+    for (lr_img, lr_lr, shape), arms in sorted(by_setting.items(), key=lambda kv: (kv[0][2], float(kv[0][0]),
+                                                                                   float(kv[0][1]))):
+        if not {"first-order", "unrolled"} <= set(arms):
+            continue
+        exact, first = finals.get(arms["unrolled"], {}), finals.get(arms["first-order"], {})
+        diffs = [exact[s] - first[s] for s in sorted(set(exact) & set(first))]
+        if not diffs:
+            continue
+        ahead, pairs = ahead + sum(d > 0 for d in diffs), pairs + len(diffs)
+        where = f"lr_img {lr_img}, lr_lr {lr_lr}" + ("" if shape == "-" else ", the public recipe's shape")
+        parts.append(f"{where}: {', '.join(f'{100 * d:+.2f}' for d in diffs)}")
+    if not parts:
+        return []
+    return [f"- exact - first-order at the same settings, per seed (pts): {'; '.join(parts)}; the exact gradient is "
+            f"ahead in {ahead} of {pairs} paired runs"]
 
 
 def vs_public_accuracy_section(data: dict) -> list[str]:

@@ -238,7 +238,8 @@ def test_mct_study_analysis_counts_diverged_runs_and_pairs_the_checkpointed_arms
 
 def test_sweep_section_names_the_best_configuration_of_each_gradient_and_their_paired_difference():
     study = benchmark_module("mct_study")
-    names = ("sweep-fo-img100-lr1e-07", "sweep-fo-img10000-lr1e-05", "sweep-exact-public-shape", study.WINNER)
+    names = ("sweep-fo-img100-lr1e-07", "sweep-fo-img10000-lr1e-05", "sweep-exact-public-shape", study.WINNER,
+             "sweep-exact-img100-lr1e-07")
     plan = study.IpcPlan(names, iterations=100, eval_every=50)
 
     def record(arm, seed, accs, diverged=None):
@@ -250,7 +251,8 @@ def test_sweep_section_names_the_best_configuration_of_each_gradient_and_their_p
             record("sweep-fo-img10000-lr1e-05", 0, [0.5, 0.7, 0.75]),  # higher, but seed 1 diverged: not eligible
             record("sweep-fo-img10000-lr1e-05", 1, [], diverged="the distillation diverged at iteration 3"),
             record("sweep-exact-public-shape", 0, [0.5, 0.6, 0.66]), record("sweep-exact-public-shape", 1, [0.5, 0.6, 0.64]),
-            record(study.WINNER, 0, [0.5, 0.6, 0.70]), record(study.WINNER, 1, [0.5, 0.6, 0.69])]
+            record(study.WINNER, 0, [0.5, 0.6, 0.70]), record(study.WINNER, 1, [0.5, 0.6, 0.69]),
+            record("sweep-exact-img100-lr1e-07", 0, [0.5, 0.63]), record("sweep-exact-img100-lr1e-07", 1, [0.5, 0.61])]
     analysis = study.analyse_ipc(runs, plan)
     assert analysis["arms"]["sweep-exact-public-shape"]["overrides"]["syn_steps"] == 60
     assert analysis["arms"][study.WINNER]["gradient_mode"] == "unrolled"
@@ -269,3 +271,6 @@ def test_sweep_section_names_the_best_configuration_of_each_gradient_and_their_p
     assert "best unrolled configuration (by final accuracy, no run diverged): MCT P=4, public smoothing, final 69.50" in text
     # seeds 0 and 1: 70 - 60 and 69 - 62 -> mean +8.50
     assert "best exact - best first-order, paired per seed: +8.50 [" in text
+    # the only setting both gradients ran: 63 - 60 and 61 - 62
+    assert ("exact - first-order at the same settings, per seed (pts): lr_img 100, lr_lr 1e-07: +3.00, -1.00; "
+            "the exact gradient is ahead in 1 of 2 paired runs") in text
