@@ -13,7 +13,7 @@ Every workload runs in a fresh subprocess, so its peak resident memory (VmHWM) i
   would not fit in the machine's memory (24 GB) is skipped and recorded as such. The same parts with
   ``-memory`` appended (``gradients-ipc50-memory``) run one iteration per cell and record peak RSS
   alone: memory can be measured while the CPU is shared, time cannot. ``--syn-steps 20,40``
-  restricts a part to some of its syn_steps;
+  restricts a part to some of its syn_steps, ``--modes`` to some gradient modes;
 * eval: seconds to train and test ``num_eval`` networks, sequentially vs batched with vmap;
 * allocator: the time/memory trade of the allocator tuning for an unrolled MTT distillation
   (ConvNet, ipc=10, syn_steps 20), with ``DD_HARNESS_MALLOC_TUNING`` on and off.
@@ -21,7 +21,7 @@ Every workload runs in a fresh subprocess, so its peak resident memory (VmHWM) i
 ``--quick`` runs tiny workloads in this process (a smoke test of the script, not a measurement).
 
 Usage: ``python -m benchmarks.speed [--quick] [--only experts,distill,eval,allocator,gradients-ipc1,...]
-[--syn-steps 20,40] [--out DIR]``
+[--syn-steps 20,40] [--modes checkpointed] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -120,10 +120,11 @@ def unrolled_does_not_fit(estimate_gb: float, program: str = "unrolled") -> str 
             f"{ESTIMATE_SLACK}), more than this {MACHINE_MEMORY_GB} GB machine can give")
 
 
-def bench_gradients(part: str, quick: bool, memory_only: bool = False,
-                    only_steps: tuple[int, ...] | None = None) -> list[dict]:
+def bench_gradients(part: str, quick: bool, memory_only: bool = False, only_steps: tuple[int, ...] | None = None,
+                    only_modes: tuple[str, ...] | None = None) -> list[dict]:
     model, ipcs, steps_list, iters = GRADIENT_PARTS[part]
     steps_list = tuple(s for s in steps_list if s in only_steps) if only_steps else steps_list
+    modes = tuple(m for m in GRADIENT_MODES if m in only_modes) if only_modes else GRADIENT_MODES
     if quick:
         model, ipcs, steps_list, iters = "ConvNetW16", (1,), (3, 6), 2
     iters = 1 if memory_only else iters
@@ -133,7 +134,7 @@ def bench_gradients(part: str, quick: bool, memory_only: bool = False,
         for ipc in ipcs:
             for steps in steps_list:
                 estimate = unrolled_estimate_gb(model, ipc, steps)
-                for mode in GRADIENT_MODES:
+                for mode in modes:
                     cell = dict(matcher="mtt", gradient_mode=mode, model=model, ipc=ipc, syn_steps=steps,
                                 unrolled_estimate_gb=estimate, memory_only=memory_only)
                     too_big = unrolled_does_not_fit(estimate)
@@ -141,8 +142,9 @@ def bench_gradients(part: str, quick: bool, memory_only: bool = False,
                         rows.append({**cell, "skipped": too_big})
                         print(f"{part} {mode} ipc={ipc} syn_steps={steps}: skipped ({rows[-1]['skipped']})", flush=True)
                         continue
+                    # one ipc=50 x 80-step iteration takes most of an hour of a shared 2-core CPU
                     result = run_workload("distill_iterations", "mtt", mode, model, str(ipc), str(steps), str(iters),
-                                          str(buffers), str(Path(tmp) / "run"), in_process=quick)
+                                          str(buffers), str(Path(tmp) / "run"), in_process=quick, timeout=6 * 3600)
                     if memory_only:
                         result.pop("seconds_per_iteration", None), result.pop("seconds", None)
                     rows.append({**cell, **result})
@@ -239,14 +241,21 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, seconds)")
     parser.add_argument("--only", default="experts,distill,eval,allocator")
     parser.add_argument("--syn-steps", default=None, help="gradients parts: only these syn_steps, comma-separated")
+    parser.add_argument("--modes", default=None,
+                        help=f"gradients parts: only these gradient modes, comma-separated ({', '.join(GRADIENT_MODES)})")
     parser.add_argument("--out", default=None, help="folder for speed.json (default benchmarks/results)")
     args = parser.parse_args(argv)
+    only_modes = tuple(args.modes.split(",")) if args.modes else None
+    unknown = sorted(set(only_modes or ()) - set(GRADIENT_MODES))
+    if unknown:
+        parser.error(f"--modes: unknown gradient mode(s) {', '.join(unknown)} (choose from {', '.join(GRADIENT_MODES)})")
     out = output_dir(args.out)
     sections = {"experts": bench_experts, "distill": bench_distill, "eval": bench_eval, "allocator": bench_allocator}
     only_steps = tuple(int(s) for s in args.syn_steps.split(",")) if args.syn_steps else None
+    restrict = dict(only_steps=only_steps, only_modes=only_modes)
     for part in GRADIENT_PARTS:
-        sections[part] = functools.partial(bench_gradients, part, only_steps=only_steps)
-        sections[part + "-memory"] = functools.partial(bench_gradients, part, memory_only=True, only_steps=only_steps)
+        sections[part] = functools.partial(bench_gradients, part, **restrict)
+        sections[part + "-memory"] = functools.partial(bench_gradients, part, memory_only=True, **restrict)
     payload = {"benchmark": "speed", "quick": args.quick, **provenance()}
     payload = run_parts(out / "speed.json", sections, args.only, args.quick, payload)
     if any(name.startswith("gradients-") for name in args.only.split(",")):

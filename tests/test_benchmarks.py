@@ -51,6 +51,17 @@ def test_speed_quick_gradient_modes(tmp_path):
 
 
 @pytest.mark.slow
+def test_speed_gradient_parts_run_only_the_modes_asked_for(tmp_path):
+    bench("speed.py", "--quick", "--only", "gradients-ipc1-memory", "--modes", "checkpointed", "--out", str(tmp_path))
+    rows = json.loads((tmp_path / "speed.json").read_text())["gradients-ipc1-memory"]
+    assert [(r["gradient_mode"], r["syn_steps"]) for r in rows] == [("checkpointed", 3), ("checkpointed", 6)]
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--only", "gradients-ipc1-memory", "--modes",
+                           "checkpointed,exact", "--out", str(tmp_path / "bad")], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode != 0 and "--modes: unknown gradient mode(s) exact" in proc.stderr
+    assert not (tmp_path / "bad" / "speed.json").exists()
+
+
+@pytest.mark.slow
 def test_convergence_and_cross_arch_quick(out, tmp_path):
     bench("convergence.py", "--quick", "--out", str(out), "--cache", str(tmp_path / "cache"))
     data = json.loads((out / "convergence_quick.json").read_text())
