@@ -101,7 +101,8 @@ def gradient_modes_section(data: dict) -> list[str]:
            "MTT on random-walk ConvNet/ResNet-18 trajectories (Fashion-MNIST shapes), DSA on, batch = all images; "
            "s / it: mean over the timed iterations after a warm-up one, each mode in a fresh process, all cells of a "
            "part in one run with nothing else running; peak RSS of the whole process. `-` where a part ran "
-           "memory-only (one iteration, while the CPU was shared: no time reported). Unrolled estimate: the "
+           "memory-only (one iteration, while the CPU was shared: no time reported), `not run` where a mode was left "
+           "out of a part (`--modes`). Unrolled estimate: the "
            "automatic choice's measured graph of (syn_steps + 1) steps; a cell whose estimate x "
            f"{speed.ESTIMATE_SLACK} exceeds {speed.MACHINE_SHARE:.0%} of the machine's {speed.MACHINE_MEMORY_GB} GB "
            "is skipped.", ""]
@@ -113,7 +114,9 @@ def gradient_modes_section(data: dict) -> list[str]:
     def peak(row):
         return row["peak_rss_mb"] / 1024 if row and "peak_rss_mb" in row else None
 
-    def cell(value, reference, unit=""):
+    def cell(value, reference, unit="", row=True):
+        if not row:
+            return "not run"
         if value is None:
             return "-"
         ratio = f" ({value / reference:.2f}x)" if reference else ""
@@ -123,10 +126,10 @@ def gradient_modes_section(data: dict) -> list[str]:
         u, c, f = (modes.get(m) for m in speed.GRADIENT_MODES)
         u_time, u_peak = seconds(u), peak(u)
         skipped = u is not None and "skipped" in u
-        any_row = u or c or f
-        rows.append([model, str(ipc), str(steps), f"{any_row['unrolled_estimate_gb']:.2f}",
-                     "skipped" if skipped else cell(u_time, None), cell(seconds(c), u_time), cell(seconds(f), u_time),
-                     "does not fit" if skipped else cell(u_peak, None), cell(peak(c), u_peak), cell(peak(f), u_peak)])
+        rows.append([model, str(ipc), str(steps), f"{(u or c or f)['unrolled_estimate_gb']:.2f}",
+                     "skipped" if skipped else cell(u_time, None, row=u), cell(seconds(c), u_time, row=c),
+                     cell(seconds(f), u_time, row=f), "does not fit" if skipped else cell(u_peak, None, row=u),
+                     cell(peak(c), u_peak, row=c), cell(peak(f), u_peak, row=f)])
     out += table(["model", "ipc", "syn_steps", "unrolled estimate (GB)", "unrolled s / it",
                   "checkpointed s / it (x unrolled)", "first-order s / it (x unrolled)", "unrolled peak (GB)",
                   "checkpointed peak (GB) (x unrolled)", "first-order peak (GB) (x unrolled)"], rows)

@@ -156,7 +156,8 @@ def bench_gradients(part: str, quick: bool, memory_only: bool = False, only_step
 
 def gradient_cells(payload: dict) -> dict[tuple, dict]:
     """``(model, ipc, syn_steps) -> {mode: row}`` over every gradients part; a timed row is
-    preferred to a memory-only one of the same cell."""
+    preferred to a memory-only one of the same cell, and a cell where unrolled was not asked for but
+    could not have run gets its ``skipped`` row."""
     cells: dict[tuple, dict] = {}
     for part in sorted(k for k in payload if k.startswith("gradients-")):
         for row in payload[part]:
@@ -164,6 +165,13 @@ def gradient_cells(payload: dict) -> dict[tuple, dict]:
             kept = modes.get(row["gradient_mode"])
             if kept is None or (kept.get("memory_only") and not row.get("memory_only")) or "skipped" in kept:
                 modes[row["gradient_mode"]] = row
+    for modes in cells.values():  # a part run without unrolled (--modes) still knows whether it could have run
+        some = next(iter(modes.values()))
+        reason = "unrolled" not in modes and unrolled_does_not_fit(some["unrolled_estimate_gb"])
+        if reason:
+            modes["unrolled"] = {**some, "gradient_mode": "unrolled", "skipped": reason}
+            for measured in ("peak_rss_mb", "seconds_per_iteration", "seconds"):
+                modes["unrolled"].pop(measured, None)
     return dict(sorted(cells.items(), key=lambda kv: (kv[0][0] != "ConvNet", kv[0][0], kv[0][1], kv[0][2])))
 
 

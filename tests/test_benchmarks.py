@@ -113,6 +113,20 @@ def test_results_markdown_is_generated_from_json(tmp_path):
     assert "`python -m benchmarks.distributed`" in text and "abc1234" in text and "| 1 | 2 | 0.500 |" in text
 
 
+def test_gradient_table_says_why_unrolled_is_missing_and_which_modes_were_not_run():
+    def row(mode, ipc, estimate, **extra):
+        return {"model": "ConvNet", "ipc": ipc, "syn_steps": 80, "gradient_mode": mode, "unrolled_estimate_gb": estimate,
+                "memory_only": True, "peak_rss_mb": 2048.0, **extra}
+
+    # ipc=50 ran checkpointed alone (--modes): unrolled could not have run there, first-order was not asked for;
+    # ipc=1 ran checkpointed alone too, where unrolled would have fit: not "does not fit"
+    data = {"gradients-ipc50-memory": [row("checkpointed", 50, 111.5)],
+            "gradients-ipc1-memory": [row("checkpointed", 1, 0.5)]}
+    lines = benchmark_module("make_results").gradient_modes_section(data)
+    assert "| ConvNet | 50 | 80 | 111.50 | skipped | - | not run | does not fit | 2.00 | not run |" in lines
+    assert "| ConvNet | 1 | 80 | 0.50 | not run | - | not run | not run | 2.00 | not run |" in lines
+
+
 def test_vs_public_refuses_a_folder_that_is_not_the_public_code(tmp_path):
     """vs_public.py runs a third-party checkout (not available offline, so not run here): a wrong
     folder is one line naming it and what is missing, exit 2, no results file."""
