@@ -40,7 +40,8 @@ not depend on a shared CPU; a time would): the parts are then named ``ipcN-sSTEP
 replace a timed part. Where the graph of every step would not fit this machine, neither the public
 code nor ``unrolled`` is started (the row says so).
 
-The public code imports scipy (``pip install scipy`` in the environment that runs this script).
+The public code imports scipy (``pip install scipy`` in the environment that runs this script; checked
+before anything runs).
 
 Usage: ``python -m benchmarks.vs_public --public-repo DIR [--ipc 1,10] [--experts] [--iterations 6] [--repeats 2]``
 or ``python -m benchmarks.vs_public --public-repo MTT_DIR --mct-repo MCT_DIR --accuracy [--seeds 8] [--hours 1.8]
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import os
 import shutil
@@ -64,6 +66,9 @@ from pathlib import Path
 from ._common import output_dir, provenance, run_parts, run_workload
 from .public_swaps import SWAP_NAMES
 from .speed import unrolled_does_not_fit, unrolled_estimate_gb, write_random_walk_buffer
+
+#: third-party modules the public scripts import that this project does not need itself
+PUBLIC_CODE_IMPORTS = ("scipy",)
 
 
 
@@ -173,6 +178,10 @@ def main(argv=None) -> int:
                if not (repo / name).is_file()]
     if missing:
         parser.error(f"{repo} is not a checkout of the public MTT code (missing {', '.join(missing)})")
+    absent = [name for name in PUBLIC_CODE_IMPORTS if importlib.util.find_spec(name) is None]
+    if absent:  # found now, not after the first public run has started and died
+        parser.error(f"the public code imports {', '.join(absent)}, which {sys.executable} lacks "
+                     f"(pip install {' '.join(absent)})")
     mct_repo = args.mct_repo.expanduser().resolve() if args.mct_repo else None
     methods = [m for m in args.methods.split(",") if m]
     swaps = [s for s in args.swap.split(",") if s]
