@@ -116,7 +116,8 @@ def long_horizon_section(data: dict) -> list[str]:
         if not arm["seeds"]:
             continue
         reached = arm.get("iterations_to_mtt_final")
-        rows.append([f"{name.upper()} ({arm['label']})", str(len(arm["seeds"]))]
+        label = arm["label"] if arm["label"].startswith(name.upper()) else f"{name.upper()} ({arm['label']})"
+        rows.append([label, str(len(arm["seeds"]))]
                     + [spread(arm[key]) for key, _ in keys]
                     + [", ".join(map(str, arm["best_iteration"])), "never" if reached is None else str(reached),
                        "-" if arm.get("largest_drop") is None else f"{arm['largest_drop']:.2f}",
