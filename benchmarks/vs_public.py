@@ -67,9 +67,25 @@ from ._common import output_dir, provenance, run_parts, run_workload
 from .public_swaps import SWAP_NAMES
 from .speed import unrolled_does_not_fit, unrolled_estimate_gb, write_random_walk_buffer
 
-#: third-party modules the public scripts import that this project does not need itself
-PUBLIC_CODE_IMPORTS = ("scipy",)
+#: modules the launcher provides itself (public_launcher.py stubs wandb)
+PROVIDED_TO_PUBLIC_CODE = ("wandb",)
+#: pip's name where it differs from the module's
+PIP_NAMES = {"sklearn": "scikit-learn", "cv2": "opencv-python", "PIL": "pillow"}
 
+
+def missing_modules(repo: Path, files: tuple[str, ...]) -> list[str]:
+    """Top-level modules that ``files`` (paths inside ``repo``) import at module level and this
+    interpreter cannot, the repository's own modules and the launcher's stubs excepted."""
+    import re
+
+    wanted: set[str] = set()
+    for name in files:
+        path = repo / name
+        if path.is_file():
+            for match in re.finditer(r"^(?:from|import)\s+([A-Za-z_]\w*)", path.read_text(errors="replace"), re.M):
+                wanted.add(match.group(1))
+    local = {p.stem for p in repo.glob("*.py")} | {p.name for p in repo.iterdir() if p.is_dir()}
+    return sorted(m for m in wanted - local - set(PROVIDED_TO_PUBLIC_CODE) if importlib.util.find_spec(m) is None)
 
 
 def fashion_mnist_root(directory: Path) -> Path:
@@ -178,10 +194,6 @@ def main(argv=None) -> int:
                if not (repo / name).is_file()]
     if missing:
         parser.error(f"{repo} is not a checkout of the public MTT code (missing {', '.join(missing)})")
-    absent = [name for name in PUBLIC_CODE_IMPORTS if importlib.util.find_spec(name) is None]
-    if absent:  # found now, not after the first public run has started and died
-        parser.error(f"the public code imports {', '.join(absent)}, which {sys.executable} lacks "
-                     f"(pip install {' '.join(absent)})")
     mct_repo = args.mct_repo.expanduser().resolve() if args.mct_repo else None
     methods = [m for m in args.methods.split(",") if m]
     swaps = [s for s in args.swap.split(",") if s]
@@ -189,6 +201,14 @@ def main(argv=None) -> int:
                                                or not (mct_repo / "exps" / "trajectory_compression.py").is_file()):
         parser.error("--accuracy needs --mct-repo pointing at a checkout of the public MCT code "
                      "(distill_compressed.py, exps/trajectory_compression.py)")
+    # found now, not as a traceback from the first public run
+    absent = set(missing_modules(repo, ("distill.py", "utils.py", "networks.py", "buffer.py")))
+    if args.accuracy and "mct" in methods:
+        absent |= set(missing_modules(mct_repo, ("distill_compressed.py", "utils.py", "convexify.py",
+                                                 "exps/trajectory_compression.py")))
+    if absent:
+        parser.error(f"the public code imports {', '.join(sorted(absent))}, which {sys.executable} lacks "
+                     f"(pip install {' '.join(sorted(PIP_NAMES.get(m, m) for m in absent))})")
     if set(methods) - {"mtt", "mct"} or not methods:
         parser.error(f"--methods takes mtt and/or mct (got {args.methods!r})")
     if set(swaps) - set(SWAP_NAMES):

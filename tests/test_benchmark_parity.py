@@ -327,6 +327,6 @@ def test_long_horizon_and_cross_arch_quick_write_the_issue_shapes(tmp_path, expe
     text = _results_markdown(results)
     assert "## The long horizon: MTT against the default MCT over 4 iterations" in text
     assert "| MCT - MTT, paired (pts) | 2 |" in text and "**best**: the set of the evaluation point" in text
-    assert "| MTT (exact gradient) | 2 |" in text and "MTT (MTT" not in text and "MCT (MCT" not in text  # named once
+    assert "| MTT (exact gradient) | 2 |" in text and "| MTT (MTT" not in text and "| MCT (MCT" not in text  # named once
     assert "## Cross-architecture on the long-horizon sets" in text and "| ConvNetW16 | 1 x 2 |" in text
     assert "## Cross-architecture (`cross_arch.py`)" not in text  # replaced by the new section

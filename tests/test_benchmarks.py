@@ -142,16 +142,19 @@ def test_vs_public_refuses_a_folder_that_is_not_the_public_code(tmp_path):
 def test_vs_public_says_which_module_of_the_public_code_is_missing_before_running_it(tmp_path, monkeypatch, capsys):
     import importlib.util
 
-    for name in ("distill.py", "utils.py", "networks.py", "reparam_module.py"):
+    for name in ("distill.py", "networks.py", "reparam_module.py"):
         (tmp_path / name).write_text("raise SystemExit('must not run')\n")
+    # module level: scipy and sklearn count; its own modules, the launcher's wandb stub and a function's import do not
+    (tmp_path / "utils.py").write_text("import wandb\nimport networks\nfrom scipy.ndimage import rotate\n"
+                                       "from sklearn.decomposition import PCA\n\ndef f():\n    import not_installed\n")
     real_find_spec = importlib.util.find_spec
-    # whether scipy is installed here is the environment's business: hide it
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "scipy" else real_find_spec(name, *a))
+    hidden = {"scipy", "sklearn", "wandb", "not_installed"}  # what is installed here is the environment's business
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in hidden else real_find_spec(name, *a))
     with pytest.raises(SystemExit) as stopped:
         benchmark_module("vs_public").main(["--public-repo", str(tmp_path), "--ipc", "1", "--out", str(tmp_path / "out")])
     assert stopped.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "the public code imports scipy, which" in error and error.endswith("(pip install scipy)")
+    assert "the public code imports scipy, sklearn, which" in error and error.endswith("(pip install scikit-learn scipy)")
     assert not (tmp_path / "out").exists()
 
 
