@@ -57,7 +57,8 @@ def parity_section(data: dict) -> list[str]:
         runs = data["runs"][method]
         for evaluator in EVALUATOR_NAMES:
             d = data["differences"][method][evaluator]
-            met = {True: "met", False: "missed", None: "-"}[d.get("target_met")]
+            met = {True: "met", False: "missed", None: "-"}[d.get("target_met")] if data.get("complete", True) \
+                else "pending (unfinished)"
             rows.append([method.upper(), EVALUATOR_NAMES[evaluator], spread(programs["public"][evaluator]),
                          spread(programs["ours"][evaluator]), interval(d, "difference"),
                          "-" if d.get("df") is None else f"{d['df']:.1f}", met])

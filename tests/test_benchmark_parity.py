@@ -283,6 +283,9 @@ def test_parity_quick_judges_every_final_set_twice_and_resumes(tmp_path, expert_
     assert "## Parity with the public code, powered" in text and "### Ablation" in text
     assert "| MTT | init | the real images our run of the same seed starts from |" in text
     assert "side by side (`vs_public.py --accuracy`)" not in text  # the earlier 3-run section is replaced
+    (results / "parity.json").write_text(json.dumps({**data, "quick": False, "complete": False}))
+    text = _results_markdown(results)  # a part cut by --hours: no verdict on the target yet
+    assert "**Not finished**" in text and "pending (unfinished)" in text and "| missed |" not in text
 
 
 # -- the long horizon and cross-architecture ----------------------------------------------------
