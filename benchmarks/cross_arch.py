@@ -166,7 +166,9 @@ def long_horizon_sets(args, log) -> int:
                             time.time() + 3600 * args.hours, log)
     payload = {"benchmark": "cross_arch", "profile": args.profile, "quick": quick, "ipc": 1,
                "iterations": study.plans[1].iterations, "source": f"long_horizon ({study.name} study)",
-               "public_epochs": PUBLIC_EPOCHS, **provenance(),
+               "public_epochs": PUBLIC_EPOCHS, "complete": complete,
+               "pending": sorted({job[0] for job in jobs if not job_path(root, job).exists()},
+                                 key=architectures.index), **provenance(),
                "architectures": long_payload(study, root, architectures, nets, epochs)}
     name = "cross_arch_long_quick.json" if quick else "cross_arch.json"
     write_json(output_dir(args.out) / name, payload)

@@ -333,3 +333,11 @@ def test_long_horizon_and_cross_arch_quick_write_the_issue_shapes(tmp_path, expe
     assert "| MTT (exact gradient) | 2 |" in text and "| MTT (MTT" not in text and "| MCT (MCT" not in text  # named once
     assert "## Cross-architecture on the long-horizon sets" in text and "| ConvNetW16 | 1 x 2 |" in text
     assert "## Cross-architecture (`cross_arch.py`)" not in text  # replaced by the new section
+    assert cross["complete"] is True and cross["pending"] == [] and "**Not finished**" not in text
+    empty = {"mtt": {"seeds": [], "final": [], "best": []}, "mct": {"seeds": [], "final": [], "best": []}}
+    cross["architectures"]["VGG11"] = {"num_eval": 1, "epochs": 2, "arms": empty, "paired_mct_minus_mtt": {}}
+    (results / "cross_arch.json").write_text(json.dumps({**cross, "quick": False, "complete": False,
+                                                          "pending": ["VGG11"]}))
+    text = _results_markdown(results)  # a part cut by --hours: says so, names what is left, no empty row
+    assert "**Not finished**: the sets evaluated so far; still to run: VGG11." in text
+    assert "| ConvNetW16 | 1 x 2 |" in text and "| VGG11 |" not in text
