@@ -36,7 +36,6 @@ def expert_epoch(model_name: str, subset: str, augmentation: str = "crop_scale_r
     """One epoch of expert training (train pass + test pass) on Fashion-MNIST."""
     import torch
 
-    from mct_plugin.harness.augment import EXPERT_AUGMENTATIONS
     from mct_plugin.harness.data import load_dataset
     from mct_plugin.harness.training import test_accuracy, train_epoch
 
@@ -46,7 +45,7 @@ def expert_epoch(model_name: str, subset: str, augmentation: str = "crop_scale_r
     torch.manual_seed(0)
     model = components().models.create(model_name, 1, 10, (28, 28))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    augment = EXPERT_AUGMENTATIONS.get(augmentation)((28, 28))
+    augment = components().expert_augmentations.get(augmentation)((28, 28))
     t0 = time.perf_counter()
     train_epoch(model, data.train_images, data.train_labels, optimizer, 256, augment)
     t1 = time.perf_counter()

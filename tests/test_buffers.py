@@ -62,7 +62,7 @@ def test_one_expert_epoch_on_a_fashion_mnist_subset_beats_chance_widely(fmnist):
 
     data = fmnist.train_subset(5000, seed=0)
     config = ExpertConfig(model="ConvNetW32", train_epochs=1, lr_teacher=0.01)
-    _, record = train_one_expert(config, data, seed=0, models=components().models)
+    _, record = train_one_expert(config, data, seed=0, components=components())
     assert record.final_test_acc > 0.55, record  # one epoch of plain SGD at lr 0.01 on 5000 images
 
 

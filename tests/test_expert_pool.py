@@ -63,6 +63,7 @@ def test_max_experts_keeps_the_first_experts_of_every_file():
 
 def test_max_files_keeps_the_first_files_in_name_order(tmp_path, small_data):
     """--max-files is applied by the matcher (PooledMatcher.open) before the pool is built."""
+    from mct_plugin.harness.components import ComponentContext
     from mct_plugin.harness.config import DistillConfig
     from mct_plugin.harness.experts.buffers import save_replay_buffer
     from mct_plugin.harness.models import FunctionalModel
@@ -75,8 +76,8 @@ def test_max_files_keeps_the_first_files_in_name_order(tmp_path, small_data):
     for n in range(3):
         save_replay_buffer([random_trajectory("ConvNetW16", 2, seed=n)], tmp_path / f"replay_buffer_{n}.pt")
     model = FunctionalModel(create_model("ConvNetW16", 1, 10, (28, 28)))
-    matcher = MTTMatcher(DistillConfig(model="ConvNetW16", matcher="mtt", max_files=2), model, report=lambda m: None,
-                          components=components())
+    config = DistillConfig(model="ConvNetW16", matcher="mtt", max_files=2)
+    matcher = MTTMatcher(None, ComponentContext(config, components(), lambda m: None, model=model))
     matcher.open(tmp_path)
     assert [p.name for p in matcher.pool.files] == ["replay_buffer_0.pt", "replay_buffer_1.pt"]
     assert {matcher.next_trajectory()[1].split("#")[0] for _ in range(6)} == {"replay_buffer_0.pt", "replay_buffer_1.pt"}

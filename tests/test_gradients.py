@@ -15,6 +15,7 @@ from mct_plugin.harness.augment import DifferentiableAugmentation
 from mct_plugin.harness.distill.gradient_modes import (Checkpointed, FirstOrder, StudentProblem, Unrolled,
                                                         minibatch_schedule)
 from mct_plugin.harness.distill.memory import choose_exact_mode, parse_bytes, step_graph_bytes
+from mct_plugin.harness.distill.mode_options import CheckpointedOptions
 from mct_plugin.harness.errors import ConfigError
 from mct_plugin.harness.distill.matching import normalised_distance
 from mct_plugin.harness.models import FunctionalModel
@@ -23,6 +24,11 @@ from helpers import components
 from mct_plugin.harness.models.convnet import ConvNet, ConvNetConfig
 
 SEED = 1234
+
+
+def checkpointed(interval: int = 0, **kwargs) -> Checkpointed:
+    """The checkpointed mode with its option ``checkpoint_interval`` (0: automatic)."""
+    return Checkpointed(CheckpointedOptions(checkpoint_interval=interval), **kwargs)
 
 
 def tiny_problem(syn_steps=3, lr=0.05, augment=None, soft=False):
@@ -204,7 +210,7 @@ def test_checkpointed_equals_unrolled_on_every_convnet_norm(model_name):
     """float64: equal to rounding, with DSA and soft labels, dense and sparse checkpoints."""
     problem = family_problem(model_name, syn_steps=4, soft=True)
     assert_same_gradient(problem, Checkpointed(), 1e-10)
-    assert_same_gradient(problem, Checkpointed(interval=3), 1e-10)
+    assert_same_gradient(problem, checkpointed(3), 1e-10)
 
 
 @pytest.mark.parametrize("model_name", [name for name in FAMILIES if name not in CONVNET_NORMS])
@@ -213,7 +219,7 @@ def test_checkpointed_equals_unrolled_on_the_larger_families(model_name):
     sizes these nets end in 1x1 feature maps, where float32 itself is ~2% off float64 for both
     modes alike, so float32 could not tell a wrong gradient from rounding."""
     problem = family_problem(model_name, syn_steps=3, lr=0.01)
-    assert_same_gradient(problem, Checkpointed(interval=2), 1e-8)
+    assert_same_gradient(problem, checkpointed(2), 1e-8)
 
 
 @pytest.mark.parametrize("syn_steps,dsa,soft,interval", [(1, True, False, None), (2, False, False, 1),
@@ -221,13 +227,13 @@ def test_checkpointed_equals_unrolled_on_the_larger_families(model_name):
                                                          (12, True, False, 5)])
 def test_checkpointed_equals_unrolled_with_and_without_dsa_and_soft_labels(syn_steps, dsa, soft, interval):
     problem = family_problem("ConvNetW8", syn_steps, dsa=dsa, soft=soft)
-    assert_same_gradient(problem, Checkpointed(interval), 1e-11)
+    assert_same_gradient(problem, checkpointed(interval), 1e-11)
 
 
 def test_checkpointed_equals_unrolled_in_float32_over_80_steps():
     """The issue's target: <= 1e-5 relative in the precision runs use, at the longest syn_steps."""
     problem = family_problem("ConvNetW8", syn_steps=80, dtype=torch.float32, lr=0.01)
-    assert_same_gradient(problem, Checkpointed(interval=9), 1e-5)
+    assert_same_gradient(problem, checkpointed(9), 1e-5)
 
 
 def test_checkpointed_leaves_batchnorm_statistics_as_unrolled_does():
@@ -235,12 +241,12 @@ def test_checkpointed_leaves_batchnorm_statistics_as_unrolled_does():
     module = problem.model.module
     initial = {k: v.clone() for k, v in module.named_buffers()}
     after = {}
-    for mode in (Unrolled(), Checkpointed(interval=2)):
+    for mode in (Unrolled(), checkpointed(2)):
         with torch.no_grad():
             for k, v in module.named_buffers():
                 v.copy_(initial[k])
         run(mode, problem)
-        after[mode.name] = {k: v.clone() for k, v in module.named_buffers()}
+        after[type(mode).__name__.lower()] = {k: v.clone() for k, v in module.named_buffers()}
     assert after["unrolled"].keys() == after["checkpointed"].keys() and after["unrolled"]
     for k in after["unrolled"]:
         assert torch.equal(after["unrolled"][k], after["checkpointed"][k]), k
@@ -251,9 +257,9 @@ def test_sparse_checkpoints_are_chosen_for_large_parameter_vectors():
     assert Checkpointed().interval_for(small) == 1
     large = StudentProblem(**{**small.__dict__, "start": torch.zeros(2_000_000)})  # 80 x 8 MB > 256 MiB
     assert Checkpointed().interval_for(large) == 9  # ceil(sqrt(80))
-    assert Checkpointed(interval=4).interval_for(large) == 4
+    assert checkpointed(4).interval_for(large) == 4
     with pytest.raises(ValueError, match="interval"):
-        Checkpointed(interval=0)
+        checkpointed(-1)
 
 
 # -- the automatic choice ------------------------------------------------------------------------------
@@ -272,11 +278,31 @@ def test_step_graph_is_measured_without_touching_the_random_state():
 def test_auto_picks_checkpointed_when_unrolled_does_not_fit_and_says_why():
     problem = family_problem("ConvNetW8", syn_steps=20)
     estimate = 21 * step_graph_bytes(problem)
-    roomy = choose_exact_mode(problem, (4 * estimate, "test"))
+    modes = [components().build("gradient mode", name, context()) for name in ("checkpointed", "unrolled", "first-order")]
+    roomy = choose_exact_mode(problem, modes, (4 * estimate, "test"))
     assert roomy.name == "unrolled" and "fits in" in roomy.reason and "20 steps" in roomy.reason
-    tight = choose_exact_mode(problem, (estimate, "test limit"))
+    tight = choose_exact_mode(problem, modes, (estimate, "test limit"))
     assert tight.name == "checkpointed" and "does not fit comfortably" in tight.reason and "test limit" in tight.reason
-    assert choose_exact_mode(problem, (None, "unknown")).name == "checkpointed"
+    assert choose_exact_mode(problem, modes, (None, "unknown")).name == "checkpointed"
+    assert choose_exact_mode(problem, modes[1:], (estimate, "test limit")).name == "unrolled"  # the only exact one
+
+
+def context(**plugin_options):
+    from mct_plugin.harness.components import ComponentContext
+    from mct_plugin.harness.config import DistillConfig
+
+    config = DistillConfig(matcher="mtt", plugin_options=plugin_options)
+    return ComponentContext(config, components(), report=lambda line: None)
+
+
+def test_auto_is_a_registered_mode_that_resolves_to_a_built_exact_mode():
+    auto = components().build("gradient mode", "auto", context(checkpoint_interval=3))
+    problem = family_problem("ConvNetW8", syn_steps=4)
+    chosen = auto.resolve(lambda: problem)
+    assert chosen.name in ("unrolled", "checkpointed") and chosen.exact and not chosen.chooses
+    assert components().gradient_modes.get("auto").chooses
+    built = components().build("gradient mode", "checkpointed", context(checkpoint_interval=3))
+    assert built.interval_for(problem) == 3  # the mode's own option, from the run's options
 
 
 def test_memory_limits_parse_with_units():
@@ -291,12 +317,12 @@ def test_memory_limits_parse_with_units():
 def test_checkpointed_in_pieces_equals_unrolled(soft, dsa):
     """A minibatch differentiated piece by piece (one piece's graph at a time) gives the same gradient."""
     problem = family_problem("ConvNetW8", syn_steps=6, dsa=dsa, soft=soft)  # minibatches of 3: pieces of 2 and 1
-    assert Checkpointed(piece=2).pieces_for(problem, 3) == [slice(0, 2), slice(2, 3)]
-    assert_same_gradient(problem, Checkpointed(piece=2), 1e-11)
-    assert_same_gradient(problem, Checkpointed(interval=4, piece=1), 1e-11)
+    assert checkpointed(piece=2).pieces_for(problem, 3) == [slice(0, 2), slice(2, 3)]
+    assert_same_gradient(problem, checkpointed(piece=2), 1e-11)
+    assert_same_gradient(problem, checkpointed(4, piece=1), 1e-11)
 
 
 def test_models_with_batch_statistics_are_never_cut_into_pieces():
     problem = family_problem("ConvNetW8BN", syn_steps=2)
-    assert Checkpointed(piece=1).pieces_for(problem, 3) is None  # BatchNorm mixes the images of a batch
+    assert checkpointed(piece=1).pieces_for(problem, 3) is None  # BatchNorm mixes the images of a batch
     assert Checkpointed().pieces_for(family_problem("ConvNetW8", syn_steps=2), 3) is None  # small batch: at once

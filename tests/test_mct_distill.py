@@ -63,25 +63,33 @@ def test_converted_files_soft_labels_and_the_former_constant_memory_name_from_th
 class _Config:
     def __init__(self, **kw):
         self.min_start_epoch, self.max_start_epoch, self.expert_epochs = 0.0, 10.0, 2.5
-        self.iterations, self.plugin_options = 5000, {}
+        self.iterations = 5000
         self.__dict__.update(kw)
+
+
+def continuous_sampler(config: _Config, **options) -> ContinuousSampler:
+    from mct_plugin.harness.api import from_mapping
+    from mct_plugin.harness.components import ComponentContext
+    from mct_plugin.mct.options import SamplerOptions
+
+    return ContinuousSampler(from_mapping(SamplerOptions, options), ComponentContext(config, None))
 
 
 def test_continuous_sampler_draws_real_starts_and_clamps_targets():
     torch.manual_seed(0)
-    sampler = ContinuousSampler(_Config())
+    sampler = continuous_sampler(_Config())
     sampler.bind(12)
     segments = [sampler.sample(i) for i in range(2000)]
     starts = torch.tensor([s.start for s in segments])
     assert 0 <= float(starts.min()) < 0.1 and 9.4 < float(starts.max()) <= 9.5  # capped at 12 - 2.5
     assert all(s.target == pytest.approx(s.start + 2.5) for s in segments)
-    capped = ContinuousSampler(_Config(max_start_epoch=11.0))
+    capped = continuous_sampler(_Config(max_start_epoch=11.0))
     capped.bind(12)  # as in the public code, start + expert_epochs never passes the last epoch
     assert max(capped.sample(i).target for i in range(500)) <= 12.0
 
 
 def test_linear_curriculum_grows_the_upper_bound_like_the_public_code():
-    sampler = ContinuousSampler(_Config(plugin_options={"start_curriculum": "linear"}))
+    sampler = continuous_sampler(_Config(), start_curriculum="linear")
     sampler.bind(50)
     assert sampler.upper_bound(0) == 0.5
     assert sampler.upper_bound(1250) == pytest.approx(0.5 + 10 * 1250 / 2500)
@@ -92,6 +100,6 @@ def test_linear_curriculum_grows_the_upper_bound_like_the_public_code():
 
 def test_continuous_sampler_refuses_impossible_segments():
     with pytest.raises(ConfigError, match="--min-start-epoch 11 \\+ --expert-epochs 2.5 is beyond the 12 epochs"):
-        ContinuousSampler(_Config(min_start_epoch=11.0)).bind(12)
+        continuous_sampler(_Config(min_start_epoch=11.0)).bind(12)
     with pytest.raises(ConfigError, match="--start-curriculum must be one of"):
-        ContinuousSampler(_Config(plugin_options={"start_curriculum": "cosine"}))
+        continuous_sampler(_Config(), start_curriculum="cosine")

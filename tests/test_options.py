@@ -51,12 +51,12 @@ def test_the_converter_and_matcher_defaults_are_the_option_declarations():
     import inspect
 
     from mct_plugin.mct.convexified import ConvexifiedTrajectory
-    from mct_plugin.mct.options import ConvertOptions, ConvexifyOptions, DistillOptions
+    from mct_plugin.mct.options import ConvertOptions, ConvexifyOptions, MatcherOptions
 
     default = inspect.signature(ConvexifiedTrajectory.from_checkpoints).parameters["options"].default
     assert default == ConvexifyOptions()
     for name in ("waypoints", "smooth", "waypoint_spacing", "pacing"):
-        assert getattr(DistillOptions(), name) == getattr(ConvertOptions(), name) == getattr(default, name)
+        assert getattr(MatcherOptions(), name) == getattr(ConvertOptions(), name) == getattr(default, name)
 
 
 def test_a_distillation_leaves_the_callers_config_untouched(tmp_path, small_data, expert_root):

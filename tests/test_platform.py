@@ -79,18 +79,18 @@ THIRD_PARTY = textwrap.dedent('''
 
     @dataclass(frozen=True)
     class EventOptions:
-        title: ClassVar[str] = "event log tracker"
         events_file: str = option("events.jsonl", "file name of the event log")
 
 
     class EventLog(Tracker):
         name = "eventlog"
         description = "every lifecycle event as a JSON line"
+        Options = EventOptions
 
         def _write(self, **record):
             folder = Path(self.run.out) / "trackers"
             folder.mkdir(parents=True, exist_ok=True)
-            with open(folder / self.options()["events_file"], "a") as handle:
+            with open(folder / self.options.events_file, "a") as handle:
                 handle.write(json.dumps(record) + "\\n")
 
         @hookimpl
@@ -131,9 +131,6 @@ THIRD_PARTY = textwrap.dedent('''
         return [EventLog]
 
 
-    @hookimpl
-    def dd_register_options(command):
-        return [EventOptions] if command == "distill" else []
 ''')
 
 

@@ -46,17 +46,23 @@ def test_a_fresh_manager_without_entry_points_knows_no_components():
         components.matchers.get("mtt")
 
 
+@dataclass(frozen=True)
+class FixedOptions:
+    fixed_test_option: int = option(7, "a test option", minimum=0)
+
+
 class FixedSampler(Sampler):
     name = "fixed-test"
+    Options = FixedOptions
 
     def sample(self, iteration):
-        return Segment(0.0, 1.0)
+        return Segment(0.0, float(self.options.fixed_test_option))
 
 
 @dataclass(frozen=True)
-class FixedOptions:
-    title = "fixed-test sampler"
-    fixed_test_option: int = option(7, "a test option", minimum=0)
+class CommandWideOptions:
+    title = "a group of the whole command"
+    command_wide_option: int = option(1, "a test option of no component", minimum=0)
 
 
 class _InlinePlugin:
@@ -66,7 +72,7 @@ class _InlinePlugin:
 
     @hookimpl
     def dd_register_options(self, command):
-        return [FixedOptions] if command == "distill" else []
+        return [CommandWideOptions] if command == "distill" else []
 
 
 def test_inline_plugin_is_found_by_name_and_can_be_unregistered():
@@ -83,24 +89,129 @@ def test_inline_plugin_is_found_by_name_and_can_be_unregistered():
     assert "fixed-test" not in build_components(pm).samplers
 
 
-def test_plugin_cli_options_are_added_and_reported():
+def _parsed(components, command, config_cls, argv):
     import argparse
 
-    from mct_plugin.harness.cli._options import add_command_options, build_config
+    from mct_plugin.harness.cli._options import add_command_options, command_layers
+    from mct_plugin.harness.command_options import resolve_options
+
+    parser = argparse.ArgumentParser()
+    spec = add_command_options(parser, command, config_cls, components)
+    return spec, resolve_options(spec, command_layers(parser.parse_args(argv), components))
+
+
+def test_plugin_cli_options_are_added_resolved_and_reach_their_component():
+    from mct_plugin.harness.components import ComponentContext
     from mct_plugin.harness.config import ConvertConfig, DistillConfig
 
     pm = new_plugin_manager(load_entrypoints=False)
     pm.register(_InlinePlugin(), name="inline-test")
     components = build_components(pm)
-    parser = argparse.ArgumentParser()
-    spec = add_command_options(parser, "distill", DistillConfig, components)
-    assert set(spec.plugin_names()) == {"fixed_test_option"}
-    args = parser.parse_args(["--fixed-test-option", "3", "--matcher", "mtt"])
-    config, options = build_config(spec, args)
-    assert options == {"fixed_test_option": 3} and config.plugin_options == {"fixed_test_option": 3}
-    assert build_config(spec, parser.parse_args(["--matcher", "mtt"]))[1] == {"fixed_test_option": 7}  # default
-    convert = add_command_options(argparse.ArgumentParser(), "convert", ConvertConfig, components)
+    spec, config = _parsed(components, "distill", DistillConfig, ["--fixed-test-option", "3", "--matcher", "mtt"])
+    assert set(spec.plugin_names()) == {"fixed_test_option", "command_wide_option", "checkpoint_interval"}
+    assert config.plugin_options == {"fixed_test_option": 3}  # what was given, nothing else
+    sampler = components.build("sampler", "fixed-test", ComponentContext(config, components))
+    assert sampler.options == FixedOptions(3) and sampler.sample(0) == Segment(0.0, 3.0)
+    _, default = _parsed(components, "distill", DistillConfig, ["--matcher", "mtt"])
+    assert default.plugin_options == {}
+    assert components.build("sampler", "fixed-test", ComponentContext(default, components)).options == FixedOptions()
+    recorded, ignored = components.plugin_options_in_use("distill", config.plugin_options, {"sampler:fixed-test"})
+    assert recorded == {"fixed_test_option": 3, "command_wide_option": 1} and ignored == {}
+    recorded, ignored = components.plugin_options_in_use("distill", config.plugin_options, {"sampler:discrete"})
+    assert recorded == {"command_wide_option": 1} and ignored == {"fixed_test_option": ("sampler:fixed-test",)}
+    convert, _ = _parsed(components, "convert", ConvertConfig, [])
     assert convert.plugin_names() == {}
+
+
+@dataclass(frozen=True)
+class _SmoothA:
+    smooth: str = option("a", "smoothing of the first test sampler")
+    only_a: int = option(0, "an option of A alone")
+
+
+@dataclass(frozen=True)
+class _SmoothB:
+    smooth: str = option("b", "smoothing of the second test sampler")
+
+
+def test_two_plugins_with_an_option_of_the_same_name_both_work():
+    from mct_plugin.harness.components import ComponentContext
+    from mct_plugin.harness.config import DistillConfig
+
+    class SamplerA(FixedSampler):
+        name, Options = "sampler-a", _SmoothA
+
+    class SamplerB(FixedSampler):
+        name, Options = "sampler-b", _SmoothB
+
+    class PluginA:
+        @hookimpl
+        def dd_register_samplers(self):
+            return [SamplerA]
+
+    class PluginB:
+        @hookimpl
+        def dd_register_samplers(self):
+            return [SamplerB]
+
+    pm = new_plugin_manager(load_entrypoints=False)
+    pm.register(PluginA(), name="plugin-a")
+    pm.register(PluginB(), name="plugin-b")
+    components = build_components(pm)
+    spec, config = _parsed(components, "distill", DistillConfig, ["--matcher", "mtt"])
+    assert pm.problems == [] and spec.plugin_names()["smooth"] == [_SmoothA, _SmoothB]
+    context = ComponentContext(config, components)
+    assert components.build("sampler", "sampler-a", context).options == _SmoothA("a", 0)  # each its own default
+    assert components.build("sampler", "sampler-b", context).options == _SmoothB("b")
+    _, config = _parsed(components, "distill", DistillConfig, ["--matcher", "mtt", "--smooth", "x", "--only-a", "2"])
+    context = ComponentContext(config, components)
+    assert components.build("sampler", "sampler-a", context).options == _SmoothA("x", 2)  # one flag sets both
+    assert components.build("sampler", "sampler-b", context).options == _SmoothB("x")
+    assert components.plugin_options_in_use("distill", config.plugin_options, {"sampler:sampler-b"}) == (
+        {"smooth": "x"}, {"only_a": ("sampler:sampler-a",)})
+
+
+class _WidgetSpecs:
+    @hookspecs.hookspec
+    def dd_register_widgets(self):
+        """Contribute widgets (a kind that only this test knows).
+
+        :returns: a list of widget classes with a unique ``name``.
+        """
+
+
+def test_a_new_component_kind_is_its_hookspec_and_one_row():
+    from mct_plugin.harness.components import COMPONENT_KINDS, ComponentContext, ComponentKind
+
+    @dataclass(frozen=True)
+    class WidgetOptions:
+        size: int = option(2, "how large", minimum=1)
+
+    class Widget:
+        name, description, Options = "knob", "a test widget", WidgetOptions
+
+        def __init__(self, options, context):
+            self.options, self.context = options, context
+
+    class WidgetPlugin:
+        @hookimpl
+        def dd_register_widgets(self):
+            return [Widget]
+
+    pm = new_plugin_manager(load_entrypoints=False)
+    pm.add_hookspecs(_WidgetSpecs)
+    pm.register(WidgetPlugin(), name="widgets")
+    row = ComponentKind("widget", "widgets", "dd_register_widgets", "--widget", ("distill",))
+    components = build_components(pm, kinds=(*COMPONENT_KINDS, row))
+    assert components.widgets.names() == ["knob"] and "widget" in components.by_kind()
+    from mct_plugin.harness.config import DistillConfig
+
+    spec, config = _parsed(components, "distill", DistillConfig, ["--matcher", "mtt", "--size", "5"])
+    assert "size" in spec.plugin_names()
+    widget = components.build("widget", "knob", ComponentContext(config, components))
+    assert widget.options == WidgetOptions(5) and widget.context.config is config
+    with pytest.raises(UnknownNameError, match="unknown widget 'dial'"):
+        components.check_names(widgets=["dial"])
 
 
 class RivalMTT:  # the clash is about the name alone
@@ -143,7 +254,7 @@ def test_a_name_clash_skips_the_later_plugins_component_only_naming_both():
 def test_a_third_party_distribution_clashing_with_bundled_names_is_skipped_and_every_command_works(tmp_path,
                                                                                                    monkeypatch):
     """A real second distribution whose entry point sorts before the bundled ones ("aaa") registers a
-    matcher 'mtt', the option --waypoints of distill (MCT's) and a command 'eval': each is skipped with
+    matcher 'mtt', the option --waypoints of distill (MCT's, with another type) and a command 'eval': each is skipped with
     one line naming both plugins; its own sampler works, and so does every command."""
     from helpers import run_cli_batch
     from test_platform import install_distribution, with_site
@@ -163,7 +274,7 @@ def test_a_third_party_distribution_clashing_with_bundled_names_is_skipped_and_e
 
         @dataclass(frozen=True)
         class RivalOptions:
-            waypoints: int = option(3, "a rival's waypoints")
+            waypoints: str = option("3", "a rival's waypoints, of another type than MCT's")
 
         @hookimpl
         def dd_register_matchers():
@@ -225,7 +336,7 @@ def test_every_hook_is_documented():
     assert {f.__name__ for f in specs} == {
         "dd_register_matchers", "dd_register_samplers", "dd_register_buffer_converters", "dd_register_models",
         "dd_register_datasets", "dd_register_gradient_modes", "dd_register_recipes", "dd_register_trackers",
-        "dd_register_options", "dd_register_commands", "dd_run_start", "dd_iteration", "dd_evaluation",
+        "dd_register_expert_augmentations", "dd_register_options", "dd_register_commands", "dd_run_start", "dd_iteration", "dd_evaluation",
         "dd_expert_trained", "dd_file_converted", "dd_run_end"}
     for spec in specs:
         doc = inspect.getdoc(spec) or ""
@@ -275,7 +386,8 @@ def test_plugins_command_lists_components_with_their_distribution():
     assert lines[0].split()[:3] == ["KIND", "NAME", "FROM"]
     table = {(line.split()[0], line.split()[1]): line for line in lines[1:] if not line.startswith(("buffer", "gradient"))}
     assert "mct_plugin 0.1.0" in table[("matcher", "mtt")] and "mct_plugin 0.1.0" in table[("matcher", "mct")]
-    assert any(line.startswith("buffer converter  mct") for line in lines)
+    assert any(line.split()[:3] == ["buffer", "converter", "mct"] for line in lines)
+    assert any(line.split()[:3] == ["expert", "augmentation", "crop_scale_rotate"] for line in lines)
     assert any("first-order" in line for line in lines) and any("checkpointed" in line for line in lines)
     assert any(line.split()[:2] == ["command", "demo"] and "mct_plugin 0.1.0" in line for line in lines)
 
@@ -301,7 +413,7 @@ def test_matcher_and_sampler_are_abstract_interfaces():
     with pytest.raises(TypeError):
         Matcher(None, None)  # type: ignore[abstract]
     with pytest.raises(TypeError):
-        Sampler(None)  # type: ignore[abstract]
+        Sampler(None, None)  # type: ignore[abstract]
 
 
 QUICK_COMMANDS = [["--help"], ["plugins"], ["models"], ["recipes"], ["recipes", "mct/cifar10-ipc1"],
@@ -333,23 +445,32 @@ def test_help_listings_and_argument_errors_do_not_import_torch():
     assert result["codes"] == [0] * 11 + [2] * 3
 
 
-def test_lazy_declarations_agree_with_the_components_they_load():
-    """A Lazy declaration repeats its component's name and description (so that listings need no
-    import): every one of the installed plugins' says what the loaded class says."""
-    from mct_plugin.harness.api import Lazy
+def test_a_lazy_declaration_is_the_one_place_of_its_components_name_and_options():
+    """The classes that the bundled plugins declare lazily state no name, description, former name
+    or options of their own: they receive the declaration's when loaded; a class that states a
+    different value is refused."""
+    from mct_plugin.harness._registry import Lazy
+    from mct_plugin.harness.components import component_options
 
     components = build_components()
     checked = 0
-    for kind, registry in components.by_kind().items():
+    for kind in ("matcher", "sampler", "buffer converter", "gradient mode"):
+        registry = components.registries[kind]
         for entry in list(registry.declared()):
-            if not isinstance(entry.obj, Lazy):
-                continue
             declared, loaded = entry.obj, registry.get(entry.name)
-            if hasattr(loaded, "name"):
-                assert (loaded.name, loaded.description) == (declared.name, declared.description), (kind, entry.name)
-                assert tuple(getattr(loaded, "aliases", ())) == declared.aliases, (kind, entry.name)
+            assert isinstance(declared, Lazy), (kind, entry.name)
+            assert not re.search(r"^    (name|description|aliases|Options) = ", inspect.getsource(loaded), re.M), entry.name
+            assert (loaded.name, loaded.description, tuple(getattr(loaded, "aliases", ()))) == (
+                declared.name, declared.description, declared.aliases), (kind, entry.name)
+            assert component_options(loaded) is component_options(declared), (kind, entry.name)
             checked += 1
-    assert checked >= 6 + len(components.models.names())
+    assert checked >= 9
+
+    class Stated:
+        name = "stated"
+
+    with pytest.raises(ConfigError, match="states name 'stated', but its declaration says 'other'"):
+        Lazy("x:y", "other").stamp(Stated)
 
 
 def test_config_json_holds_the_plugin_options_of_the_components_in_use_only(tmp_path, capsys, expert_root,
@@ -359,7 +480,7 @@ def test_config_json_holds_the_plugin_options_of_the_components_in_use_only(tmp_
     import dataclasses
     import json
 
-    from mct_plugin.mct.options import DistillOptions
+    from mct_plugin.mct.options import MatcherOptions, SamplerOptions
 
     from helpers import SMALL_MODEL, run_main
 
@@ -371,12 +492,13 @@ def test_config_json_holds_the_plugin_options_of_the_components_in_use_only(tmp_
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "mtt" / "config.json").read_text())["plugin_options"] == {}
     ignored = [line for line in proc.stderr.splitlines() if "ignored" in line]
-    assert ignored == ["dd-harness: --tensorboard-dir, --waypoints ignored: options of matcher mct, sampler "
-                       "continuous, tracker tensorboard, which this run does not use"]
+    assert ignored == ["dd-harness: --tensorboard-dir, --waypoints ignored: options of matcher mct, tracker "
+                       "tensorboard, which this run does not use"]
     proc = run_main(capsys, "distill", "--matcher", "mct", "--out", str(tmp_path / "mct"), "--waypoints", "2", *common)
     assert proc.returncode == 0, proc.stderr
     recorded = json.loads((tmp_path / "mct" / "config.json").read_text())["plugin_options"]
-    assert recorded["waypoints"] == 2 and set(recorded) == {f.name for f in dataclasses.fields(DistillOptions)}
+    assert recorded["waypoints"] == 2 and set(recorded) == {f.name for cls in (MatcherOptions, SamplerOptions)
+                                                            for f in dataclasses.fields(cls)}
     assert "ignored" not in proc.stderr
 
 
@@ -402,6 +524,7 @@ def test_the_plugins_md_example_plugin_distils(tmp_path, monkeypatch, capsys, ex
 
     from mct_plugin.harness.api import MTTMatcher, load_replay_buffer
     from mct_plugin.harness.cli import build_parser
+    from mct_plugin.harness.components import ComponentContext
     from mct_plugin.harness.config import DistillConfig
     from mct_plugin.harness.models import FunctionalModel
 
@@ -430,7 +553,9 @@ def test_the_plugins_md_example_plugin_distils(tmp_path, monkeypatch, capsys, ex
     assert torch.isfinite(torch.load(out / "images.pt", weights_only=True)).all()
 
     model = FunctionalModel(create_model(SMALL_MODEL, 1, 10, (28, 28)))
-    matcher = matcher_cls(DistillConfig.from_dict(config), model, components=components)
+    context = ComponentContext(DistillConfig.from_dict(config), components, model=model)
+    matcher = components.build("matcher", "mtt-averaged", context)
+    assert matcher.options.average_window == 2
     trajectory = load_replay_buffer(expert_dir / "replay_buffer_0.pt", model.shapes)[0]
     flat = [torch.cat([t.reshape(-1) for t in checkpoint]) for checkpoint in trajectory]
     assert torch.allclose(matcher.point(trajectory, 1.0), torch.stack(flat[0:4]).mean(0))  # epochs 0..3

@@ -3,6 +3,7 @@ the defaults of ``--matcher mct``, and the users' main path (CIFAR-10 with ZCA) 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import textwrap
@@ -12,8 +13,7 @@ import pytest
 import torch
 
 from mct_plugin.harness.cli import build_parser
-from mct_plugin.harness.cli._options import build_config
-from mct_plugin.harness.cli.distill import resolve
+from mct_plugin.harness.cli._options import resolved as resolve_command_line
 from mct_plugin.harness.plugins.components import build_components
 
 from helpers import assert_one_line_error, benchmark_module, run_cli, run_main
@@ -27,7 +27,7 @@ def components():
 
 def resolved(components, *argv: str):
     args = build_parser(components).parse_args(["distill", *argv])
-    return resolve(args, components)
+    return resolve_command_line(args, components)
 
 
 def test_every_shipped_recipe_is_valid_and_listed(components, capsys):
@@ -60,7 +60,7 @@ def test_every_shipped_recipe_prints_the_experts_command_of_its_buffers(componen
         assert lines[-2] == "experts it was made for:", name
         argv = shlex.split(lines[-1])
         assert argv[:2] == ["dd-harness", "experts"]
-        config, _ = build_config(*parsed(components, argv[1:]))
+        config = resolve_command_line(build_parser(components).parse_args(argv[1:]), components)
         expected = recipe.expert_options()
         assert {"num_experts", "train_epochs", "augmentation", "dataset", "model"} <= set(expected), name
         assert {k: getattr(config, k) for k in expected} == expected, name
@@ -68,11 +68,6 @@ def test_every_shipped_recipe_prints_the_experts_command_of_its_buffers(componen
     cifar = run_main(capsys, "recipes", "mtt/cifar10-ipc1").stdout.splitlines()[-1]
     assert cifar == ("  dd-harness experts --dataset CIFAR10 --model ConvNet --zca --num-experts 100 --train-epochs 50 "
                      "--augmentation dsa --buffer-path buffers")
-
-
-def parsed(components, argv):
-    args = build_parser(components).parse_args(argv)
-    return args.command_options, args
 
 
 def test_values_come_from_defaults_then_recipe_then_config_file_then_command_line(components, tmp_path):
@@ -172,19 +167,22 @@ def test_mct_defaults_are_the_study_winner_and_the_official_method_stays_a_recip
     public spacing with its smoothing, continuous sampling, the exact gradient); the public code's
     configuration (its first-order gradient) is the named recipe mct/cifar10-ipc1, and the
     converter's defaults follow the matcher's."""
-    from mct_plugin.mct.options import ConvertOptions, DistillOptions
+    from mct_plugin.harness.api import from_mapping
+    from mct_plugin.mct.options import ConvertOptions, MatcherOptions, SamplerOptions
 
     study = benchmark_module("mct_study")
     winner, official = study.ARMS[study.WINNER], study.ARMS[study.OFFICIAL]
     config = resolved(components, "--matcher", "mct")
     matcher = components.matchers.get("mct")
+    assert config.plugin_options == {}  # nothing given: each component has its own defaults
+    built = {**dataclasses.asdict(from_mapping(SamplerOptions, {})), **dataclasses.asdict(from_mapping(MatcherOptions, {}))}
     for name, value in winner.plugin_options().items():
-        assert getattr(DistillOptions(), name) == getattr(ConvertOptions(), name) == config.plugin_options[name] \
-            == value, name
+        assert built[name] == value, name
+        assert name not in dataclasses.asdict(ConvertOptions()) or getattr(ConvertOptions(), name) == value, name
     assert (config.gradient_mode or matcher.default_gradient_mode) == "auto"  # an exact mode that fits
     assert components.gradient_modes.get(winner.gradient_mode).exact
     assert matcher.default_sampler == "continuous"
-    assert DistillOptions().start_curriculum == "none"  # the public flag can never turn it on
+    assert SamplerOptions().start_curriculum == "none"  # the public flag can never turn it on
 
     recipe = components.recipes.get("mct/cifar10-ipc1").options
     assert {name: recipe[name] for name in official.plugin_options()} == official.plugin_options()

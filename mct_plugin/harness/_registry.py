@@ -37,12 +37,18 @@ def natural_key(name: str) -> list:
 class Lazy:
     """A component declared by where it lives, imported when first used.
 
+    The declaration is the one place that states the component's name, description, former names
+    and options: listings, ``--help`` and argument errors read them from here without importing
+    the component, and the class receives them when it is loaded (a class that states one of them
+    itself must state the same value).
+
     :param target: ``"package.module:attribute"``.
-    :param name: the component's registered name (listings use it without importing).
+    :param name: the component's registered name.
     :param description: the one line ``dd-harness plugins`` shows.
     :param argument: when given, the attribute is a factory and the component is
         ``attribute(argument)`` (e.g. one variant of a model family).
     :param aliases: former names the component is still found by (gradient modes).
+    :param options: the component's option dataclass (its ``Options``), when it has options.
     """
 
     target: str
@@ -50,11 +56,31 @@ class Lazy:
     description: str = ""
     argument: str | None = None
     aliases: tuple[str, ...] = ()
+    options: type | None = None
 
     def load(self):
         module, _, attribute = self.target.partition(":")
         obj = getattr(importlib.import_module(module), attribute)
-        return obj(self.argument) if self.argument is not None else obj
+        return obj(self.argument) if self.argument is not None else self.stamp(obj)
+
+    def stamp(self, component):
+        """Give a component class the name, description, former names and options declared here."""
+        if not isinstance(component, type):
+            return component
+        declared = {"name": self.name, "description": self.description, "aliases": self.aliases,
+                    "Options": self.options}
+        for attribute, value in declared.items():
+            if value in ("", (), None):
+                continue
+            own = component.__dict__.get(attribute, _UNSET)
+            if own is _UNSET:
+                setattr(component, attribute, value)
+            elif own != value:
+                raise ConfigError(f"{self.target} states {attribute} {own!r}, but its declaration says {value!r}")
+        return component
+
+
+_UNSET = object()
 
 
 @dataclass(frozen=True)

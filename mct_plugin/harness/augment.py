@@ -29,7 +29,6 @@ from kornia.augmentation import AugmentationBase2D, IntensityAugmentationBase2D
 from kornia.augmentation import random_generator as rg
 from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
 
-from ._registry import Registry
 from .constants import DEFAULT_DSA_STRATEGY
 from .errors import ConfigError
 
@@ -230,8 +229,20 @@ class CropScaleRotate(nn.Module):
         return warped + mean
 
 
-EXPERT_AUGMENTATIONS: Registry[Callable[[tuple[int, int]], Callable[[torch.Tensor], torch.Tensor]]] = Registry(
-    "expert augmentation")
-EXPERT_AUGMENTATIONS.register("crop_scale_rotate", lambda size: CropScaleRotate())
-EXPERT_AUGMENTATIONS.register("dsa", lambda size: DifferentiableAugmentation(size))
-EXPERT_AUGMENTATIONS.register("none", lambda size: (lambda x: x))
+def crop_scale_rotate(image_size: tuple[int, int]) -> CropScaleRotate:
+    """The public MTT experts' augmentation (``--augmentation crop_scale_rotate``)."""
+    return CropScaleRotate()
+
+
+def dsa_for_experts(image_size: tuple[int, int]) -> DifferentiableAugmentation:
+    """DSA on the real images (``--augmentation dsa``)."""
+    return DifferentiableAugmentation(image_size)
+
+
+def no_augmentation(image_size: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The images as they are (``--augmentation none``)."""
+    return _unchanged
+
+
+def _unchanged(x: torch.Tensor) -> torch.Tensor:
+    return x

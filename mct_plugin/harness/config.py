@@ -152,10 +152,6 @@ class DistillConfig(RunOptions, EvalOptions, DataOptions):
                                              "(unrolled where its memory fits comfortably, else checkpointed; both "
                                              "exact), or a mode from 'dd-harness plugins' (default: the matcher's "
                                              "own, auto for mtt and mct)")
-    checkpoint_interval: int = option(0, "checkpointed gradient: keep every k-th student parameter vector and "
-                                         "recompute the steps between (0: automatic, 1 while syn_steps vectors take "
-                                         "<= 256 MiB, else ceil(sqrt(syn_steps)))", minimum=0, maximum=100_000,
-                                      metavar="K")
     buffer_path: str = option("buffers", "folder of expert buffers, or the public root holding DATASET[_NO_ZCA]/MODEL",
                               metavar="DIR")
     out: str = option("runs/distill", "run directory", metavar="DIR")

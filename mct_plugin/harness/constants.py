@@ -3,5 +3,3 @@ bottom so that neither imports the other."""
 
 DEFAULT_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 """The DSA families of the public code's default ``--dsa_strategy``, joined by '_'."""
-# --gradient-mode auto: an exact mode that fits in memory (resolved when a run is set up)
-AUTO_GRADIENT_MODE = "auto"

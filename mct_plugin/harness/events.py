@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
+from .components import ComponentContext
 from .errors import Interrupted
+from .options import NoOptions
 
 if TYPE_CHECKING:
     import torch
@@ -62,13 +64,11 @@ class Tracker:
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
 
-    def __init__(self, run: RunInfo) -> None:
-        self.run = run
-
-    def options(self) -> dict:
-        """The run's plugin options (where a tracker's own options arrive)."""
-        return dict(getattr(self.run.config, "plugin_options", {}) or {})
+    def __init__(self, options: Any, context: ComponentContext) -> None:
+        self.options = options
+        self.run: RunInfo = context.run
 
 
 class RunEvents:
@@ -77,19 +77,21 @@ class RunEvents:
     def __init__(self, components, info: RunInfo, track: Sequence[str] = ()) -> None:
         from .runtime import distributed  # a run has torch loaded; a tracker class declaration does not need it
 
-        self.pm = components.pm
+        self.pm, self.components = components.pm, components
         self.info = info
         self.active = distributed.context().is_main
-        self.tracker_classes = [components.trackers.get(name) for name in track]  # unknown names fail here
+        components.check_names(trackers=track)  # unknown names fail here
+        self.track = tuple(track)
         self.trackers: list = []
         self.summary: dict = {}
 
     def __enter__(self) -> "RunEvents":
         if self.active:
             try:
-                for cls in self.tracker_classes:
-                    tracker = cls(self.info)
-                    self.pm.register(tracker, name=f"tracker:{cls.name}:{id(tracker)}")
+                context = ComponentContext(self.info.config, self.components, run=self.info)
+                for name in self.track:
+                    tracker = self.components.build("tracker", name, context)
+                    self.pm.register(tracker, name=f"tracker:{name}:{id(tracker)}")
                     self.trackers.append(tracker)
                 self.pm.hook.dd_run_start(run=self.info)
             except BaseException:

@@ -34,6 +34,11 @@ MAX_INT = 2**63 - 1
 _MISSING = dataclasses.MISSING
 
 
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """The options of a component that has none (the default ``Options`` of every component kind)."""
+
+
 def option(default: Any = _MISSING, help: str = "", *, minimum: float | None = None, above: float | None = None,
            maximum: float | None = None, choices: Sequence[str] | None = None, allow_inf: bool = False,
            negative: str | None = None, negative_help: str | None = None, metavar: str | None = None,
@@ -90,6 +95,11 @@ def _field_type(cls: type, field: dataclasses.Field) -> tuple[type, bool]:
     if origin is dict or hint is dict:
         return dict, optional
     return hint, optional
+
+
+def base_type(cls: type, name: str) -> type:
+    """The type of field ``name`` of ``cls`` without ``None``/containers' arguments (``int | None`` -> int)."""
+    return _field_type(cls, fields_of(cls)[name])[0]
 
 
 def fields_of(cls: type) -> dict[str, dataclasses.Field]:

@@ -9,14 +9,14 @@
 * matcher ``mct`` - normalised distance to the convexified target, optional soft labels.
 
 The components are declared :class:`~mct_plugin.harness.api.Lazy` (their modules, and torch,
-load when a run uses them); the options (:mod:`.options`) need no torch.
+load when a run uses them); their options (:mod:`.options`) are declared with them and need no torch.
 """
 
 from pathlib import Path
 
 from mct_plugin.harness.api import Lazy, hookimpl, recipes_in
 
-from .options import ConvertOptions, DistillOptions
+from .options import ConvertOptions, MatcherOptions, SamplerOptions
 
 RECIPES = Path(__file__).parent / "recipes"
 
@@ -24,24 +24,22 @@ RECIPES = Path(__file__).parent / "recipes"
 @hookimpl
 def dd_register_matchers():
     return [Lazy("mct_plugin.mct.matcher:MCTMatcher", "mct",
-                 "MCT: match the convexified trajectory (MCT files, public MCT files, or MTT buffers on the fly)")]
+                 "MCT: match the convexified trajectory (MCT files, public MCT files, or MTT buffers on the fly)",
+                 options=MatcherOptions)]
 
 
 @hookimpl
 def dd_register_samplers():
     return [Lazy("mct_plugin.mct.sampler:ContinuousSampler", "continuous",
-                 "MCT: start epoch uniform over reals [min_start_epoch, hi], optional linear growth of hi")]
+                 "MCT: start epoch uniform over reals [min_start_epoch, hi], optional linear growth of hi",
+                 options=SamplerOptions)]
 
 
 @hookimpl
 def dd_register_buffer_converters():
     return [Lazy("mct_plugin.mct.converter:MCTConverter", "mct",
-                 "MCT: convexified trajectories (waypoints + beta table) in safetensors, ~P/(E+1) of MTT's size")]
-
-
-@hookimpl
-def dd_register_options(command):
-    return {"distill": [DistillOptions], "convert": [ConvertOptions]}.get(command, [])
+                 "MCT: convexified trajectories (waypoints + beta table) in safetensors, ~P/(E+1) of MTT's size",
+                 options=ConvertOptions)]
 
 
 @hookimpl

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from mct_plugin.harness.api import (BufferConverter, BufferFormatError, ConfigError, ConversionReport, FunctionalModel,
                                     OutputError, check_link_target,
-                                    ensure_directory, from_mapping, load_replay_buffer, read_training_record,
+                                    ensure_directory, load_replay_buffer, read_training_record,
                                     remove_stale_temporaries, replay_buffer_files)
 
 from .convexified import ConvexifiedTrajectory, smooths_end
@@ -117,14 +117,12 @@ def model_shapes(dataset: str | None, model: str | None, components) -> tuple[li
 
 
 class MCTConverter(BufferConverter):
-    name = "mct"
-    description = "MCT: convexified trajectories (waypoints + beta table) in safetensors, ~P/(E+1) of MTT's size"
+    """Options: :class:`~.options.ConvertOptions` (declared with the converter in the plugin module)."""
 
-    def __init__(self, options=None, report=print, show_progress: bool = True, on_file=None, *, components) -> None:
-        super().__init__(options, report, show_progress, on_file, components=components)
-        self.settings = from_mapping(ConvertOptions, self.options)
-        if bool(self.settings.dataset) != bool(self.settings.model):
-            given, missing = ("--dataset", "--model") if self.settings.dataset else ("--model", "--dataset")
+    def __init__(self, options: ConvertOptions, context) -> None:
+        super().__init__(options, context)
+        if bool(self.options.dataset) != bool(self.options.model):
+            given, missing = ("--dataset", "--model") if self.options.dataset else ("--model", "--dataset")
             raise ConfigError(f"{given} needs {missing} too: the parameter shapes depend on both")
 
     # planning --------------------------------------------------------------------------
@@ -151,7 +149,7 @@ class MCTConverter(BufferConverter):
             meta = read_metadata(target)
         except BufferFormatError:
             meta = {}
-        s = self.settings
+        s = self.options
         same = (meta.get("source_sha256") == checksum and meta.get("waypoints_requested") == s.waypoints
                 and meta.get("dtype") == s.dtype and meta.get("smoothing") == s.smooth
                 and meta.get("spacing") == s.waypoint_spacing and meta.get("pacing", "distance") == s.pacing)
@@ -164,7 +162,7 @@ class MCTConverter(BufferConverter):
 
     # conversion ------------------------------------------------------------------------
     def _convexify(self, source: Source, shapes_names) -> tuple[list[ConvexifiedTrajectory], list, dict]:
-        s = self.settings
+        s = self.options
         if source.step_file is not None:
             trajectories = load_public_pair(source.path, source.step_file)
             if shapes_names:
@@ -180,7 +178,7 @@ class MCTConverter(BufferConverter):
         return trajectories, experts, {}
 
     def convert(self, sources: list[Path], out: Path) -> ConversionReport:
-        s = self.settings
+        s = self.options
         units = discover_sources(sources)
         plan = self._plan(units, out)
         ensure_directory(out)
@@ -240,5 +238,5 @@ class MCTConverter(BufferConverter):
                 storage = max(storage, _max_difference(point, meant)[1])
             if experts is not None:
                 shift = max(shift, _max_difference(full[e].waypoints[-1], experts[e][-1])[1])
-        moves_end = experts is not None and smooths_end(self.settings.smooth, len(stored[0].epochs))
+        moves_end = experts is not None and smooths_end(self.options.smooth, len(stored[0].epochs))
         return EndpointCheck(exact, error, shift if moves_end else None, storage)

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import torch
 
-from mct_plugin.harness.api import BufferFormatError, PooledMatcher, from_mapping, load_replay_buffer, replay_buffer_files
+from mct_plugin.harness.api import BufferFormatError, PooledMatcher, load_replay_buffer, replay_buffer_files
 
 from .convexified import ConvexifiedTrajectory
 from .format import SUFFIX, read_mct_file, read_metadata
-from .options import DistillOptions
 from .public_format import load_public_pair, public_pairs
 
 
@@ -26,16 +25,15 @@ def mct_files(directory: Path) -> list[Path]:
 
 
 class MCTMatcher(PooledMatcher):
-    name = "mct"
-    description = "MCT: match the convexified trajectory (MCT files, public MCT files, or MTT buffers on the fly)"
+    """Options: :class:`~.options.MatcherOptions` (declared with the matcher in the plugin module)."""
+
     default_sampler = "continuous"
     # An exact gradient (the default "auto": unrolled, or checkpointed where unrolled would not fit):
     # benchmarks/mct_study.py measured it ahead of the public code's first-order gradient (kept by
     # the official recipes mct/cifar10-ipc*) on every seed.
 
-    def __init__(self, config, model, report=print, *, components) -> None:
-        super().__init__(config, model, report, components=components)
-        self.options = from_mapping(DistillOptions, config.plugin_options)
+    def __init__(self, options, context) -> None:
+        super().__init__(options, context)
         self.applied: dict = {}  # the conversion settings of already-converted files
         self.converted_training: dict | None = None  # what converted files say of their source's training
 

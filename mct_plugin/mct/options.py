@@ -1,12 +1,11 @@
 """The MCT plugin's options, declared once (type, default, range, help) for the command line,
-``--config`` files, recipes and ``config.json``: :class:`DistillOptions` for
-``dd-harness distill`` and :class:`ConvertOptions` for ``dd-harness convert --to mct``."""
+``--config`` files, recipes and ``config.json``, one class per component: :class:`MatcherOptions`
+(matcher ``mct``), :class:`SamplerOptions` (sampler ``continuous``) and :class:`ConvertOptions`
+(buffer converter ``mct``). No torch: listings and ``--help`` read them from the declarations."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
-
 from mct_plugin.harness.api import option
 
 SMOOTHINGS = ("none", "interior", "end", "all", "public")
@@ -34,14 +33,19 @@ class ConvexifyOptions:
 
 
 @dataclass(frozen=True)
-class DistillOptions(ConvexifyOptions):
-    title: ClassVar[str] = "mct matcher and continuous sampler (--matcher mct)"
-    used_by: ClassVar[tuple[str, ...]] = ("matcher:mct", "sampler:continuous")  # config.json records them for these
+class MatcherOptions(ConvexifyOptions):
+    """The options of the ``mct`` matcher (``dd-harness distill --matcher mct``)."""
 
     teacher_label: bool = option(False, "train the student on soft labels: the softmax of the expert at "
                                         "--label-epoch (labels.pt is then (N, classes))")
     label_epoch: float | None = option(None, "epoch of the expert that gives the soft labels (default: "
                                              "--max-start-epoch)", minimum=0, metavar="EPOCH")
+
+
+@dataclass(frozen=True)
+class SamplerOptions:
+    """The options of the ``continuous`` sampler (``--sampler continuous``, the mct matcher's own)."""
+
     start_curriculum: str = option("none", "linear: grow the start-epoch upper bound over the iterations (public "
                                            "MCT code)", choices=CURRICULA)
     curriculum_initial: float = option(0.5, "upper bound of the start epoch at iteration 0 (linear curriculum)",
@@ -53,7 +57,7 @@ class DistillOptions(ConvexifyOptions):
 
 @dataclass(frozen=True)
 class ConvertOptions(ConvexifyOptions):
-    title: ClassVar[str] = "mct converter (--to mct)"
+    """The options of the ``mct`` buffer converter (``dd-harness convert --to mct``)."""
 
     dtype: str = option("float32", "storage dtype of the waypoints", choices=DTYPE_NAMES)
     overwrite: bool = option(False, "replace existing outputs made from other sources or options")

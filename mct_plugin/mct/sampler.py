@@ -6,20 +6,13 @@ import logging
 
 import torch
 
-from mct_plugin.harness.api import ConfigError, Sampler, Segment, from_mapping
-
-from .options import DistillOptions
+from mct_plugin.harness.api import ConfigError, Sampler, Segment
 
 log = logging.getLogger(__name__)
 
 
 class ContinuousSampler(Sampler):
-    name = "continuous"
-    description = "MCT: start epoch uniform over reals [min_start_epoch, hi], optional linear growth of hi"
-
-    def __init__(self, config) -> None:
-        super().__init__(config)
-        self.options = from_mapping(DistillOptions, config.plugin_options)
+    """Options: :class:`~.options.SamplerOptions` (declared with the sampler in the plugin module)."""
 
     def bind(self, num_epochs: int) -> None:
         super().bind(num_epochs)

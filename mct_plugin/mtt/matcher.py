@@ -10,8 +10,6 @@ from mct_plugin.harness.api import PooledMatcher, load_replay_buffer, replay_buf
 
 
 class MTTMatcher(PooledMatcher):
-    name = "mtt"
-    description = "MTT: match the recorded SGD trajectory (replay_buffer_*.pt)"
     default_sampler = "discrete"
 
     def sources(self, directory: Path):

@@ -15,9 +15,6 @@ def _as_int(value: float, option: str) -> int:
 
 
 class DiscreteSampler(Sampler):
-    name = "discrete"
-    description = "MTT: start epoch uniform over integers [min_start_epoch, max_start_epoch)"
-
     def bind(self, num_epochs: int) -> None:
         super().bind(num_epochs)
         c = self.config

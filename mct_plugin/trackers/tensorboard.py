@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from mct_plugin.harness.api import ConfigError, Tracker, hookimpl, option
 
@@ -15,24 +14,23 @@ from . import image_grids, metrics_of_evaluation, metrics_of_iteration, protocol
 
 @dataclass(frozen=True)
 class TensorBoardOptions:
-    title: ClassVar[str] = "tensorboard tracker (--track tensorboard)"
-    used_by: ClassVar[tuple[str, ...]] = ("tracker:tensorboard",)
-
     tensorboard_dir: str | None = option(None, "event-file folder (default: OUT/trackers/tensorboard)", metavar="DIR")
 
 
 class TensorBoardTracker(Tracker):
     name = "tensorboard"
     description = "TensorBoard event files (torch.utils.tensorboard); needs the 'tensorboard' extra"
+    Options = TensorBoardOptions
 
-    def __init__(self, run) -> None:
-        super().__init__(run)
+    def __init__(self, options: TensorBoardOptions, context) -> None:
+        super().__init__(options, context)
+        run = context.run
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
             raise ConfigError("--track tensorboard needs the tensorboard package: "
                               "pip install 'mct_plugin[tensorboard]'") from exc
-        folder = self.options().get("tensorboard_dir") or Path(run.out) / "trackers" / "tensorboard"
+        folder = self.options.tensorboard_dir or Path(run.out) / "trackers" / "tensorboard"
         self.log_dir = Path(folder).expanduser()
         self.writer = SummaryWriter(log_dir=str(self.log_dir))
         self.best: dict[str, tuple[float, float]] = {}
@@ -80,7 +78,3 @@ class TensorBoardTracker(Tracker):
 def dd_register_trackers():
     return [TensorBoardTracker]
 
-
-@hookimpl
-def dd_register_options(command):
-    return [TensorBoardOptions] if command in ("distill", "experts", "convert") else []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from mct_plugin.harness.api import ConfigError, Tracker, hookimpl, option
 
@@ -20,9 +19,6 @@ from . import image_grids, metrics_of_evaluation, metrics_of_iteration, protocol
 
 @dataclass(frozen=True)
 class WandbOptions:
-    title: ClassVar[str] = "wandb tracker (--track wandb)"
-    used_by: ClassVar[tuple[str, ...]] = ("tracker:wandb",)
-
     wandb_project: str | None = option(None, "project (default: Distill_<dataset>_<ipc>, as the public code)")
     wandb_mode: str | None = option(None, "online, offline or disabled (default: wandb's, i.e. WANDB_MODE)",
                                     choices=("online", "offline", "disabled"))
@@ -36,9 +32,10 @@ def _plain(value):
 class WandbTracker(Tracker):
     name = "wandb"
     description = "Weights & Biases (online or offline); needs the 'wandb' extra"
+    Options = WandbOptions
 
-    def __init__(self, run) -> None:
-        super().__init__(run)
+    def __init__(self, options: WandbOptions, context) -> None:
+        super().__init__(options, context)
         try:
             import wandb
         except ImportError as exc:
@@ -50,17 +47,17 @@ class WandbTracker(Tracker):
 
     @hookimpl
     def dd_run_start(self, run):
-        options = self.options()
+        options = self.options
         config = {k: _plain(v) for k, v in dataclasses.asdict(run.config).items()}
         protocol = protocol_text(run)
         if protocol is not None:
             config["evaluation_protocol"] = protocol
-        project = options.get("wandb_project") or (
+        project = options.wandb_project or (
             f"Distill_{config.get('dataset')}_{config.get('ipc')}" if run.command == "distill" else f"dd-harness-{run.command}")
         folder = Path(run.out) / "trackers"
         folder.mkdir(parents=True, exist_ok=True)
-        self.run_handle = self.wandb.init(project=project, name=options.get("wandb_name"), config=config,
-                                          dir=str(folder), mode=options.get("wandb_mode"), job_type=run.command,
+        self.run_handle = self.wandb.init(project=project, name=options.wandb_name, config=config,
+                                          dir=str(folder), mode=options.wandb_mode, job_type=run.command,
                                           reinit="finish_previous")
 
     @hookimpl
@@ -98,7 +95,3 @@ class WandbTracker(Tracker):
 def dd_register_trackers():
     return [WandbTracker]
 
-
-@hookimpl
-def dd_register_options(command):
-    return [WandbOptions] if command in ("distill", "experts", "convert") else []

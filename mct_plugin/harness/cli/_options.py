@@ -1,113 +1,81 @@
-"""A command's options: the harness's config fields plus the plugins' option groups, merged
-from defaults < recipe < ``--config`` file < command line, coerced and validated once."""
+"""A command's command line: the harness's config fields plus the plugins' option groups
+(:func:`add_command_options`), and the layers of option values a parsed command line gives
+(:func:`command_layers`: recipe, ``--config`` file, what was typed), each read once, for
+:func:`~mct_plugin.harness.command_options.resolve_options`."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..distill.resume import RECORD_KEYS  # config.json keys that are not options: ignored in --config files
-from ..errors import ConfigError
-from ..plugins.manager import NameClash, PluginProblem
-from ..options import add_options, fields_of, flag, from_mapping, read_config_file, typed_on_command_line, values_for
+from ..command_options import CommandOptions, OptionLayer, resolve_options
 from ..components import Components
-
-
-
-@dataclass
-class CommandOptions:
-    """The options of one command: which come from the harness and which from which plugin."""
-
-    command: str
-    config_cls: type
-    groups: list[tuple[str, type]] = field(default_factory=list)
-    skip: tuple[str, ...] = ()  # fields of config_cls that the command does not offer
-
-    def harness_names(self) -> set[str]:
-        return set(fields_of(self.config_cls)) - {"plugin_options", *self.skip}
-
-    def plugin_names(self) -> dict[str, type]:
-        return {name: cls for _, cls in self.groups for name in fields_of(cls)}
-
-    def known(self) -> set[str]:
-        return self.harness_names() | set(self.plugin_names())
+from ..errors import ConfigError
+from ..options import add_options, base_type, fields_of, flag, read_config_file, typed_on_command_line
+from ..plugins.manager import NameClash, PluginProblem
 
 
 def add_command_options(parser: argparse.ArgumentParser, command: str, config_cls: type, components: Components,
                         *, skip: tuple[str, ...] = (), config_file: bool = True,
-                        choices: Mapping[str, Any] | None = None) -> CommandOptions:
+                        choices: Mapping[str, Any] | None = None,
+                        absolute_paths: tuple[str, ...] = ()) -> CommandOptions:
     """Add ``config_cls``'s fields (but ``skip``) and, where ``config_cls`` holds ``plugin_options``,
     the plugins' option groups for ``command`` to ``parser``; and ``--config FILE`` unless
-    ``config_file`` is False."""
-    spec = CommandOptions(command, config_cls, skip=tuple(skip))
+    ``config_file`` is False.
+
+    A group that takes a name of the harness's options is skipped (one line names both). Two
+    groups may declare the same name with the same type: one flag sets it for both (each component
+    keeps its own default); with different types the later group is skipped.
+    """
+    spec = CommandOptions(command, config_cls, skip=tuple(skip), absolute_paths=absolute_paths)
     add_options(parser, config_cls, skip=skip, choices=choices, config_file=config_file)
-    owners = {name: "the harness" for name in spec.harness_names()}
+    owners = {name: ("the harness", None) for name in spec.harness_names()}
     plugin_groups = components.option_groups(command) if "plugin_options" in fields_of(config_cls) else []
-    for source, cls in plugin_groups:
+    for group in plugin_groups:
+        cls = group.options
         if not dataclasses.is_dataclass(cls):
-            components.pm.report(PluginProblem(source, f"dd_register_options('{command}')",
+            components.pm.report(PluginProblem(group.source, f"dd_register_options('{command}')",
                                                f"{cls!r} is not an option dataclass"))
             continue
-        taken = [name for name in fields_of(cls) if name in owners]
-        if taken:  # the whole group goes: a plugin with half of its options would be a trap
-            components.pm.report(NameClash(f"{command} option", flag(taken[0]), owners[taken[0]],
-                                           f"plugin {source} ({cls.__name__})"))
+        clash = next((name for name in fields_of(cls) if name in owners
+                      and (owners[name][1] is None or owners[name][1] != base_type(cls, name))),
+                     None)
+        if clash:  # the whole group goes: a plugin with half of its options would be a trap
+            components.pm.report(NameClash(f"{command} option", flag(clash), owners[clash][0],
+                                           f"plugin {group.source} ({cls.__name__})"))
             continue
-        owners.update(dict.fromkeys(fields_of(cls), f"plugin {source}"))
-        group = parser.add_argument_group(getattr(cls, "title", None) or f"{cls.__name__} ({source})")
-        add_options(group, cls)
-        spec.groups.append((source, cls))
+        shared = [name for name in fields_of(cls) if name in owners]
+        owners.update({name: (f"plugin {group.source}", base_type(cls, name)) for name in fields_of(cls)
+                       if name not in owners})
+        section = parser.add_argument_group(group.title or f"{cls.__name__} ({group.source})")
+        add_options(section, cls, skip=shared)
+        spec.groups.append(group)
     parser.set_defaults(command_options=spec)
     return spec
 
 
-def _flatten(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A config.json's nested ``plugin_options`` become top-level option values."""
-    flat = {k: v for k, v in values.items() if k != "plugin_options" and k not in RECORD_KEYS}
-    nested = values.get("plugin_options")
-    if isinstance(nested, Mapping):
-        flat.update(nested)
-    return flat
+def command_layers(args: argparse.Namespace, components: Components) -> list[OptionLayer]:
+    """The option values a parsed command line gives, lowest first: the recipe (``--recipe``, or
+    the ``recipe`` a ``--config`` file names), the ``--config`` file, what was typed."""
+    spec: CommandOptions = args.command_options
+    from_file = read_config_file(args.config) if getattr(args, "config", None) else None
+    layers = []
+    recipe_name = getattr(args, "recipe", None) or (from_file or {}).get("recipe")
+    if recipe_name:
+        recipe = components.recipes.get(recipe_name)
+        if recipe.command != spec.command:
+            raise ConfigError(f"recipe {recipe_name} is for 'dd-harness {recipe.command}', not for {spec.command}")
+        layers.append(OptionLayer(recipe.where, {**recipe.options, "recipe": recipe.name,
+                                                 "recipe_version": recipe.version}))
+    if from_file is not None:
+        layers.append(OptionLayer(str(args.config), from_file))
+    typed = spec.known() - {name for name, f in fields_of(spec.config_cls).items() if f.metadata.get("cli") is False}
+    layers.append(OptionLayer("the command line", typed_on_command_line(args, typed)))
+    return layers
 
 
-def coerce_layer(spec: CommandOptions, values: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Option values from a file or recipe, checked against the known names and coerced."""
-    values = _flatten(values)
-    unknown = sorted(set(values) - spec.known())
-    if unknown:
-        raise ConfigError(f"{where}: unknown option {flag(unknown[0])} (not an option of 'dd-harness {spec.command}')")
-    plugin = spec.plugin_names()
-    out = values_for(spec.config_cls, {k: v for k, v in values.items() if k not in plugin}, where)
-    for name, value in values.items():
-        if name in plugin:
-            out.update(values_for(plugin[name], {name: value}, where))
-    return out
-
-
-def build_config(spec: CommandOptions, args: argparse.Namespace, layers: list[tuple[str, Mapping[str, Any]]] = (),
-                 **fixed: Any):
-    """The command's config: ``layers`` (e.g. a recipe), then ``--config``, then the command line,
-    then ``fixed`` values, all validated; plugin options land in ``plugin_options``."""
-    merged: dict[str, Any] = {}
-    for where, values in layers:
-        merged.update(coerce_layer(spec, values, where))
-    config_file = getattr(args, "config", None)
-    if config_file:
-        merged.update(coerce_layer(spec, read_config_file(config_file), str(config_file)))
-    merged.update(typed_on_command_line(args, spec.known()))
-    merged.update(fixed)
-    plugin_options = {}
-    for _, cls in spec.groups:
-        group = from_mapping(cls, {k: v for k, v in merged.items() if k in fields_of(cls)})
-        plugin_options.update(dataclasses.asdict(group))
-    harness = {k: v for k, v in merged.items() if k in spec.harness_names()}
-    if "plugin_options" in fields_of(spec.config_cls):
-        harness["plugin_options"] = plugin_options
-    config = from_mapping(spec.config_cls, harness)
-    return config, plugin_options
-
-
-def given_on_command_line(spec: CommandOptions, args: argparse.Namespace) -> dict[str, Any]:
-    return typed_on_command_line(args, spec.known())
+def resolved(args: argparse.Namespace, components: Components, recorded: OptionLayer | None = None):
+    """The command's config from its parsed command line (see :func:`command_layers`), on top of
+    the defaults or of a resumed run's ``recorded`` options."""
+    return resolve_options(args.command_options, command_layers(args, components), recorded=recorded)

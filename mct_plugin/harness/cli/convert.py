@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..config import ConvertConfig
 from ..errors import ConfigError
-from ..components import Components
-from ._options import add_command_options, build_config
+from ..components import ComponentContext, Components
+from ._options import add_command_options, resolved
 
 log = logging.getLogger("mct_plugin")
 
@@ -28,18 +28,19 @@ def run(args: argparse.Namespace, components: Components) -> int:
     from ..events import RunEvents, RunInfo
     from ..io.locks import OutputLock
 
-    config, plugin_options = build_config(args.command_options, args)
+    config = resolved(args, components)
     if not config.to:
         raise ConfigError("choose the target format with --to (see 'dd-harness plugins')")
     if not config.out:
         raise ConfigError("choose the output folder with --out")
-    converter_cls = components.converters.get(config.to)
+    components.check_names(converters=[config.to])
     out = Path(config.out).expanduser()
     info = RunInfo("convert", config, out)
     # one writer per output folder; a conversion that writes nothing leaves no empty folder
     with OutputLock(out, "dd-harness convert"), RunEvents(components, info, config.track) as events:
-        converter = converter_cls(plugin_options, report=log.info, show_progress=not args.quiet, on_file=events.file,
-                                  components=components)
+        context = ComponentContext(config, components, log.info, run=info, show_progress=not args.quiet,
+                                   on_file=events.file)
+        converter = components.build("buffer converter", config.to, context)
         report = converter.convert([Path(s) for s in args.sources], Path(config.out))
         events.summary = {"rows": len(report.rows)}
     print(report.to_text())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import DataOptions
 from ..components import Components
-from ._options import add_command_options, build_config
+from ._options import add_command_options, resolved
 
 
 def build(sub, components: Components) -> None:
@@ -19,7 +19,7 @@ def build(sub, components: Components) -> None:
 
 
 def run(args: argparse.Namespace, components: Components) -> int:
-    options, _ = build_config(args.command_options, args)
+    options = resolved(args, components)
     spec = components.datasets.get(options.dataset)
     raw = spec.load(Path(options.data_path).expanduser() if options.data_path else None, options.download)
     print(f"{spec.name}: {len(raw.train_images)} training and {len(raw.test_images)} test images "

@@ -6,14 +6,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..config import DistillConfig
-from ..constants import AUTO_GRADIENT_MODE
-from ..distill.resume import PATH_OPTIONS, absolute
-from ..errors import ConfigError, RunDirectoryError
-from ..io.rundir import RunDirectory
+from ..command_options import OptionLayer, resolve_options
 from ..components import Components
-from ..options import read_config_file
-from ._options import add_command_options, build_config, coerce_layer, given_on_command_line
+from ..config import DistillConfig
+from ..distill.resume import PATH_OPTIONS
+from ..errors import RunDirectoryError
+from ..io.rundir import RunDirectory
+from ._options import add_command_options, command_layers
 
 log = logging.getLogger("mct_plugin")
 
@@ -25,8 +24,8 @@ def build(sub, components: Components) -> None:
                                    "'dd-harness plugins' and 'dd-harness recipes'. Values: defaults < --recipe < "
                                    "--config < the command line.")
     p.add_argument("--recipe", default=None, metavar="NAME", help="start from a named recipe (see 'dd-harness recipes')")
-    add_command_options(p, "distill", DistillConfig, components,
-                        choices={"gradient_mode": [AUTO_GRADIENT_MODE, *components.gradient_modes.names(),
+    add_command_options(p, "distill", DistillConfig, components, absolute_paths=PATH_OPTIONS,
+                        choices={"gradient_mode": [*components.gradient_modes.names(),
                                                    *components.gradient_modes.aliases()]})
     p.add_argument("--overwrite", action="store_true", help="replace the results in --out")
     p.add_argument("--resume", action="store_true",
@@ -35,70 +34,29 @@ def build(sub, components: Components) -> None:
     p.set_defaults(handler=run)
 
 
-def recipe_layers(name: str | None, components: Components) -> tuple[list, dict]:
-    """The recipe's option values as a layer, and the fields that record it in config.json."""
-    if not name:
-        return [], {}
-    recipe = components.recipes.get(name)
-    if recipe.command != "distill":
-        raise ConfigError(f"recipe {name} is for 'dd-harness {recipe.command}', not for distill")
-    return [(recipe.where, recipe.options)], {"recipe": recipe.name, "recipe_version": recipe.version}
-
-
-def absolute_paths(config: DistillConfig) -> DistillConfig:
-    """Paths as absolute paths, so that config.json still points at the data from another folder."""
-    return config.replace(**{name: absolute(value) for name in PATH_OPTIONS if (value := getattr(config, name))})
-
-
-def requested(args: argparse.Namespace, components: Components) -> tuple[list, dict]:
-    """The layers below the command line (recipe, --config file) and the fields that record the recipe."""
-    name = args.recipe
-    if name is None and args.config:
-        from ..options import read_config_file
-
-        name = read_config_file(args.config).get("recipe")
-    return recipe_layers(name, components)
-
-
-def resolve(args: argparse.Namespace, components: Components) -> DistillConfig:
-    """The run's config from the recipe, the --config file and the command line."""
-    layers, recorded = requested(args, components)
-    config, _ = build_config(args.command_options, args, layers, **recorded)
-    return absolute_paths(config)
-
-
-def resume_config(args: argparse.Namespace, components: Components, out: Path) -> DistillConfig:
-    """The saved config of the run in ``out`` with every option given (on the command line, in
-    --config or through --recipe) on top; :class:`Distillation` decides whether the resume may
-    change them (:mod:`mct_plugin.harness.distill.resume`), for the CLI as for any caller."""
-    spec = args.command_options
+def recorded_options(out: Path) -> OptionLayer | None:
+    """The options that the run in ``out`` recorded (None where it has no config.json): a resume
+    continues them, with what the command line gives on top (:mod:`..distill.resume` decides
+    which changes it accepts)."""
+    if not (out / "config.json").is_file():
+        return None
     saved = RunDirectory(out).read_config()
     if not isinstance(saved, dict):
         raise RunDirectoryError(f"{out / 'config.json'} does not hold a mapping of options")
-    base = DistillConfig.from_dict({**saved, "out": str(out)}, where=str(out / "config.json"))
-    layers, _ = requested(args, components)
-    given: dict = {}
-    for where, values in layers:
-        given.update(coerce_layer(spec, values, where))
-    if args.config:
-        given.update(coerce_layer(spec, read_config_file(args.config), str(args.config)))
-    given.update(given_on_command_line(spec, args))
-    given.pop("out", None)
-    given = {name: absolute(value) if name in PATH_OPTIONS and value is not None else value
-             for name, value in given.items()}
-    harness = {name: value for name, value in given.items() if name in spec.harness_names()}
-    plugin = {name: value for name, value in given.items() if name not in harness}
-    return base.replace(**harness, plugin_options={**base.plugin_options, **plugin})
+    return OptionLayer(str(out / "config.json"), saved)
 
 
 def run(args: argparse.Namespace, components: Components) -> int:
     from ..distill.loop import Distillation
     from ..runtime import distributed
 
-    config = resolve(args, components)
+    layers = command_layers(args, components)
+    config = resolve_options(args.command_options, layers)
+    recorded = recorded_options(Path(config.out)) if args.resume else None
+    if recorded is not None:  # the run directory's own path, wherever it was when the run started
+        config = resolve_options(args.command_options, [*layers, OptionLayer("--out", {"out": config.out})],
+                                 recorded=recorded)
     args.out = config.out  # for the interruption message
-    if args.resume and (Path(config.out) / "config.json").is_file():
-        config = resume_config(args, components, Path(config.out))
     run = Distillation(config, components=components, overwrite=args.overwrite, resume=args.resume,
                        show_progress=not args.quiet, report=log.info)
     result = run.run()  # its last log line gives the final and the best set's accuracy

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import EvalCommandConfig
 from ..components import Components
-from ._options import add_command_options, build_config
+from ._options import add_command_options, resolved
 
 log = logging.getLogger("mct_plugin")
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, components: Components) -> int:
     from ..eval.table import evaluate_run
     from ..runtime import distributed
 
-    options, _ = build_config(args.command_options, args)
+    options = resolved(args, components)
     table = evaluate_run(Path(args.run), options, components=components, report=log.info)
     if distributed.context().is_main:
         print(table.to_markdown())

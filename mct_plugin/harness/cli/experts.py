@@ -7,7 +7,7 @@ import logging
 
 from ..config import ExpertConfig
 from ..components import Components
-from ._options import add_command_options, build_config
+from ._options import add_command_options, resolved
 
 log = logging.getLogger("mct_plugin")
 
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, components: Components) -> int:
     from ..experts.train import train_experts
     from ..runtime import distributed
 
-    config, _ = build_config(args.command_options, args)
+    config = resolved(args, components)
     info = RunInfo("experts", config, config.output_dir(components.datasets), world_size=distributed.context().world_size)
     with RunEvents(components, info, config.track) as events:
         result = train_experts(config, components=components, show_progress=not args.quiet, on_expert=events.expert)

@@ -1,27 +1,27 @@
 """Building a distillation run from its config: data, student, matcher, sampler, synthetic set.
 
-:func:`component_classes` refuses unknown names before anything is loaded; :func:`build_parts` makes
-the pieces in a fixed order (the random number generators are consumed in that order, so the
-same seed gives the same run).
+:func:`with_run_defaults` resolves what the user left to the matcher and refuses unknown names
+before anything is loaded; :func:`build_parts` makes the pieces in a fixed order (the random
+number generators are consumed in that order, so the same seed gives the same run).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
 from ..augment import DifferentiableAugmentation
-from ..components import Components
+from ..components import ComponentContext, Components
 from ..config import DistillConfig
 from ..data import RealDataset, load_dataset
 from ..models import FunctionalModel
+from ..options import flag
 from ..runtime.devices import resolve_device
 from .gradient_modes import GradientMode, StudentProblem
 from .matching import Matcher, Sampler, normalised_distance
-from .memory import AUTO, choose_exact_mode
 from .recipe_check import check_experts_against_recipe
 from .synthetic import SyntheticSet
 
@@ -42,20 +42,45 @@ class RunParts:
     optimizer_lr: torch.optim.Optimizer
 
 
-def component_classes(config: DistillConfig, components: Components) -> tuple[type[Matcher], type[Sampler]]:
-    """The matcher and sampler classes, after a one-line error for any unknown name in ``config``
-    (:meth:`Components.check_names`)."""
+def run_components(config: DistillConfig) -> set[str]:
+    """The components a run with ``config`` (defaults resolved) uses, as ``"kind:name"``."""
+    return {f"matcher:{config.matcher}", f"sampler:{config.sampler}", f"gradient mode:{config.gradient_mode}",
+            *(f"tracker:{name}" for name in config.track)}
+
+
+def with_run_defaults(config: DistillConfig, components: Components, recorded: Mapping[str, Any] | None,
+                      report: Callable[[str], None]) -> DistillConfig:
+    """``config`` with what the user left to the matcher resolved, once, and unknown names refused
+    before anything is loaded: the sampler (the matcher's own), the gradient mode (the matcher's
+    own; a former name translated, with a log line; a mode that chooses among the exact ones, such
+    as ``auto``, keeps the exact mode that a resumed run ``recorded``). Plugin options that no
+    component of the run reads are named in one line."""
     matcher_cls = components.matchers.get(config.matcher)
+    modes = components.gradient_modes
+    sampler = config.sampler or matcher_cls.default_sampler
+    mode = config.gradient_mode or matcher_cls.default_gradient_mode
     components.check_names(models=[config.model, *config.eval_models], datasets=[config.dataset],
-                           samplers=[config.sampler or matcher_cls.default_sampler],
-                           gradient_modes=[mode for mode in [config.gradient_mode or matcher_cls.default_gradient_mode]
-                                           if mode != AUTO],
-                           trackers=config.track)
-    return matcher_cls, components.samplers.get(config.sampler or matcher_cls.default_sampler)
+                           samplers=[sampler], gradient_modes=[mode], trackers=config.track)
+    if modes.canonical(mode) != mode:
+        report(f"gradient mode {mode!r} is now called {modes.canonical(mode)!r} (recorded so)")
+        mode = modes.canonical(mode)
+    previous = (recorded or {}).get("gradient_mode")
+    if modes.get(mode).chooses and isinstance(previous, str) and previous in modes and modes.get(previous).exact:
+        mode = previous
+    config = config.replace(sampler=sampler, gradient_mode=mode)
+    in_use = run_components(config)
+    if modes.get(mode).chooses:  # the options of every mode it may choose apply
+        in_use |= {f"gradient mode:{entry.name}" for entry in modes if entry.obj.exact}
+    _, ignored = components.plugin_options_in_use("distill", config.plugin_options, in_use)
+    if ignored:
+        users = sorted({owner.replace(":", " ") for owners in ignored.values() for owner in owners})
+        report(f"{', '.join(map(flag, sorted(ignored)))} ignored: options of {', '.join(users)}, which this run does "
+               f"not use")
+    return config
 
 
-def build_parts(config: DistillConfig, components: Components, matcher_cls: type[Matcher],
-                sampler_cls: type[Sampler], data: RealDataset | None, report: Callable[[str], None]) -> RunParts:
+def build_parts(config: DistillConfig, components: Components, data: RealDataset | None,
+                report: Callable[[str], None]) -> RunParts:
     """Load the data and make every piece of the run (the caller has seeded the generators)."""
     if data is None:
         data = load_dataset(components.datasets.get(config.dataset), config.data_path, download=config.download, zca=config.zca)
@@ -64,20 +89,17 @@ def build_parts(config: DistillConfig, components: Components, matcher_cls: type
     template = components.models.create(config.model, data.spec.channels, data.num_classes, data.spec.image_size)
     template.to(device).train()
     model = FunctionalModel(template)
-    matcher = matcher_cls(config, model, report, components=components)
+    context = ComponentContext(config, components, report, model=model)
+    matcher = components.build("matcher", config.matcher, context)
     matcher.open(Path(config.buffer_path))
     if config.recipe and config.recipe in components.recipes:  # before the sampler refuses too short experts
         check_experts_against_recipe(components.recipes.get(config.recipe), config, matcher, report)
-    sampler = sampler_cls(config)
+    sampler = components.build("sampler", config.sampler, context)
     sampler.bind(matcher.num_epochs)
     augment = DifferentiableAugmentation(data.spec.image_size, config.dsa_strategy).to(device) if config.dsa else None
     synthetic = SyntheticSet.initialise(data, config.ipc, config.pix_init, config.lr_teacher)
-    name = config.gradient_mode
-    if name == AUTO:
-        choice = choose_exact_mode(probe_problem(config, model, synthetic, augment))
-        name = choice.name
-        report(f"gradient mode: {name} ({choice.reason}; --gradient-mode chooses another)")
-    gradient_mode = components.gradient_modes.get(name).from_config(config)
+    gradient_mode = components.build("gradient mode", config.gradient_mode, context).resolve(
+        lambda: probe_problem(config, model, synthetic, augment))
     optimizer_img = torch.optim.SGD([synthetic.images], lr=config.lr_img, momentum=0.5)
     optimizer_lr = torch.optim.SGD([synthetic.lr], lr=config.lr_lr, momentum=0.5)
     return RunParts(data, device, model, matcher, sampler, gradient_mode, augment, synthetic, optimizer_img,

@@ -47,7 +47,10 @@ import torch
 import torch.nn.functional as F
 
 from ..augment import AugmentParams, DifferentiableAugmentation
+from ..components import ComponentContext
 from ..models import FunctionalModel
+from ..options import NoOptions
+from .mode_options import CheckpointedOptions
 
 # checkpointed: keep every theta_i while the N stored vectors take at most this many bytes, else
 # every k-th one with k ~ sqrt(N) (memory (N/k + k)|theta| is smallest there)
@@ -136,19 +139,36 @@ def student_gradient(p: StudentProblem, w: torch.Tensor, x: torch.Tensor, index:
 
 
 class GradientMode(ABC):
-    """How one iteration's loss is differentiated. Subclasses set ``name``, ``description`` and
-    ``exact`` (whether the gradient equals backpropagation through every step), may list former
-    names in ``aliases``, and may read run options in :meth:`from_config`."""
+    """How one iteration's loss is differentiated; built as every component, ``cls(options, context)``.
+
+    Subclasses set ``exact`` (whether the gradient equals backpropagation through every step) and
+    implement :meth:`run`; their name, description, former names and ``Options`` are stated once,
+    in their declaration (:class:`~mct_plugin.harness._registry.Lazy`). An exact mode declares its
+    memory (:meth:`memory_bytes`) and its time relative to ``unrolled`` (``relative_time``), from
+    which ``auto`` chooses.
+    """
 
     name: ClassVar[str]
-    description: ClassVar[str]
-    exact: ClassVar[bool] = False
+    description: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
+    Options: ClassVar[type] = NoOptions
+    exact: ClassVar[bool] = False
+    relative_time: ClassVar[float] = 1.0
+    chooses: ClassVar[bool] = False  # resolves to one of the exact modes (auto)
 
-    @classmethod
-    def from_config(cls, config) -> "GradientMode":
-        """An instance for a run with ``config`` (a :class:`~mct_plugin.harness.config.DistillConfig`)."""
-        return cls()
+    def __init__(self, options=None, context: ComponentContext | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+        self.context = context
+
+    def resolve(self, probe: Callable[[], StudentProblem]) -> "GradientMode":
+        """The mode that runs the iterations: this one (``auto`` chooses another, measuring one step
+        of ``probe()``, a problem shaped like the run's)."""
+        return self
+
+    def memory_bytes(self, problem: StudentProblem, step_bytes: int) -> int | None:
+        """Bytes this mode keeps alive for ``problem``, given that one step's graph takes
+        ``step_bytes``; None where the mode does not say."""
+        return None
 
     @abstractmethod
     def run(self, problem: StudentProblem) -> MatchResult:
@@ -156,9 +176,10 @@ class GradientMode(ABC):
 
 
 class Unrolled(GradientMode):
-    name = "unrolled"
-    description = "exact: backpropagation through all student steps (memory grows with syn_steps)"
     exact = True
+
+    def memory_bytes(self, problem: StudentProblem, step_bytes: int) -> int:
+        return (problem.syn_steps + 1) * step_bytes  # every step's graph, and about one more for the backward
 
     def run(self, problem: StudentProblem) -> MatchResult:
         p = problem
@@ -177,30 +198,33 @@ class Unrolled(GradientMode):
 class Checkpointed(GradientMode):
     """The exact gradient by reverse accumulation (see the module docstring).
 
-    :param interval: keep every ``interval``-th parameter vector and recompute the steps between
-        (1: keep all); ``None`` chooses it per problem: 1 while the ``N`` vectors fit in
-        ``DENSE_CHECKPOINT_BYTES``, else ``ceil(sqrt(N))``.
+    Its option ``checkpoint_interval``: keep every k-th parameter vector and recompute the steps
+    between (1: keep all); 0 chooses it per problem: 1 while the ``N`` vectors fit in
+    ``DENSE_CHECKPOINT_BYTES``, else ``ceil(sqrt(N))``.
+
     :param piece: differentiate a minibatch larger than this in pieces of this many images (the
         step's gradient is the size-weighted sum of the pieces' mean losses' gradients, so one
         piece's graph is alive at a time); ``None``: never. Not applied to models with batch
         statistics, whose pieces would not be exact.
     """
 
-    name = "checkpointed"
-    description = ("exact: reverse accumulation with per-step recomputation (memory nearly flat in syn_steps, "
-                   "~1.3x the time of unrolled)")
     exact = True
+    relative_time = 1.3
 
-    def __init__(self, interval: int | None = None, piece: int | None = MAX_PIECE) -> None:
-        if interval is not None and interval < 1:
-            raise ValueError(f"checkpoint interval must be >= 1, got {interval}")
+    def __init__(self, options: CheckpointedOptions | None = None, context: ComponentContext | None = None, *,
+                 piece: int | None = MAX_PIECE) -> None:
+        super().__init__(options, context)
+        if self.options.checkpoint_interval < 0:
+            raise ValueError(f"checkpoint interval must be >= 1 (or 0: automatic), got "
+                             f"{self.options.checkpoint_interval}")
         if piece is not None and piece < 1:
             raise ValueError(f"piece size must be >= 1, got {piece}")
-        self.interval, self.piece = interval, piece
+        self.interval, self.piece = self.options.checkpoint_interval or None, piece
 
-    @classmethod
-    def from_config(cls, config) -> "Checkpointed":
-        return cls(getattr(config, "checkpoint_interval", None) or None)
+    def memory_bytes(self, problem: StudentProblem, step_bytes: int) -> int:
+        k = self.interval_for(problem)
+        vector = problem.start.numel() * problem.start.element_size()
+        return (math.ceil(problem.syn_steps / k) + k) * vector + step_bytes
 
     def interval_for(self, problem: StudentProblem) -> int:
         if self.interval is not None:
@@ -291,11 +315,6 @@ class Checkpointed(GradientMode):
 
 
 class FirstOrder(GradientMode):
-    name = "first-order"
-    aliases = ("constant-memory",)
-    description = ("approximate: the public MCT/TESLA gradient, memory independent of syn_steps (drops the "
-                   "Hessian terms)")
-
     def run(self, problem: StudentProblem) -> MatchResult:
         p = problem
         alpha = p.lr.detach()
@@ -328,6 +347,4 @@ class FirstOrder(GradientMode):
             w = (w_leaf - alpha * g).detach()
         return MatchResult(float(loss.detach()), images_grad, lr_grad)
 
-
-BUILTIN_GRADIENT_MODES = [Unrolled, Checkpointed, FirstOrder]
 

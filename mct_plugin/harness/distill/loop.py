@@ -38,13 +38,11 @@ from ..io.atomic import atomic_write_json, ensure_directory
 from ..experts.buffers import quick_digest
 from ..io.locks import OutputLock
 from ..io.rundir import RunDirectory
-from ..options import flag
 from ..plots import save_image_grid, save_training_curves
 from ..runtime import distributed
 from ..runtime.signals import stop_requests
 from .checkpoint import CheckpointStore, rng_state, seed_everything, set_rng_state
-from .factory import build_parts, component_classes
-from .memory import AUTO
+from .factory import build_parts, run_components, with_run_defaults
 from .resume import resume_changes, resumed_record
 from .synthetic import SyntheticSet
 from .watch import RunWatch
@@ -110,7 +108,6 @@ class Distillation:
         config, resume = self.config, self.resume
         has_checkpoint = self.run_dir.check_available(overwrite=overwrite, resume=resume)
         self.components = components
-        matcher_cls, sampler_cls = component_classes(config, components)
         recorded, changes = None, {}
         if resume:
             recorded = self.run_dir.read_config()
@@ -118,17 +115,12 @@ class Distillation:
                 raise RunDirectoryError(f"{self.run_dir.file('config.json')} does not hold a mapping of options")
             if isinstance(recorded.get("gradient_mode"), str):  # a run recorded under a former name
                 recorded["gradient_mode"] = components.gradient_modes.canonical(recorded["gradient_mode"])
-        # what the user left to the matcher, resolved here and nowhere else (config.json records it)
-        self.config = config = config.replace(
-            sampler=config.sampler or matcher_cls.default_sampler,
-            gradient_mode=self._requested_gradient_mode(matcher_cls.default_gradient_mode, recorded))
-        self.config = config = config.replace(plugin_options=self._plugin_options_in_use())
-        if resume:  # the harness's options before anything is loaded, the plugins' once the matcher is built
+        self.config = config = with_run_defaults(config, components, recorded, self.report)
+        if resume:  # the harness's options before anything is loaded, the plugins' once the components are built
             changes = resume_changes(self.run_dir.path, recorded, config.to_dict(),
                                      names=set(config.to_dict()) - {"plugin_options"})
         seed_everything(config.seed)
-        parts = build_parts(config, components, matcher_cls, sampler_cls, data, self.report)
-        self.config = config = config.replace(gradient_mode=parts.gradient_mode.name)  # what "auto" chose
+        parts = build_parts(config, components, data, self.report)
         self.data, self.device, self.model = parts.data, parts.device, parts.model
         self.matcher, self.sampler, self.gradient_mode = parts.matcher, parts.sampler, parts.gradient_mode
         self.augment, self.synthetic = parts.augment, parts.synthetic
@@ -162,40 +154,15 @@ class Distillation:
         self.random_subset = next((EvalResult(config.model, row["baseline_accs"]) for row in self.rows
                                    if "baseline_accs" in row), None)
 
-    def _plugin_options_in_use(self) -> dict:
-        """The plugin options of the run's matcher, sampler, gradient mode and trackers (and of the
-        groups that name no component): config.json records nothing else. An option of another
-        component that was set anyway is named in one line."""
-        c = self.config
-        in_use = {f"matcher:{c.matcher}", f"sampler:{c.sampler}", f"gradient mode:{c.gradient_mode}",
-                  *(f"tracker:{name}" for name in c.track)}
-        kept, ignored = self.components.plugin_options_in_use("distill", c.plugin_options, in_use)
-        if ignored:
-            users = sorted({user.replace(":", " ") for used_by in ignored.values() for user in used_by})
-            self.report(f"{', '.join(map(flag, sorted(ignored)))} ignored: options of {', '.join(users)}, which this "
-                        f"run does not use")
-        return kept
-
-    def _requested_gradient_mode(self, matcher_default: str, recorded: dict | None) -> str:
-        """The gradient mode to build: a registered name (former names translated, with a log line)
-        or ``auto``; a resumed ``auto`` run keeps the exact mode it ``recorded``."""
-        modes = self.components.gradient_modes
-        requested = self.config.gradient_mode or matcher_default
-        if requested != AUTO and modes.canonical(requested) != requested:
-            self.report(f"gradient mode {requested!r} is now called {modes.canonical(requested)!r} (recorded so)")
-            requested = modes.canonical(requested)
-        if requested == AUTO and recorded is not None:
-            previous = recorded.get("gradient_mode")
-            if isinstance(previous, str) and previous in modes and modes.get(previous).exact:
-                return previous
-        return requested
-
     def record(self) -> dict:
         """What ``config.json`` holds: every resolved option (with the values the matcher actually
         uses, e.g. those of already-converted files), the number of processes, and a digest of
         every expert file, so that ``--resume`` can tell whether the experts changed."""
-        values = self.config.to_dict()
-        values["plugin_options"] = {**values["plugin_options"], **self.matcher.recorded_options()}
+        c = self.config
+        values = c.replace(gradient_mode=self.gradient_mode.name).to_dict()  # what "auto" chose
+        in_use = run_components(c.replace(gradient_mode=self.gradient_mode.name))
+        plugin_options, _ = self.components.plugin_options_in_use("distill", c.plugin_options, in_use)
+        values["plugin_options"] = {**plugin_options, **self.matcher.recorded_options()}
         digests = {path.name: quick_digest(path) for path in self.matcher.source_files()}
         return {**values, "world_size": self.ctx.world_size, "buffer_files": digests}
 

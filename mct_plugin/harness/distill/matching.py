@@ -13,7 +13,6 @@ The matching objective is the normalised parameter distance of MTT::
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,18 +21,16 @@ from typing import Any, Callable, ClassVar, Sequence
 import torch
 
 from ..augment import DifferentiableAugmentation
-from ..components import Components
+from ..components import ComponentContext, Components
 from ..config import DistillConfig
 from ..errors import BufferFormatError
 from ..experts.buffers import MIN_RELATIVE_STEP, check_buffer_folder, replay_buffer_files, resolve_buffer_dir
 from ..experts.metadata import read_training_record
 from ..experts.pool import ExpertPool
 from ..models import FunctionalModel
+from ..options import NoOptions
 from .gradient_modes import GradientMode, MatchResult, StudentProblem
 from .synthetic import SyntheticSet
-
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class Segment:
@@ -61,18 +58,21 @@ def normalised_distance(theta_n: torch.Tensor, start: torch.Tensor, target: torc
 
 
 class Sampler(ABC):
-    """Chooses the segment matched in each iteration.
+    """Chooses the segment matched in each iteration; built as every component, ``cls(options,
+    context)``.
 
-    Subclasses set ``name`` (used by ``--sampler``) and implement :meth:`sample`. Options come
-    from the distillation config (``max_start_epoch``, ``expert_epochs``, ``iterations``) and
-    ``config.plugin_options``.
+    Subclasses implement :meth:`sample`; they read the run's options (``max_start_epoch``,
+    ``expert_epochs``, ``iterations``) from ``self.config`` and their own from ``self.options``
+    (an instance of their ``Options``).
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
 
-    def __init__(self, config: DistillConfig) -> None:
-        self.config = config
+    def __init__(self, options: Any, context: ComponentContext) -> None:
+        self.options = options
+        self.config: DistillConfig = context.config
         self.num_epochs: int | None = None
 
     def bind(self, num_epochs: int) -> None:
@@ -100,26 +100,29 @@ class MatchOutcome:
 
 
 class Matcher(ABC):
-    """Turns a sampled segment of an expert trajectory into the student problem.
+    """Turns a sampled segment of an expert trajectory into the student problem; built as every
+    component, ``cls(options, context)``.
 
-    Subclasses set ``name``, ``default_sampler`` (and may set ``default_gradient_mode``, used when
-    ``--gradient-mode`` is not given; ``auto``: an exact mode that fits in memory) and implement :meth:`open`,
-    :meth:`next_trajectory` and :meth:`point`; :meth:`labels` can be overridden for soft labels.
-    The loop calls :meth:`match` once per iteration. ``components`` are the run's registries
-    (datasets and models, e.g. to check a buffer folder); subclasses pass them on to ``super()``.
+    Subclasses set ``default_sampler`` (and may set ``default_gradient_mode``, used when
+    ``--gradient-mode`` is not given) and implement :meth:`open`, :meth:`next_trajectory` and
+    :meth:`point`; :meth:`labels` can be overridden for soft labels. The loop calls :meth:`match`
+    once per iteration. ``self.options`` holds the matcher's own options (its ``Options``); the
+    context gives the run's config, the student network, the report function and the run's
+    registries (datasets and models, e.g. to check a buffer folder).
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
     default_sampler: ClassVar[str]
     default_gradient_mode: ClassVar[str] = "auto"
 
-    def __init__(self, config: DistillConfig, model: FunctionalModel, report: Callable[[str], None] = log.info, *,
-                 components: Components) -> None:
-        self.config = config
-        self.model = model
-        self.report = report
-        self.components = components
+    def __init__(self, options: Any, context: ComponentContext) -> None:
+        self.options = options
+        self.config: DistillConfig = context.config
+        self.model: FunctionalModel = context.model
+        self.report: Callable[[str], None] = context.report
+        self.components: Components = context.components
         self.num_epochs: int = 0
 
     @abstractmethod

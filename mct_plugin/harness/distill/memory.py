@@ -1,12 +1,15 @@
-"""The automatic gradient mode: ``unrolled`` where its memory fits comfortably, else ``checkpointed``.
+"""The gradient mode ``auto``: the fastest registered exact mode whose memory fits comfortably.
 
-Both are exact; ``unrolled`` is faster but keeps the graph of every student step, so its peak
-grows with ``syn_steps``. The graph of one step is measured (not guessed) by running one step
+Every exact mode declares its memory for a problem (:meth:`GradientMode.memory_bytes`, in units
+of one student step's graph) and its time relative to ``unrolled`` (``relative_time``); ``auto``
+(:class:`Auto`) takes the fastest whose estimate is at most :data:`COMFORTABLE_SHARE` of the
+memory the run can still take, else the one that needs least. With the harness's modes that is
+``unrolled`` (fast, keeps the graph of every step) where it fits, else ``checkpointed`` (nearly
+flat in ``syn_steps``). The graph of one step is measured (not guessed) by running one step
 under :func:`torch.autograd.graph.saved_tensors_hooks` and adding up the bytes of every tensor
-autograd saves (each storage once); ``unrolled`` keeps ``syn_steps`` such graphs and needs about
-one more for the final backward pass. That is compared with the memory the run can still take:
-free device memory on an accelerator, ``MemAvailable`` (bounded by a cgroup limit) on the CPU,
-or ``DD_HARNESS_MEMORY_LIMIT`` (e.g. ``8G``, ``512M``, or bytes) where set.
+autograd saves (each storage once). The available memory is the free device memory on an
+accelerator, ``MemAvailable`` (bounded by a cgroup limit) on the CPU, or
+``DD_HARNESS_MEMORY_LIMIT`` (e.g. ``8G``, ``512M``, or bytes) where set.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import torch
 
-from ..constants import AUTO_GRADIENT_MODE as AUTO
 from ..errors import ConfigError
-from .gradient_modes import StudentProblem, draw_steps, step_inputs, student_gradient
+from .gradient_modes import GradientMode, MatchResult, StudentProblem, draw_steps, step_inputs, student_gradient
 
 MEMORY_LIMIT_ENV = "DD_HARNESS_MEMORY_LIMIT"
 # unrolled is chosen when its estimated graph takes at most this share of the available memory
@@ -103,18 +106,45 @@ def available_memory(device: torch.device) -> tuple[int | None, str]:
     return available, "available RAM"
 
 
-def choose_exact_mode(problem: StudentProblem, available: tuple[int | None, str] | None = None) -> ModeChoice:
-    """``unrolled`` if ``syn_steps + 1`` step graphs take at most ``COMFORTABLE_SHARE`` of the
-    available memory (``available``: bytes and source, default :func:`available_memory`), else
-    ``checkpointed``; the reason names both figures."""
-    estimate = (problem.syn_steps + 1) * step_graph_bytes(problem)
+def choose_exact_mode(problem: StudentProblem, modes: Sequence[GradientMode],
+                      available: tuple[int | None, str] | None = None) -> ModeChoice:
+    """Among the exact ``modes``, the fastest (``relative_time``) whose declared memory for
+    ``problem`` is at most :data:`COMFORTABLE_SHARE` of the available memory (``available``: bytes
+    and source, default :func:`available_memory`), else the one that needs least; the reason
+    names the figures."""
+    step_bytes = step_graph_bytes(problem)
+    declared = [(mode.memory_bytes(problem, step_bytes), mode) for mode in modes if mode.exact]
+    estimates = sorted(((e, mode) for e, mode in declared if e is not None), key=lambda pair: pair[1].relative_time)
+    if not estimates:
+        raise ConfigError("--gradient-mode auto: no registered exact gradient mode declares its memory")
+    fastest_estimate, fastest = estimates[0]
+    leanest_estimate, leanest = min(estimates, key=lambda pair: pair[0])
     free, source = available if available is not None else available_memory(problem.start.device)
     gib = 2**30
     if free is None:
-        return ModeChoice("checkpointed", f"unrolled would need ~{estimate / gib:.2f} GiB and the available memory "
-                                          f"is unknown", estimate, None)
-    fits = estimate <= COMFORTABLE_SHARE * free
-    verdict = "fits" if fits else "does not fit comfortably"
-    reason = (f"unrolled's graph of {problem.syn_steps} steps, ~{estimate / gib:.2f} GiB, {verdict} in "
+        return ModeChoice(leanest.name, f"{fastest.name} would need ~{fastest_estimate / gib:.2f} GiB and the "
+                                        f"available memory is unknown", fastest_estimate, None)
+    estimate, chosen = next(((e, mode) for e, mode in estimates if e <= COMFORTABLE_SHARE * free),
+                            (leanest_estimate, leanest))
+    verdict = "fits" if chosen is fastest else "does not fit comfortably"
+    reason = (f"{fastest.name}'s graph of {problem.syn_steps} steps, ~{fastest_estimate / gib:.2f} GiB, {verdict} in "
               f"{free / gib:.1f} GiB ({source})")
-    return ModeChoice("unrolled" if fits else "checkpointed", reason, estimate, free)
+    return ModeChoice(chosen.name, reason, fastest_estimate, free)
+
+
+class Auto(GradientMode):
+    """``--gradient-mode auto``: one of the registered exact modes, chosen by :func:`choose_exact_mode`
+    when the run is set up (config.json records the choice; a resumed run keeps it)."""
+
+    chooses = True
+
+    def resolve(self, probe: Callable[[], StudentProblem]) -> GradientMode:
+        components = self.context.components
+        modes = [components.build("gradient mode", entry.name, self.context)
+                 for entry in components.gradient_modes if entry.obj.exact]
+        choice = choose_exact_mode(probe(), modes)
+        self.context.report(f"gradient mode: {choice.name} ({choice.reason}; --gradient-mode chooses another)")
+        return next(mode for mode in modes if mode.name == choice.name)
+
+    def run(self, problem: StudentProblem) -> MatchResult:
+        raise RuntimeError("the gradient mode auto runs the mode it resolves to (GradientMode.resolve)")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar
 
-from ..components import Components
-
-log = logging.getLogger(__name__)
-
+from ..components import ComponentContext, Components
+from ..options import NoOptions
 
 @dataclass
 class ConversionReport:
@@ -30,27 +27,26 @@ class ConversionReport:
 
 
 class BufferConverter(ABC):
-    """Converts expert buffers into the format called ``name``.
+    """Converts expert buffers into the format called ``name``; built as every component,
+    ``cls(options, context)``.
 
-    :param options: values of the options the plugin defines for ``dd-harness convert``
-        (``dd_register_options``), by name.
-    :param on_file: called with each finished file's summary row (``column -> value``); the
-        CLI forwards it to the ``dd_file_converted`` hook.
-    :param components: the registries of the command (datasets and models, e.g. to know the
-        parameter shapes of the experts); subclasses pass them on to ``super()``.
+    ``self.options`` holds the converter's own options (an instance of its ``Options``, whose
+    fields ``dd-harness convert`` offers); the context gives the registries of the command
+    (datasets and models, e.g. to know the parameter shapes of the experts), the report function,
+    whether to show progress, and ``on_file``, called with each finished file's summary row
+    (``column -> value``; the CLI forwards it to the ``dd_file_converted`` hook).
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
 
-    def __init__(self, options: Mapping[str, Any] | None = None, report: Callable[[str], None] = log.info,
-                 show_progress: bool = True, on_file: Callable[[dict], None] | None = None, *,
-                 components: Components) -> None:
-        self.options = dict(options or {})
-        self.components = components
-        self.report = report
-        self.show_progress = show_progress
-        self.on_file = on_file
+    def __init__(self, options: Any, context: ComponentContext) -> None:
+        self.options = options
+        self.components: Components = context.components
+        self.report: Callable[[str], None] = context.report
+        self.show_progress = context.show_progress
+        self.on_file = context.on_file
 
     def file_done(self, summary: ConversionReport, row: list[str]) -> None:
         """Add ``row`` to the summary table and tell ``on_file``."""

@@ -24,9 +24,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from ..augment import EXPERT_AUGMENTATIONS
 from ..config import ExpertConfig
-from .._registry import ModelRegistry
 from ..components import Components
 from ..data import RealDataset, load_dataset
 from ..errors import ConfigError, RunDirectoryError
@@ -66,12 +64,13 @@ def expert_seed(seed: int, file_index: int, position: int) -> int:
 
 def train_one_expert(config: ExpertConfig, data: RealDataset, seed: int,
                      progress: Callable[[int, float, float], None] | None = None, *,
-                     models: ModelRegistry) -> tuple[list[list[torch.Tensor]], ExpertRecord]:
-    """Train one expert (architecture ``config.model`` of ``models``) from ``seed``; return its
-    trajectory (E+1 checkpoints) and accuracies."""
+                     components: Components) -> tuple[list[list[torch.Tensor]], ExpertRecord]:
+    """Train one expert (architecture ``config.model`` and augmentation ``config.augmentation``
+    of ``components``) from ``seed``; return its trajectory (E+1 checkpoints) and accuracies."""
     torch.manual_seed(seed)
-    model = models.create(config.model, data.spec.channels, data.num_classes, data.spec.image_size).to(data.device)
-    augment = EXPERT_AUGMENTATIONS.get(config.augmentation)(data.spec.image_size)
+    model = components.models.create(config.model, data.spec.channels, data.num_classes,
+                                     data.spec.image_size).to(data.device)
+    augment = components.expert_augmentations.get(config.augmentation)(data.spec.image_size)
     lr = config.lr_teacher
 
     def optimizer_for(rate: float) -> torch.optim.Optimizer:
@@ -128,8 +127,8 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, comp
     leaves nothing behind (not even its plan), so the corrected command starts afresh.
     """
     config.validate()
-    components.check_names(models=[config.model], datasets=[config.dataset], trackers=config.track)
-    EXPERT_AUGMENTATIONS.get(config.augmentation)
+    components.check_names(models=[config.model], datasets=[config.dataset], trackers=config.track,
+                           expert_augmentations=[config.augmentation])
     classes = components.datasets.get(config.dataset).num_classes
     if config.subset is not None and config.subset < classes:
         raise ConfigError(f"--subset {config.subset} is smaller than the number of classes ({classes}): every class "
@@ -205,7 +204,7 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
                 bar.update(1)
 
             trajectory, record = train_one_expert(config, data, expert_seed(config.seed, file_index, position), progress,
-                                                models=components.models)
+                                                components=components)
             bar.close()
             record.file_index, record.position = file_index, position
             records.append(record)

@@ -10,18 +10,9 @@ from functools import partial
 from typing import Callable
 
 from .._registry import ModelRegistry, Registry
-from ..components import Components
+from ..components import COMPONENT_KINDS, ComponentKind, Components
 from ..errors import ConfigError, DuplicateNameError
 from .manager import NameClash, PluginManager, contributions, new_plugin_manager
-
-COMPONENT_HOOKS = {
-    "matcher": "dd_register_matchers",
-    "sampler": "dd_register_samplers",
-    "buffer converter": "dd_register_buffer_converters",
-    "gradient mode": "dd_register_gradient_modes",
-    "recipe": "dd_register_recipes",
-    "tracker": "dd_register_trackers",
-}
 
 
 def _skipping_clashes(pm: PluginManager, register: Callable[[], object]) -> None:
@@ -48,15 +39,14 @@ def _option_groups(pm: PluginManager, command: str) -> list:
     return list(contributions(pm, "dd_register_options", command=command))
 
 
-def build_components(pm: PluginManager | None = None) -> Components:
+def build_components(pm: PluginManager | None = None, kinds: tuple[ComponentKind, ...] = COMPONENT_KINDS) -> Components:
     """Collect every registry from ``pm`` (default: a new manager with the installed plugins); a
     name registered twice keeps the first plugin's component and skips the later one, with one
-    line naming both in ``pm.problems``."""
+    line naming both in ``pm.problems``. ``kinds``: the rows of the registries to build (a kind added
+    by a plugin system of its own: its row, whose hook the manager's specifications hold)."""
     pm = pm or new_plugin_manager()
     models = ModelRegistry()
     for source, item in contributions(pm, "dd_register_models"):
         _skipping_clashes(pm, partial(models.add, item, source))
-    named = {kind: _named(pm, kind, hook) for kind, hook in COMPONENT_HOOKS.items()}
-    return Components(pm, named["matcher"], named["sampler"], named["buffer converter"], named["gradient mode"],
-                      named["recipe"], named["tracker"], _named(pm, "dataset", "dd_register_datasets"), models,
-                      collect_options=partial(_option_groups, pm))
+    registries = {row.kind: _named(pm, row.kind, row.hook) for row in kinds}
+    return Components(pm, registries, models, tuple(kinds), collect_options=partial(_option_groups, pm))

@@ -5,9 +5,11 @@ importing torch (:class:`~mct_plugin.harness._registry.Lazy`): their modules loa
 from __future__ import annotations
 
 from .._registry import Lazy
+from ..distill.mode_options import CheckpointedOptions
 from .manager import hookimpl
 
 GRADIENT_MODES = "mct_plugin.harness.distill.gradient_modes"
+AUGMENT = "mct_plugin.harness.augment"
 
 
 @hookimpl
@@ -25,16 +27,25 @@ def dd_register_datasets():
 
 
 @hookimpl
+def dd_register_expert_augmentations():
+    return [Lazy(f"{AUGMENT}:crop_scale_rotate", "crop_scale_rotate",
+                 "the public MTT experts': a random crop, scale or rotation per image"),
+            Lazy(f"{AUGMENT}:dsa_for_experts", "dsa", "DSA's families, one chosen per call (as the student's)"),
+            Lazy(f"{AUGMENT}:no_augmentation", "none", "the real images as they are")]
+
+
+@hookimpl
 def dd_register_gradient_modes():
-    # name and description as the classes declare them (a test checks that they agree)
-    return [Lazy(f"{GRADIENT_MODES}:{cls}", name, description, aliases=aliases)
-            for cls, name, description, aliases in GRADIENT_MODE_DECLARATIONS]
-
-
-GRADIENT_MODE_DECLARATIONS = [
-    ("Unrolled", "unrolled", "exact: backpropagation through all student steps (memory grows with syn_steps)", ()),
-    ("Checkpointed", "checkpointed", "exact: reverse accumulation with per-step recomputation (memory nearly flat "
-                                     "in syn_steps, ~1.3x the time of unrolled)", ()),
-    ("FirstOrder", "first-order", "approximate: the public MCT/TESLA gradient, memory independent of syn_steps (drops "
-                                  "the Hessian terms)", ("constant-memory",)),
-]
+    return [
+        Lazy(f"{GRADIENT_MODES}:Unrolled", "unrolled",
+             "exact: backpropagation through all student steps (memory grows with syn_steps)"),
+        Lazy(f"{GRADIENT_MODES}:Checkpointed", "checkpointed",
+             "exact: reverse accumulation with per-step recomputation (memory nearly flat in syn_steps, ~1.3x the "
+             "time of unrolled)", options=CheckpointedOptions),
+        Lazy(f"{GRADIENT_MODES}:FirstOrder", "first-order",
+             "approximate: the public MCT/TESLA gradient, memory independent of syn_steps (drops the Hessian terms)",
+             aliases=("constant-memory",)),
+        Lazy("mct_plugin.harness.distill.memory:Auto", "auto",
+             "the fastest exact mode whose memory fits comfortably (unrolled, else checkpointed), chosen when the "
+             "run is set up"),
+    ]

@@ -9,8 +9,15 @@ The harness's own models, datasets and gradient modes arrive through the same ho
 default plugin (:mod:`.defaults`).
 
 A contribution may be the component itself or a :class:`mct_plugin.harness.api.Lazy` declaration
-(``Lazy("my_plugin.matcher:MyMatcher", "mine", "one line")``): listings, ``--help`` and argument
-errors then need no import of the component's module (nor torch); it loads when first used.
+(``Lazy("my_plugin.matcher:MyMatcher", "mine", "one line", options=MyOptions)``): listings,
+``--help`` and argument errors then need no import of the component's module (nor torch); it loads
+when first used, and receives the name, description and options stated in the declaration.
+
+Every component class is built the same way, ``cls(options, context)``: ``options`` is an instance
+of its ``Options`` dataclass (fields made with :func:`mct_plugin.harness.api.option`; they become
+command-line options of the commands that use the kind, and config.json records them for runs
+that use the component), ``context`` a :class:`mct_plugin.harness.api.ComponentContext`. The kinds
+are listed in :data:`mct_plugin.harness.api.COMPONENT_KINDS`.
 """
 
 from __future__ import annotations
@@ -106,6 +113,16 @@ def dd_register_trackers():
 
     :returns: a list of :class:`mct_plugin.harness.api.Tracker` subclasses, each with a unique
         ``name`` attribute.
+    """
+
+
+@hookspec
+def dd_register_expert_augmentations():
+    """Contribute augmentations of the real images that experts train on
+    (``dd-harness experts --augmentation NAME``).
+
+    :returns: a list of :class:`mct_plugin.harness.api.Lazy` declarations (or objects with a
+        ``name``) of factories ``factory(image_size) -> callable(images) -> images``.
     """
 
 

@@ -2,21 +2,17 @@
 checkpoints (``--matcher mtt-averaged --average-window K``).
 
 This module is what the entry point loads: hooks and option declarations only, no torch, so
-``dd-harness --help`` stays quick. The matcher is declared ``Lazy`` and imported the first
-time a run uses it.
+``dd-harness --help`` stays quick. The matcher is declared ``Lazy`` (its name, description and
+options, stated here and nowhere else) and imported the first time a run uses it.
 """
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 from mct_plugin.harness.api import Lazy, hookimpl, option
 
 
 @dataclass(frozen=True)
 class AveragingOptions:
-    title: ClassVar[str] = "mtt-averaged matcher (--matcher mtt-averaged)"
-    used_by: ClassVar[tuple[str, ...]] = ("matcher:mtt-averaged",)  # config.json records them for this matcher
-
     average_window: int = option(1, "average every checkpoint with up to K recorded neighbours on each side",
                                  minimum=0, maximum=1000, metavar="K")
 
@@ -24,9 +20,5 @@ class AveragingOptions:
 @hookimpl
 def dd_register_matchers():
     return [Lazy("averaged_mtt.matcher:AveragedMTTMatcher", "mtt-averaged",
-                 "MTT with every checkpoint averaged with its neighbours (--average-window)")]
-
-
-@hookimpl
-def dd_register_options(command):
-    return [AveragingOptions] if command == "distill" else []
+                 "MTT with every checkpoint averaged with its neighbours (--average-window)",
+                 options=AveragingOptions)]

@@ -2,22 +2,13 @@
 
 import torch
 
-from mct_plugin.harness.api import MTTMatcher, from_mapping
-
-from . import AveragingOptions
+from mct_plugin.harness.api import MTTMatcher
 
 
 class AveragedMTTMatcher(MTTMatcher):
     """MTT's replay buffers (files, loading, validation and expert order are MTTMatcher's), with
     the start and target of every segment replaced by the mean of the recorded checkpoints
-    within ``--average-window`` epochs of them."""
-
-    name = "mtt-averaged"
-    description = "MTT with every checkpoint averaged with its neighbours (--average-window)"
-
-    def __init__(self, config, model, report=print, *, components):
-        super().__init__(config, model, report, components=components)
-        self.options = from_mapping(AveragingOptions, config.plugin_options)
+    within ``--average-window`` epochs of them (``self.options``: its ``AveragingOptions``)."""
 
     def point(self, trajectory, epoch):
         k, window = int(epoch), self.options.average_window
