@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from .models import FunctionalModel
     from .options import add_options, from_mapping, option, options_from_command_line
     from .plugins.components import build_components
-    from .plugins.manager import hookimpl
+    from .plugins.hookspecs import hookimpl
     from .recipes import Recipe, read_recipe, recipes_in
 
 _EXPORTS = {
@@ -131,7 +131,7 @@ _EXPORTS = {
     "option": ".options",
     "options_from_command_line": ".options",
     "build_components": ".plugins.components",
-    "hookimpl": ".plugins.manager",
+    "hookimpl": ".plugins.hookspecs",
     "Recipe": ".recipes",
     "read_recipe": ".recipes",
     "recipes_in": ".recipes",

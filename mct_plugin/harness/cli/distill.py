@@ -10,7 +10,7 @@ from ..config import DistillConfig
 from ..constants import AUTO_GRADIENT_MODE
 from ..distill.resume import PATH_OPTIONS, absolute
 from ..errors import ConfigError, RunDirectoryError
-from ..io.rundir import RunDirectory
+from ..io.rundir import CHECKPOINT, RunDirectory
 from ..components import Components
 from ..options import read_config_file
 from ._options import add_command_options, build_config, coerce_layer, given_on_command_line
@@ -32,7 +32,15 @@ def build(sub, components: Components) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint, with the options saved in its config.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, interrupted=interrupted)
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """How to continue a run that was interrupted after writing its checkpoint (else nothing)."""
+    out = getattr(args, "out", None)
+    if out is not None and RunDirectory(out).file(CHECKPOINT).is_file():
+        return f"continue from the last checkpoint with: dd-harness distill --resume --out {out}"
+    return ""
 
 
 def recipe_layers(name: str | None, components: Components) -> tuple[list, dict]:
@@ -93,16 +101,17 @@ def resume_config(args: argparse.Namespace, components: Components, out: Path) -
 
 def run(args: argparse.Namespace, components: Components) -> int:
     from ..distill.loop import Distillation
-    from ..runtime import distributed
+    from ..runtime.distributed import process_group
 
     config = resolve(args, components)
     args.out = config.out  # for the interruption message
     if args.resume and (Path(config.out) / "config.json").is_file():
         config = resume_config(args, components, Path(config.out))
-    run = Distillation(config, components=components, overwrite=args.overwrite, resume=args.resume,
-                       show_progress=not args.quiet, report=log.info)
-    result = run.run()  # its last log line gives the final and the best set's accuracy
-    if not distributed.context().is_main:
+    with process_group() as dist:
+        run = Distillation(config, components=components, overwrite=args.overwrite, resume=args.resume,
+                           show_progress=not args.quiet, report=log.info, dist=dist)
+        result = run.run()  # its last log line gives the final and the best set's accuracy
+    if not dist.is_main:
         return 0
     print(result.run_dir)
     return 0

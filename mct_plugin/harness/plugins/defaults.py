@@ -5,7 +5,7 @@ importing torch (:class:`~mct_plugin.harness._registry.Lazy`): their modules loa
 from __future__ import annotations
 
 from .._registry import Lazy
-from .manager import hookimpl
+from .hookspecs import hookimpl
 
 GRADIENT_MODES = "mct_plugin.harness.distill.gradient_modes"
 
