@@ -3,15 +3,16 @@
 Sub-commands, one module each: ``plugins``, ``models``, ``data``, ``recipes``, ``experts``,
 ``distill``, ``eval``, ``convert``, added through the hook ``dd_register_commands`` by the
 harness's own plugin (:mod:`.commands`), then those that plugins add (the bundled ``demo`` is
-one). Options are generated from the typed configs (:mod:`..config`) and the
-plugins' option groups; ``--syn_steps`` stands for ``--syn-steps``. Known user errors
+one). Options are generated from the typed configs (:mod:`..config`) and the plugins' option
+groups; ``--syn_steps`` stands for ``--syn-steps``. Known user errors
 (:class:`~mct_plugin.harness.errors.HarnessError`) print one line and exit with status 2; an
 interrupted run (SIGINT or SIGTERM) exits with 130 after one line that the command words (its
 ``interrupted`` default, e.g. how to resume it).
 
 Startup imports no torch: the plugins declare their components lazily and every command module
 imports its heavy modules in its ``run``; the commands that run under torchrun join its process
-group themselves (:func:`~mct_plugin.harness.runtime.distributed.process_group`). ``--help``, ``plugins``, ``models``, ``recipes`` and argument errors stay quick.
+group themselves (:func:`~mct_plugin.harness.runtime.distributed.process_group`). ``--help``,
+``plugins``, ``models``, ``recipes`` and argument errors stay quick.
 """
 
 from __future__ import annotations
