@@ -21,11 +21,11 @@ phase = sys.argv[6] if len(sys.argv) > 6 else ""
 config = DistillConfig(model="ConvNetW16", matcher=matcher, gradient_mode=mode, buffer_path=buffers, out=out, ipc=1,
                        syn_steps=3, expert_epochs=1, max_start_epoch=2, iterations=iterations, eval_it=0, seed=5,
                        lr_lr=1e-7)
-run = Distillation(config, components=build_components(), overwrite=phase != "resume", resume=phase == "resume", show_progress=False)
-result = run.run(stop_at=int(phase.split(":")[1]) if phase.startswith("stop:") else None)
-ctx = distributed.context()
+with distributed.process_group() as dist:
+    run = Distillation(config, components=build_components(), overwrite=phase != "resume", resume=phase == "resume",
+                       show_progress=False, dist=dist)
+    result = run.run(stop_at=int(phase.split(":")[1]) if phase.startswith("stop:") else None)
 digest = hashlib.sha256(result.synthetic.images.detach().numpy().tobytes()).hexdigest()
-print(json.dumps({"rank": ctx.rank, "world": ctx.world_size, "digest": digest, "lr": float(result.synthetic.lr.detach()),
+print(json.dumps({"rank": dist.rank, "world": dist.world_size, "digest": digest, "lr": float(result.synthetic.lr.detach()),
                   "segments": [[r["start_epoch"], r["target_epoch"], r["expert"]] for r in result.rows if "loss" in r]}))
-distributed.shutdown(together=True)
 distributed.exit_process(0)  # skip gloo's teardown at interpreter exit, as the CLI does

@@ -38,6 +38,24 @@ def tiny_buffers(tmp_path_factory):
     return root
 
 
+def test_a_library_call_is_single_process_unless_it_is_given_a_context(monkeypatch, small_data):
+    """evaluate_set (like Distillation, train_experts, evaluate_run) reads no torchrun environment:
+    without a context it trains every network itself and joins no process group."""
+    from mct_plugin.harness.config import EvalSettings
+    from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
+    from mct_plugin.harness.runtime.distributed import DistContext
+
+    from helpers import components
+
+    for name, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(name, value)
+    images, labels = random_real_subset(small_data, 1, seed=0)
+    result = evaluate_set(images, labels, 0.01, small_data, "ConvNetW16", EvalSettings(num_eval=3, epoch_eval_train=1),
+                          models=components().models)
+    assert len(result.accuracies) == 3 and not torch.distributed.is_initialized()
+    assert DistContext(rank=1, world_size=2).shard(["a", "b", "c"]) == [(1, "b")]  # what rank 1 of 2 would train
+
+
 def test_sharded_experts_match_a_single_process_run(tmp_path):
     common = ["experts", "--model", "ConvNetW16", "--num-experts", "3", "--save-interval", "1", "--train-epochs", "1",
               "--subset", "300", "--quiet"]

@@ -224,6 +224,22 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_holder_is_recov
         assert not (path / ".dd-harness.lock").exists()
 
 
+def test_a_distillation_holds_its_run_directory_until_it_is_closed(tmp_path, small_data, expert_root):
+    """The lock is released when the run ends, or when a distillation that never ran leaves its
+    ``with`` block: deterministically, not whenever the object is collected."""
+    from mct_plugin.harness.errors import OutputInUseError
+    from mct_plugin.harness.io.locks import LOCK_NAME, OutputLock
+
+    config = DistillConfig(model="ConvNetW32", matcher="mtt", buffer_path=str(expert_root), out=str(tmp_path / "run"),
+                           iterations=1, eval_it=0, syn_steps=1, expert_epochs=1, max_start_epoch=1)
+    with Distillation(config, data=small_data, components=components(), show_progress=False) as run:
+        with pytest.raises(OutputInUseError):
+            OutputLock(tmp_path / "run").acquire()
+    assert not (tmp_path / "run" / LOCK_NAME).exists()
+    assert run.lock is None  # the object lives on; its lock does not
+    OutputLock(tmp_path / "run").acquire().release()
+
+
 def test_two_distillations_into_one_folder_cannot_mix(tmp_path, capsys, expert_root, mini_fmnist_dir):
     out = tmp_path / "run"
     args = ["distill", "--matcher", "mtt", "--model", "ConvNetW32", "--buffer-path", str(expert_root), "--data-path",

@@ -409,6 +409,71 @@ def test_a_plugin_can_add_a_command():
     assert args.name == "MCT" and args.handler(args, components) == 0
 
 
+def test_the_harness_commands_come_through_the_same_hook_first():
+    """The CLI's own commands are a plugin of dd_register_commands too, added before any other
+    plugin's (whatever the registration order), so a plugin cannot take their names; a command
+    hook may take the components."""
+    import argparse
+
+    from mct_plugin.harness.cli import build_parser, commands
+
+    class EarlyPlugin:
+        @hookimpl
+        def dd_register_commands(self, subparsers, components):
+            subparsers.add_parser("early-test").set_defaults(handler=lambda args, components: 0, seen=components)
+            subparsers.add_parser("distill")
+
+    pm = new_plugin_manager(load_entrypoints=False)
+    pm.register(EarlyPlugin(), name="early-test")  # before the CLI registers its commands
+    components = build_components(pm)
+    parser = build_parser(components)
+    assert pm.get_plugin(commands.PLUGIN_NAME) is commands
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == ["plugins", "models", "data", "recipes", "experts", "distill", "eval", "convert",
+                                 "early-test"]
+    assert [str(p) for p in pm.problems] == [
+        "command 'distill' of plugin early-test was skipped: the harness registered that name first"]
+    assert parser.parse_args(["early-test"]).seen is components
+    assert parser.parse_args(["plugins"]).plugin_commands == {"early-test": "early-test"}
+
+
+def test_each_command_words_its_own_interruption_line(tmp_path):
+    from mct_plugin.harness import cli
+
+    class PatientPlugin:
+        @hookimpl
+        def dd_register_commands(self, subparsers):
+            p = subparsers.add_parser("patient-test")
+            p.add_argument("--name")
+            p.set_defaults(handler=lambda args, components: 0, interrupted=lambda args: f"{args.name} is kept")
+
+    pm = new_plugin_manager(load_entrypoints=False)
+    pm.register(PatientPlugin(), name="patient-test")
+    parser = cli.build_parser(build_components(pm))
+
+    def line(*argv: str) -> str:
+        return cli._interrupted_message(parser.parse_args(list(argv)))
+
+    assert line("patient-test", "--name", "half") == "dd-harness: interrupted: half is kept"
+    assert line("experts") == "dd-harness: interrupted: finished experts are kept; run the same command again to resume"
+    assert line("distill", "--out", str(tmp_path)) == "dd-harness: interrupted"  # no checkpoint: nothing to continue
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    assert line("distill", "--out", str(tmp_path)) == ("dd-harness: interrupted: continue from the last checkpoint "
+                                                       f"with: dd-harness distill --resume --out {tmp_path}")
+    assert line("models") == cli._interrupted_message(None) == "dd-harness: interrupted"
+
+
+def test_the_default_plugin_and_the_manager_import_no_circle():
+    """defaults.py takes the hookimpl marker from hookspecs.py, not from the manager that registers it."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, mct_plugin.harness.plugins.defaults\n"
+             "print('mct_plugin.harness.plugins.manager' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.split() == ["False"], proc.stderr
+
+
 def test_matcher_and_sampler_are_abstract_interfaces():
     with pytest.raises(TypeError):
         Matcher(None, None)  # type: ignore[abstract]

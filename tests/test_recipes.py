@@ -70,6 +70,20 @@ def test_every_shipped_recipe_prints_the_experts_command_of_its_buffers(componen
                      "--augmentation dsa --buffer-path buffers")
 
 
+def test_the_demo_takes_its_options_from_its_recipe(components):
+    """``dd-harness demo`` is a recipe run: its experts and its distillation are the recipe's; the
+    command itself only chooses where files go and, optionally, another matcher."""
+    from mct_plugin.demo import RECIPE, DemoOptions
+    from mct_plugin.harness.options import fields_of
+
+    entry = components.recipes.entry(RECIPE)
+    assert entry.source.startswith("mct_plugin ") and entry.obj.command == "distill"
+    recipe = entry.obj
+    assert {"model", "ipc", "iterations", "syn_steps"} <= set(recipe.options)
+    assert {"num_experts", "train_epochs", "subset"} <= set(recipe.expert_options())
+    assert set(fields_of(DemoOptions)) & (set(recipe.options) | set(recipe.expert_options())) == {"matcher"}
+
+
 def test_values_come_from_defaults_then_recipe_then_config_file_then_command_line(components, tmp_path):
     config_file = tmp_path / "mine.yaml"
     config_file.write_text("syn-steps: 40\nlr_img: 5\nwaypoints: 6\n")

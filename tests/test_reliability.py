@@ -84,6 +84,34 @@ def test_experts_are_bit_identical_for_the_same_seed(twin_experts):
     assert not torch.equal(a[0][0][0], b[0][0][0])
 
 
+def test_an_experts_run_that_fails_before_keeping_an_expert_leaves_nothing_behind(tmp_path, small_data):
+    """The run's plan goes with a failure before any expert is on disk (the corrected command
+    starts afresh); once one is kept, in a partial file, the plan stays and the rerun resumes."""
+    config = ExpertConfig(model=MODEL, num_experts=2, train_epochs=1, save_interval=2, seed=7,
+                          buffer_path=str(tmp_path / "buffers"))
+    directory = config.output_dir(components().datasets)
+    data = small_data.train_subset(200, seed=0)
+    trained = []
+
+    def fail_at(expert: int):
+        def on_expert(record) -> None:
+            trained.append(record)
+            if len(trained) == expert:
+                raise RuntimeError("the tracker went away")
+        return on_expert
+
+    with pytest.raises(RuntimeError):  # after training the first expert, before it is written
+        train_experts(config, data=data, components=components(), show_progress=False, on_expert=fail_at(1))
+    assert not (tmp_path / "buffers").exists()
+    trained.clear()
+    with pytest.raises(RuntimeError):  # the first expert is in the partial file
+        train_experts(config, data=data, components=components(), show_progress=False, on_expert=fail_at(2))
+    assert sorted(p.name for p in directory.iterdir()) == [MANIFEST, ".replay_buffer_0.partial.pt"]
+    result = train_experts(config, data=data, components=components(), show_progress=False)
+    assert result.resumed and [(r.file_index, r.position) for r in result.records] == [(0, 1)]
+    assert sorted(p.name for p in directory.iterdir()) == ["replay_buffer_0.json", "replay_buffer_0.pt"]
+
+
 def distill_config(buffers: Path, out: Path, **overrides) -> DistillConfig:
     values = dict(model=MODEL, matcher="mtt", buffer_path=str(buffers), out=str(out), ipc=1, syn_steps=6,
                   expert_epochs=1, max_start_epoch=1, lr_img=100, lr_lr=1e-7, iterations=8, eval_it=5, num_eval=1,

@@ -17,6 +17,6 @@ default plugin); ``api`` (for plugins); ``cli/`` (one module per command). A mod
 registry receives it as an argument.
 """
 
-from .plugins.manager import hookimpl
+from .plugins.hookspecs import hookimpl
 
 __all__ = ["hookimpl"]

@@ -53,9 +53,10 @@ if TYPE_CHECKING:
     from .io.untrusted import torch_load_untrusted
     from .events import Evaluation, RunInfo, Tracker
     from .models import FunctionalModel
-    from .options import add_options, from_mapping, option, options_from_command_line
+    from .command_options import options_from_command_line
+    from .options import add_options, from_mapping, option
     from .plugins.components import build_components
-    from .plugins.manager import hookimpl
+    from .plugins.hookspecs import hookimpl
     from .recipes import Recipe, read_recipe, recipes_in
 
 _EXPORTS = {
@@ -129,9 +130,9 @@ _EXPORTS = {
     "add_options": ".options",
     "from_mapping": ".options",
     "option": ".options",
-    "options_from_command_line": ".options",
+    "options_from_command_line": ".command_options",
     "build_components": ".plugins.components",
-    "hookimpl": ".plugins.manager",
+    "hookimpl": ".plugins.hookspecs",
     "Recipe": ".recipes",
     "read_recipe": ".recipes",
     "recipes_in": ".recipes",

@@ -13,6 +13,7 @@ the same option name with their own type and default.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from .components import OptionGroup
 from .errors import ConfigError
-from .options import fields_of, flag, from_mapping, values_for
+from .options import fields_of, flag, from_mapping, read_config_file, typed_on_command_line, values_for
 
 RECORD_KEYS = frozenset({"world_size", "buffer_files", "resumed"})
 """``config.json`` keys that are not options (what a run measured and how it was resumed)."""
@@ -114,3 +115,19 @@ def options_of_components(components: Sequence[Any]) -> dict[str, Any]:
             for name, value in dataclasses.asdict(options).items():
                 values.setdefault(name, value)
     return values
+
+
+def options_from_command_line(cls: type, namespace: argparse.Namespace, command: str):
+    """The options of ``cls`` that a command parsed with :func:`~.options.add_options`
+    (``config_file=True``): :func:`resolve_options` over the defaults, the ``--config`` file and
+    what was typed (a plugin command's options, e.g. ``dd-harness demo``).
+
+    :raises ConfigError: the file cannot be read, or names an option that ``cls`` does not offer
+        (the message names the file and ``dd-harness COMMAND``).
+    """
+    not_offered = tuple(name for name, f in fields_of(cls).items() if f.metadata.get("cli") is False)
+    spec = CommandOptions(command, cls, skip=not_offered)
+    path = getattr(namespace, "config", None)
+    layers = [OptionLayer(str(path), read_config_file(path))] if path else []
+    layers.append(OptionLayer("the command line", typed_on_command_line(namespace, spec.known())))
+    return resolve_options(spec, layers)

@@ -5,7 +5,8 @@ trackers the user selected (``--track``), registers them with the plugin manager
 ``dd_run_start``; the command reports its progress through it (``dd_iteration``,
 ``dd_evaluation``, ``dd_expert_trained``, ``dd_file_converted``); on exit it calls ``dd_run_end``
 with ``finished``, ``interrupted`` or ``failed`` and unregisters the trackers. Under torchrun
-only rank 0 emits events. Every hook goes through ``pm.hook``, so any plugin can listen too.
+only rank 0 emits events (the run's :class:`~.runtime.distributed.DistContext` says which rank
+this is). Every hook goes through ``pm.hook``, so any plugin can listen too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 from .components import ComponentContext
 from .errors import Interrupted
 from .options import NoOptions
+from .runtime.distributed import SINGLE_PROCESS, DistContext
 
 if TYPE_CHECKING:
     import torch
@@ -74,12 +76,11 @@ class Tracker:
 class RunEvents:
     """Emits one run's lifecycle hooks and hosts its trackers (a context manager)."""
 
-    def __init__(self, components, info: RunInfo, track: Sequence[str] = ()) -> None:
-        from .runtime import distributed  # a run has torch loaded; a tracker class declaration does not need it
-
+    def __init__(self, components, info: RunInfo, track: Sequence[str] = (), *,
+                 dist: DistContext = SINGLE_PROCESS) -> None:
         self.pm, self.components = components.pm, components
         self.info = info
-        self.active = distributed.context().is_main
+        self.active = dist.is_main
         components.check_names(trackers=track)  # unknown names fail here
         self.track = tuple(track)
         self.trackers: list = []

@@ -241,7 +241,7 @@ def add_options(parser, cls: type, *, skip: Iterable[str] = (), defaults: Mappin
     Defaults are *suppressed* in the namespace (a field appears only when typed); the help text
     shows the field default (or ``defaults[name]``). ``choices`` gives the allowed values of
     fields whose choices are only known at run time (registered names). With ``config_file``,
-    ``--config FILE`` is added too (read by :func:`options_from_command_line`). Returns the
+    ``--config FILE`` is added too (read by :func:`~.command_options.options_from_command_line`). Returns the
     names added.
     """
     if config_file:
@@ -296,26 +296,6 @@ def typed_on_command_line(namespace: argparse.Namespace, names: Iterable[str]) -
     """The options among ``names`` that the user typed (defaults are suppressed)."""
     given = vars(namespace)
     return {name: given[name] for name in names if name in given}
-
-
-def options_from_command_line(cls: type[C], namespace: argparse.Namespace, command: str) -> C:
-    """The options of ``cls`` that a command parsed with :func:`add_options` (``config_file=True``):
-    the defaults, then the ``--config`` file, then what was typed, validated once.
-
-    :raises ConfigError: the file cannot be read, or names an option that ``cls`` does not have
-        (the message names the file and ``dd-harness COMMAND``).
-    """
-    known = {name for name, f in fields_of(cls).items() if f.metadata.get("cli") is not False}
-    values: dict[str, Any] = {}
-    path = getattr(namespace, "config", None)
-    if path:
-        from_file = read_config_file(path)
-        unknown = sorted(set(from_file) - known)
-        if unknown:
-            raise ConfigError(f"{path}: unknown option {flag(unknown[0])} (not an option of 'dd-harness {command}')")
-        values.update(values_for(cls, from_file, str(path)))
-    values.update(typed_on_command_line(namespace, known))
-    return from_mapping(cls, values)
 
 
 def normalise_argv(argv: Sequence[str]) -> list[str]:

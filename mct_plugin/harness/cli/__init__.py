@@ -1,15 +1,18 @@
 """The ``dd-harness`` command line.
 
 Sub-commands, one module each: ``plugins``, ``models``, ``data``, ``recipes``, ``experts``,
-``distill``, ``eval``, ``convert``, plus those that plugins add (``dd_register_commands``; the
-bundled ``demo`` is one). Options are generated from the typed configs (:mod:`..config`) and the
-plugins' option groups; ``--syn_steps`` stands for ``--syn-steps``. Known user errors
+``distill``, ``eval``, ``convert``, added through the hook ``dd_register_commands`` by the
+harness's own plugin (:mod:`.commands`), then those that plugins add (the bundled ``demo`` is
+one). Options are generated from the typed configs (:mod:`..config`) and the plugins' option
+groups; ``--syn_steps`` stands for ``--syn-steps``. Known user errors
 (:class:`~mct_plugin.harness.errors.HarnessError`) print one line and exit with status 2; an
-interrupted run (SIGINT or SIGTERM) exits with 130 after one line saying how to resume it.
+interrupted run (SIGINT or SIGTERM) exits with 130 after one line that the command words (its
+``interrupted`` default, e.g. how to resume it).
 
-Startup imports no torch: the plugins declare their components lazily, every command module
-imports its heavy modules in its ``run``, and the distributed runtime is loaded by the commands
-that use it. ``--help``, ``plugins``, ``models``, ``recipes`` and argument errors stay quick.
+Startup imports no torch: the plugins declare their components lazily and every command module
+imports its heavy modules in its ``run``; the commands that run under torchrun join its process
+group themselves (:func:`~mct_plugin.harness.runtime.distributed.process_group`). ``--help``,
+``plugins``, ``models``, ``recipes`` and argument errors stay quick.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from ... import __version__
@@ -26,15 +28,15 @@ from ..errors import HarnessError, Interrupted
 from ..options import normalise_argv
 from ..components import Components
 from ..plugins.components import build_components
-from ..plugins.manager import (NameClash, PluginManager, PluginProblem, new_plugin_manager, one_line,
+from ..plugins.manager import (NameClash, PluginProblem, new_plugin_manager, one_line,
                                plugin_source)
+from ..runtime.distributed import exit_process
 from ..runtime.signals import sigterm_as_keyboard_interrupt
-from . import convert, data, distill, evaluate, experts, models, plugins, recipes
+from . import commands
 
 log = logging.getLogger("mct_plugin")
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-COMMANDS = (plugins, models, data, recipes, experts, distill, evaluate, convert)
 
 
 class _TqdmHandler(logging.Handler):
@@ -82,25 +84,32 @@ class _NewCommandsOnly:
         return getattr(self._subparsers, attribute)
 
 
-def register_plugin_commands(subparsers, pm: PluginManager) -> dict[str, str]:
-    """Let every plugin add sub-commands (through ``pm.hook``); return ``{command: plugin source}``.
-    A plugin whose command name is taken, or whose hook raises, keeps the commands it added before
-    and is reported in one line (``pm.problems``); the other commands keep working."""
+def register_commands(subparsers, components: Components) -> dict[str, str]:
+    """Let every plugin add sub-commands (``pm.hook.dd_register_commands``): first the harness's
+    own (:mod:`.commands`, registered with ``components.pm`` on first use), then the plugins', in
+    the order the plugins were registered. Return ``{command: plugin source}`` for the commands
+    that plugins added. A plugin whose command name is taken, or whose hook raises, keeps the
+    commands it added before and is reported in one line (``pm.problems``); the other commands
+    keep working."""
+    pm = components.pm
+    if not pm.is_registered(commands):
+        pm.register(commands, name=commands.PLUGIN_NAME)
+    impls = sorted(pm.hook.dd_register_commands.get_hookimpls(), key=lambda impl: impl.plugin is not commands)
     added: dict[str, str] = {}
-    for impl in pm.hook.dd_register_commands.get_hookimpls():
+    for impl in impls:
         before = set(subparsers.choices)
-        caller = pm.subset_hook_caller("dd_register_commands",
-                                       [i.plugin for i in pm.hook.dd_register_commands.get_hookimpls() if i is not impl])
+        caller = pm.subset_hook_caller("dd_register_commands", [i.plugin for i in impls if i is not impl])
         source = plugin_source(pm, impl.plugin)
         try:
-            caller(subparsers=_NewCommandsOnly(subparsers))
+            caller(subparsers=_NewCommandsOnly(subparsers), components=components)
         except argparse.ArgumentError as exc:  # "conflicting subparser: NAME"
             name = str(exc).rpartition(": ")[2]
             pm.report(NameClash("command", name, f"plugin {added[name]}" if name in added else "the harness",
                                 f"plugin {source}"))
         except Exception as exc:
             pm.report(PluginProblem(pm.get_name(impl.plugin) or source, "dd_register_commands", one_line(exc)))
-        added.update({name: source for name in set(subparsers.choices) - before})
+        if impl.plugin is not commands:
+            added.update({name: source for name in set(subparsers.choices) - before})
     return added
 
 
@@ -113,36 +122,23 @@ def build_parser(components: Components) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=1, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for command in COMMANDS:
-        command.build(sub, components)
-    plugin_commands = register_plugin_commands(sub, components.pm)
+    plugin_commands = register_commands(sub, components)
     sub.choices["plugins"].set_defaults(plugin_commands=plugin_commands)
     return parser
 
 
 def _interrupted_message(args: argparse.Namespace | None) -> str:
-    """The line printed when a command is interrupted: what was kept and how to continue."""
-    command = getattr(args, "command", None)
-    if command == "experts":
-        return "dd-harness: interrupted: finished experts are kept; run the same command again to resume"
-    if command == "convert":
-        return "dd-harness: interrupted: finished outputs are kept; run the same command again to convert the rest"
-    out = getattr(args, "out", None)
-    if command == "distill" and out is not None and (Path(out).expanduser() / "checkpoint.pt").is_file():
-        return f"dd-harness: interrupted: continue from the last checkpoint with: dd-harness distill --resume --out {out}"
-    return "dd-harness: interrupted"
-
-
-DISTRIBUTED = "mct_plugin.harness.runtime.distributed"
+    """The line printed when a command is interrupted: what the command says was kept and how to
+    continue (its ``interrupted(args)`` default, see ``dd_register_commands``), if anything."""
+    interrupted = getattr(args, "interrupted", None)
+    what = interrupted(args) if interrupted is not None else ""
+    return f"dd-harness: interrupted: {what}" if what else "dd-harness: interrupted"
 
 
 def entry() -> None:
     """The ``dd-harness`` program: :func:`main`, then the process's exit (see
-    :func:`~mct_plugin.harness.runtime.distributed.exit_process`, for commands that loaded it)."""
-    code = main()
-    if DISTRIBUTED in sys.modules:
-        sys.modules[DISTRIBUTED].exit_process(code)
-    raise SystemExit(code)
+    :func:`~mct_plugin.harness.runtime.distributed.exit_process`)."""
+    exit_process(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,7 +146,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tune_allocator()
     args = None
-    succeeded = False
     try:
         with sigterm_as_keyboard_interrupt():
             pm = new_plugin_manager()
@@ -164,9 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return int(exc.code or 0)
             is_main = os.environ.get("RANK", "0") == "0"  # torchrun's rank; the commands join its group
             _configure_logging(args.verbose if is_main else 0)
-            code = int(args.handler(args, components) or 0)
-            succeeded = code == 0
-            return code
+            return int(args.handler(args, components) or 0)
     except Interrupted as exc:
         print(f"dd-harness: interrupted: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -178,6 +171,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. piped into head
         return 0
-    finally:
-        if DISTRIBUTED in sys.modules:  # a command that never loaded it has no process group
-            sys.modules[DISTRIBUTED].shutdown(together=succeeded)

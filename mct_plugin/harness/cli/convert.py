@@ -21,7 +21,12 @@ def build(sub, components: Components) -> None:
     p.add_argument("sources", nargs="+", help="source files or folders")
     add_command_options(p, "convert", ConvertConfig, components)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, interrupted=interrupted)
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What an interrupted conversion keeps."""
+    return "finished outputs are kept; run the same command again to convert the rest"
 
 
 def run(args: argparse.Namespace, components: Components) -> int:

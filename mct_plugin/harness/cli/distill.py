@@ -11,7 +11,7 @@ from ..components import Components
 from ..config import DistillConfig
 from ..distill.resume import PATH_OPTIONS
 from ..errors import RunDirectoryError
-from ..io.rundir import RunDirectory
+from ..io.rundir import CHECKPOINT, RunDirectory
 from ._options import add_command_options, command_layers
 
 log = logging.getLogger("mct_plugin")
@@ -31,7 +31,15 @@ def build(sub, components: Components) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint, with the options saved in its config.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, interrupted=interrupted)
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """How to continue a run that was interrupted after writing its checkpoint (else nothing)."""
+    out = getattr(args, "out", None)
+    if out is not None and RunDirectory(out).file(CHECKPOINT).is_file():
+        return f"continue from the last checkpoint with: dd-harness distill --resume --out {out}"
+    return ""
 
 
 def recorded_options(out: Path) -> OptionLayer | None:
@@ -48,7 +56,7 @@ def recorded_options(out: Path) -> OptionLayer | None:
 
 def run(args: argparse.Namespace, components: Components) -> int:
     from ..distill.loop import Distillation
-    from ..runtime import distributed
+    from ..runtime.distributed import process_group
 
     layers = command_layers(args, components)
     config = resolve_options(args.command_options, layers)
@@ -57,10 +65,11 @@ def run(args: argparse.Namespace, components: Components) -> int:
         config = resolve_options(args.command_options, [*layers, OptionLayer("--out", {"out": config.out})],
                                  recorded=recorded)
     args.out = config.out  # for the interruption message
-    run = Distillation(config, components=components, overwrite=args.overwrite, resume=args.resume,
-                       show_progress=not args.quiet, report=log.info)
-    result = run.run()  # its last log line gives the final and the best set's accuracy
-    if not distributed.context().is_main:
+    with process_group() as dist:
+        run = Distillation(config, components=components, overwrite=args.overwrite, resume=args.resume,
+                           show_progress=not args.quiet, report=log.info, dist=dist)
+        result = run.run()  # its last log line gives the final and the best set's accuracy
+    if not dist.is_main:
         return 0
     print(result.run_dir)
     return 0

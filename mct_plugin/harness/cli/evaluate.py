@@ -27,10 +27,11 @@ def build(sub, components: Components) -> None:
 
 def run(args: argparse.Namespace, components: Components) -> int:
     from ..eval.table import evaluate_run
-    from ..runtime import distributed
+    from ..runtime.distributed import process_group
 
     options = resolved(args, components)
-    table = evaluate_run(Path(args.run), options, components=components, report=log.info)
-    if distributed.context().is_main:
+    with process_group() as dist:
+        table = evaluate_run(Path(args.run), options, components=components, report=log.info, dist=dist)
+    if dist.is_main:
         print(table.to_markdown())
     return 0

@@ -19,22 +19,29 @@ def build(sub, components: Components) -> None:
                                    "(BUFFER_PATH/DATASET[_NO_ZCA]/MODEL/replay_buffer_N.pt).")
     add_command_options(p, "experts", ExpertConfig, components)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, interrupted=interrupted)
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What an interrupted experts run keeps."""
+    return "finished experts are kept; run the same command again to resume"
 
 
 def run(args: argparse.Namespace, components: Components) -> int:
     from ..events import RunEvents, RunInfo
     from ..experts.train import train_experts
-    from ..runtime import distributed
+    from ..runtime.distributed import process_group
 
     config = resolved(args, components)
-    info = RunInfo("experts", config, config.output_dir(components.datasets), world_size=distributed.context().world_size)
-    with RunEvents(components, info, config.track) as events:
-        result = train_experts(config, components=components, show_progress=not args.quiet, on_expert=events.expert)
-        accs = [r.final_test_acc for r in result.records]
-        events.summary = {"experts": len(accs), "files": [str(p) for p in result.files],
-                          "mean_final_test_accuracy": sum(accs) / len(accs) if accs else None}
-    if not distributed.context().is_main:
+    with process_group() as dist:
+        info = RunInfo("experts", config, config.output_dir(components.datasets), world_size=dist.world_size)
+        with RunEvents(components, info, config.track, dist=dist) as events:
+            result = train_experts(config, components=components, show_progress=not args.quiet,
+                                   on_expert=events.expert, dist=dist)
+            accs = [r.final_test_acc for r in result.records]
+            events.summary = {"experts": len(accs), "files": [str(p) for p in result.files],
+                              "mean_final_test_accuracy": sum(accs) / len(accs) if accs else None}
+    if not dist.is_main:
         return 0
     for path in result.files:
         print(path)

@@ -17,7 +17,7 @@ from ..errors import RunDirectoryError
 from ..io.atomic import atomic_torch_save
 from ..io.rundir import CHECKPOINT, RunDirectory
 from ..io.untrusted import torch_load_untrusted
-from ..runtime import distributed
+from ..runtime.distributed import SINGLE_PROCESS, DistContext
 
 FORMAT = 2
 
@@ -47,18 +47,19 @@ def seed_everything(seed: int) -> None:
 
 
 class CheckpointStore:
-    """Reads and writes ``checkpoint.pt`` of one run directory (collective under torchrun)."""
+    """Reads and writes ``checkpoint.pt`` of one run directory (a collective of the processes of
+    ``dist``)."""
 
-    def __init__(self, run_dir: RunDirectory) -> None:
+    def __init__(self, run_dir: RunDirectory, dist: DistContext = SINGLE_PROCESS) -> None:
         self.run_dir = run_dir
         self.path = run_dir.file(CHECKPOINT)
-        self.ctx = distributed.context()
+        self.ctx = dist
 
     def save(self, iteration: int, shared: dict[str, Any], rank_state: dict[str, Any]) -> bool:
         """Gather every rank's ``rank_state``; rank 0 writes them with ``shared`` (the state that
         all ranks have in common), to be resumed at ``iteration``. Returns whether this process
         wrote the file."""
-        ranks = distributed.gather_objects(rank_state)
+        ranks = self.ctx.gather_objects(rank_state)
         if not self.ctx.is_main:
             return False
         state = {"format": FORMAT, "iteration": iteration, "world_size": self.ctx.world_size, **shared, "ranks": ranks}

@@ -40,6 +40,7 @@ from ..io.locks import OutputLock
 from ..io.rundir import RunDirectory
 from ..plots import save_image_grid, save_training_curves
 from ..runtime import distributed
+from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..runtime.signals import stop_requests
 from .checkpoint import CheckpointStore, rng_state, seed_everything, set_rng_state
 from .factory import build_parts, run_components, with_run_defaults
@@ -82,16 +83,22 @@ class Distillation:
     :param resume: continue the run in ``config.out`` (:mod:`.resume` decides which options of
         ``config`` may differ from its ``config.json``; accepted changes are recorded there). A run
         that stopped before its first checkpoint restarts from iteration 0.
+    :param dist: the processes that distil together (every rank builds and runs its own
+        ``Distillation``; rank 0 writes the outputs); by default this process alone.
+
+    The run directory is locked from construction until :meth:`run` returns; a caller that does
+    not call ``run`` releases it with :meth:`close`, or uses the distillation as a context manager.
     """
 
     def __init__(self, config: DistillConfig, *, components: Components,
                  data: RealDataset | None = None, overwrite: bool = False, resume: bool = False,
-                 show_progress: bool = True, report: Callable[[str], None] = log.info) -> None:
+                 show_progress: bool = True, report: Callable[[str], None] = log.info,
+                 dist: DistContext = SINGLE_PROCESS) -> None:
         self.run_dir = RunDirectory(config.out)
         if resume:  # "nothing to resume" first: it explains what a missing option would not
             self.run_dir.check_available(overwrite=False, resume=True)
         config.validate()
-        self.ctx = distributed.context()
+        self.ctx = dist
         self.config, self.report, self.show_progress = config, report, show_progress and self.ctx.is_main
         self.resume = resume
         self.last_checkpoint: int | None = None
@@ -115,19 +122,20 @@ class Distillation:
                 raise RunDirectoryError(f"{self.run_dir.file('config.json')} does not hold a mapping of options")
             if isinstance(recorded.get("gradient_mode"), str):  # a run recorded under a former name
                 recorded["gradient_mode"] = components.gradient_modes.canonical(recorded["gradient_mode"])
-        self.config = config = with_run_defaults(config, components, recorded, self.report)
+        config = with_run_defaults(config, components, recorded, self.report)
         if resume:  # the harness's options before anything is loaded, the plugins' once the components are built
             changes = resume_changes(self.run_dir.path, recorded, config.to_dict(),
                                      names=set(config.to_dict()) - {"plugin_options"})
         seed_everything(config.seed)
         parts = build_parts(config, components, data, self.report)
+        self.config = config = config.replace(gradient_mode=parts.gradient_mode.name)  # what "auto" chose
         self.data, self.device, self.model = parts.data, parts.device, parts.model
         self.matcher, self.sampler, self.gradient_mode = parts.matcher, parts.sampler, parts.gradient_mode
         self.augment, self.synthetic = parts.augment, parts.synthetic
         self.optimizer_img, self.optimizer_lr = parts.optimizer_img, parts.optimizer_lr
         # from here on each rank draws its own segments, minibatches and augmentations
         torch.manual_seed(distributed.stream_seed(config.seed, self.ctx.rank))
-        self.checkpoints = CheckpointStore(self.run_dir)
+        self.checkpoints = CheckpointStore(self.run_dir, self.ctx)
         self.start_iteration = 0
         self.rows: list[dict] = []
         self.best: dict | None = None
@@ -145,7 +153,7 @@ class Distillation:
                 self.run_dir.write_config(self.record() if not changes else resumed_record(recorded, self.record(),
                                                                                           changes, 0))
                 self.run_dir.rewrite_metrics([])
-        distributed.barrier()
+        self.ctx.barrier()
         if resume and not restart:
             self._load_checkpoint()
             if changes and self.ctx.is_main:  # config.json tells the truth about the run it holds
@@ -158,10 +166,9 @@ class Distillation:
         """What ``config.json`` holds: every resolved option (with the values the matcher actually
         uses, e.g. those of already-converted files), the number of processes, and a digest of
         every expert file, so that ``--resume`` can tell whether the experts changed."""
-        c = self.config
-        values = c.replace(gradient_mode=self.gradient_mode.name).to_dict()  # what "auto" chose
-        in_use = run_components(c.replace(gradient_mode=self.gradient_mode.name))
-        plugin_options, _ = self.components.plugin_options_in_use("distill", c.plugin_options, in_use)
+        values = self.config.to_dict()
+        plugin_options, _ = self.components.plugin_options_in_use("distill", self.config.plugin_options,
+                                                                  run_components(self.config))
         values["plugin_options"] = {**plugin_options, **self.matcher.recorded_options()}
         digests = {path.name: quick_digest(path) for path in self.matcher.source_files()}
         return {**values, "world_size": self.ctx.world_size, "buffer_files": digests}
@@ -195,10 +202,11 @@ class Distillation:
             self.lock.release()
             self.lock = None
 
-    def __del__(self) -> None:
-        lock = getattr(self, "lock", None)
-        if lock is not None:
-            lock.release()
+    def __enter__(self) -> "Distillation":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # checkpoints -----------------------------------------------------------------------
     def save_checkpoint(self, next_iteration: int) -> None:
@@ -236,7 +244,7 @@ class Distillation:
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise RunDirectoryError(f"{path} is not a usable checkpoint ({exc})") from exc
         self.rows = [r for r in self.run_dir.read_metrics() if r["iteration"] < self.start_iteration]
-        distributed.barrier()  # every rank has read the metrics before rank 0 rewrites them
+        self.ctx.barrier()  # every rank has read the metrics before rank 0 rewrites them
         if self.ctx.is_main:
             self.run_dir.rewrite_metrics(self.rows)
         self.report(f"resuming {self.run_dir.path} at iteration {self.start_iteration}")
@@ -250,7 +258,7 @@ class Distillation:
         results = {}
         for model in dict.fromkeys((self.config.model, *self.config.eval_models)):
             results[model] = evaluate_set(self.synthetic.images, labels, lr, self.data, model, settings,
-                                          models=self.components.models)
+                                          models=self.components.models, dist=self.ctx)
         return Evaluation(iteration, results, self.synthetic.images.detach().clone(), labels.detach().clone(), lr)
 
     def evaluate_random_subset(self) -> EvalResult:
@@ -261,7 +269,7 @@ class Distillation:
         images, labels = random_real_subset(self.data, self.config.ipc, self.config.seed)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             return evaluate_set(images, labels, self.config.lr_teacher, self.data, self.config.model,
-                                self.config.eval_settings(), models=self.components.models)
+                                self.config.eval_settings(), models=self.components.models, dist=self.ctx)
 
     def _record_eval(self, iteration: int, row: dict, events: RunEvents) -> EvalResult:
         evaluation = self.evaluate(iteration)
@@ -294,9 +302,9 @@ class Distillation:
         segment = self.sampler.sample(iteration)
         outcome = self.matcher.match(segment, self.synthetic, self.gradient_mode, self.augment)
         # several ranks: a larger meta-batch, one segment per rank, gradients averaged
-        images_grad = distributed.all_reduce_mean_(outcome.result.images_grad)
-        lr_grad = distributed.all_reduce_mean_(outcome.result.lr_grad.reshape(self.synthetic.lr.shape).clone())
-        loss = float(distributed.all_reduce_mean_(torch.tensor([outcome.result.loss], device=self.device)))
+        images_grad = self.ctx.all_reduce_mean_(outcome.result.images_grad)
+        lr_grad = self.ctx.all_reduce_mean_(outcome.result.lr_grad.reshape(self.synthetic.lr.shape).clone())
+        loss = float(self.ctx.all_reduce_mean_(torch.tensor([outcome.result.loss], device=self.device)))
         if not np.isfinite(loss) or loss > DIVERGENCE_LOSS:
             self._diverged(iteration, f"the matching loss became {loss:.3g} (expert {outcome.expert}, epochs "
                                       f"{segment.start:.4g} to {segment.target:.4g})")
@@ -364,7 +372,7 @@ class Distillation:
 
     def _run(self, stop_at: int | None) -> DistillResult:
         info = RunInfo("distill", self.config, self.run_dir.path, self.resume, self.ctx.world_size)
-        with RunEvents(self.components, info, self.config.track) as events:
+        with RunEvents(self.components, info, self.config.track, dist=self.ctx) as events:
             final_eval = self._loop(events, stop_at)
             labels = self.matcher.final_labels(self.synthetic)
             summary = RunSummary.from_rows(self.rows, self.config.iterations)
@@ -419,7 +427,7 @@ class Distillation:
                         self.run_dir.append_metrics(row)
                     events.iteration(row)
                 finished = iteration == config.iterations
-                stopping = distributed.any_rank(stop_requested() is not None)
+                stopping = self.ctx.any_rank(stop_requested() is not None)
                 if finished or (iteration + 1) % config.checkpoint_every == 0 or stopping:
                     self.save_checkpoint(iteration + 1)
                 if stopping and not finished:

@@ -20,7 +20,7 @@ from ..augment import DifferentiableAugmentation
 from ..config import EvalSettings
 from ..data import RealDataset
 from .._registry import ModelRegistry
-from ..runtime import distributed
+from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..training import test_accuracy, train_epoch
 
 
@@ -83,17 +83,19 @@ def train_and_test(model_name: str, images: torch.Tensor, labels: torch.Tensor, 
 
 
 def evaluate_set(images: torch.Tensor, labels: torch.Tensor, lr: float, data: RealDataset,
-                 model_name: str, config: EvalSettings, *, models: ModelRegistry) -> EvalResult:
+                 model_name: str, config: EvalSettings, *, models: ModelRegistry,
+                 dist: DistContext = SINGLE_PROCESS) -> EvalResult:
     """Accuracy of ``config.num_eval`` fresh ``model_name`` networks (built by ``models``) trained on
     the set.
 
-    Under torchrun the networks are dealt to the ranks and gathered (network ``i`` always has
-    the seed ``network_seed(config.seed, i)``, so the result does not depend on the sharding).
+    With the context of several processes (``dist``; a collective then: every rank calls it) the
+    networks are dealt to the ranks and gathered (network ``i`` always has the seed
+    ``network_seed(config.seed, i)``, so the result does not depend on the sharding).
     """
     def train(i: int, _) -> float:
         return train_and_test(model_name, images, labels, lr, data, config, network_seed(config.seed, i), models=models)
 
-    return EvalResult(model_name, distributed.map_sharded(range(config.num_eval), train))
+    return EvalResult(model_name, dist.map_sharded(range(config.num_eval), train))
 
 
 def random_real_subset(data: RealDataset, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

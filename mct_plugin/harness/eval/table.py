@@ -22,7 +22,7 @@ from ..data import load_dataset
 from ..errors import ConfigError, RunDirectoryError
 from ..io.atomic import atomic_write_json, atomic_write_text
 from ..io.rundir import RunDirectory
-from ..runtime import distributed
+from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..runtime.devices import resolve_device
 from ..training import hard_labels
 from .full_data import FullDataAccuracy, FullDataCache
@@ -90,12 +90,15 @@ def chosen_set(run_dir: Path, options: EvalCommandConfig) -> tuple[Path, str | N
 
 
 def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig(), *, components: Components,
-                 report: Callable[[str], None] = log.info, full_data_cache: Path | None = None) -> EvalTable:
+                 report: Callable[[str], None] = log.info, full_data_cache: Path | None = None,
+                 dist: DistContext = SINGLE_PROCESS) -> EvalTable:
     """Evaluate a synthetic set of the run in ``run_dir`` (``options.set``; ``run_dir`` may be
     ``RUN/best``), its dataset and models from ``components``; write ``eval.json`` and
     ``eval_table.md`` beside that set (:meth:`~.saved_set.SavedSet.report_files`). DD-Ranking's IOR,
     HLR and LRS (:mod:`.ranking`) join the table; the full-data accuracy they need is read from, or
-    with ``--full-data`` measured into, ``full_data_cache`` (default ``cache_dir()/full_data``)."""
+    with ``--full-data`` measured into, ``full_data_cache`` (default ``cache_dir()/full_data``).
+    With the context of several processes (``dist``) the networks are dealt to the ranks, and
+    rank 0 alone writes the report."""
     options.validate()
     run_path, which = chosen_set(run_dir, options)
     run = RunDirectory(run_path)
@@ -137,9 +140,8 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
         sets["full_data"] = (data.train_images, data.train_labels, run_config.lr_teacher)
     cache = FullDataCache(data, protocol, run_config.lr_teacher, zca=run_config.zca, root=full_data_cache)
     full_data = known_full_data_accuracies(models, options, cache)
-    ctx = distributed.context()
     results: dict[tuple[str, str], EvalResult] = {}
-    if options.batched and not ctx.enabled:
+    if options.batched and not dist.enabled:
         from .batched import evaluate_set_batched
 
         for model in models:
@@ -153,7 +155,7 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
         # every (model, set, network) is one job; jobs are dealt to the ranks and gathered
         jobs = [(model, kind, i) for model in models for kind in sets for i in range(num_eval)]
         report(f"evaluating {len(models)} model(s) x {len(sets)} set(s) x {num_eval} networks x "
-               f"{protocol.epoch_eval_train} epochs" + (f" on {ctx.world_size} ranks" if ctx.enabled else ""))
+               f"{protocol.epoch_eval_train} epochs" + (f" on {dist.world_size} ranks" if dist.enabled else ""))
 
         def train(_: int, job: tuple[str, str, int]) -> float:
             model, kind, i = job
@@ -163,7 +165,7 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
             report(f"{model}, {kind} set, network {i + 1}/{num_eval}: {100 * accuracy:.2f}%")
             return accuracy
 
-        accuracies = dict(zip(jobs, distributed.map_sharded(jobs, train)))
+        accuracies = dict(zip(jobs, dist.map_sharded(jobs, train)))
         for model in models:
             for kind in sets:
                 results[(model, kind)] = EvalResult(model, [accuracies[(model, kind, i)] for i in range(num_eval)])
@@ -171,7 +173,7 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
         distilled, random_result = results[(model, "distilled")], results.get((model, "random"))
         table.rows.append((model, distilled, random_result))
         report(f"{model}: distilled {distilled}%, random subset {random_result if random_result else '-'}%")
-    if not ctx.is_main:
+    if not dist.is_main:
         return table
     rank_models(table, results, full_data, hard=labels.dim() == 1, cache=cache, seed=options.seed, report=report)
     report_json, report_markdown = chosen.report_files()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,7 +31,7 @@ from ..data import RealDataset, load_dataset
 from ..errors import ConfigError, RunDirectoryError
 from ..io.atomic import atomic_torch_save, atomic_write_json, ensure_directory, remove_stale_temporaries
 from ..io.locks import OutputLock
-from ..runtime import distributed
+from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..runtime.devices import resolve_device
 from ..training import test_accuracy, train_epoch
 from .buffers import load_replay_buffer, next_buffer_index, save_replay_buffer
@@ -119,12 +120,15 @@ def _load_manifest(directory: Path, config: ExpertConfig) -> dict | None:
 def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, components: Components,
                   show_progress: bool = True,
                   on_file: Callable[[Path], None] | None = None,
-                  on_expert: Callable[[ExpertRecord], None] | None = None) -> ExpertsResult:
+                  on_expert: Callable[[ExpertRecord], None] | None = None,
+                  dist: DistContext = SINGLE_PROCESS) -> ExpertsResult:
     """Train ``config.num_experts`` experts and write them as MTT replay buffers.
 
     Rerunning the same command after a crash resumes the unfinished run (see module doc). The
-    output folder is locked for the duration; a run that fails before finishing its first expert
-    leaves nothing behind (not even its plan), so the corrected command starts afresh.
+    output folder is locked for the duration; a run that fails before keeping its first expert
+    leaves nothing behind (not even its plan), so the corrected command starts afresh. With the
+    context of several processes (``dist``; every rank calls this) the files of the plan are
+    dealt to the ranks and rank 0 plans the run.
     """
     config.validate()
     components.check_names(models=[config.model], datasets=[config.dataset], trackers=config.track,
@@ -133,46 +137,53 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, comp
     if config.subset is not None and config.subset < classes:
         raise ConfigError(f"--subset {config.subset} is smaller than the number of classes ({classes}): every class "
                           f"needs at least one image")
-    ctx = distributed.context()
     directory = config.output_dir(components.datasets)
-    lock = OutputLock(directory, "dd-harness experts").acquire() if ctx.is_main else None
-    counts = {"planned": False, "finished": 0}
-    try:
-        return _train_planned(config, data, components, counts, show_progress, on_file, on_expert)
-    except BaseException:
-        if ctx.is_main and counts["planned"] and not counts["finished"]:
-            (directory / MANIFEST).unlink(missing_ok=True)
-        raise
-    finally:
-        if lock is not None:
-            lock.release()
+    with OutputLock(directory, "dd-harness experts") if dist.is_main else nullcontext():
+        plan = _plan_run(config, directory) if dist.is_main else None  # rank 0 alone plans the run
+        try:
+            plan = dist.broadcast_object(plan)
+            return _train_planned(config, data, components, directory, plan, dist, show_progress, on_file, on_expert)
+        except BaseException:
+            if dist.is_main and not plan.resumed and not plan.keeps_experts(directory):
+                (directory / MANIFEST).unlink(missing_ok=True)
+            raise
 
 
-def _train_planned(config: ExpertConfig, data: RealDataset | None, components: Components, counts: dict,
-                   show_progress: bool,
+@dataclass(frozen=True)
+class _Plan:
+    """The files of one experts run, ``(file index, number of experts)`` each, and whether they
+    continue an unfinished run (else this run wrote the plan, ``.experts_run.json``)."""
+
+    files: list[tuple[int, int]]
+    resumed: bool
+
+    def keeps_experts(self, directory: Path) -> bool:
+        """Whether ``directory`` holds an expert of this plan (in a finished or a partial file)."""
+        return any((directory / f"replay_buffer_{index}.pt").exists() or _partial_path(directory, index).exists()
+                   for index, _ in self.files)
+
+
+def _plan_run(config: ExpertConfig, directory: Path) -> _Plan:
+    """The unfinished run's plan in ``directory``, or a new one, written there."""
+    ensure_directory(directory)
+    remove_stale_temporaries(directory)
+    manifest = _load_manifest(directory, config)
+    resumed = manifest is not None
+    if not resumed:
+        first = next_buffer_index(directory)
+        sizes = [min(config.save_interval, config.num_experts - i)
+                 for i in range(0, config.num_experts, config.save_interval)]
+        manifest = {"fingerprint": config.fingerprint(), "files": {str(first + i): s for i, s in enumerate(sizes)},
+                    "config": asdict(config)}
+        atomic_write_json(directory / MANIFEST, manifest)
+    return _Plan(sorted((int(k), int(v)) for k, v in manifest["files"].items()), resumed)
+
+
+def _train_planned(config: ExpertConfig, data: RealDataset | None, components: Components, directory: Path,
+                   plan: _Plan, dist: DistContext, show_progress: bool,
                    on_file: Callable[[Path], None] | None,
                    on_expert: Callable[[ExpertRecord], None] | None) -> ExpertsResult:
-    ctx = distributed.context()
-    directory = config.output_dir(components.datasets)
-    manifest = None
-    if ctx.is_main:  # rank 0 alone plans the run; under torchrun the plan is broadcast
-        directory = ensure_directory(directory)
-        remove_stale_temporaries(directory)
-        manifest = _load_manifest(directory, config)
-        resumed = manifest is not None
-        if manifest is None:
-            first = next_buffer_index(directory)
-            sizes = [min(config.save_interval, config.num_experts - i)
-                     for i in range(0, config.num_experts, config.save_interval)]
-            manifest = {"fingerprint": config.fingerprint(), "files": {str(first + i): s for i, s in enumerate(sizes)},
-                        "config": asdict(config)}
-            atomic_write_json(directory / MANIFEST, manifest)
-            counts["planned"] = True
-        manifest = {**manifest, "resumed": resumed}
-    manifest = distributed.broadcast_object(manifest)
-    resumed = manifest["resumed"]
-    plan = sorted((int(k), int(v)) for k, v in manifest["files"].items())
-    offsets = [sum(size for _, size in plan[:i]) for i in range(len(plan))]
+    offsets = [sum(size for _, size in plan.files[:i]) for i in range(len(plan.files))]
 
     if data is None:
         data = load_dataset(components.datasets.get(config.dataset), config.data_path, download=config.download, zca=config.zca)
@@ -181,8 +192,8 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
     data = data.to(resolve_device(config.device))
 
     written, records = [], []
-    total = sum(size for _, size in plan)
-    for i, (file_index, size) in ctx.shard(plan):  # each rank fills its own files: no collisions
+    total = sum(size for _, size in plan.files)
+    for i, (file_index, size) in dist.shard(plan.files):  # each rank fills its own files: no collisions
         target = directory / f"replay_buffer_{file_index}.pt"
         partial = _partial_path(directory, file_index)
         if target.exists():  # stopped after writing the file: before removing its partial, or writing its record
@@ -197,7 +208,7 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
         for position in range(len(trajectories), size):
             ordinal = offsets[i] + position + 1
             bar = tqdm(total=config.train_epochs, desc=f"expert {ordinal}/{total}", unit="epoch",
-                       disable=None if show_progress and ctx.is_main else True, leave=False)
+                       disable=None if show_progress and dist.is_main else True, leave=False)
 
             def progress(epoch: int, train_acc: float, test_acc: float) -> None:
                 bar.set_postfix(train_acc=f"{train_acc:.3f}", test_acc=f"{test_acc:.3f}")
@@ -210,7 +221,6 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
             records.append(record)
             log.info("expert %d/%d: train acc %.4f, test acc %.4f", ordinal, total,
                      record.final_train_acc, record.final_test_acc)
-            counts["finished"] += 1
             if on_expert:
                 on_expert(record)
             trajectories.append(trajectory)
@@ -222,9 +232,9 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
         written.append(target)
         if on_file:
             on_file(target)
-    gathered = distributed.gather_objects((written, records))
+    gathered = dist.gather_objects((written, records))
     written = sorted((path for part, _ in gathered for path in part), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
     records = sorted((r for _, part in gathered for r in part), key=lambda r: (r.file_index, r.position))
-    if ctx.is_main:
+    if dist.is_main:
         (directory / MANIFEST).unlink(missing_ok=True)
-    return ExpertsResult(written, records, resumed)
+    return ExpertsResult(written, records, plan.resumed)

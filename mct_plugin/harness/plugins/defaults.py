@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .._registry import Lazy
 from ..distill.mode_options import CheckpointedOptions
-from .manager import hookimpl
+from .hookspecs import hookimpl
 
 GRADIENT_MODES = "mct_plugin.harness.distill.gradient_modes"
 AUGMENT = "mct_plugin.harness.augment"

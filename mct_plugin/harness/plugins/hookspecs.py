@@ -1,12 +1,13 @@
 """Hook specifications of the ``dd_harness`` plugin system.
 
-Plugins implement these with :data:`mct_plugin.harness.api.hookimpl` and are found through the
-setuptools entry-point group ``dd_harness``. *Contribution* hooks return lists that the harness
+Plugins implement these with :data:`hookimpl` (``mct_plugin.harness.api.hookimpl``) and are found
+through the setuptools entry-point group ``dd_harness``. *Contribution* hooks return lists that the harness
 merges into registries (a name registered twice keeps the first plugin's component and skips the
 later one, with one warning line naming both plugins);
 *lifecycle* hooks are called while a command runs (experiment trackers are built on them).
 The harness's own models, datasets and gradient modes arrive through the same hooks, from its
-default plugin (:mod:`.defaults`).
+default plugin (:mod:`.defaults`), and so do its sub-commands, from the CLI's plugin
+(:mod:`mct_plugin.harness.cli.commands`).
 
 A contribution may be the component itself or a :class:`mct_plugin.harness.api.Lazy` declaration
 (``Lazy("my_plugin.matcher:MyMatcher", "mine", "one line", options=MyOptions)``): listings,
@@ -27,6 +28,9 @@ import pluggy
 PROJECT_NAME = "dd_harness"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""Marker for hook implementations: ``@hookimpl def dd_register_matchers(): ...``."""
 
 
 # -- contributions --------------------------------------------------------------------------
@@ -147,14 +151,21 @@ def dd_register_options(command):
 
 
 @hookspec
-def dd_register_commands(subparsers):
-    """Add sub-commands to ``dd-harness`` (datasette's ``register_commands`` idea).
+def dd_register_commands(subparsers, components):
+    """Add sub-commands to ``dd-harness`` (datasette's ``register_commands`` idea). The harness's
+    own commands are added first, through this hook too; a name that is taken is skipped, with one
+    line naming both plugins.
 
     :param subparsers: the ``argparse`` sub-parsers action of ``dd-harness``; call
         ``subparsers.add_parser(name, ...)`` and ``set_defaults(handler=function)``, where
         ``function(args, components) -> int`` runs the command with the registries the CLI built
         (:class:`mct_plugin.harness.api.Components`) and returns the exit status
         (:func:`mct_plugin.harness.api.add_options` adds the fields of an option dataclass).
+        ``set_defaults(interrupted=function)`` may add ``function(args) -> str``: what to print
+        (after ``dd-harness: interrupted: ``) when the command is interrupted, e.g. how to
+        continue it.
+    :param components: those registries, for a command whose options depend on them (e.g. the
+        choices of ``--model``).
     :returns: nothing.
     """
 

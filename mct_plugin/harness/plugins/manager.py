@@ -25,10 +25,7 @@ from typing import Any, Iterator, Mapping
 
 import pluggy
 
-from . import hookspecs
-
-hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT_NAME)
-"""Marker for hook implementations: ``@hookimpl def dd_register_matchers(): ...``."""
+from . import defaults, hookspecs
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 DISABLE_AUTOLOAD_ENV = "DD_HARNESS_DISABLE_PLUGIN_AUTOLOAD"
@@ -102,8 +99,6 @@ def _unknown_hooks(pm: PluginManager, plugin: object) -> list[str]:
 def new_plugin_manager(load_entrypoints: bool = True, environ: Mapping[str, str] | None = None) -> PluginManager:
     """A manager with the hook specs and the harness's default plugin; with ``load_entrypoints``
     also the installed ``dd_harness`` plugins (subject to the environment variables above)."""
-    from . import defaults
-
     environ = os.environ if environ is None else environ
     pm = PluginManager()
     pm.add_hookspecs(hookspecs)

@@ -1,7 +1,8 @@
 """Which device computations run on: ``--device auto|cpu|cuda|cuda:N``.
 
-``auto`` picks CUDA when available (under torchrun: the GPU of the process's ``LOCAL_RANK``),
-else the CPU. Data, models, synthetic images and the student live on that device; expert
+``auto`` picks CUDA when available, else the CPU; ``cuda`` without an index is the current CUDA
+device (under torchrun, the GPU of the process's ``LOCAL_RANK``, which joining the process group
+makes current). Data, models, synthetic images and the student live on that device; expert
 trajectories stay in (memory-mapped) host memory and only the two points of a segment are moved.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import torch
 
-from . import distributed
 from ..errors import ConfigError
 
 
@@ -25,5 +25,5 @@ def resolve_device(name: str = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise ConfigError(f"--device {name}: CUDA is not available on this machine")
         if device.index is None:
-            device = torch.device("cuda", distributed.context().local_rank % torch.cuda.device_count())
+            device = torch.device("cuda", torch.cuda.current_device())
     return device
