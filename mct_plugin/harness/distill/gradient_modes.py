@@ -327,7 +327,3 @@ class FirstOrder(GradientMode):
             images_grad.index_add_(0, step.index, gx)
             w = (w_leaf - alpha * g).detach()
         return MatchResult(float(loss.detach()), images_grad, lr_grad)
-
-
-BUILTIN_GRADIENT_MODES = [Unrolled, Checkpointed, FirstOrder]
-
