@@ -16,13 +16,13 @@ from tqdm.auto import tqdm
 
 from mct_plugin.harness.api import (BufferConverter, BufferFormatError, ConfigError, ConversionReport, FunctionalModel,
                                     OutputError, check_link_target,
-                                    ensure_directory, load_replay_buffer, read_training_record,
-                                    remove_stale_temporaries, replay_buffer_files)
+                                    ensure_directory, remove_stale_temporaries)
 
 from .convexified import ConvexifiedTrajectory, smooths_end
-from .format import DTYPES, output_name, read_metadata, sha256_of, write_mct_file
+from .format import (DTYPES, conversion_metadata, conversion_settings, output_name, read_metadata, recorded_conversion,
+                     sha256_of, write_mct_file)
 from .options import ConvertOptions
-from .public_format import is_public_waypoint_file, load_public_pair, public_pairs, step_file_for
+from .readers import CONVERTED, ExpertReader, Expected, reader_of_file
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,16 @@ SMOOTHING_NOTE = ("start/end exact is 'no' where --smooth moves the end on purpo
 class Source:
     """One unit of conversion: an MTT replay buffer, or a public MCT waypoint/step pair."""
 
-    path: Path
-    step_file: Path | None = None
+    reader: ExpertReader
+    files: tuple[Path, ...]  # the file that names the unit, then the rest of it
+
+    @classmethod
+    def of(cls, reader: ExpertReader, path: Path) -> "Source":
+        return cls(reader, reader.parts(path))
 
     @property
-    def files(self) -> list[Path]:
-        return [self.path] + ([self.step_file] if self.step_file else [])
+    def path(self) -> Path:
+        return self.files[0]
 
     @property
     def bytes(self) -> int:
@@ -81,17 +85,12 @@ def discover_sources(arguments: list[Path]) -> list[Source]:
     sources: list[Source] = []
     for arg in arguments:
         if arg.is_dir():
-            found = [Source(p) for p in replay_buffer_files(arg)] + [Source(w, s) for w, s in public_pairs(arg)]
+            found = [Source.of(reader, path) for reader in CONVERTED for path in reader.files(arg)]
             if not found:
-                raise BufferFormatError(f"{arg} holds no replay_buffer_*.pt or waypoint_buffer*/step_buffer* files")
+                raise BufferFormatError(f"{arg} holds no {' or '.join(reader.pattern for reader in CONVERTED)} files")
             sources += found
         elif arg.is_file():
-            if is_public_waypoint_file(arg):
-                if not step_file_for(arg).is_file():
-                    raise BufferFormatError(f"{arg} has no matching {step_file_for(arg).name}")
-                sources.append(Source(arg, step_file_for(arg)))
-            else:
-                sources.append(Source(arg))
+            sources.append(Source.of(reader_of_file(arg, CONVERTED), arg))
         else:
             if arg.is_symlink():
                 check_link_target(arg)
@@ -142,41 +141,23 @@ class MCTConverter(BufferConverter):
             plan.append((source, target))
         return plan
 
-    def _already_done(self, source: Source, target: Path, checksum: str) -> bool:
+    def _already_done(self, target: Path, checksum: str) -> bool:
         if not target.exists():
             return False
         try:
             meta = read_metadata(target)
         except BufferFormatError:
             meta = {}
-        s = self.options
-        same = (meta.get("source_sha256") == checksum and meta.get("waypoints_requested") == s.waypoints
-                and meta.get("dtype") == s.dtype and meta.get("smoothing") == s.smooth
-                and meta.get("spacing") == s.waypoint_spacing and meta.get("pacing", "distance") == s.pacing)
+        same = (meta.get("source_sha256") == checksum and meta.get("dtype") == self.options.dtype
+                and recorded_conversion(meta) == conversion_settings(self.options))
         if same:
             return True
-        if not s.overwrite:
+        if not self.options.overwrite:
             raise OutputError(f"{target} already exists (from another source or other options); pass --overwrite "
                               f"to replace it")
         return False
 
     # conversion ------------------------------------------------------------------------
-    def _convexify(self, source: Source, shapes_names) -> tuple[list[ConvexifiedTrajectory], list, dict]:
-        s = self.options
-        if source.step_file is not None:
-            trajectories = load_public_pair(source.path, source.step_file)
-            if shapes_names:
-                expected = [tuple(x) for x in shapes_names[0]]
-                got = [tuple(t.shape) for t in trajectories[0].waypoints[0]]
-                if expected != got:
-                    raise BufferFormatError(f"{source.path}: parameter shapes {got} do not fit the model {expected}")
-            return trajectories, [], {"imported_from": "public MCT code"}
-        shapes, names = shapes_names if shapes_names else (None, None)
-        experts = load_replay_buffer(source.path, shapes, names)
-        trajectories = [ConvexifiedTrajectory.from_checkpoints(e, s)
-                        for e in experts]
-        return trajectories, experts, {}
-
     def convert(self, sources: list[Path], out: Path) -> ConversionReport:
         s = self.options
         units = discover_sources(sources)
@@ -190,23 +171,22 @@ class MCTConverter(BufferConverter):
         bar = tqdm(plan, desc="convert", unit="file", disable=None if self.show_progress else True)
         for source, target in bar:
             checksum = sha256_of(source.path)
-            if self._already_done(source, target, checksum):
+            if self._already_done(target, checksum):
                 report.notes.append(f"skipped {source.path.name}: {target.name} is already complete")
                 size_in, size_out = source.bytes, target.stat().st_size
                 total_in, total_out = total_in + size_in, total_out + size_out
                 continue
             dataset, model = (s.dataset, s.model) if (s.dataset and s.model) else infer_dataset_model(source.path, self.components)
             shapes_names = model_shapes(dataset, model, self.components)
-            trajectories, experts, extra = self._convexify(source, shapes_names)
-            stored = [t.to(DTYPES[s.dtype]) for t in trajectories]
-            check = self._reconstruction(stored, experts or None, trajectories)
+            loaded = source.reader.load(source.path, Expected(*shapes_names) if shapes_names else Expected(), s)
+            stored = [t.to(DTYPES[s.dtype]) for t in loaded.trajectories]
+            check = self._reconstruction(stored, loaded.checkpoints, loaded.trajectories)
             smoothed |= check.smoothing_shift is not None
             metadata = {
                 "source": source.path.name, "source_bytes": source.bytes, "source_sha256": checksum,
-                "waypoints_requested": s.waypoints, "waypoints": stored[0].epochs, "spacing": s.waypoint_spacing,
-                "pacing": s.pacing, "smoothing": s.smooth, "dataset": dataset, "model": model,
+                **conversion_metadata(s), "waypoints": stored[0].epochs, "dataset": dataset, "model": model,
                 "param_names": shapes_names[1] if shapes_names else None,
-                "training": read_training_record(source.path), **extra,
+                "training": source.reader.training(source.path), **source.reader.provenance,
             }
             write_mct_file(target, stored, metadata)
             size_in, size_out = source.bytes, target.stat().st_size
@@ -214,7 +194,7 @@ class MCTConverter(BufferConverter):
             self.file_done(report, [source.path.name, str(len(stored)), str(stored[0].num_epochs),
                                     str(len(stored[0].epochs)), s.dtype, f"{size_in / 1e6:.2f}",
                                     f"{size_out / 1e6:.3f}", f"{100 * size_out / size_in:.2f}%", *check.cells()])
-            del trajectories, experts, stored
+            del loaded, stored
         if total_in:
             report.rows.append(["total", "", "", "", "", f"{total_in / 1e6:.2f}", f"{total_out / 1e6:.3f}",
                                 f"{100 * total_out / total_in:.2f}%", *[""] * len(EndpointCheck.COLUMNS)])

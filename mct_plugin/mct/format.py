@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -27,11 +27,33 @@ from mct_plugin import __version__
 from mct_plugin.harness.api import BufferFormatError, atomic_write_bytes, check_distinct_points
 
 from .convexified import ConvexifiedTrajectory
+from .options import ConvexifyOptions
 
 FORMAT_NAME = "mct_plugin.convexified"
 FORMAT_VERSION = 1
 SUFFIX = ".mct.safetensors"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# each convexify option and the metadata key that records it
+CONVERSION_KEYS = {"waypoints": "waypoints_requested", "smooth": "smoothing", "waypoint_spacing": "spacing",
+                   "pacing": "pacing"}
+_BEFORE_THE_KEY = {"pacing": "distance"}  # what files written before the key existed were converted with
+
+
+def conversion_settings(options: ConvexifyOptions) -> dict[str, Any]:
+    """The values of the convexify options in ``options``, by option name."""
+    return {name: getattr(options, name) for name in CONVERSION_KEYS}
+
+
+def conversion_metadata(options: ConvexifyOptions) -> dict[str, Any]:
+    """The metadata entries that record how ``options`` convexified a file."""
+    return {CONVERSION_KEYS[name]: value for name, value in conversion_settings(options).items()}
+
+
+def recorded_conversion(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The convexify options, by option name, that a file's metadata records it was converted with
+    (an option that an older file does not record is left out)."""
+    recorded = {name: meta.get(key, _BEFORE_THE_KEY.get(key)) for name, key in CONVERSION_KEYS.items()}
+    return {name: value for name, value in recorded.items() if value is not None}
 
 
 def output_name(source: Path) -> str:

@@ -13,15 +13,10 @@ from pathlib import Path
 
 import torch
 
-from mct_plugin.harness.api import BufferFormatError, PooledMatcher, load_replay_buffer, replay_buffer_files
+from mct_plugin.harness.api import PooledMatcher
 
 from .convexified import ConvexifiedTrajectory
-from .format import SUFFIX, read_mct_file, read_metadata
-from .public_format import load_public_pair, public_pairs
-
-
-def mct_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*" + SUFFIX) if p.is_file()) if directory.is_dir() else []
+from .readers import REPLAY_BUFFERS, ExpertReader, Expected, reader_of_folder
 
 
 class MCTMatcher(PooledMatcher):
@@ -32,80 +27,37 @@ class MCTMatcher(PooledMatcher):
     # benchmarks/mct_study.py measured it ahead of the public code's first-order gradient (kept by
     # the official recipes mct/cifar10-ipc*) on every seed.
 
-    def __init__(self, options, context) -> None:
-        super().__init__(options, context)
-        self.applied: dict = {}  # the conversion settings of already-converted files
-        self.converted_training: dict | None = None  # what converted files say of their source's training
+    def _opened(self) -> tuple[ExpertReader, list[Path]]:
+        """The reader of the folder that :meth:`open` found the experts in, and the files the run
+        reads (none before :meth:`open`)."""
+        if self.directory is None:
+            return REPLAY_BUFFERS, []
+        return reader_of_folder(self.directory) or REPLAY_BUFFERS, self.source_files()
 
     def recorded_options(self) -> dict:
-        return dict(self.applied)
+        """The conversion of already-converted files (the requested options do not apply to them)."""
+        reader, files = self._opened()
+        return reader.conversion(files[0]) if files else {}
 
     def recorded_training(self) -> dict | None:
-        """MCT files carry their source buffer's training record; raw MTT buffers have theirs beside
-        them; public MCT files have none."""
-        if self.directory is not None and mct_files(self.directory):
-            return self.converted_training
-        return super().recorded_training()
-
-    def _converted_with(self, settings: dict, source: str) -> None:
-        """Already-converted experts keep their own conversion: record it, and say so when the
-        requested options differ."""
-        settings = {k: v for k, v in settings.items() if v is not None}
-        requested = {k: getattr(self.options, k) for k in settings}
-        self.applied = settings
-        differ = {k: (requested[k], v) for k, v in settings.items() if requested[k] != v}
-        if differ:
-            self.report(f"mct: {source} were converted with " + ", ".join(f"{k}={v!r}" for k, (_, v) in differ.items())
-                        + "; the requested " + ", ".join(f"--{k.replace('_', '-')} {r!r}" for k, (r, _) in differ.items())
-                        + " do not apply to converted files (config.json records what is used)")
-
-    def _check_metadata(self, path: Path, meta: dict) -> None:
-        c = self.config
-        for key, value in (("dataset", c.dataset), ("model", c.model)):
-            if meta.get(key) and meta[key] != value:
-                raise BufferFormatError(f"{path} holds experts of {key} {meta[key]} but --{key} is {value}")
+        """What the first source file that records its experts' training says (MCT files carry
+        their source buffer's record, raw MTT buffers have theirs beside them, public MCT files
+        have none)."""
+        reader, files = self._opened()
+        return next(filter(None, map(reader.training, files)), None)
 
     def has_experts(self, directory: Path) -> bool:
-        return bool(mct_files(directory) or public_pairs(directory) or replay_buffer_files(directory))
+        return reader_of_folder(directory) is not None
 
     def sources(self, directory: Path):
-        shapes = self.model.shapes
-        if mct_files(directory):
-            files = mct_files(directory)
-            first = read_metadata(files[0])
-            self.converted_training = first.get("training") if isinstance(first.get("training"), dict) else None
-            self._converted_with({"waypoints": first.get("waypoints_requested"), "smooth": first.get("smoothing"),
-                                  "waypoint_spacing": first.get("spacing"), "pacing": first.get("pacing", "distance")},
-                                 f"the MCT files in {directory}")
-
-            def load_mct(path: Path) -> list[ConvexifiedTrajectory]:
-                trajectories, meta = read_mct_file(path, shapes)
-                self._check_metadata(path, meta)
-                return trajectories
-
-            return files, load_mct, "file(s) of MCT files"
-        if public_pairs(directory):
-            pairs = dict(public_pairs(directory))
-
-            def load_pair(path: Path) -> list[ConvexifiedTrajectory]:
-                trajectories = load_public_pair(path, pairs[path])
-                got = [tuple(t.shape) for t in trajectories[0].waypoints[0]]
-                if got != [tuple(s) for s in shapes]:
-                    raise BufferFormatError(f"{path}: parameter shapes {got} do not fit the model {shapes}")
-                return trajectories
-
-            self.report(f"mct: the public MCT files in {directory} keep their own waypoints and step sizes "
-                        f"(--waypoints, --smooth, --waypoint-spacing and --pacing apply to MTT buffers only)")
-            return list(pairs), load_pair, "file(s) of public MCT waypoint/step files"
-        o = self.options
-
-        def convexify(path: Path) -> list[ConvexifiedTrajectory]:
-            experts = load_replay_buffer(path, shapes, self.model.names)
-            return [ConvexifiedTrajectory.from_checkpoints(e, o)
-                    for e in experts]
-
-        return (replay_buffer_files(directory), convexify,
-                "file(s) of MTT replay buffers, convexified on the fly in memory")
+        reader = reader_of_folder(directory) or REPLAY_BUFFERS
+        files = reader.files(directory)
+        note = reader.conversion_note(directory, files, self.options) if files else None
+        if note:
+            self.report(f"{self.name}: {note}")
+        c = self.config
+        expected = Expected(self.model.shapes, self.model.names, c.dataset, c.model)
+        return files, lambda path: reader.load(path, expected, self.options).trajectories, reader.description
 
     def epochs_of(self, expert: ConvexifiedTrajectory) -> int:
         return expert.num_epochs
