@@ -53,8 +53,8 @@ class RunSummary:
             return None if result is None else {"iteration": result.iteration, "mean": result.mean, "std": result.std,
                                                 "networks": result.networks}
 
-        return {"final": recorded(self.final), "best": recorded(self.best), "random_subset": recorded(self.random_subset),
-                "events": list(self.events)}
+        return {"final": recorded(self.final), "best": recorded(self.best),
+                "random_subset": recorded(self.random_subset), "events": list(self.events)}
 
     def describe(self) -> str:
         """One line: the final and the best set, each with its iteration, and the random subset."""
