@@ -38,6 +38,8 @@ from pathlib import Path
 
 import torch
 
+from mct_plugin.harness.io.metric_names import EVALUATION
+
 from ._common import components, output_dir, provenance, write_json
 
 
@@ -159,8 +161,8 @@ def run_one(profile: Profile, data, buffers: Path, method: str, ipc: int, seed: 
     rows = RunDirectory(out).read_metrics() if resume else result.rows
     record = {
         "method": method, "ipc": ipc, "seed": seed, "seconds": time.perf_counter() - started,
-        "evals": [{"iteration": r["iteration"], "mean": r["eval_acc_mean"], "std": r["eval_acc_std"],
-                   "accs": r["eval_accs"]} for r in rows if "eval_acc_mean" in r],
+        "evals": [{"iteration": r["iteration"], "mean": r[EVALUATION.mean], "std": r[EVALUATION.std],
+                   "accs": r[EVALUATION.accuracies]} for r in rows if EVALUATION.mean in r],
         "loss": [r["loss"] for r in rows if "loss" in r],
         "seconds_per_iteration": sum(r["seconds"] for r in rows if "seconds" in r) / max(1, s.iterations),
     }

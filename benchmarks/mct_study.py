@@ -48,6 +48,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mct_plugin.harness.io.metric_names import EVALUATION
+
 from ._common import components, output_dir, provenance, write_json
 from ._jobs import add_part_options, run_jobs
 from .stats import mean as _mean, paired_interval, pstdev as _std
@@ -274,8 +276,8 @@ def run_job(study: Study, ipc: int, arm_name: str, seed: int, root: Path, data=N
     rows = RunDirectory(out).read_metrics() if (out / "metrics.jsonl").exists() else []
     record = {
         "arm": arm_name, "ipc": ipc, "seed": seed, "seconds_last_part": time.perf_counter() - started,
-        "evals": [{"iteration": r["iteration"], "mean": r["eval_acc_mean"], "accs": r["eval_accs"]}
-                  for r in rows if "eval_acc_mean" in r],
+        "evals": [{"iteration": r["iteration"], "mean": r[EVALUATION.mean], "accs": r[EVALUATION.accuracies]}
+                  for r in rows if EVALUATION.mean in r],
         "loss": [r["loss"] for r in rows if "loss" in r],
         "alpha": [r["alpha"] for r in rows if "alpha" in r],
         "seconds_per_iteration": sum(r["seconds"] for r in rows if "seconds" in r) / max(1, plan.iterations),

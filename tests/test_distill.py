@@ -10,6 +10,7 @@ import torch
 from mct_plugin.harness.config import DistillConfig
 from mct_plugin.harness.distill import Distillation, distill
 from mct_plugin.harness.eval.protocol import evaluate_set
+from mct_plugin.harness.io.metric_names import EVALUATION, RANDOM_SUBSET
 
 from helpers import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot, components
 
@@ -62,8 +63,8 @@ def test_the_run_directory_holds_every_output_readable_by_plain_tools(mtt_run):
     rows = [r for r in rows if "event" not in r]  # warnings (tests/test_run_warnings.py)
     assert [r["iteration"] for r in rows] == list(range(ITERATIONS + 1))
     assert {"loss", "start_epoch", "target_epoch", "alpha", "seconds", "expert"} <= set(rows[1])
-    assert {"eval_acc_mean", "eval_acc_std"} <= set(rows[0]) and {"eval_acc_mean", "eval_acc_std"} <= set(rows[-1])
-    assert "eval_acc_mean" not in rows[1]
+    assert {EVALUATION.mean, EVALUATION.std} <= set(rows[0]) and {EVALUATION.mean, EVALUATION.std} <= set(rows[-1])
+    assert EVALUATION.mean not in rows[1]
     assert all(r["start_epoch"] in (0.0, 1.0, 2.0) and r["target_epoch"] == r["start_epoch"] + 2 for r in rows[:-1])
     config = json.loads((run / "config.json").read_text())
     assert config["matcher"] == "mtt" and config["sampler"] == "discrete" and config["ipc"] == 1
@@ -107,26 +108,26 @@ def test_eval_command_compares_with_a_random_real_subset(mtt_run):
 
 def best_iteration(rows: list[dict]) -> int:
     """The first evaluation with the highest mean (the rule that fills best/)."""
-    evaluated = [r for r in rows if "eval_acc_mean" in r]
-    return max(evaluated, key=lambda r: (r["eval_acc_mean"], -r["iteration"]))["iteration"]
+    evaluated = [r for r in rows if EVALUATION.mean in r]
+    return max(evaluated, key=lambda r: (r[EVALUATION.mean], -r["iteration"]))["iteration"]
 
 
 @pytest.mark.slow
 def test_the_end_of_a_run_gives_the_final_and_the_best_set_with_their_iterations(mtt_run, mtt_log):
     run, rows = mtt_run.run_dir, mtt_run.rows
-    evaluated = {r["iteration"]: r for r in rows if "eval_acc_mean" in r}
+    evaluated = {r["iteration"]: r for r in rows if EVALUATION.mean in r}
     assert sorted(evaluated) == [0, ITERATIONS]
     best, final = evaluated[best_iteration(rows)], evaluated[ITERATIONS]
     summary = json.loads((run / "run_summary.json").read_text())
     assert summary["finished"] and summary["model"] == SMALL_MODEL
-    assert summary["final"] == {"iteration": ITERATIONS, "mean": final["eval_acc_mean"], "std": final["eval_acc_std"],
+    assert summary["final"] == {"iteration": ITERATIONS, "mean": final[EVALUATION.mean], "std": final[EVALUATION.std],
                                 "networks": 3}
-    assert summary["best"]["iteration"] == best["iteration"] and summary["best"]["mean"] == best["eval_acc_mean"]
-    assert summary["random_subset"]["mean"] == rows[0]["baseline_acc_mean"] and len(rows[0]["baseline_accs"]) == 3
+    assert summary["best"]["iteration"] == best["iteration"] and summary["best"]["mean"] == best[EVALUATION.mean]
+    assert summary["random_subset"]["mean"] == rows[0][RANDOM_SUBSET.mean] and len(rows[0][RANDOM_SUBSET.accuracies]) == 3
     assert summary["protocol"]["epochs"] == 100 and summary["protocol"]["networks"] == 3
     closing = mtt_log[-1]
-    assert f"final set (iteration {ITERATIONS}): {100 * final['eval_acc_mean']:.2f} +- " in closing
-    assert f"best set (iteration {best['iteration']}, kept in best/): {100 * best['eval_acc_mean']:.2f} +- " in closing
+    assert f"final set (iteration {ITERATIONS}): {100 * final[EVALUATION.mean]:.2f} +- " in closing
+    assert f"best set (iteration {best['iteration']}, kept in best/): {100 * best[EVALUATION.mean]:.2f} +- " in closing
     assert "random real subset: " in closing
     assert torch.equal(torch.load(run / "best" / "images.pt", weights_only=True),
                        torch.load(run / "snapshots" / f"images_{best['iteration']}.pt", weights_only=True))
@@ -166,14 +167,15 @@ def test_curves_show_loss_accuracy_against_the_random_subset_alpha_and_start_epo
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    figure = training_curves(mtt_run.rows, "title")
+    best = best_iteration(mtt_run.rows)
+    figure = training_curves(mtt_run.rows, "title", best_iteration=best)
     try:
         loss, accuracy, alpha, start = figure.axes
         assert [ax.get_title(loc="left") for ax in figure.axes] == list(CURVE_PANELS)
         assert len(loss.get_lines()[0].get_ydata()) == ITERATIONS
         labels = [line.get_label() for line in accuracy.get_lines()]
         assert any(label.startswith("random real subset") for label in labels)
-        assert any(label.startswith("best set") for label in labels)
+        assert any(label.startswith("best set") and label.endswith(f"(iteration {best})") for label in labels)
         assert accuracy.collections and accuracy.patches  # the std bands of the set and of the random subset
         assert alpha.get_lines()[0].get_ydata()[0] == pytest.approx(0.01)  # alpha before its first update
         assert len(start.collections[0].get_offsets()) == ITERATIONS

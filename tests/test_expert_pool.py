@@ -77,7 +77,8 @@ def test_max_files_keeps_the_first_files_in_name_order(tmp_path, small_data):
         save_replay_buffer([random_trajectory("ConvNetW16", 2, seed=n)], tmp_path / f"replay_buffer_{n}.pt")
     model = FunctionalModel(create_model("ConvNetW16", 1, 10, (28, 28)))
     config = DistillConfig(model="ConvNetW16", matcher="mtt", max_files=2)
-    matcher = MTTMatcher(None, ComponentContext(config, components(), lambda m: None, model=model))
+    matcher = components().build("matcher", "mtt", ComponentContext(config, components(), lambda m: None, model=model))
+    assert isinstance(matcher, MTTMatcher)
     matcher.open(tmp_path)
     assert [p.name for p in matcher.pool.files] == ["replay_buffer_0.pt", "replay_buffer_1.pt"]
     assert {matcher.next_trajectory()[1].split("#")[0] for _ in range(6)} == {"replay_buffer_0.pt", "replay_buffer_1.pt"}

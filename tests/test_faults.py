@@ -26,6 +26,7 @@ from typing import Callable
 import pytest
 import torch
 
+from mct_plugin.harness.io.metric_names import EVALUATION
 from mct_plugin.harness.models import FunctionalModel
 
 from helpers import ALL_KILL_POINTS, cli_env, create_model, temporaries, tree_snapshot
@@ -248,7 +249,7 @@ def distill_reference(tmp_path_factory, mini_fmnist_dir, experts_reference) -> R
     assert outcome.returncode == 0, outcome.stderr
     rows = metrics_without_seconds(out)
     assert [r["iteration"] for r in rows if "event" not in r] == list(range(13))  # event rows: warnings
-    assert [r["iteration"] for r in rows if "eval_accs" in r] == [0, 6, 12]
+    assert [r["iteration"] for r in rows if EVALUATION.accuracies in r] == [0, 6, 12]
     return Reference(out, {}, outcome.startup_seconds, outcome.work_seconds)
 
 

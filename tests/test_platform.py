@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from mct_plugin.harness.io.metric_names import EVAL_MODELS, EVALUATION, PER_MODEL
 from mct_plugin.harness.plugins.components import build_components
 from mct_plugin.harness.plugins.manager import new_plugin_manager
 
@@ -264,7 +265,8 @@ def test_lifecycle_hooks_reach_an_inline_plugin_through_pm_hook(small_data, expe
     assert [s for s in seen if s[0] == "iteration"] == [("iteration", 0), ("iteration", 1), ("iteration", 2)]
     assert seen[-1] == ("end", "finished", round(result.final_eval.mean, 6))
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
-    assert set(row["eval_models"]) == {"ConvNetW16", "ConvNetW32"}
+    assert set(row[EVAL_MODELS]) == {"ConvNetW16", "ConvNetW32"}
+    assert row[EVAL_MODELS]["ConvNetW32"][PER_MODEL.accuracies] == row[EVALUATION.accuracies]
     snapshots = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
     assert snapshots == ["images_0.pt", "images_2.pt", "labels_0.pt", "labels_2.pt", "lr_0.pt", "lr_2.pt"]
 
@@ -285,14 +287,14 @@ def test_tensorboard_event_files_hold_the_loss_and_accuracy_rows(expert_root, tm
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert losses == pytest.approx([m["loss"] for m in metrics if "loss" in m], rel=1e-6)
     accuracy = events.Scalars("Accuracy/ConvNetW32")
-    assert [e.step for e in accuracy] == [0, 3] and accuracy[-1].value == pytest.approx(metrics[-1]["eval_acc_mean"])
+    assert [e.step for e in accuracy] == [0, 3] and accuracy[-1].value == pytest.approx(metrics[-1][EVALUATION.mean])
     alpha = events.Scalars("Synthetic_LR")
     assert [e.step for e in alpha] == [0, 1, 2] and alpha[0].value == pytest.approx(0.01)  # before its first update
     assert [e.value for e in alpha] == pytest.approx([m["alpha_used"] for m in metrics if "loss" in m])
     # what the public MTT code logs besides: the best evaluation's std, pixel histograms, upsampled and clipped grids
     best, best_std = None, []
-    for m in (m for m in metrics if "eval_acc_mean" in m):
-        best = (m["eval_acc_mean"], m["eval_acc_std"]) if best is None or m["eval_acc_mean"] > best[0] else best
+    for m in (m for m in metrics if EVALUATION.mean in m):
+        best = (m[EVALUATION.mean], m[EVALUATION.std]) if best is None or m[EVALUATION.mean] > best[0] else best
         best_std.append(best[1])
     assert [e.value for e in events.Scalars("Max_Std/ConvNetW32")] == pytest.approx(best_std)
     final = torch.load(out / "images.pt", weights_only=True)
@@ -326,7 +328,7 @@ def test_wandb_offline_run_holds_the_loss_and_accuracy_rows(expert_root, tmp_pat
     assert [history[m["iteration"]]["Synthetic_LR"] for m in metrics if "alpha" in m] == \
         pytest.approx([m["alpha_used"] for m in metrics if "alpha" in m])  # the alpha each iteration used
     assert sorted(step for step, row in history.items() if "Accuracy/ConvNetW32" in row) == [0, 3]
-    assert history[3]["Accuracy/ConvNetW32"] == pytest.approx(metrics[-1]["eval_acc_mean"])
+    assert history[3]["Accuracy/ConvNetW32"] == pytest.approx(metrics[-1][EVALUATION.mean])
     assert history[3]["Synthetic_Images/_type"] == "image-file"
     assert history[3]["Clipped_Synthetic_Images/std_2.5/_type"] == "image-file"
     assert history[3]["Pixels/_type"] == "histogram" and "Max_Std/ConvNetW32" in history[3]

@@ -26,6 +26,7 @@ from mct_plugin.harness.config import DistillConfig
 from mct_plugin.harness.distill import Distillation, distill
 from mct_plugin.harness.config import ExpertConfig
 from mct_plugin.harness.experts.train import MANIFEST, train_experts
+from mct_plugin.harness.io.metric_names import EVALUATION
 
 from helpers import (components, assert_one_line_error, random_trajectory, run_cli_batch, run_main, temporaries,
                       tree_snapshot)
@@ -128,7 +129,7 @@ def test_distillation_is_bit_identical_for_the_same_seed(tmp_path, small_data, t
     assert_same_synthetic_set(runs[1], runs[0])
     assert tree_snapshot(runs[1] / "best") == tree_snapshot(runs[0] / "best")
     rows = metrics_without_seconds(runs[0])
-    assert [r["iteration"] for r in rows if "eval_accs" in r] == [0, 5, 8]
+    assert [r["iteration"] for r in rows if EVALUATION.accuracies in r] == [0, 5, 8]
     assert len({r["loss"] for r in rows[:-1]}) > 1  # it did something
 
 

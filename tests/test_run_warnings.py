@@ -11,6 +11,7 @@ import pytest
 
 from mct_plugin.harness.config import DistillConfig
 from mct_plugin.harness.distill import Distillation
+from mct_plugin.harness.io.metric_names import EVALUATION, RANDOM_SUBSET
 
 from helpers import SMALL_MODEL, components
 
@@ -68,9 +69,9 @@ def test_a_stalled_loss_and_an_evaluation_below_the_random_subset_are_said_once(
     rows = rows_of(out)
     events = [(r["iteration"], r["event"]) for r in rows if "event" in r]
     assert events == [(2, "below_random_subset"), (2, "loss_stalled")]
-    baseline = [r for r in rows if "baseline_accs" in r]
+    baseline = [r for r in rows if RANDOM_SUBSET.accuracies in r]
     assert [r["iteration"] for r in baseline] == [0]
-    assert all(r["eval_acc_mean"] < baseline[0]["baseline_acc_mean"] for r in rows if r.get("iteration") in (2, 3)
-               and "eval_acc_mean" in r)
+    assert all(r[EVALUATION.mean] < baseline[0][RANDOM_SUBSET.mean] for r in rows if r.get("iteration") in (2, 3)
+               and EVALUATION.mean in r)
     summary = json.loads((out / "run_summary.json").read_text())
     assert [e["event"] for e in summary["events"]] == ["below_random_subset", "loss_stalled"]

@@ -10,6 +10,7 @@ from typing import Sequence
 import torch
 
 from .io.atomic import atomic_path
+from .io.metric_names import EVALUATION, RANDOM_SUBSET
 from .training import hard_labels
 
 
@@ -73,25 +74,29 @@ def _moving_mean(values: Sequence[float], window: int) -> list[float]:
 CURVE_PANELS = ("matching loss", "test accuracy (%)", "alpha (student step size)", "start epoch")
 
 
-def save_training_curves(rows: list[dict], path: str | Path, title: str = "") -> None:
+def save_training_curves(rows: list[dict], path: str | Path, title: str = "", *, best_iteration: int | None) -> None:
     """curves.png: :func:`training_curves` of the metrics ``rows``."""
     plt = _pyplot()
-    fig = training_curves(rows, title)
+    fig = training_curves(rows, title, best_iteration=best_iteration)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
 
 
-def training_curves(rows: list[dict], title: str = ""):
+def training_curves(rows: list[dict], title: str = "", *, best_iteration: int | None):
     """A matplotlib figure of four panels (:data:`CURVE_PANELS`) against the iteration, from the
     metrics rows: the matching loss (and its moving mean); the test accuracy (mean with a +-std
-    band, the best evaluation marked) and the random real subset's (a dashed line with its band);
-    alpha, the student's step size (the value each iteration used); the start epoch of each
-    iteration's segment. Warnings (event rows) are dotted vertical lines on every panel."""
+    band, the best evaluation, at ``best_iteration``, marked) and the random real subset's (a dashed
+    line with its band); alpha, the student's step size (the value each iteration used); the start
+    epoch of each iteration's segment. Warnings (event rows) are dotted vertical lines on every panel.
+
+    :param best_iteration: the iteration of the run's best evaluation (its ``RunSummary``); it is
+        one of the evaluated iterations of ``rows`` (None: they hold no evaluation).
+    """
     plt = _pyplot()
     steps = [r for r in rows if "loss" in r]
-    evals = [r for r in rows if r.get("eval_acc_mean") is not None]
-    baseline = next((r for r in rows if "baseline_acc_mean" in r), None)
+    evals = [r for r in rows if r.get(EVALUATION.mean) is not None]
+    baseline = next((r for r in rows if RANDOM_SUBSET.mean in r), None)
     events = [r for r in rows if "event" in r]
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharex=True)
     loss_ax, acc_ax, alpha_ax, epoch_ax = axes.flat
@@ -115,17 +120,17 @@ def training_curves(rows: list[dict], title: str = ""):
         for ax in (loss_ax, alpha_ax, epoch_ax):
             ax.text(0.5, 0.5, "no iteration", ha="center", va="center", transform=ax.transAxes, color="gray")
     if baseline is not None:
-        mean, std = 100 * baseline["baseline_acc_mean"], 100 * baseline["baseline_acc_std"]
+        mean, std = 100 * baseline[RANDOM_SUBSET.mean], 100 * baseline[RANDOM_SUBSET.std]
         acc_ax.axhline(mean, color="gray", ls="--", lw=1.2, label=f"random real subset {mean:.1f} +- {std:.1f}%")
         acc_ax.axhspan(mean - std, mean + std, color="gray", alpha=0.15)
     if evals:
         its = [r["iteration"] for r in evals]
-        means = [100 * r["eval_acc_mean"] for r in evals]
-        stds = [100 * r.get("eval_acc_std", 0.0) for r in evals]
+        means = [100 * r[EVALUATION.mean] for r in evals]
+        stds = [100 * r.get(EVALUATION.std, 0.0) for r in evals]
         acc_ax.plot(its, means, "o-", color="tab:red", ms=4, label="distilled set (mean +- std)")
         acc_ax.fill_between(its, [m - d for m, d in zip(means, stds)], [m + d for m, d in zip(means, stds)],
                             color="tab:red", alpha=0.18)
-        best = max(range(len(means)), key=lambda i: (means[i], -i))  # the first best, as best/ keeps it
+        best = its.index(best_iteration)
         acc_ax.plot([its[best]], [means[best]], "*", color="black", ms=13,
                     label=f"best set {means[best]:.1f}% (iteration {its[best]})")
         final = "final set = best set" if best == len(means) - 1 else f"final set {means[-1]:.1f}%"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -37,6 +37,7 @@ from ..events import Evaluation, RunEvents, RunInfo
 from ..io.atomic import atomic_write_json, ensure_directory
 from ..experts.buffers import quick_digest
 from ..io.locks import OutputLock
+from ..io.metric_names import EVAL_MODELS, EVALUATION, PER_MODEL, RANDOM_SUBSET
 from ..io.rundir import RunDirectory
 from ..plots import save_image_grid, save_training_curves
 from ..runtime import distributed
@@ -61,12 +62,30 @@ DIVERGENCE_ALPHA = 1e2
 class DistillResult:
     run_dir: Path
     rows: list[dict]
-    final_eval: EvalResult | None
-    best_eval: EvalResult | None
     synthetic: SyntheticSet
     labels: torch.Tensor
-    summary: RunSummary | None = None  # final, best and random-subset accuracy with their iterations
-    random_subset: EvalResult | None = None  # the random real subset of the set's size (--no-baseline: None)
+    summary: RunSummary  # final, best and random-subset accuracy with their iterations
+
+    @property
+    def final_eval(self) -> EvalResult | None:
+        """The final set's evaluation (None: the run did not evaluate its last iteration)."""
+        return self.summary.final
+
+    @property
+    def best_eval(self) -> EvalResult | None:
+        """The best evaluation, whose set is kept in ``best/`` (None: no evaluation)."""
+        return self.summary.best
+
+    @property
+    def random_subset(self) -> EvalResult | None:
+        """The random real subset of the set's size (``--no-baseline`` or no evaluation: None)."""
+        return self.summary.random_subset
+
+
+def best_record(best: EvalResult | None) -> dict | None:
+    """The best evaluation as the checkpoint and the trackers' summary record it: ``{"iteration",
+    "mean", "std"}``."""
+    return None if best is None else {"iteration": best.iteration, "mean": best.mean, "std": best.std}
 
 
 def eval_iterations(config: DistillConfig) -> set[int]:
@@ -138,7 +157,6 @@ class Distillation:
         self.checkpoints = CheckpointStore(self.run_dir, self.ctx)
         self.start_iteration = 0
         self.rows: list[dict] = []
-        self.best: dict | None = None
         if resume:
             self._check_sources_unchanged()
             changes.update(resume_changes(self.run_dir.path, recorded, self.record()))
@@ -159,8 +177,9 @@ class Distillation:
             if changes and self.ctx.is_main:  # config.json tells the truth about the run it holds
                 self.run_dir.write_config(resumed_record(recorded, self.record(), changes, self.start_iteration))
         self.watch = RunWatch(config.stall_iterations, config.stall_tolerance, self.rows)
-        self.random_subset = next((EvalResult(config.model, row["baseline_accs"]) for row in self.rows
-                                   if "baseline_accs" in row), None)
+        so_far = RunSummary.from_rows(self.rows, config.model, config.iterations)  # a resumed run's evaluations
+        self.best: EvalResult | None = so_far.best
+        self.random_subset: EvalResult | None = so_far.random_subset
 
     def record(self) -> dict:
         """What ``config.json`` holds: every resolved option (with the values the matcher actually
@@ -215,7 +234,7 @@ class Distillation:
         labels = self.matcher.final_labels(self.synthetic)
         shared = {"images": self.synthetic.images.detach().clone(), "lr": self.synthetic.lr.detach().clone(),
                   "optimizer_img": self.optimizer_img.state_dict(), "optimizer_lr": self.optimizer_lr.state_dict(),
-                  "best": self.best}
+                  "best": best_record(self.best)}  # a resume reads the best from metrics.jsonl
         if self.checkpoints.save(next_iteration, shared, rank_state):
             self.synthetic.save(self.run_dir.path, labels)
         self.last_checkpoint = next_iteration
@@ -232,7 +251,6 @@ class Distillation:
                 raise ValueError("its images or step size are not finite and positive")
             self.optimizer_img.load_state_dict(state["optimizer_img"])
             self.optimizer_lr.load_state_dict(state["optimizer_lr"])
-            self.best = state["best"]
             self.start_iteration = int(state["iteration"])
             self.last_checkpoint = self.start_iteration
             if self.start_iteration > self.config.iterations + 1:
@@ -257,8 +275,8 @@ class Distillation:
         settings = self.config.eval_settings()
         results = {}
         for model in dict.fromkeys((self.config.model, *self.config.eval_models)):
-            results[model] = evaluate_set(self.synthetic.images, labels, lr, self.data, model, settings,
-                                          models=self.components.models, dist=self.ctx)
+            results[model] = replace(evaluate_set(self.synthetic.images, labels, lr, self.data, model, settings,
+                                                  models=self.components.models, dist=self.ctx), iteration=iteration)
         return Evaluation(iteration, results, self.synthetic.images.detach().clone(), labels.detach().clone(), lr)
 
     def evaluate_random_subset(self) -> EvalResult:
@@ -274,19 +292,17 @@ class Distillation:
     def _record_eval(self, iteration: int, row: dict, events: RunEvents) -> EvalResult:
         evaluation = self.evaluate(iteration)
         result = evaluation.main
-        row.update(eval_acc_mean=result.mean, eval_acc_std=result.std, eval_accs=result.accuracies)
+        row.update(result.to_row(EVALUATION))
         if len(evaluation.results) > 1:
-            row["eval_models"] = {m: {"mean": r.mean, "std": r.std, "accs": r.accuracies}
-                                  for m, r in evaluation.results.items()}
+            row[EVAL_MODELS] = {m: r.to_row(PER_MODEL) for m, r in evaluation.results.items()}
         if self.config.baseline and self.random_subset is None:
             self.random_subset = self.evaluate_random_subset()
-            row.update(baseline_acc_mean=self.random_subset.mean, baseline_acc_std=self.random_subset.std,
-                       baseline_accs=self.random_subset.accuracies)
+            row.update(self.random_subset.to_row(RANDOM_SUBSET))
         if self.random_subset is not None:
             self._warn(self.watch.evaluation(iteration, result.mean, result.std, self.random_subset.mean,
                                              self.random_subset.std))
-        if self.best is None or result.mean > self.best["mean"]:
-            self.best = {"iteration": iteration, "mean": result.mean, "std": result.std}
+        if result.improves_on(self.best):
+            self.best = result
             if self.ctx.is_main:
                 self.synthetic.save(self.run_dir.file("best"), evaluation.labels)
         if self.config.save_every_eval and self.ctx.is_main:
@@ -373,9 +389,9 @@ class Distillation:
     def _run(self, stop_at: int | None) -> DistillResult:
         info = RunInfo("distill", self.config, self.run_dir.path, self.resume, self.ctx.world_size)
         with RunEvents(self.components, info, self.config.track, dist=self.ctx) as events:
-            final_eval = self._loop(events, stop_at)
+            self._loop(events, stop_at)
             labels = self.matcher.final_labels(self.synthetic)
-            summary = RunSummary.from_rows(self.rows, self.config.iterations)
+            summary = RunSummary.from_rows(self.rows, self.config.model, self.config.iterations)
             resumes_at = self.last_checkpoint if self.last_checkpoint is not None else self.start_iteration
             if self.ctx.is_main:
                 self._write_figures(labels, summary, min(resumes_at, self.config.iterations))
@@ -383,22 +399,16 @@ class Distillation:
                                   {"finished": resumes_at > self.config.iterations, "model": self.config.model,
                                    **summary.as_dict(), "protocol": self.config.evaluation_protocol()})
             self.report(f"{self.run_dir.path}: {summary.describe()}")
-            best = None
-            if self.best is not None:
-                best_rows = [r for r in self.rows if r["iteration"] == self.best["iteration"] and "event" not in r]
-                best = EvalResult(self.config.model, best_rows[0].get("eval_accs", []) if best_rows else [])
-            events.summary = {"final_accuracy": final_eval.mean if final_eval else None,
+            events.summary = {"final_accuracy": summary.final.mean if summary.final else None,
                               "best_accuracy": summary.best.mean if summary.best else None,
                               "best_iteration": summary.best.iteration if summary.best else None,
                               "random_subset_accuracy": summary.random_subset.mean if summary.random_subset else None,
-                              "best": self.best, "alpha": float(self.synthetic.lr.detach())}
-        return DistillResult(self.run_dir.path, self.rows, final_eval, best, self.synthetic, labels, summary,
-                             self.random_subset)
+                              "best": best_record(summary.best), "alpha": float(self.synthetic.lr.detach())}
+        return DistillResult(self.run_dir.path, self.rows, self.synthetic, labels, summary)
 
-    def _loop(self, events: RunEvents, stop_at: int | None) -> EvalResult | None:
+    def _loop(self, events: RunEvents, stop_at: int | None) -> None:
         config = self.config
         evals = eval_iterations(config)
-        final_eval = None
         if self.start_iteration > config.iterations:
             self.report(f"{self.run_dir.path} is already complete ({config.iterations} iterations)")
         bar = tqdm(total=config.iterations, initial=self.start_iteration, desc=f"distill {config.matcher}",
@@ -411,10 +421,7 @@ class Distillation:
                     break
                 row: dict = {"iteration": iteration}
                 if iteration in evals:
-                    result = self._record_eval(iteration, row, events)
-                    last_acc = result.mean
-                    if iteration == config.iterations:
-                        final_eval = result
+                    last_acc = self._record_eval(iteration, row, events).mean
                 if iteration < config.iterations:
                     row.update(self.step(iteration))
                     self._warn(self.watch.loss(iteration, row["loss"]))
@@ -437,7 +444,6 @@ class Distillation:
                         f"{iteration}; checkpoint written - continue with: dd-harness distill --resume --out "
                         f"{self.run_dir.path}")
         bar.close()
-        return final_eval
 
     def _write_figures(self, labels: torch.Tensor, summary: RunSummary, iteration: int) -> None:
         """synthetic.png (the final set), best/synthetic.png (the best-evaluated set) and curves.png;
@@ -447,12 +453,13 @@ class Distillation:
         unnormalise = ((), ()) if self.config.zca else (spec.mean, spec.std)
         final = summary.final if summary.final is not None and summary.final.iteration == iteration else None
         save_image_grid(self.synthetic.images, labels, self.run_dir.file("synthetic.png"), spec.class_names,
-                        *unnormalise, title=f"{run}\nfinal set, iteration {iteration}" + (f": {final}" if final else ""))
+                        *unnormalise, title=f"{run}\nfinal set, iteration {iteration}" + (f": {final}%" if final else ""))
         if summary.best is not None and self.run_dir.file("best").is_dir():
             images, best_labels, _ = load_synthetic(self.run_dir.file("best"))
             save_image_grid(images, best_labels, self.run_dir.file("best") / "synthetic.png", spec.class_names,
-                            *unnormalise, title=f"{run}\nbest set, iteration {summary.best.iteration}: {summary.best}")
-        save_training_curves(self.rows, self.run_dir.file("curves.png"), run)
+                            *unnormalise, title=f"{run}\nbest set, iteration {summary.best.iteration}: {summary.best}%")
+        save_training_curves(self.rows, self.run_dir.file("curves.png"), run,
+                             best_iteration=summary.best.iteration if summary.best else None)
 
 
 def distill(config: DistillConfig, **kwargs) -> DistillResult:

@@ -12,13 +12,14 @@ of the same size is paired.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 
 from ..augment import DifferentiableAugmentation
 from ..config import EvalSettings
 from ..data import RealDataset
+from ..io.metric_names import AccuracyKeys
 from .._registry import ModelRegistry
 from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..training import test_accuracy, train_epoch
@@ -26,10 +27,13 @@ from ..training import test_accuracy, train_epoch
 
 @dataclass
 class EvalResult:
-    """Test accuracies (fractions in [0, 1]) of ``num_eval`` networks of one architecture."""
+    """Test accuracies (fractions in [0, 1]) of ``num_eval`` networks of one architecture trained on
+    one set, and the distillation ``iteration`` that set is from (None: a set of no iteration, such
+    as the random real subset, or one evaluated outside a run)."""
 
     model: str
     accuracies: list[float] = field(default_factory=list)
+    iteration: int | None = None
 
     @property
     def mean(self) -> float:
@@ -42,8 +46,30 @@ class EvalResult:
         m = self.mean
         return math.sqrt(sum((a - m) ** 2 for a in self.accuracies) / len(self.accuracies))
 
+    @property
+    def networks(self) -> int:
+        return len(self.accuracies)
+
+    def improves_on(self, best: EvalResult | None) -> bool:
+        """Whether this evaluation replaces ``best`` as the best of a run: the first evaluation with
+        the highest mean is the best (a later equal mean does not replace it). The one rule for the
+        set kept in ``best/``, for the run's summary and for whoever reads a recorded run."""
+        return best is None or self.mean > best.mean
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "mean": self.mean, "std": self.std}
+        """``{"model", "accuracies", "mean", "std"}``: how ``eval.json`` gives it."""
+        return {"model": self.model, "accuracies": list(self.accuracies), "mean": self.mean, "std": self.std}
+
+    def to_row(self, keys: AccuracyKeys) -> dict:
+        """The entries of a ``metrics.jsonl`` row that record this accuracy under ``keys``."""
+        return {keys.mean: self.mean, keys.std: self.std, keys.accuracies: self.accuracies}
+
+    @classmethod
+    def from_row(cls, row: dict, model: str, keys: AccuracyKeys, iteration: int | None = None) -> EvalResult | None:
+        """The accuracy of ``model`` that ``row`` records under ``keys`` (None: it records none)."""
+        if keys.accuracies not in row:
+            return None
+        return cls(model, list(row[keys.accuracies]), iteration)
 
     def __str__(self) -> str:
         return f"{100 * self.mean:.2f} +- {100 * self.std:.2f}"

@@ -106,7 +106,7 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
     if not isinstance(saved, dict):
         raise RunDirectoryError(f"{run.file('config.json')} does not hold a mapping of options")
     run_config = DistillConfig.from_dict(saved, where=str(run.file("config.json")))
-    recorded = RunSummary.from_rows(run.read_metrics(), run_config.iterations)
+    recorded = RunSummary.from_rows(run.read_metrics(), run_config.model, run_config.iterations)
     chosen = locate_set(run.path, which, run_config.iterations, recorded.best.iteration if recorded.best else None)
     spec = components.datasets.get(run_config.dataset)
     images, labels, lr = chosen.load(spec.num_classes)

@@ -1,1 +1,2 @@
-"""Files: crash-safe writes, run directories, untrusted loading, cache locations."""
+"""Files: crash-safe writes, run directories (and the key names of their metrics rows), untrusted loading,
+cache locations."""
