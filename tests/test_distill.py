@@ -162,7 +162,7 @@ def test_eval_takes_the_best_set_a_snapshot_or_run_best_and_records_the_protocol
 
 @pytest.mark.slow
 def test_curves_show_loss_accuracy_against_the_random_subset_alpha_and_start_epoch(mtt_run):
-    from mct_plugin.harness.plots import CURVE_PANELS, training_curves
+    from mct_plugin.harness.eval.plots import CURVE_PANELS, training_curves
 
     import matplotlib.pyplot as plt
     from PIL import Image

@@ -6,7 +6,8 @@ nothing dispatches on names with if/elif chains. Listings sort naturally (``Conv
 ``ConvNetW128``). :class:`ModelRegistry` adds name prefixes (``timm:<name>``) for models.
 A component may be declared :class:`Lazy` (where it lives, its name and description): listings
 (``--help``, ``dd-harness plugins``/``models``) then need no import of its module, which loads the
-first time the registry hands the component out.
+first time the registry hands the component out. Packages use the same idea for their attributes
+(:func:`lazy_exports`, PEP 562), so that importing a package does not import torch.
 
 This module sits at the bottom of the harness with the errors: it imports nothing else (not
 even torch), and code that needs a registry receives it as an argument.
@@ -18,7 +19,7 @@ import fnmatch
 import importlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Generic, Iterator, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Protocol, TypeVar
 
 from .errors import ConfigError, DuplicateNameError, UnknownNameError
 
@@ -219,3 +220,20 @@ class ModelRegistry:
         except UnknownNameError:
             return False
         return True
+
+
+# -- package attributes loaded on first use ---------------------------------------------
+def lazy_exports(package: str, exports: dict[str, str], namespace: dict[str, Any]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for ``package``: ``exports`` maps a name to the (relative) module
+    that defines it; the value is imported on first access and cached in ``namespace``."""
+
+    def __getattr__(name: str) -> Any:
+        try:
+            module = exports[name]
+        except KeyError:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+        value = getattr(importlib.import_module(module, package), name)
+        namespace[name] = value
+        return value
+
+    return __getattr__

@@ -22,7 +22,7 @@ harness itself never imports a plugin); a subclass registers under its own ``nam
 
 from __future__ import annotations
 
-from ._lazy import lazy_exports
+from ._registry import lazy_exports
 
 # module (relative to the harness) -> the names it exports; each name is imported on first use
 _EXPORTED_BY_MODULE = {

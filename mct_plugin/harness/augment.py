@@ -29,7 +29,7 @@ from kornia.augmentation import AugmentationBase2D, IntensityAugmentationBase2D
 from kornia.augmentation import random_generator as rg
 from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
 
-from .constants import DEFAULT_DSA_STRATEGY
+from .config import DEFAULT_DSA_STRATEGY
 from .errors import ConfigError
 
 

@@ -17,12 +17,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .constants import DEFAULT_DSA_STRATEGY
 from .errors import ConfigError
 from .options import MAX_INT, from_mapping, option, validate_fields
 
 if TYPE_CHECKING:
     from ._registry import Registry
+
+DEFAULT_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
+"""The DSA families of the public code's default ``--dsa_strategy``, joined by '_' (the
+configs' default and the augmentation's)."""
 
 
 class Config:

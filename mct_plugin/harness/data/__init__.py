@@ -3,7 +3,7 @@
 Names load on first use (PEP 562): the dataset specs are declared without importing torch.
 """
 
-from .._lazy import lazy_exports
+from .._registry import lazy_exports
 
 _EXPORTS = {"BUILTIN_DATASETS": ".datasets", "DatasetSpec": ".datasets", "RawSplits": ".datasets",
             "RealDataset": ".real", "fit_zca": ".real", "load_dataset": ".real"}

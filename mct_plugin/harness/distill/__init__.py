@@ -4,7 +4,7 @@ synthetic set, checkpoints, the run factory, the resume decision and the loop.
 Names load on first use (PEP 562), so the CLI reads :mod:`.resume` without importing torch.
 """
 
-from .._lazy import lazy_exports
+from .._registry import lazy_exports
 
 _EXPORTS = {"Distillation": ".loop", "DistillResult": ".loop", "distill": ".loop"}
 __all__ = ["DistillResult", "Distillation", "distill"]

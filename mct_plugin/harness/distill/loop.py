@@ -39,7 +39,7 @@ from ..experts.buffers import quick_digest
 from ..io.locks import OutputLock
 from ..io.metric_names import EVAL_MODELS, EVALUATION, PER_MODEL, RANDOM_SUBSET
 from ..io.rundir import RunDirectory
-from ..plots import save_image_grid, save_training_curves
+from ..eval.plots import save_image_grid, save_training_curves
 from ..runtime import distributed
 from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..runtime.signals import stop_requests

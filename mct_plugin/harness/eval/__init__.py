@@ -1,7 +1,7 @@
 """Evaluation: the protocol (fresh networks trained on a set), its vmap-batched variant, the
 saved-set reader and the cross-architecture table of ``dd-harness eval``. Names load on first use."""
 
-from .._lazy import lazy_exports
+from .._registry import lazy_exports
 
 _EXPORTS = {name: ".protocol" for name in ("EvalResult", "evaluate_set", "learning_rate_schedule", "network_seed",
                                            "random_real_subset", "train_and_test")}

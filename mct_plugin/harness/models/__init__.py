@@ -7,7 +7,7 @@ builds a timm model adapted to the data. :class:`~.functional.FunctionalModel` r
 flat vector. Nothing is imported here, so that listing the models does not import torch.
 """
 
-from .._lazy import lazy_exports
+from .._registry import lazy_exports
 
 _EXPORTS = {"FunctionalModel": ".functional", "BUILTIN_MODELS": ".catalog"}
 __all__ = ["BUILTIN_MODELS", "FunctionalModel"]

@@ -9,9 +9,9 @@ from typing import Sequence
 
 import torch
 
-from .io.atomic import atomic_path
-from .io.metric_names import EVALUATION, RANDOM_SUBSET
-from .training import hard_labels
+from ..io.atomic import atomic_path
+from ..io.metric_names import EVALUATION, RANDOM_SUBSET
+from ..training import hard_labels
 
 
 def _pyplot():
