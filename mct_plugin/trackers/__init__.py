@@ -76,15 +76,16 @@ def metrics_of_iteration(row: dict) -> dict[str, float]:
             "Start_Epoch": row["start_epoch"]}
 
 
-def metrics_of_evaluation(evaluation, best: dict[str, tuple[float, float]]) -> dict[str, float]:
+def metrics_of_evaluation(evaluation, best: dict) -> dict[str, float]:
     """Accuracy, std, and the best evaluation so far with its std per architecture (``best``,
-    model -> (mean, std), is updated in place), and the pixels' largest per-channel std."""
+    model -> ``EvalResult``, is updated in place by the harness's one rule,
+    ``EvalResult.improves_on``), and the pixels' largest per-channel std."""
     out = {}
     for model, result in evaluation.results.items():
-        if model not in best or result.mean > best[model][0]:
-            best[model] = (result.mean, result.std)
+        if result.improves_on(best.get(model)):
+            best[model] = result
         out.update({f"Accuracy/{model}": result.mean, f"Std/{model}": result.std,
-                    f"Max_Accuracy/{model}": best[model][0], f"Max_Std/{model}": best[model][1]})
+                    f"Max_Accuracy/{model}": best[model].mean, f"Max_Std/{model}": best[model].std})
     out["Pixels/Max_Channel_Std"] = max_channel_std(evaluation.images)
     return out
 

@@ -33,7 +33,7 @@ class TensorBoardTracker(Tracker):
         folder = self.options.tensorboard_dir or Path(run.out) / "trackers" / "tensorboard"
         self.log_dir = Path(folder).expanduser()
         self.writer = SummaryWriter(log_dir=str(self.log_dir))
-        self.best: dict[str, tuple[float, float]] = {}
+        self.best: dict = {}  # model -> its best EvalResult so far
         self.experts = 0
 
     @hookimpl

@@ -41,7 +41,7 @@ class WandbTracker(Tracker):
         except ImportError as exc:
             raise ConfigError("--track wandb needs the wandb package: pip install 'mct_plugin[wandb]'") from exc
         self.wandb = wandb
-        self.best: dict[str, tuple[float, float]] = {}
+        self.best: dict = {}  # model -> its best EvalResult so far
         self.experts = 0
         self.run_handle = None
 
