@@ -91,10 +91,11 @@ def dd_register_gradient_modes():
     """Contribute ways of differentiating the matching loss through the student's steps
     (``--gradient-mode NAME``).
 
-    :returns: a list of :class:`mct_plugin.harness.api.GradientMode` subclasses, each with a
-        unique ``name``, a ``description``, ``exact`` (whether its gradient equals backpropagation
-        through every step; ``auto`` and resumed runs choose among the exact ones) and optionally
-        former names in ``aliases`` and a ``from_config(config)`` constructor that reads run options.
+    :returns: a list of :class:`mct_plugin.harness.api.GradientMode` subclasses (or their
+        ``Lazy`` declarations), each with a unique ``name``, a ``description``, ``exact`` (whether
+        its gradient equals backpropagation through every step) and optionally former names in
+        ``aliases`` and its own ``Options``; an exact mode declares ``memory_bytes`` and
+        ``relative_time``, from which ``auto`` (the harness's) chooses, as resumed runs do.
     """
 
 
