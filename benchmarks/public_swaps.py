@@ -184,9 +184,12 @@ def swap_init(spec: SwapSpec, patches: Patches, calls: dict) -> None:
 def swap_segment(spec: SwapSpec, patches: Patches, calls: dict) -> None:
     import numpy as np
 
+    from mct_plugin.harness.components import ComponentContext
+
     from .workloads import components
 
-    sampler = components().samplers.get("discrete" if spec.method == "mtt" else "continuous")(our_config(spec))
+    name = "discrete" if spec.method == "mtt" else "continuous"
+    sampler = components().build("sampler", name, ComponentContext(our_config(spec), components()))
     sampler.bind(spec.num_epochs)
     stream = PrivateStream(spec.seed)
     name = "randint" if spec.method == "mtt" else "uniform"

@@ -112,12 +112,12 @@ def initial_images(target: str, *args: str) -> dict:
     (its config, its seed, its draws before the first update), saved to ``target``; nothing is
     distilled (the run directory ``--out`` is prepared and left)."""
     from mct_plugin.harness.cli import build_parser, normalise_argv
-    from mct_plugin.harness.cli.distill import resolve
+    from mct_plugin.harness.cli._options import resolved
     from mct_plugin.harness.distill import Distillation
     from mct_plugin.harness.io.atomic import atomic_torch_save
 
     parsed = build_parser(components()).parse_args(normalise_argv(["distill", *args]))
-    run = Distillation(resolve(parsed, components()), components=components(), overwrite=True, show_progress=False)
+    run = Distillation(resolved(parsed, components()), components=components(), overwrite=True, show_progress=False)
     try:
         atomic_torch_save(run.synthetic.images.detach().cpu().clone(), target)
     finally:

@@ -26,6 +26,8 @@ with distributed.process_group() as dist:
                        show_progress=False, dist=dist)
     result = run.run(stop_at=int(phase.split(":")[1]) if phase.startswith("stop:") else None)
 digest = hashlib.sha256(result.synthetic.images.detach().numpy().tobytes()).hexdigest()
-print(json.dumps({"rank": dist.rank, "world": dist.world_size, "digest": digest, "lr": float(result.synthetic.lr.detach()),
-                  "segments": [[r["start_epoch"], r["target_epoch"], r["expert"]] for r in result.rows if "loss" in r]}))
+line = json.dumps({"rank": dist.rank, "world": dist.world_size, "digest": digest, "lr": float(result.synthetic.lr.detach()),
+                   "segments": [[r["start_epoch"], r["target_epoch"], r["expert"]] for r in result.rows if "loss" in r]})
+sys.stdout.write(line + "\n")  # one write: the two ranks share the pipe, and their lines must not interleave
+sys.stdout.flush()
 distributed.exit_process(0)  # skip gloo's teardown at interpreter exit, as the CLI does

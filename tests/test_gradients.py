@@ -222,8 +222,8 @@ def test_checkpointed_equals_unrolled_on_the_larger_families(model_name):
     assert_same_gradient(problem, checkpointed(2), 1e-8)
 
 
-@pytest.mark.parametrize("syn_steps,dsa,soft,interval", [(1, True, False, None), (2, False, False, 1),
-                                                         (7, True, True, 2), (7, False, True, None),
+@pytest.mark.parametrize("syn_steps,dsa,soft,interval", [(1, True, False, 0), (2, False, False, 1),
+                                                         (7, True, True, 2), (7, False, True, 0),
                                                          (12, True, False, 5)])
 def test_checkpointed_equals_unrolled_with_and_without_dsa_and_soft_labels(syn_steps, dsa, soft, interval):
     problem = family_problem("ConvNetW8", syn_steps, dsa=dsa, soft=soft)
