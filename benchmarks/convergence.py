@@ -74,9 +74,9 @@ class Profile:
 
 PROFILES = {
     "quick": Profile("quick", "FashionMNIST", "ConvNetW16", 1000, 2, 3,
-                     {1: IpcSettings(iterations=6, eval_every=3, syn_steps=5, expert_epochs=1, max_start_epoch=2,
+                     {1: IpcSettings(iterations=4, eval_every=2, syn_steps=3, expert_epochs=1, max_start_epoch=2,
                                      lr_lr=1e-7)},
-                     seeds=(0, 1), num_eval=2, epoch_eval_train=20, test_subset=1000),
+                     seeds=(0, 1), num_eval=2, epoch_eval_train=10, test_subset=500),
     "cpu": Profile("cpu", "FashionMNIST", "ConvNetW32", 30_000, 5, 12,
                    {1: IpcSettings(iterations=600, eval_every=50, max_start_epoch=5),
                     10: IpcSettings(iterations=200, eval_every=40, syn_steps=10, max_start_epoch=8)}),

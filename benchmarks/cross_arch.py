@@ -37,7 +37,7 @@ from ._jobs import add_part_options, run_jobs
 # step, so those get fewer networks, come last and ipc=10 skips the wide ConvNet. Rows already in the JSON
 # (same ipc, architecture, networks and epochs) are kept, so an interrupted run resumes.
 JOBS = {
-    "quick": [(1, "ConvNetW16", 2, 5), (1, "timm:mobilenetv3_small_050", 2, 5)],
+    "quick": [(1, "ConvNetW16", 2, 2), (1, "timm:mobilenetv3_small_050", 2, 2)],
     "cpu": [(1, "ConvNetW32", 3, 300), (1, "ConvNet", 3, 300), (1, "AlexNet", 3, 300), (1, "VGG11", 3, 300),
             (1, "timm:mobilenetv3_small_050", 3, 300), (1, "timm:convnext_atto", 3, 300),
             (10, "ConvNetW32", 2, 200), (10, "timm:mobilenetv3_small_050", 2, 200),

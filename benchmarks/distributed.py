@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     out = output_dir(args.out)
-    model, ipc, steps, iterations = ("ConvNetW16", 1, 3, 3) if args.quick else ("ConvNetW32", 1, 20, 12)
+    model, ipc, steps, iterations = ("ConvNetW16", 1, 2, 2) if args.quick else ("ConvNetW32", 1, 20, 12)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         buffers = write_random_walk_buffer(Path(tmp) / "buffers", model, epochs=8)

@@ -15,8 +15,9 @@
 
 Sized to finish in under 8 minutes on one H100/H200-class GPU (``gpu_check.sh`` holds it to that
 budget). ``--cpu-smoke`` runs the same steps at toy size on the CPU (gloo instead of NCCL, a
-300-image Fashion-MNIST folder, 300 CIFAR-shaped images): what the test suite runs, sized to
-finish well under a minute, with no time limit of its own.
+100-image Fashion-MNIST folder, 100 CIFAR-shaped images, one or two iterations per run): what the
+test suite runs, sized so that starting its programs is most of its time, with no time limit of
+its own.
 
 Usage: ``bash benchmarks/gpu_check.sh [--cifar-path DIR] [--out DIR]`` (or
 ``python -m benchmarks.gpu_check`` from the repository root).
@@ -67,7 +68,7 @@ def dd_register_datasets():
 '''
 
 
-def mini_fashion_mnist(folder: Path, per_class: int = 30, test: int = 200) -> Path:
+def mini_fashion_mnist(folder: Path, per_class: int = 10, test: int = 50) -> Path:
     """A ``--data-path`` folder with ``per_class`` real training images of every class and the first
     ``test`` test images of Fashion-MNIST (IDX files), for the CPU smoke run."""
     import gzip
@@ -177,7 +178,7 @@ def main(argv=None) -> int:
         env = install_shapes_plugin(tmp / "site")
         limit = None if args.cpu_smoke else 600
         if args.cpu_smoke:  # toy data: the smoke checks that every step runs, not how fast
-            env["CIFAR_SHAPES_SIZES"] = "300,100"
+            env["CIFAR_SHAPES_SIZES"] = "100,50"
             data = ["--data-path", str(mini_fashion_mnist(tmp / "fmnist"))]
         else:
             data = []
@@ -189,9 +190,11 @@ def main(argv=None) -> int:
         folder = tmp / "buffers" / "FashionMNIST" / toy[1]
         run(steps, "convert", cli("convert", "--to", "mct", str(folder), "--out", str(tmp / "mct"), "--quiet"), env,
             limit)
-        distill = ["distill", "--matcher", "mct", *toy, *data, "--buffer-path", str(tmp / "mct"), "--iterations", "10",
-                   "--syn-steps", "5", "--expert-epochs", "1", "--max-start-epoch", "2", "--eval-it", "10",
-                   "--num-eval", "1", "--epoch-eval-train", "5" if args.cpu_smoke else "20", "--quiet"]
+        toy_iterations = "2" if args.cpu_smoke else "10"
+        distill = ["distill", "--matcher", "mct", *toy, *data, "--buffer-path", str(tmp / "mct"), "--iterations",
+                   toy_iterations, "--syn-steps", "2" if args.cpu_smoke else "5", "--expert-epochs", "1",
+                   "--max-start-epoch", "2", "--eval-it", toy_iterations, "--num-eval", "1",
+                   "--epoch-eval-train", "1" if args.cpu_smoke else "20", "--quiet"]
         for mode in GRADIENT_MODES:
             measure(steps, f"distill {mode}", [*distill[1:], "--gradient-mode", mode, "--out", str(tmp / mode)], env,
                     limit, tmp / mode)
@@ -200,17 +203,17 @@ def main(argv=None) -> int:
             [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1", "-m",
              "mct_plugin.harness.cli", *distill, "--out", str(tmp / "torchrun")], env, limit)
         run(steps, "eval", cli("eval", "--run-dir", str(tmp / "first-order"), "--num-eval", "1",
-                               "--epoch-eval-train", "5" if args.cpu_smoke else "20", "--device", device), env, limit)
+                               "--epoch-eval-train", "1" if args.cpu_smoke else "20", "--device", device), env, limit)
         # the paper profile, CIFAR-10-shaped
         dataset = ["--dataset", "CIFAR10", "--data-path", args.cifar_path] if args.cifar_path else \
             ["--dataset", "CIFAR10Shapes"]
         model = "ConvNet" if not args.cpu_smoke else "ConvNetW16"
-        epochs, iterations = (8, 200) if not args.cpu_smoke else (3, 3)
+        epochs, iterations = (8, 200) if not args.cpu_smoke else (3, 2)
         run(steps, "paper experts", cli("experts", *dataset, "--model", model, "--device", device, "--num-experts",
                                         "1", "--train-epochs", str(epochs), "--buffer-path", str(tmp / "paper"),
                                         "--quiet"), env, limit)
         paper_out = tmp / "paper_run"
-        steps_override = [] if not args.cpu_smoke else ["--syn-steps", "3", "--expert-epochs", "1",
+        steps_override = [] if not args.cpu_smoke else ["--syn-steps", "2", "--expert-epochs", "1",
                                                         "--max-start-epoch", "1"]
         proc = run(steps, "paper profile", [sys.executable, "-m", "benchmarks.workloads", "distill_command",
             "--recipe", "mct/cifar10-ipc1", *dataset, "--model", model, "--device", device,
@@ -226,14 +229,15 @@ def main(argv=None) -> int:
                                        "peak_gpu_gb": measured["peak_gpu_gb"], "peak_rss_mb": measured["peak_rss_mb"],
                                        "finite": finite_outputs(paper_out)}
         # peak memory of every gradient mode on a long student rollout (ipc 10, syn_steps 80 on the GPU)
-        ipc, syn_steps = ("10", "80") if not args.cpu_smoke else ("1", "3")
+        ipc, syn_steps = ("10", "80") if not args.cpu_smoke else ("1", "2")
         report["gradient_memory"] = {"ipc": int(ipc), "syn_steps": int(syn_steps), "model": model, "modes": {}}
         for mode in GRADIENT_MODES:
             out = tmp / f"memory_{mode}"
             measured = measure(steps, f"memory {mode}", [
                 "--matcher", "mtt", *dataset, "--model", model, "--device", device, "--buffer-path", str(tmp / "paper"),
                 "--out", str(out), "--ipc", ipc, "--syn-steps", syn_steps, "--expert-epochs", "1",
-                "--max-start-epoch", "1", "--iterations", "3", "--eval-it", "0", "--gradient-mode", mode], env,
+                "--max-start-epoch", "1", "--iterations", "1" if args.cpu_smoke else "3", "--eval-it", "0",
+                "--gradient-mode", mode], env,
                 limit, out)
             if measured:
                 report["gradient_memory"]["modes"][mode] = measured

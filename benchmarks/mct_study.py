@@ -181,14 +181,14 @@ STUDIES = {
     }),
     # ConvNetW32 x 5 epochs: the tests' toy experts serve as its experts
     "long-quick": Study("long-quick", model="ConvNetW32", expert_subset=1000, num_experts=2, train_epochs=5,
-                        seeds=(0, 1), num_eval=1, epoch_eval_train=3, test_subset=500,
-                        runs_folder="runs_long", reeval_epochs=5,
-                        plans={1: IpcPlan(("mtt", WINNER), iterations=4, eval_every=2, syn_steps=3, expert_epochs=1,
+                        seeds=(0, 1), num_eval=1, epoch_eval_train=2, test_subset=500,
+                        runs_folder="runs_long", reeval_epochs=3,
+                        plans={1: IpcPlan(("mtt", WINNER), iterations=4, eval_every=2, syn_steps=2, expert_epochs=1,
                                           max_start_epoch=2)}),
     "quick": Study("quick", model="ConvNetW16", expert_subset=1000, num_experts=2, train_epochs=4, seeds=(0, 1),
-                   num_eval=2, epoch_eval_train=10, test_subset=500,
+                   num_eval=2, epoch_eval_train=5, test_subset=500,
                    plans={1: IpcPlan(("mtt", "p2", OFFICIAL, "p2-projected-cm"), iterations=4, eval_every=2,
-                                     syn_steps=3, expert_epochs=1, max_start_epoch=2)}),
+                                     syn_steps=2, expert_epochs=1, max_start_epoch=2)}),
 }
 
 

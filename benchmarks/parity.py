@@ -80,7 +80,7 @@ class ParitySettings:
 SETTINGS = {  # the study's ipc=1 plan and budget; only the final set is evaluated
     "cpu": ParitySettings("cpu", experts_study="cpu", plan=dataclasses.replace(STUDIES["cpu"].plans[1], arms=())),
     "quick": ParitySettings("quick", experts_study="", num_eval=1, epoch_eval_train=2,
-                            plan=IpcPlan((), iterations=4, eval_every=0, syn_steps=3, expert_epochs=1,
+                            plan=IpcPlan((), iterations=2, eval_every=0, syn_steps=2, expert_epochs=1,
                                          max_start_epoch=2)),
 }
 

@@ -46,7 +46,7 @@ def write_random_walk_buffer(directory: Path, model: str, epochs: int, experts: 
 
 
 def bench_experts(quick: bool) -> list[dict]:
-    model, subset = ("ConvNetW16", 1000) if quick else ("ConvNet", 0)
+    model, subset = ("ConvNetW16", 500) if quick else ("ConvNet", 0)
     rows = []
     for tuning in ("1", "0"):
         result = run_workload("expert_epoch", model, str(subset), env={"DD_HARNESS_MALLOC_TUNING": tuning},
@@ -61,7 +61,7 @@ def bench_experts(quick: bool) -> list[dict]:
 
 def bench_distill(quick: bool) -> list[dict]:
     if quick:
-        model, grid, iters = "ConvNetW16", [("mtt", "unrolled", 1, 5), ("mct", "constant-memory", 1, 5)], 3
+        model, grid, iters = "ConvNetW16", [("mtt", "unrolled", 1, 2), ("mct", "constant-memory", 1, 2)], 2
     else:
         model, iters = "ConvNet", 4
         grid = [("mtt", "unrolled", 1, 20), ("mtt", "unrolled", 10, 20)]
@@ -216,7 +216,7 @@ def plot_gradient_memory(payload: dict, path: Path) -> None:
 
 def bench_allocator(quick: bool) -> list[dict]:
     """Always in subprocesses: the tuning is applied once per process and cannot be undone."""
-    model, ipc, steps, iters = ("ConvNetW16", 1, 5, 3) if quick else ("ConvNet", 10, 20, 4)
+    model, ipc, steps, iters = ("ConvNetW16", 1, 2, 2) if quick else ("ConvNet", 10, 20, 4)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         buffers = write_random_walk_buffer(Path(tmp) / "buffers", model, epochs=10)
@@ -232,7 +232,7 @@ def bench_allocator(quick: bool) -> list[dict]:
 
 
 def bench_eval(quick: bool) -> list[dict]:
-    grid = [("ConvNetW16", 1, 5, 3)] if quick else [("ConvNetW32", 1, 300, 5), ("ConvNetW32", 10, 300, 5),
+    grid = [("ConvNetW16", 1, 2, 2)] if quick else [("ConvNetW32", 1, 300, 5), ("ConvNetW32", 10, 300, 5),
                                                     ("ConvNet", 1, 300, 5), ("ConvNet", 10, 50, 5)]
     rows = []
     for model, ipc, epochs, num_eval in grid:

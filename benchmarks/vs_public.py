@@ -32,7 +32,7 @@ same first-order gradient; every run's final set judged by our evaluation and by
 ``evaluate_synset``; ours - public with 95% Welch intervals; ``results/parity.json`` and
 ``results/parity.png``; resumable (``--hours``, cached steps). ``--swap dsa,init,...`` adds the
 ablation (the public program with one of our components, :mod:`benchmarks.public_swaps`).
-``--quick``: tiny experts, 4 iterations, 2 runs, one network (``parity_quick.json``).
+``--quick``: tiny experts, 2 iterations, 2 runs, one network (``parity_quick.json``).
 
 With ``--gradient-modes unrolled,checkpointed,first-order`` our side runs once per gradient mode, and
 ``--memory-only`` runs one iteration per program and records peak memory only (a memory figure does
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     parser.add_argument("--hours", type=float, default=1.8,
                         help="--accuracy: no new step (a distillation or an evaluation) after this many hours")
     parser.add_argument("--quick", action="store_true",
-                        help="--accuracy: tiny experts, 4 iterations, 1 network x 2 epochs (a smoke test)")
+                        help="--accuracy: tiny experts, 2 iterations, 1 network x 2 epochs (a smoke test)")
     parser.add_argument("--cache", default=None, help="--accuracy: the cache of runs (default: user cache)")
     parser.add_argument("--syn-steps", type=int, default=20)
     parser.add_argument("--iterations", type=int, default=6, help="timed iterations per run")

@@ -9,6 +9,7 @@ import gzip
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -218,16 +219,56 @@ def file_permissions_preexec():
                 "the interpreter is not reachable by user nobody)")
 
 
-def random_trajectory(model: str, epochs: int, seed: int) -> list[list[torch.Tensor]]:
-    """A random walk in ``model``'s parameter space with ``epochs + 1`` checkpoints (shapes only
-    matter to readers and converters; real experts come from ``expert_root``)."""
+@functools.cache
+def model_shapes(model: str) -> list[torch.Size]:
+    """The parameter shapes of ``model`` on 1x28x28 images and 10 classes (Fashion-MNIST's)."""
     from mct_plugin.harness.models import FunctionalModel
 
+    return FunctionalModel(create_model(model, 1, 10, (28, 28))).shapes
+
+
+def random_trajectory(shapes: str | Sequence[Sequence[int]], epochs: int, seed: int, *, start: float = 0.1,
+                      step: float = 0.01) -> list[list[torch.Tensor]]:
+    """An expert trajectory of ``epochs + 1`` checkpoints: a seeded random walk from a point of scale
+    ``start``, adding noise of scale ``step`` each epoch, in the parameter space of a model (its
+    name: shapes only matter to readers and converters; real experts come from ``expert_root``) or
+    of the tensors of ``shapes``. The same arguments give the same tensors."""
     generator = torch.Generator().manual_seed(seed)
-    shapes = FunctionalModel(create_model(model, 1, 10, (28, 28))).shapes
-    point = [0.1 * torch.randn(s, generator=generator) for s in shapes]
+    if isinstance(shapes, str):
+        shapes = model_shapes(shapes)
+    point = [start * torch.randn(s, generator=generator) for s in shapes]
     trajectory = [point]
     for _ in range(epochs):
-        point = [p + 0.01 * torch.randn(p.shape, generator=generator) for p in point]
+        point = [p + step * torch.randn(p.shape, generator=generator) for p in point]
         trajectory.append(point)
     return trajectory
+
+
+class PickleExploit:
+    """Unpickled, it runs ``touch marker`` (what a malicious checkpoint or buffer does): a loader that
+    refuses pickles importing code leaves ``marker`` absent."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+QUICK_DISTILL = {"matcher": "mtt", "iterations": 2, "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 2,
+                 "eval_it": 0, "quiet": True}
+
+
+def distill_args(model: str, *extra: str, **options) -> list[str]:
+    """The command line of a real distillation of ``model`` that takes seconds: ``distill`` with the
+    options of ``QUICK_DISTILL`` and ``options`` over them (keywords spelt as the config's fields:
+    ``syn_steps=5`` is ``--syn-steps 5``; ``True`` is a flag; ``None`` or ``False`` leaves the option
+    out), then ``extra`` as written (last: over any of the above)."""
+    args = ["distill", "--model", model]
+    for name, value in {**QUICK_DISTILL, **options}.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value is not None and value is not False:
+            args += [flag, str(value)]
+    return [*args, *extra]

@@ -19,26 +19,17 @@ import torch
 
 from mct_plugin.harness.config import DistillConfig
 
-from helpers import (assert_one_line_error, file_permissions_preexec, random_trajectory, run_cli_batch, run_main,
-                      tree_snapshot)
+from helpers import (PickleExploit, assert_one_line_error, distill_args, file_permissions_preexec, random_trajectory,
+                     run_cli_batch, run_main, tree_snapshot)
 
 MODEL = "ConvNetW16"
-
-
-def trajectory(epochs: int = 3, seed: int = 0) -> list[list[torch.Tensor]]:
-    return random_trajectory(MODEL, epochs, seed)
 
 
 def buffer_folder(root: Path) -> Path:
     """A valid replay buffer (2 experts, 3 epochs, ConvNetW16 shapes) in its own folder."""
     root.mkdir(parents=True, exist_ok=True)
-    torch.save([trajectory(seed=0), trajectory(seed=1)], root / "replay_buffer_0.pt")
+    torch.save([random_trajectory(MODEL, 3, seed) for seed in (0, 1)], root / "replay_buffer_0.pt")
     return root
-
-
-def distill(*args: str) -> list[str]:
-    return ["distill", "--matcher", "mtt", "--model", MODEL, "--iterations", "2", "--syn-steps", "2",
-            "--expert-epochs", "1", "--max-start-epoch", "2", "--eval-it", "0", "--quiet", *args]
 
 
 def convert(*args: str) -> list[str]:
@@ -54,7 +45,7 @@ def test_a_replay_buffer_symlink_that_cannot_be_followed_is_named(tmp_path, caps
     os.symlink(bad.name if link == "loop" else "missing.pt", bad)  # a loop: the link points at itself
     before = tree_snapshot(folder)
     out = tmp_path / "out"
-    args = {"distill": distill("--data-path", str(mini_fmnist_dir), "--buffer-path", str(folder), "--out", str(out)),
+    args = {"distill": distill_args(MODEL, data_path=mini_fmnist_dir, buffer_path=folder, out=out),
             "convert folder": convert(str(folder), "--out", str(out)),
             "convert file": convert(str(bad), "--out", str(out))}[command]
     proc = run_main(capsys, *args)
@@ -67,8 +58,7 @@ def test_a_replay_buffer_symlink_that_cannot_be_followed_is_named(tmp_path, caps
 def test_a_buffer_path_that_is_a_symlink_loop_is_reported_as_not_found(tmp_path, capsys, mini_fmnist_dir):
     loop = tmp_path / "buffers"
     os.symlink(loop.name, loop)
-    proc = run_main(capsys, *distill("--data-path", str(mini_fmnist_dir), "--buffer-path", str(loop),
-                                     "--out", str(tmp_path / "out")))
+    proc = run_main(capsys, *distill_args(MODEL, data_path=mini_fmnist_dir, buffer_path=loop, out=tmp_path / "out"))
     assert_one_line_error(proc, "no expert buffers found", str(loop))
     assert not (tmp_path / "out").exists()
 
@@ -88,7 +78,7 @@ def test_broken_buffer_contents_through_the_distill_command(tmp_path, capsys, mi
     folder = tmp_path / "buffers"
     folder.mkdir()
     path = folder / "replay_buffer_0.pt"
-    broken = trajectory()
+    broken = random_trajectory(MODEL, 3, seed=0)
     if case == "zero-byte":
         path.write_bytes(b"")
     else:
@@ -99,8 +89,7 @@ def test_broken_buffer_contents_through_the_distill_command(tmp_path, capsys, mi
         torch.save([broken], path)
     before = tree_snapshot(folder)
     out = tmp_path / "run"
-    proc = run_main(capsys, *distill("--data-path", str(mini_fmnist_dir), "--buffer-path", str(folder),
-                                     "--out", str(out)))
+    proc = run_main(capsys, *distill_args(MODEL, data_path=mini_fmnist_dir, buffer_path=folder, out=out))
     assert_one_line_error(proc, str(folder), fragment)
     assert tree_snapshot(folder) == before and not out.exists()
 
@@ -108,7 +97,7 @@ def test_broken_buffer_contents_through_the_distill_command(tmp_path, capsys, mi
 def test_floating_point_buffers_other_than_float32_are_accepted(tmp_path):
     from mct_plugin.harness.experts.buffers import load_replay_buffer
 
-    original = trajectory()
+    original = random_trajectory(MODEL, 3, seed=0)
     torch.save([[[t.double() for t in c] for c in original]], tmp_path / "replay_buffer_0.pt")
     (loaded,) = load_replay_buffer(tmp_path / "replay_buffer_0.pt", [tuple(t.shape) for t in original[0]])
     assert all(t.dtype == torch.float32 for t in loaded[0])
@@ -145,8 +134,8 @@ def test_broken_mct_files_are_refused_by_the_mct_matcher(tmp_path, capsys, mini_
         save_file(tensors, str(path), metadata=metadata)
     before = tree_snapshot(converted)
     out = tmp_path / "run"
-    proc = run_main(capsys, *distill("--matcher", "mct", "--data-path", str(mini_fmnist_dir), "--buffer-path",
-                                     str(converted), "--out", str(out)))
+    proc = run_main(capsys, *distill_args(MODEL, matcher="mct", data_path=mini_fmnist_dir, buffer_path=converted,
+                                          out=out))
     assert_one_line_error(proc, str(path), fragment)
     assert tree_snapshot(converted) == before and not out.exists()
 
@@ -165,14 +154,6 @@ def _run_directory(tmp_path: Path, mini_fmnist_dir: Path) -> Path:
     return run
 
 
-class _Exploit:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 BROKEN_CHECKPOINTS = {
     "exploit": "refused to load - the pickle references",
     "truncated": "is truncated or not a torch file",
@@ -188,7 +169,7 @@ def test_a_broken_checkpoint_is_refused_on_resume(tmp_path, capsys, mini_fmnist_
     checkpoint = run / "checkpoint.pt"
     marker = tmp_path / "pwned"
     if case == "exploit":
-        torch.save({"iteration": 1, "images": _Exploit(marker)}, checkpoint)
+        torch.save({"iteration": 1, "images": PickleExploit(marker)}, checkpoint)
     elif case == "truncated":
         data = io.BytesIO()
         torch.save({"iteration": 1, "images": torch.zeros(10, 1, 28, 28)}, data)
@@ -281,8 +262,8 @@ def test_unreadable_inputs_and_unwritable_outputs():
             path.chmod(0)
         read_only_out.chmod(0o555)
         results = run_cli_batch([
-            distill("--buffer-path", str(unreadable_file), "--out", str(base / "run1")),
-            distill("--buffer-path", str(unreadable_folder), "--out", str(base / "run2")),
+            distill_args(MODEL, buffer_path=unreadable_file, out=base / "run1"),
+            distill_args(MODEL, buffer_path=unreadable_folder, out=base / "run2"),
             convert(str(unreadable_source), "--out", str(base / "out3")),
             convert(str(readable), "--out", str(read_only_out)),
             ["data", "--data-path", str(idx)],

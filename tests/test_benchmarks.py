@@ -26,24 +26,32 @@ def out(tmp_path_factory):
     return tmp_path_factory.mktemp("bench")
 
 
+@pytest.fixture(scope="module")
+def speed_quick(out) -> dict:
+    """One quick run of every part of speed.py the tests check (the gradient part with --modes)."""
+    bench("speed.py", "--quick", "--only", "experts,distill,eval,allocator,gradients-ipc1-memory", "--modes",
+          "first-order,checkpointed", "--out", str(out))
+    return json.loads((out / "speed.json").read_text())
+
+
 @pytest.mark.slow
-def test_speed_quick(out):
-    bench("speed.py", "--quick", "--out", str(out))
-    data = json.loads((out / "speed.json").read_text())
+def test_speed_quick(speed_quick):
+    data = speed_quick
     assert data["quick"] and data["machine"]["cores"] >= 1 and data["command"].startswith("python -m benchmarks.speed")
     assert {r["allocator_tuning"] for r in data["experts"]} == {True, False}
     assert all(r["seconds_per_iteration"] > 0 and r["peak_rss_mb"] > 0 for r in data["distill"])
+    for row in data["distill"] + data["allocator"]:  # 2 iterations, the first (warm-up) one not timed
+        assert row["iterations_timed"] == len(row["seconds"]) == 1
+        assert row["seconds_per_iteration"] == pytest.approx(sum(row["seconds"]) / len(row["seconds"]))
     assert {r["how"] for r in data["eval"]} == {"sequential", "batched"}
     assert [r["allocator_tuning"] for r in data["allocator"]] == [True, False]
     assert all(r["seconds_per_iteration"] > 0 and r["peak_rss_mb"] > 0 for r in data["allocator"])
 
 
 @pytest.mark.slow
-def test_speed_quick_gradient_modes(tmp_path):
+def test_speed_quick_gradient_modes(speed_quick):
     # --modes: only the modes asked for (unrolled is timed against the others in the full parts)
-    bench("speed.py", "--quick", "--only", "gradients-ipc1-memory", "--modes", "first-order,checkpointed", "--out",
-          str(tmp_path))
-    rows = json.loads((tmp_path / "speed.json").read_text())["gradients-ipc1-memory"]
+    rows = speed_quick["gradients-ipc1-memory"]
     assert [(r["gradient_mode"], r["syn_steps"]) for r in rows] == [
         (mode, steps) for steps in (3, 6) for mode in ("checkpointed", "first-order")]
     assert all(r["peak_rss_mb"] > 0 and r["unrolled_estimate_gb"] > 0 for r in rows)
@@ -79,6 +87,7 @@ def test_storage_quick(out, tmp_path):
     data = json.loads((out / "storage.json").read_text())
     first = data["sizes"]["rows"][0]
     assert first["waypoints"] == 2 and first["ratio"] < 0.25 and first["mct_bytes"] > 0
+    assert first["ratio"] == pytest.approx(first["mct_bytes"] / first["mtt_bytes"])
     assert [r["dtype"] for r in data["accuracy"]["rows"]] == ["float32", "float32"]
 
 
@@ -87,6 +96,7 @@ def test_distributed_quick(out):
     bench("distributed.py", "--quick", "--out", str(out))
     rows = json.loads((out / "distributed.json").read_text())["rows"]
     assert [r["processes"] for r in rows] == [1, 2] and all(r["segments_per_s"] > 0 for r in rows)
+    assert all(r["segments_per_s"] == pytest.approx(r["processes"] * r["iterations_per_s"]) for r in rows)
 
 
 @pytest.mark.slow
@@ -96,6 +106,8 @@ def test_cli_startup_quick(out):
     data = json.loads((out / "cli_startup_quick.json").read_text())
     assert [r["command"] for r in data["rows"]] == ["dd-harness --help", 'python -c "import torch"']
     assert all(r["runs"] == 2 and r["median_seconds"] > 0 for r in data["rows"]) and data["help_over_import_torch"] > 0
+    help_row, torch_row = data["rows"]
+    assert data["help_over_import_torch"] == pytest.approx(help_row["median_seconds"] / torch_row["median_seconds"])
 
 
 def test_results_markdown_is_generated_from_json(tmp_path):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,11 +12,8 @@ from mct_plugin.harness.experts.buffers import (load_replay_buffer, next_buffer_
 from mct_plugin.harness.errors import BufferFormatError, DataNotFoundError
 from mct_plugin.harness.models import FunctionalModel
 
-from helpers import SMALL_MODEL, assert_one_line_error, components, create_model, run_cli
-
-
-def small_shapes():
-    return FunctionalModel(create_model(SMALL_MODEL, 1, 10, (28, 28))).shapes
+from helpers import (SMALL_MODEL, PickleExploit, assert_one_line_error, components, create_model, distill_args,
+                     model_shapes, random_trajectory, run_cli)
 
 
 def test_experts_write_the_public_layout_readable_with_plain_torch(expert_dir):
@@ -31,7 +26,7 @@ def test_experts_write_the_public_layout_readable_with_plain_torch(expert_dir):
     assert isinstance(trajectory, list) and len(trajectory) == 6  # 5 epochs -> 6 checkpoints
     checkpoint = trajectory[0]
     assert isinstance(checkpoint, list) and all(type(t) is torch.Tensor for t in checkpoint)
-    assert [tuple(t.shape) for t in checkpoint] == small_shapes()
+    assert [tuple(t.shape) for t in checkpoint] == model_shapes(SMALL_MODEL)
     assert all(t.dtype == torch.float32 and t.device.type == "cpu" for t in checkpoint)
     # parameters are copied at every epoch: consecutive checkpoints differ (the CPU aliasing trap)
     for k in range(5):
@@ -92,17 +87,11 @@ def test_buffer_dir_resolution_follows_the_public_layout(expert_root, expert_dir
 
 
 # -- bad input ------------------------------------------------------------------------------
-def _good_trajectory(epochs=2):
-    torch.manual_seed(0)
-    shapes = small_shapes()
-    return [[torch.randn(s) * (k + 1) for s in shapes] for k in range(epochs + 1)]
-
-
 def test_round_trip_of_a_valid_buffer(tmp_path):
-    path = save_replay_buffer([_good_trajectory()], tmp_path / "replay_buffer_0.pt")
-    loaded = load_replay_buffer(path, small_shapes())
+    path = save_replay_buffer([random_trajectory(SMALL_MODEL, 2, seed=0)], tmp_path / "replay_buffer_0.pt")
+    loaded = load_replay_buffer(path, model_shapes(SMALL_MODEL))
     assert len(loaded) == 1 and len(loaded[0]) == 3
-    assert all(torch.equal(a, b) for a, b in zip(loaded[0][2], _good_trajectory()[2]))
+    assert all(torch.equal(a, b) for a, b in zip(loaded[0][2], random_trajectory(SMALL_MODEL, 2, seed=0)[2]))
     assert replay_buffer_files(tmp_path) == [path]
 
 
@@ -126,24 +115,24 @@ def test_malformed_buffers_name_file_expert_checkpoint_parameter(tmp_path, case,
 
 
 def test_nan_and_shape_mismatch_are_located(tmp_path):
-    trajectory = _good_trajectory()
+    trajectory = random_trajectory(SMALL_MODEL, 2, seed=0)
     trajectory[1][3][0] = float("nan")
-    torch.save([_good_trajectory(), trajectory], tmp_path / "nan.pt")
+    torch.save([random_trajectory(SMALL_MODEL, 2, seed=0), trajectory], tmp_path / "nan.pt")
     with pytest.raises(BufferFormatError, match=r"nan.pt: expert 1, checkpoint 1, parameter 3 contains NaN or Inf"):
-        load_replay_buffer(tmp_path / "nan.pt", small_shapes())
+        load_replay_buffer(tmp_path / "nan.pt", model_shapes(SMALL_MODEL))
     with pytest.raises(BufferFormatError, match=r"expert 0, checkpoint 0, parameter 0 has shape \(32, 1, 3, 3\), expected \(128, 1, 3, 3\)"):
         load_replay_buffer(tmp_path / "nan.pt", FunctionalModel(create_model("ConvNet", 1, 10, (28, 28))).shapes)
 
 
 def test_identical_checkpoints_are_refused_as_a_broken_recording(tmp_path):
-    final = _good_trajectory()[-1]
+    final = random_trajectory(SMALL_MODEL, 2, seed=0)[-1]
     torch.save([[final] * 4], tmp_path / "aliased.pt")  # what the public buffer.py records on CPU
     with pytest.raises(BufferFormatError, match="all 4 checkpoints are identical"):
         load_replay_buffer(tmp_path / "aliased.pt")
 
 
 def test_truncated_and_empty_files(tmp_path):
-    path = save_replay_buffer([_good_trajectory()], tmp_path / "good.pt")
+    path = save_replay_buffer([random_trajectory(SMALL_MODEL, 2, seed=0)], tmp_path / "good.pt")
     (tmp_path / "cut.pt").write_bytes(path.read_bytes()[:2000])
     (tmp_path / "zero.pt").write_bytes(b"")
     with pytest.raises(BufferFormatError, match="cut.pt is truncated or not a torch file"):
@@ -152,19 +141,11 @@ def test_truncated_and_empty_files(tmp_path):
         load_replay_buffer(tmp_path / "zero.pt")
 
 
-class _Exploit:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 @pytest.mark.parametrize("writer", ["torch", "pickle"])
 def test_pickles_that_import_code_are_refused_without_running_it(tmp_path, writer):
     marker = tmp_path / "pwned"
     path = tmp_path / "replay_buffer_0.pt"
-    payload = [[[_Exploit(marker)]]]
+    payload = [[[PickleExploit(marker)]]]
     if writer == "torch":
         torch.save(payload, path)
     else:
@@ -178,7 +159,6 @@ def test_cli_rejects_a_broken_buffer_in_one_line(tmp_path):
     directory = tmp_path / "FashionMNIST" / SMALL_MODEL
     directory.mkdir(parents=True)
     torch.save([[["not a tensor"], ["x"]]], directory / "replay_buffer_0.pt")
-    proc = run_cli("distill", "--matcher", "mtt", "--model", SMALL_MODEL, "--buffer-path", str(tmp_path),
-                   "--out", str(tmp_path / "run"), "--iterations", "1")
+    proc = run_cli(*distill_args(SMALL_MODEL, buffer_path=tmp_path, out=tmp_path / "run", iterations=1))
     assert_one_line_error(proc, "replay_buffer_0.pt: expert 0, checkpoint 0 has 1 tensors, expected 14")
     assert not (tmp_path / "run").exists()

@@ -12,7 +12,7 @@ from mct_plugin.harness.distill import Distillation, distill
 from mct_plugin.harness.eval.protocol import evaluate_set
 from mct_plugin.harness.io.metric_names import EVALUATION, RANDOM_SUBSET
 
-from helpers import SMALL_MODEL, assert_one_line_error, run_cli, tree_snapshot, components
+from helpers import SMALL_MODEL, assert_one_line_error, components, distill_args, run_cli, tree_snapshot
 
 ITERATIONS = 60
 
@@ -84,9 +84,8 @@ def test_a_buffer_in_the_public_mtt_layout_is_consumed(tmp_path, expert_dir):
     torch.save([[[t.clone() for t in checkpoint] for checkpoint in trajectory] for trajectory in experts],
                target / "replay_buffer_0.pt")
     out = tmp_path / "run"
-    proc = run_cli("distill", "--matcher", "mtt", "--model", SMALL_MODEL, "--buffer-path", str(root), "--out", str(out),
-                   "--iterations", "3", "--eval-it", "0", "--syn-steps", "5", "--expert-epochs", "2",
-                   "--max-start-epoch", "3", "--quiet")
+    proc = run_cli(*distill_args(SMALL_MODEL, buffer_path=root, out=out, iterations=3, syn_steps=5, expert_epochs=2,
+                                 max_start_epoch=3))
     assert proc.returncode == 0, proc.stderr
     assert f"1 buffer file(s) in {target}" in proc.stderr
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3  # --eval-it 0: no row for the last iteration
@@ -186,14 +185,8 @@ def test_curves_show_loss_accuracy_against_the_random_subset_alpha_and_start_epo
 
 
 # -- bad input: one line, non-zero exit, nothing written --------------------------------------
-def distill_cli(expert_root, out, *extra):
-    return run_cli("distill", "--matcher", "mtt", "--model", SMALL_MODEL, "--buffer-path", str(expert_root),
-                   "--out", str(out), "--iterations", "2", "--eval-it", "0", "--syn-steps", "2",
-                   "--expert-epochs", "2", "--max-start-epoch", "3", "--quiet", *extra)
-
-
 def test_no_buffers_names_the_searched_paths(tmp_path):
-    proc = distill_cli(tmp_path / "empty", tmp_path / "run")
+    proc = run_cli(*distill_args(SMALL_MODEL, buffer_path=tmp_path / "empty", out=tmp_path / "run"))
     assert_one_line_error(proc, "no expert buffers found", str(tmp_path / "empty"),
                           str(tmp_path / "empty" / "FashionMNIST" / SMALL_MODEL))
     assert not (tmp_path / "run").exists()
@@ -201,7 +194,8 @@ def test_no_buffers_names_the_searched_paths(tmp_path):
 
 @pytest.mark.parametrize("extra,fragment", [
     (["--ipc", "6001"], "--ipc 6001 is larger than the smallest class of FashionMNIST (6000 images)"),
-    (["--max-start-epoch", "5"], "--max-start-epoch 5 + --expert-epochs 2 reaches epoch 6, beyond the 5 epochs"),
+    (["--max-start-epoch", "5", "--expert-epochs", "2"],
+     "--max-start-epoch 5 + --expert-epochs 2 reaches epoch 6, beyond the 5 epochs"),
     (["--syn-steps", "0"], "--syn-steps must be at least 1 (got 0)"),
     (["--expert-epochs", "1.5"], "--expert-epochs must be an integer for the discrete sampler"),
     (["--sampler", "nope"], "unknown sampler 'nope'; registered: continuous, discrete"),
@@ -211,22 +205,24 @@ def test_no_buffers_names_the_searched_paths(tmp_path):
     (["--gradient-mode", "exact"], "invalid choice: 'exact'"),
 ])
 def test_impossible_options_are_refused_before_anything_is_written(tmp_path, expert_root, extra, fragment):
-    proc = distill_cli(expert_root, tmp_path / "run", *extra)
+    proc = run_cli(*distill_args(SMALL_MODEL, *extra, buffer_path=expert_root, out=tmp_path / "run"))
     assert_one_line_error(proc, fragment)
     assert not (tmp_path / "run").exists()
 
 
 def test_an_existing_run_is_never_overwritten_without_a_flag(tmp_path, expert_root):
     out = tmp_path / "run"
-    assert distill_cli(expert_root, out).returncode == 0
+    args = distill_args(SMALL_MODEL, buffer_path=expert_root, out=out)
+    assert run_cli(*args).returncode == 0
     before = tree_snapshot(out)
-    proc = distill_cli(expert_root, out)
+    proc = run_cli(*args)
     assert_one_line_error(proc, f"{out} already holds results", "--overwrite", "--resume")
     assert tree_snapshot(out) == before
-    assert distill_cli(expert_root, out, "--overwrite").returncode == 0
+    assert run_cli(*args, "--overwrite").returncode == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [0, 1] and all("loss" in r for r in rows)  # --eval-it 0: no empty row
-    assert_one_line_error(distill_cli(expert_root, tmp_path / "other", "--resume"), "cannot resume")
+    proc = run_cli(*distill_args(SMALL_MODEL, buffer_path=expert_root, out=tmp_path / "other", resume=True))
+    assert_one_line_error(proc, "cannot resume")
 
 
 @pytest.mark.slow
@@ -264,8 +260,7 @@ def test_auto_gradient_picks_checkpointed_under_a_memory_limit_resumes_and_match
 
 def test_a_memory_limit_that_is_not_a_size_is_one_line(tmp_path, expert_root):
     out = tmp_path / "run"
-    proc = run_cli("distill", "--matcher", "mtt", "--model", SMALL_MODEL, "--buffer-path", str(expert_root), "--out",
-                   str(out), "--iterations", "1", "--eval-it", "0", "--syn-steps", "2", "--expert-epochs", "1",
-                   "--max-start-epoch", "2", "--quiet", env={"DD_HARNESS_MEMORY_LIMIT": "lots"})
+    proc = run_cli(*distill_args(SMALL_MODEL, buffer_path=expert_root, out=out, iterations=1),
+                   env={"DD_HARNESS_MEMORY_LIMIT": "lots"})
     assert_one_line_error(proc, "DD_HARNESS_MEMORY_LIMIT='lots' is not a memory size")
     assert not out.exists() or not any(out.iterdir())

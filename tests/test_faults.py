@@ -29,7 +29,7 @@ import torch
 from mct_plugin.harness.io.metric_names import EVALUATION
 from mct_plugin.harness.models import FunctionalModel
 
-from helpers import ALL_KILL_POINTS, cli_env, create_model, temporaries, tree_snapshot
+from helpers import ALL_KILL_POINTS, cli_env, create_model, distill_args, temporaries, tree_snapshot
 
 # -- running and killing a CLI subprocess --------------------------------------------------------
 
@@ -215,11 +215,9 @@ def test_experts_stop_cleanly_on_a_signal_and_the_same_command_resumes(tmp_path,
 
 
 # -- distill ---------------------------------------------------------------------------------------
-def distill_args(data: Path, buffers: Path, out: Path) -> list[str]:
-    return ["distill", "--matcher", "mtt", "--model", "ConvNetW16", "--data-path", str(data), "--buffer-path",
-            str(buffers), "--out", str(out), "--iterations", "12", "--syn-steps", "5", "--expert-epochs", "1",
-            "--max-start-epoch", "1", "--lr-img", "100", "--lr-lr", "1e-7", "--eval-it", "6", "--num-eval", "1",
-            "--epoch-eval-train", "20", "--checkpoint-every", "2", "--seed", "5", "--quiet"]
+# 12 iterations, a checkpoint every 2 and evaluations at 0, 6 and 12: kills land between all of them
+KILLED_DISTILL = {"iterations": 12, "syn_steps": 5, "max_start_epoch": 1, "lr_img": 100, "lr_lr": "1e-7", "eval_it": 6,
+                  "num_eval": 1, "epoch_eval_train": 20, "checkpoint_every": 2, "seed": 5}
 
 
 DISTILL_OUTPUTS = ("images.pt", "labels.pt", "lr.pt", "best/images.pt", "best/labels.pt", "best/lr.pt")
@@ -242,7 +240,8 @@ def assert_same_run(run: Path, reference: Path) -> None:
 @pytest.fixture(scope="module")
 def distill_reference(tmp_path_factory, mini_fmnist_dir, experts_reference) -> Reference:
     out = tmp_path_factory.mktemp("distill-reference") / "run"
-    args = distill_args(mini_fmnist_dir, experts_reference.root, out)
+    args = distill_args("ConvNetW16", data_path=mini_fmnist_dir, buffer_path=experts_reference.root, out=out,
+                        **KILLED_DISTILL)
     last_row = '{"iteration": 12,'
     outcome = run_cli_until(args, marker=lambda: (out / "checkpoint.pt").exists(),
                             done=lambda: last_row in (out / "metrics.jsonl").read_text())
@@ -257,7 +256,8 @@ def distill_reference(tmp_path_factory, mini_fmnist_dir, experts_reference) -> R
 def test_distill_killed_at_random_points_resumes_bit_identically(tmp_path, mini_fmnist_dir, experts_reference,
                                                                  distill_reference, kill_point):
     out = tmp_path / "run"
-    args = distill_args(mini_fmnist_dir, experts_reference.root, out)
+    args = distill_args("ConvNetW16", data_path=mini_fmnist_dir, buffer_path=experts_reference.root, out=out,
+                        **KILLED_DISTILL)
     resumed = kill_then_continue("distill", kill_point, distill_reference, args, args + ["--resume"],
                                  lambda: (out / "checkpoint.pt").exists())
     if resumed is not None:
@@ -272,7 +272,8 @@ def test_distill_killed_before_its_first_checkpoint_restarts_from_config_json(tm
     without retyping an option, restarts the run from its config.json and ends with the uninterrupted
     run's images bit for bit."""
     out = tmp_path / "run"
-    args = distill_args(mini_fmnist_dir, experts_reference.root, out) + ["--checkpoint-every", "1000"]
+    args = distill_args("ConvNetW16", data_path=mini_fmnist_dir, buffer_path=experts_reference.root, out=out,
+                        **{**KILLED_DISTILL, "checkpoint_every": 1000})
     killed = run_cli_until(args, marker=lambda: (out / "metrics.jsonl").is_file()
                            and len((out / "metrics.jsonl").read_text().splitlines()) >= 2, delay=0)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -290,7 +291,8 @@ def test_distill_finishes_the_iteration_checkpoints_and_exits_130_on_a_signal(tm
                                                                               experts_reference, distill_reference,
                                                                               sig):
     out = tmp_path / "run"
-    args = distill_args(mini_fmnist_dir, experts_reference.root, out)
+    args = distill_args("ConvNetW16", data_path=mini_fmnist_dir, buffer_path=experts_reference.root, out=out,
+                        **KILLED_DISTILL)
     stopped = run_cli_until(args, marker=lambda: (out / "checkpoint.pt").exists(), delay=0.2, sig=sig)
     line = interrupted_line(stopped)
     assert f"interrupted by signal {int(sig)} after iteration" in line

@@ -22,7 +22,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import random_trajectory, run_cli_in_process, temporaries, tree_snapshot
+from helpers import distill_args, random_trajectory, run_cli_in_process, temporaries, tree_snapshot
 
 pytestmark = pytest.mark.fuzz
 MODEL = "ConvNetW16"
@@ -71,7 +71,7 @@ def report(name: str, tally: Counter) -> None:
 @pytest.fixture(scope="module")
 def buffers(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz_buffers")
-    torch.save([random_trajectory(MODEL, 3, seed=0), random_trajectory(MODEL, 3, seed=1)], root / "replay_buffer_0.pt")
+    torch.save([random_trajectory(MODEL, 3, seed) for seed in (0, 1)], root / "replay_buffer_0.pt")
     return root
 
 
@@ -82,10 +82,7 @@ def converted(tmp_path_factory, buffers):
     return out
 
 
-def distill_args(buffers: Path, out: Path, data: Path, matcher: str = "mtt") -> list[str]:
-    return ["distill", "--matcher", matcher, "--model", MODEL, "--buffer-path", str(buffers), "--data-path", str(data),
-            "--out", str(out), "--iterations", "1", "--syn-steps", "1", "--expert-epochs", "1", "--max-start-epoch", "2",
-            "--eval-it", "0", "--epoch-eval-train", "2", "--num-eval", "1", "--quiet"]
+FUZZED_DISTILL = {"iterations": 1, "syn_steps": 1, "epoch_eval_train": 2, "num_eval": 1}  # over helpers.QUICK_DISTILL
 
 
 def test_distill_options(request, tmp_path, buffers, mini_fmnist_dir):
@@ -98,7 +95,8 @@ def test_distill_options(request, tmp_path, buffers, mini_fmnist_dir):
         out = tmp_path / "run"
         shutil.rmtree(out, ignore_errors=True)
         inputs = {buffers: tree_snapshot(buffers)}
-        args = distill_args(buffers, out, mini_fmnist_dir, matcher) + [f"--{name.replace('_', '-')}={value}"]
+        args = distill_args(MODEL, f"--{name.replace('_', '-')}={value}", matcher=matcher, buffer_path=buffers,
+                            data_path=mini_fmnist_dir, out=out, **FUZZED_DISTILL)
         tally[check_contract(run_cli_in_process(*args), out, inputs)] += 1
 
     check()
@@ -108,7 +106,8 @@ def test_distill_options(request, tmp_path, buffers, mini_fmnist_dir):
 def test_experts_and_eval_options(request, tmp_path, mini_fmnist_dir, buffers):
     tally: Counter[str] = Counter()
     run = tmp_path / "finished"
-    assert run_cli_in_process(*distill_args(buffers, run, mini_fmnist_dir)).returncode == 0
+    assert run_cli_in_process(*distill_args(MODEL, buffer_path=buffers, data_path=mini_fmnist_dir, out=run,
+                                            **FUZZED_DISTILL)).returncode == 0
 
     @fuzz_settings(request)
     @given(command=st.sampled_from(["experts", "eval"]), name=st.data(), value=st.sampled_from(WEIRD_VALUES))
@@ -199,7 +198,8 @@ def test_corrupted_buffers_and_mct_files(request, tmp_path, buffers, converted, 
         if command == "convert":
             args = ["convert", "--to", "mct", str(folder), "--out", str(out), "--quiet"]
         else:
-            args = distill_args(folder, out, mini_fmnist_dir, "mct" if target == "mct" else "mtt")
+            args = distill_args(MODEL, matcher="mct" if target == "mct" else "mtt", buffer_path=folder,
+                                data_path=mini_fmnist_dir, out=out, **FUZZED_DISTILL)
         tally[check_contract(run_cli_in_process(*args), out, inputs)] += 1
 
     check()
@@ -209,7 +209,8 @@ def test_corrupted_buffers_and_mct_files(request, tmp_path, buffers, converted, 
 def test_corrupted_run_directories(request, tmp_path, buffers, mini_fmnist_dir):
     tally: Counter[str] = Counter()
     finished = tmp_path / "finished"
-    assert run_cli_in_process(*distill_args(buffers, finished, mini_fmnist_dir)).returncode == 0
+    assert run_cli_in_process(*distill_args(MODEL, buffer_path=buffers, data_path=mini_fmnist_dir, out=finished,
+                                            **FUZZED_DISTILL)).returncode == 0
 
     @fuzz_settings(request)
     @given(file=st.sampled_from(["images.pt", "labels.pt", "lr.pt", "config.json", "checkpoint.pt"]),

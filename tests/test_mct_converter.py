@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import io
 import json
-import os
 
 import pytest
 import torch
 from safetensors import safe_open
 
-from mct_plugin.harness.models import FunctionalModel
 from mct_plugin.mct.convexified import ConvexifiedTrajectory, waypoint_epochs
 from mct_plugin.mct.format import read_mct_file
 from mct_plugin.mct.public_format import load_public_pair
 
-from helpers import SMALL_MODEL, assert_one_line_error, convexify, create_model, run_cli, tree_snapshot
+from helpers import (SMALL_MODEL, PickleExploit, assert_one_line_error, convexify, model_shapes, random_trajectory, run_cli,
+                     tree_snapshot)
 
-SHAPES = FunctionalModel(create_model(SMALL_MODEL, 1, 10, (28, 28))).shapes
+SHAPES = model_shapes(SMALL_MODEL)
 P2 = ("--waypoints", "2", "--smooth", "none", "--waypoint-spacing", "even")  # start and end exact
 
 
@@ -27,24 +26,14 @@ def torch_bytes(obj) -> bytes:
     return buffer.getvalue()
 
 
-def random_trajectory(epochs: int, seed: int):
-    torch.manual_seed(seed)
-    point = [torch.randn(s) * 0.1 for s in SHAPES]
-    trajectory = [point]
-    for _ in range(epochs):
-        point = [p + 0.01 * torch.randn_like(p) for p in point]
-        trajectory.append(point)
-    return trajectory
-
-
 @pytest.fixture(scope="module")
 def public_root(tmp_path_factory):
     """Two 50-epoch experts saved exactly as the public buffer.py does (plain torch.save)."""
     root = tmp_path_factory.mktemp("public")
     directory = root / "FashionMNIST" / SMALL_MODEL
     directory.mkdir(parents=True)
-    torch.save([random_trajectory(50, 0), random_trajectory(50, 1)], directory / "replay_buffer_0.pt")
-    torch.save([random_trajectory(50, 2)], directory / "replay_buffer_1.pt")
+    torch.save([random_trajectory(SMALL_MODEL, 50, seed) for seed in (0, 1)], directory / "replay_buffer_0.pt")
+    torch.save([random_trajectory(SMALL_MODEL, 50, 2)], directory / "replay_buffer_1.pt")
     return root
 
 
@@ -161,7 +150,7 @@ def write_public_mct_files(directory, trajectories, waypoints):
 
 @pytest.mark.parametrize("waypoints", [2, 4])
 def test_public_mct_files_are_imported(tmp_path, waypoints):
-    trajectories = [random_trajectory(20, 5), random_trajectory(20, 6)]
+    trajectories = [random_trajectory(SMALL_MODEL, 20, 5), random_trajectory(SMALL_MODEL, 20, 6)]
     waypoint_file = write_public_mct_files(tmp_path, trajectories, waypoints)
     imported = load_public_pair(waypoint_file, waypoint_file.with_name("step" + waypoint_file.name[8:]))
     smoothing, spacing = ("none", "even") if waypoints == 2 else ("public", "public")
@@ -179,23 +168,16 @@ def test_public_mct_files_are_imported(tmp_path, waypoints):
 
 
 # -- bad input: one line, non-zero exit, source untouched, no partial output ------------------
-class _Exploit:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def _bad_sources(tmp_path):
-    good = random_trajectory(4, 0)
-    nan = random_trajectory(4, 1)
+    good = random_trajectory(SMALL_MODEL, 4, 0)
+    nan = random_trajectory(SMALL_MODEL, 4, 1)
     nan[2][5][0] = float("nan")
     yield "truncated", lambda p: p.write_bytes(torch_bytes([good])[:3000]), "is truncated or not a torch file"
     yield "not-tensors", lambda p: torch.save([[["a", "b"], ["c", "d"]]], p), "expert 0, checkpoint 0, parameter 0 is a str"
-    yield "exploit", lambda p: torch.save([_Exploit(tmp_path / "pwned")], p), "refused to load"
+    yield "exploit", lambda p: torch.save([PickleExploit(tmp_path / "pwned")], p), "refused to load"
     yield "nan", lambda p: torch.save([nan], p), "expert 0, checkpoint 2, parameter 5 contains NaN or Inf"
-    yield "lengths", lambda p: torch.save([good, random_trajectory(3, 2)], p), "expert 1 has 4 checkpoints but expert 0 has 5"
+    yield "lengths", lambda p: torch.save([good, random_trajectory(SMALL_MODEL, 3, 2)], p), \
+        "expert 1 has 4 checkpoints but expert 0 has 5"
     yield "shapes", lambda p: torch.save([good, [[x[:1] for x in c] for c in good]], p), "expert 1, checkpoint 0, parameter 0 has shape"
     yield "one-checkpoint", lambda p: torch.save([good[:1]], p), "expert 0 has 1 checkpoint(s); at least 2 are needed"
 
@@ -216,7 +198,7 @@ def test_bad_sources_are_refused_in_one_line_without_output(tmp_path, case):
 
 def test_waypoints_beyond_the_checkpoint_count_are_refused(tmp_path):
     source = tmp_path / "replay_buffer_0.pt"
-    torch.save([random_trajectory(2, 0)], source)
+    torch.save([random_trajectory(SMALL_MODEL, 2, 0)], source)
     assert_one_line_error(convert(source, "--out", tmp_path / "out", "--waypoints", "4"),
                           "--waypoints 4 is larger than the 3 checkpoints")
     assert not list((tmp_path / "out").glob("*"))
@@ -228,7 +210,7 @@ def test_outputs_never_collide_with_sources(public_root, tmp_path):
     assert_one_line_error(convert(source_dir, "--out", source_dir / "replay_buffer_0.pt"), "is not a folder")
     other = tmp_path / "other"
     other.mkdir()
-    torch.save([random_trajectory(3, 9)], other / "replay_buffer_0.pt")
+    torch.save([random_trajectory(SMALL_MODEL, 3, 9)], other / "replay_buffer_0.pt")
     proc = convert(source_dir / "replay_buffer_0.pt", other / "replay_buffer_0.pt", "--out", tmp_path / "out")
     assert_one_line_error(proc, "would both be written to")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -8,7 +8,7 @@ import torch
 from mct_plugin.harness.errors import ConfigError
 from mct_plugin.mct.convexified import ConvexifiedTrajectory, waypoint_epochs
 
-from helpers import convexify
+from helpers import convexify, random_trajectory
 
 
 def t(*values):
@@ -69,15 +69,9 @@ def test_public_spacing_and_smoothing_as_documented():
     assert float(ends.waypoints[-1][0]) == 7.0
 
 
-def random_walk(epochs=12, seed=0):
-    torch.manual_seed(seed)
-    shapes = [(4, 3), (4,), (2, 4)]
-    point = [torch.randn(s) for s in shapes]
-    trajectory = [point]
-    for _ in range(epochs):
-        point = [p + torch.randn_like(p) * torch.rand(()) for p in point]
-        trajectory.append(point)
-    return trajectory
+def random_walk(epochs: int = 12, seed: int = 0) -> list[list[torch.Tensor]]:
+    """Two small tensors taking steps as large as half their scale: pieces far from straight."""
+    return random_trajectory([(4, 3), (5,)], epochs, seed, start=1.0, step=0.5)
 
 
 @pytest.mark.parametrize("waypoints", [2, 4])
@@ -129,21 +123,10 @@ def test_impossible_waypoint_counts_are_refused():
 
 
 # -- pacing: how beta advances along a piece (the paper's ablation of beta) ------------------------------
-def _noisy_trajectory(epochs: int = 12, seed: int = 0) -> list[list[torch.Tensor]]:
-    generator = torch.Generator().manual_seed(seed)
-    point = [torch.randn(4, 3, generator=generator), torch.randn(5, generator=generator)]
-    trajectory = [point]
-    for k in range(epochs):
-        step = 1.0 / (k + 1)  # decelerating, noisy, like SGD
-        point = [p + step * (0.3 + torch.randn(p.shape, generator=generator)) for p in point]
-        trajectory.append(point)
-    return trajectory
-
-
 def test_uniform_pacing_advances_beta_linearly_in_every_piece():
     from mct_plugin.mct.convexified import beta_table
 
-    table = beta_table(_noisy_trajectory(12), [0, 4, 12], "uniform")
+    table = beta_table(random_walk(12), [0, 4, 12], "uniform")
     assert torch.allclose(table[:4, 0], torch.tensor([0, 0.25, 0.5, 0.75], dtype=torch.float64))
     assert torch.allclose(table[4:12, 1], torch.arange(8, dtype=torch.float64) / 8)
     assert torch.equal(table[:, 0], table[:, 1]) and table[-1].tolist() == [1.0, 1.0]
@@ -152,7 +135,7 @@ def test_uniform_pacing_advances_beta_linearly_in_every_piece():
 def test_decreasing_pacing_starts_at_zero_with_shrinking_increments():
     from mct_plugin.mct.convexified import beta_table
 
-    table = beta_table(_noisy_trajectory(4), [0, 4], "decreasing")
+    table = beta_table(random_walk(4), [0, 4], "decreasing")
     # increments proportional to 4, 3, 2, 1: beta = 0, 4/10, 7/10, 9/10, 1 (the public code starts at 5/15)
     assert torch.allclose(table[:, 0], torch.tensor([0, 0.4, 0.7, 0.9, 1.0], dtype=torch.float64))
 
@@ -160,7 +143,7 @@ def test_decreasing_pacing_starts_at_zero_with_shrinking_increments():
 def test_projected_pacing_is_the_clipped_monotone_projection_on_the_chord():
     from mct_plugin.mct.convexified import beta_table
 
-    trajectory = _noisy_trajectory(10, seed=3)
+    trajectory = random_walk(10, seed=3)
     table = beta_table(trajectory, [0, 10], "projected")
     flat = [torch.cat([t.double().reshape(-1) for t in c]) for c in trajectory]
     chord = flat[-1] - flat[0]
@@ -172,7 +155,7 @@ def test_projected_pacing_is_the_clipped_monotone_projection_on_the_chord():
 
 
 def test_pacing_does_not_change_the_waypoints_and_distance_is_the_default():
-    trajectory = _noisy_trajectory(8)
+    trajectory = random_walk(8)
     default = convexify(trajectory, 3, "none", "even")
     distance = convexify(trajectory, 3, "none", "even", "distance")
     uniform = convexify(trajectory, 3, "none", "even", "uniform")

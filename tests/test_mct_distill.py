@@ -13,18 +13,18 @@ from mct_plugin.harness.distill import distill
 from mct_plugin.harness.errors import ConfigError
 from mct_plugin.mct.sampler import ContinuousSampler
 
-from helpers import SMALL_MODEL, run_cli, components
+from helpers import SMALL_MODEL, components, distill_args, run_cli
 
-ITERATIONS = 60
+ITERATIONS = 40
 
 
 @pytest.fixture(scope="module")
 def mct_run(tmp_path_factory, small_data, expert_root):
     messages: list[str] = []
     config = DistillConfig(model=SMALL_MODEL, matcher="mct", buffer_path=str(expert_root),
-                           out=str(tmp_path_factory.mktemp("mct") / "run"), ipc=1, syn_steps=10, expert_epochs=2,
+                           out=str(tmp_path_factory.mktemp("mct") / "run"), ipc=1, syn_steps=5, expert_epochs=2,
                            max_start_epoch=3, iterations=ITERATIONS, eval_it=ITERATIONS, num_eval=3,
-                           epoch_eval_train=100, seed=0)
+                           epoch_eval_train=20, seed=0)
     result = distill(config, data=small_data, components=components(), show_progress=False, report=messages.append)
     return result, messages
 
@@ -46,10 +46,9 @@ def test_converted_files_soft_labels_and_the_former_constant_memory_name_from_th
     converted = tmp_path / "mct"
     assert run_cli("convert", "--to", "mct", str(expert_dir), "--out", str(converted), "--quiet").returncode == 0
     out = tmp_path / "run"
-    proc = run_cli("distill", "--matcher", "mct", "--model", SMALL_MODEL, "--buffer-path", str(converted),
-                   "--out", str(out), "--iterations", "4", "--eval-it", "0", "--syn-steps", "5",
-                   "--expert-epochs", "1.5", "--max-start-epoch", "3", "--gradient-mode", "constant-memory",
-                   "--teacher-label", "--quiet")
+    proc = run_cli(*distill_args(SMALL_MODEL, matcher="mct", buffer_path=converted, out=out, iterations=4, syn_steps=5,
+                                 expert_epochs="1.5", max_start_epoch=3, gradient_mode="constant-memory",
+                                 teacher_label=True))
     assert proc.returncode == 0, proc.stderr
     assert "file(s) of MCT files" in proc.stderr
     assert "gradient mode 'constant-memory' is now called 'first-order'" in proc.stderr  # the former name works

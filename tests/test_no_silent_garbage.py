@@ -19,29 +19,22 @@ from mct_plugin.harness.config import DistillConfig
 from mct_plugin.harness.distill import Distillation
 from mct_plugin.harness.errors import DivergenceError, RunDirectoryError
 
-from helpers import assert_one_line_error, components, random_trajectory, run_main, temporaries, tree_snapshot, write_idx
+from helpers import (SMALL_MODEL, assert_one_line_error, components, distill_args, random_trajectory, run_main,
+                     temporaries, tree_snapshot, write_idx)
 
 MODEL = "ConvNetW16"
 
 
-def trajectory(epochs: int = 4, seed: int = 0) -> list[list[torch.Tensor]]:
-    return random_trajectory(MODEL, epochs, seed)
-
-
 def buffer_folder(root: Path, experts=None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    torch.save(experts if experts is not None else [trajectory(seed=0), trajectory(seed=1)], root / "replay_buffer_0.pt")
+    experts = experts if experts is not None else [random_trajectory(MODEL, 4, seed) for seed in (0, 1)]
+    torch.save(experts, root / "replay_buffer_0.pt")
     return root
-
-
-def distill(*args: str) -> list[str]:
-    return ["distill", "--matcher", "mtt", "--model", MODEL, "--iterations", "2", "--syn-steps", "2",
-            "--expert-epochs", "1", "--max-start-epoch", "2", "--eval-it", "0", "--quiet", *args]
 
 
 # -- 1. degenerate trajectories ---------------------------------------------------------------------
 def _degenerate(case: str) -> list[list[torch.Tensor]]:
-    t = trajectory()
+    t = random_trajectory(MODEL, 4, seed=0)
     if case == "one-repeat":
         t[2] = [x.clone() for x in t[1]]
     elif case == "all-but-first":
@@ -59,14 +52,13 @@ DEGENERATE = {"one-repeat": "checkpoints 1 and 2 are identical",
 @pytest.mark.parametrize("case", list(DEGENERATE))
 @pytest.mark.parametrize("command", ["distill mtt", "distill mct", "convert"])
 def test_degenerate_trajectories_are_refused_at_load(tmp_path, capsys, mini_fmnist_dir, case, command):
-    folder = buffer_folder(tmp_path / "buffers", [trajectory(seed=3), _degenerate(case)])
+    folder = buffer_folder(tmp_path / "buffers", [random_trajectory(MODEL, 4, seed=3), _degenerate(case)])
     before = tree_snapshot(folder)
     out = tmp_path / "out"
     if command == "convert":
         args = ["convert", "--to", "mct", str(folder), "--out", str(out), "--quiet"]
     else:
-        args = distill("--matcher", command.split()[1], "--data-path", str(mini_fmnist_dir), "--buffer-path",
-                       str(folder), "--out", str(out))
+        args = distill_args(MODEL, matcher=command.split()[1], data_path=mini_fmnist_dir, buffer_path=folder, out=out)
     line = assert_one_line_error(run_main(capsys, *args), "replay_buffer_0.pt: expert 1", DEGENERATE[case])
     assert "no direction" in line
     assert tree_snapshot(folder) == before and not out.exists()
@@ -85,8 +77,8 @@ def test_identical_waypoints_in_an_mct_file_are_refused(tmp_path, capsys, mini_f
     for key in [k for k in tensors if k.startswith("expert1.waypoint1.")]:
         tensors[key] = tensors[key.replace("waypoint1", "waypoint0")].clone()
     save_file(tensors, str(path), metadata=metadata)
-    proc = run_main(capsys, *distill("--matcher", "mct", "--data-path", str(mini_fmnist_dir), "--buffer-path",
-                                     str(converted), "--out", str(tmp_path / "run")))
+    proc = run_main(capsys, *distill_args(MODEL, matcher="mct", data_path=mini_fmnist_dir, buffer_path=converted,
+                                          out=tmp_path / "run"))
     assert_one_line_error(proc, f"{path}: expert 1", "waypoints 0 and 1 are identical")
     assert not (tmp_path / "run").exists()
 
@@ -106,9 +98,7 @@ def test_a_segment_without_length_is_refused_while_distilling(tmp_path, small_da
 def test_a_diverging_run_stops_in_one_line_and_leaves_nothing_half_done(tmp_path, capsys, expert_root,
                                                                        mini_fmnist_dir):
     out = tmp_path / "run"
-    args = ["distill", "--matcher", "mtt", "--model", "ConvNetW32", "--buffer-path", str(expert_root), "--data-path",
-            str(mini_fmnist_dir), "--out", str(out), "--iterations", "3", "--eval-it", "0", "--syn-steps", "2",
-            "--expert-epochs", "1", "--max-start-epoch", "2", "--quiet"]
+    args = distill_args(SMALL_MODEL, buffer_path=expert_root, data_path=mini_fmnist_dir, out=out, iterations=3)
     proc = run_main(capsys, *args, "--lr-img", "1e12")
     assert_one_line_error(proc, "the distillation diverged at iteration 0", "no checkpoint was written")
     assert not out.exists()  # a failed start leaves nothing: the corrected command needs no --overwrite
@@ -156,8 +146,7 @@ BAD_OPTIONS = [
 def test_impossible_numbers_are_refused_where_options_are_defined(tmp_path, capsys, mini_fmnist_dir, extra, fragment):
     folder = buffer_folder(tmp_path / "buffers")
     out = tmp_path / "run"
-    proc = run_main(capsys, *distill("--data-path", str(mini_fmnist_dir), "--buffer-path", str(folder), "--out",
-                                     str(out), *extra))
+    proc = run_main(capsys, *distill_args(MODEL, *extra, data_path=mini_fmnist_dir, buffer_path=folder, out=out))
     assert_one_line_error(proc, fragment)
     assert not out.exists()
 
@@ -204,7 +193,7 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_dead_holder_is_recov
     run, converted = tmp_path / "run", tmp_path / "mct"
     holders = {path: held(path) for path in (run, converted, tmp_path / "experts" / "FashionMNIST" / MODEL)}
     commands = {
-        run: distill("--data-path", str(mini_fmnist_dir), "--buffer-path", str(folder), "--out", str(run)),
+        run: distill_args(MODEL, data_path=mini_fmnist_dir, buffer_path=folder, out=run),
         converted: ["convert", "--to", "mct", str(folder), "--out", str(converted), "--quiet"],
         tmp_path / "experts" / "FashionMNIST" / MODEL: [
             "experts", "--model", MODEL, "--num-experts", "1", "--train-epochs", "1", "--data-path",
@@ -242,9 +231,7 @@ def test_a_distillation_holds_its_run_directory_until_it_is_closed(tmp_path, sma
 
 def test_two_distillations_into_one_folder_cannot_mix(tmp_path, capsys, expert_root, mini_fmnist_dir):
     out = tmp_path / "run"
-    args = ["distill", "--matcher", "mtt", "--model", "ConvNetW32", "--buffer-path", str(expert_root), "--data-path",
-            str(mini_fmnist_dir), "--out", str(out), "--eval-it", "0", "--syn-steps", "2", "--expert-epochs", "1",
-            "--max-start-epoch", "2", "--quiet"]
+    args = distill_args(SMALL_MODEL, buffer_path=expert_root, data_path=mini_fmnist_dir, out=out, iterations=None)
     first = subprocess.Popen([sys.executable, "-m", "mct_plugin.harness.cli", *args, "--iterations", "100000"],
                              stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
@@ -364,9 +351,7 @@ def finished_run(tmp_path_factory, expert_root):
     from mct_plugin.harness.cli import main
 
     out = tmp_path_factory.mktemp("finished") / "run"
-    assert main(["distill", "--matcher", "mtt", "--model", "ConvNetW32", "--buffer-path", str(expert_root), "--out",
-                 str(out), "--iterations", "1", "--eval-it", "0", "--syn-steps", "2", "--expert-epochs", "1",
-                 "--max-start-epoch", "2", "--quiet"]) == 0
+    assert main(distill_args(SMALL_MODEL, buffer_path=expert_root, out=out, iterations=1)) == 0
     return out
 
 
@@ -446,15 +431,15 @@ HOSTILE_METADATA = {
 def test_hostile_mct_metadata_is_refused_in_one_line(tmp_path, capsys, mini_fmnist_dir, case):
     edit, fragment = HOSTILE_METADATA[case]
     path = _edited_mct_file(tmp_path, capsys, edit)
-    proc = run_main(capsys, *distill("--matcher", "mct", "--data-path", str(mini_fmnist_dir), "--buffer-path",
-                                     str(path.parent), "--out", str(tmp_path / "run")))
+    proc = run_main(capsys, *distill_args(MODEL, matcher="mct", data_path=mini_fmnist_dir, buffer_path=path.parent,
+                                          out=tmp_path / "run"))
     assert_one_line_error(proc, str(path), fragment)
     assert not (tmp_path / "run").exists()
 
 
 def _public_pair(folder: Path, steps) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    t = trajectory(epochs=2)
+    t = random_trajectory(MODEL, 2, seed=0)
     torch.save([[t[0], t[-1]]], folder / "waypoint_buffer_0.pt")
     torch.save([steps], folder / "step_buffer_0.pt")
 
@@ -478,11 +463,10 @@ def test_public_step_files_that_are_ragged_or_go_backwards_are_refused(tmp_path,
 
 
 def test_sparse_tensors_in_a_replay_buffer_are_refused(tmp_path, capsys, mini_fmnist_dir):
-    t = trajectory()
+    t = random_trajectory(MODEL, 4, seed=0)
     t[1][0] = t[1][0].to_sparse()
     folder = buffer_folder(tmp_path / "buffers", [t])
-    proc = run_main(capsys, *distill("--data-path", str(mini_fmnist_dir), "--buffer-path", str(folder), "--out",
-                                     str(tmp_path / "run")))
+    proc = run_main(capsys, *distill_args(MODEL, data_path=mini_fmnist_dir, buffer_path=folder, out=tmp_path / "run"))
     assert_one_line_error(proc, "expert 0, checkpoint 1, parameter 0 (features.0.weight) is a sparse_coo tensor")
 
 
@@ -512,13 +496,12 @@ def test_demo_does_not_replace_an_existing_run_without_overwrite(tmp_path, capsy
 def test_a_buffer_folder_of_another_model_or_dataset_is_refused(tmp_path, capsys, mini_fmnist_dir):
     convnet = tmp_path / "root" / "FashionMNIST" / "ConvNet"
     buffer_folder(convnet, [random_trajectory("ConvNet", 2, 0)])
-    proc = run_main(capsys, *distill("--model", "ConvNetMP", "--data-path", str(mini_fmnist_dir), "--buffer-path",
-                                     str(convnet), "--out", str(tmp_path / "run")))
+    proc = run_main(capsys, *distill_args("ConvNetMP", data_path=mini_fmnist_dir, buffer_path=convnet,
+                                          out=tmp_path / "run"))
     assert_one_line_error(proc, f"{convnet} holds experts of ConvNet (its folder name) but --model is ConvNetMP")
     mnist = tmp_path / "mnist" / "MNIST" / MODEL
     buffer_folder(mnist)
-    proc = run_main(capsys, *distill("--data-path", str(mini_fmnist_dir), "--buffer-path", str(mnist), "--out",
-                                     str(tmp_path / "run")))
+    proc = run_main(capsys, *distill_args(MODEL, data_path=mini_fmnist_dir, buffer_path=mnist, out=tmp_path / "run"))
     assert_one_line_error(proc, f"{mnist} holds experts trained on MNIST (its folder name) but --dataset is FashionMNIST")
     assert not (tmp_path / "run").exists()
 
@@ -531,8 +514,8 @@ def test_options_that_would_be_ignored_are_refused_or_reported(tmp_path, capsys,
     assert run_main(capsys, "convert", "--to", "mct", str(folder), "--out", str(converted), "--waypoints", "3",
                     "--smooth", "none", "--quiet").returncode == 0
     out = tmp_path / "run"
-    proc = run_main(capsys, *distill("--matcher", "mct", "--data-path", str(mini_fmnist_dir), "--buffer-path",
-                                     str(converted), "--out", str(out), "--waypoints", "2", "--smooth", "public"))
+    proc = run_main(capsys, *distill_args(MODEL, matcher="mct", data_path=mini_fmnist_dir, buffer_path=converted,
+                                          out=out, waypoints=2, smooth="public"))
     assert proc.returncode == 0, proc.stderr
     assert "were converted with waypoints=3, smooth='none'" in proc.stderr and "do not apply" in proc.stderr
     recorded = json.loads((out / "config.json").read_text())["plugin_options"]
@@ -566,12 +549,11 @@ def test_a_corrupted_pickle_stream_is_one_line_whatever_the_unpickler_raises(tmp
     import io
 
     buffer = io.BytesIO()
-    torch.save([trajectory(seed=0), trajectory(seed=1)], buffer)
+    torch.save([random_trajectory(MODEL, 4, seed) for seed in (0, 1)], buffer)
     data = bytearray(buffer.getvalue())
     data[112] ^= 0xFF
     folder = tmp_path / "buffers"
     folder.mkdir()
     (folder / "replay_buffer_0.pt").write_bytes(bytes(data))
-    proc = run_main(capsys, *distill("--data-path", str(mini_fmnist_dir), "--buffer-path", str(folder), "--out",
-                                     str(tmp_path / "run")))
+    proc = run_main(capsys, *distill_args(MODEL, data_path=mini_fmnist_dir, buffer_path=folder, out=tmp_path / "run"))
     assert_one_line_error(proc, f"{folder / 'replay_buffer_0.pt'} is truncated or not a torch file (KeyError")

@@ -18,7 +18,7 @@ from mct_plugin.harness.io.metric_names import EVAL_MODELS, EVALUATION, PER_MODE
 from mct_plugin.harness.plugins.components import build_components
 from mct_plugin.harness.plugins.manager import new_plugin_manager
 
-from helpers import assert_one_line_error, run_cli
+from helpers import assert_one_line_error, distill_args, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,10 +169,9 @@ def test_third_party_plugin_adds_matcher_model_dataset_and_tracker_and_distils(t
     experts = run_cli("experts", "--dataset", "FashionMNIST14", "--model", "TinyMLP", "--num-experts", "2",
                       "--train-epochs", "3", "--buffer-path", str(buffers), "--quiet", env=env)
     assert experts.returncode == 0, experts.stderr
-    proc = run_cli("distill", "--dataset", "FashionMNIST14", "--model", "TinyMLP", "--matcher", "interpolating",
-                   "--buffer-path", str(buffers), "--out", str(out), "--iterations", "4", "--eval-it", "2",
-                   "--num-eval", "1", "--epoch-eval-train", "3", "--syn-steps", "3", "--expert-epochs", "1",
-                   "--max-start-epoch", "2", "--track", "eventlog", "--events-file", "log.jsonl", "--quiet", env=env)
+    proc = run_cli(*distill_args("TinyMLP", dataset="FashionMNIST14", matcher="interpolating", buffer_path=buffers,
+                                 out=out, iterations=4, eval_it=2, num_eval=1, epoch_eval_train=3, syn_steps=3,
+                                 track="eventlog", events_file="log.jsonl"), env=env)
     assert proc.returncode == 0, proc.stderr
     assert torch.load(out / "images.pt", weights_only=True).shape == (10, 1, 14, 14)
     config = json.loads((out / "config.json").read_text())
@@ -213,9 +212,7 @@ def test_a_broken_plugin_is_reported_in_one_line_and_the_rest_still_work(tmp_pat
     assert "Traceback" not in listing.stderr
     assert any(line.split()[:2] == ["matcher", "mtt"] for line in listing.stdout.splitlines())
     out = tmp_path / "run"
-    proc = run_cli("distill", "--matcher", "mtt", "--model", "ConvNetW32", "--buffer-path", str(expert_root),
-                   "--out", str(out), "--iterations", "2", "--eval-it", "0", "--syn-steps", "2", "--expert-epochs", "1",
-                   "--max-start-epoch", "2", "--quiet", env=env)
+    proc = run_cli(*distill_args("ConvNetW32", buffer_path=expert_root, out=out), env=env)
     assert proc.returncode == 0, proc.stderr
     assert (out / "images.pt").is_file()
 
@@ -276,10 +273,8 @@ def test_tensorboard_event_files_hold_the_loss_and_accuracy_rows(expert_root, tm
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
-    proc = run_cli("distill", "--matcher", "mct", "--model", "ConvNetW32", "--buffer-path", str(expert_root),
-                   "--data-path", str(mini_fmnist_dir), "--out", str(out), "--iterations", "3", "--eval-it", "3",
-                   "--num-eval", "1", "--epoch-eval-train", "2", "--syn-steps", "2", "--expert-epochs", "1",
-                   "--max-start-epoch", "2", "--track", "tensorboard", "--quiet")
+    proc = run_cli(*distill_args("ConvNetW32", matcher="mct", buffer_path=expert_root, data_path=mini_fmnist_dir,
+                                 out=out, iterations=3, eval_it=3, num_eval=1, epoch_eval_train=2, track="tensorboard"))
     assert proc.returncode == 0, proc.stderr
     events = EventAccumulator(str(out / "trackers" / "tensorboard"), size_guidance={"histograms": 0, "images": 0})
     events.Reload()
@@ -312,11 +307,10 @@ def test_tensorboard_event_files_hold_the_loss_and_accuracy_rows(expert_root, tm
 def test_wandb_offline_run_holds_the_loss_and_accuracy_rows(expert_root, tmp_path, mini_fmnist_dir):
     pytest.importorskip("wandb")
     out = tmp_path / "run"
-    proc = run_cli("distill", "--matcher", "mtt", "--model", "ConvNetW32", "--buffer-path", str(expert_root),
-                   "--data-path", str(mini_fmnist_dir), "--out", str(out), "--iterations", "3", "--eval-it", "3",
-                   "--num-eval", "1", "--epoch-eval-train", "2", "--syn-steps", "2", "--expert-epochs", "1",
-                   "--max-start-epoch", "2", "--track", "wandb", "--wandb-mode", "offline", "--wandb-project", "tests",
-                   "--quiet", env={"WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true"}, timeout=600)
+    proc = run_cli(*distill_args("ConvNetW32", buffer_path=expert_root, data_path=mini_fmnist_dir, out=out,
+                                 iterations=3, eval_it=3, num_eval=1, epoch_eval_train=2, track="wandb",
+                                 wandb_mode="offline", wandb_project="tests"),
+                   env={"WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true"}, timeout=600)
     assert proc.returncode == 0, proc.stderr
     runs = list((out / "trackers" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
@@ -374,10 +368,8 @@ def test_eval_uses_the_runs_augmentation_strategy(tmp_path, expert_root, mini_fm
     from mct_plugin.harness.eval.table import run_protocol
 
     out = tmp_path / "run"
-    proc = run_cli("distill", "--matcher", "mtt", "--model", "ConvNetW32", "--buffer-path", str(expert_root),
-                   "--data-path", str(mini_fmnist_dir), "--out", str(out), "--iterations", "1", "--eval-it", "0",
-                   "--syn-steps", "2", "--expert-epochs", "1", "--max-start-epoch", "2", "--dsa-strategy", "flip",
-                   "--epoch-eval-train", "7", "--quiet")
+    proc = run_cli(*distill_args("ConvNetW32", buffer_path=expert_root, data_path=mini_fmnist_dir, out=out,
+                                 iterations=1, dsa_strategy="flip", epoch_eval_train=7))
     assert proc.returncode == 0, proc.stderr
     saved = DistillConfig.from_dict(json.loads((out / "config.json").read_text()))
     protocol = run_protocol(saved, EvalCommandConfig(num_eval=2))

@@ -17,7 +17,7 @@ import re
 import pytest
 import torch
 
-from helpers import assert_one_line_error, random_trajectory, run_main, tree_snapshot
+from helpers import assert_one_line_error, distill_args, random_trajectory, run_main, tree_snapshot
 from mct_plugin.harness.eval.ranking import (hard_label_recovery, improvement_over_random, label_robust_score,
                                              label_robust_scores)
 
@@ -81,9 +81,8 @@ def finished_run(tmp_path_factory, micro_fmnist_dir):
     base = tmp_path_factory.mktemp("ranking")
     torch.save([random_trajectory(MODEL, 3, seed=0)], base / "replay_buffer_0.pt")
     run = base / "run"
-    assert main(["distill", "--matcher", "mtt", "--model", MODEL, "--buffer-path", str(base), "--data-path",
-                 str(micro_fmnist_dir), "--out", str(run), "--iterations", "1", "--syn-steps", "1", "--expert-epochs",
-                 "1", "--max-start-epoch", "2", "--eval-it", "0", "--quiet"]) == 0
+    assert main(distill_args(MODEL, buffer_path=base, data_path=micro_fmnist_dir, out=run, iterations=1,
+                             syn_steps=1)) == 0
     return run
 
 

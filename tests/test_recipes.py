@@ -261,6 +261,19 @@ def test_cifar10_with_zca_experts_convert_recipe_distill_eval(tmp_path, capsys, 
     # the only shortcut: torchvision checks md5 sums of its own download, which these files cannot match
     monkeypatch.setattr(torchvision.datasets.CIFAR10, "_check_integrity", lambda self: True)
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
+    # kornia's ZCA fit is a 3072x3072 decomposition (most of this test): each training set is fitted
+    # once, and experts, distill and eval must whiten the same training set
+    from mct_plugin.harness.data import real
+
+    fits, fit_zca = {}, real.fit_zca
+
+    def fit_once(train: torch.Tensor):
+        key = train.numpy().tobytes()
+        if key not in fits:
+            fits[key] = fit_zca(train)
+        return fits[key]
+
+    monkeypatch.setattr(real, "fit_zca", fit_once)
     buffers, converted, out = tmp_path / "buffers", tmp_path / "mct", tmp_path / "run"
     common = ["--dataset", "CIFAR10", "--data-path", str(root), "--model", "ConvNetW16"]
     proc = run_main(capsys, "experts", *common, "--zca", "--num-experts", "2", "--train-epochs", "3",
@@ -287,6 +300,7 @@ def test_cifar10_with_zca_experts_convert_recipe_distill_eval(tmp_path, capsys, 
     assert proc.returncode == 0, proc.stderr
     table = json.loads((out / "eval.json").read_text())
     assert table["rows"][0]["model"] == "ConvNetW16" and 0 <= table["rows"][0]["distilled"]["mean"] <= 1
+    assert len(fits) == 1  # the three commands whitened the same training images
     # without --zca the same recipe looks for CIFAR10_NO_ZCA buffers and says which folder it searched
     proc = run_main(capsys, "distill", "--recipe", "mct/cifar10-ipc1", *common, "--buffer-path", str(buffers),
                     "--out", str(tmp_path / "nozca"), "--quiet")

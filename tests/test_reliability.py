@@ -28,8 +28,8 @@ from mct_plugin.harness.config import ExpertConfig
 from mct_plugin.harness.experts.train import MANIFEST, train_experts
 from mct_plugin.harness.io.metric_names import EVALUATION
 
-from helpers import (components, assert_one_line_error, random_trajectory, run_cli_batch, run_main, temporaries,
-                      tree_snapshot)
+from helpers import (components, assert_one_line_error, distill_args, random_trajectory, run_cli_batch, run_main,
+                     temporaries, tree_snapshot)
 
 MODEL = "ConvNetW16"
 
@@ -244,21 +244,17 @@ def test_a_full_disk_during_distillation_keeps_the_last_checkpoint(tmp_path, cap
     buffers.mkdir()
     torch.save([random_trajectory(MODEL, 3, seed) for seed in (0, 1)], buffers / "replay_buffer_0.pt")
 
-    def command(out: Path) -> list[str]:
-        return ["distill", "--matcher", "mtt", "--model", MODEL, "--data-path", str(mini_fmnist_dir), "--buffer-path",
-                str(buffers), "--out", str(out), "--iterations", "6", "--syn-steps", "4", "--expert-epochs", "1",
-                "--max-start-epoch", "2", "--lr-img", "100", "--lr-lr", "1e-7", "--eval-it", "0",
-                "--checkpoint-every", "2", "--quiet"]
-
-    assert run_main(capsys, *command(tmp_path / "reference")).returncode == 0
+    run = {"data_path": mini_fmnist_dir, "buffer_path": buffers, "iterations": 6, "syn_steps": 4, "lr_img": 100,
+           "lr_lr": "1e-7", "checkpoint_every": 2}
+    assert run_main(capsys, *distill_args(MODEL, out=tmp_path / "reference", **run)).returncode == 0
     out = tmp_path / "run"
     fill_disk_at(monkeypatch, "checkpoint.pt", occurrence=2)
-    proc = run_main(capsys, *command(out))
+    proc = run_main(capsys, *distill_args(MODEL, out=out, **run))
     assert_one_line_error(proc, f"could not write {out / 'checkpoint.pt'}: disk full")
     assert not temporaries(out)
     assert torch.load(out / "checkpoint.pt", weights_only=True)["iteration"] == 2  # the previous one, intact
     monkeypatch.undo()
-    resumed = run_main(capsys, *command(out), "--resume")
+    resumed = run_main(capsys, *distill_args(MODEL, out=out, resume=True, **run))
     assert resumed.returncode == 0 and f"resuming {out} at iteration 2" in resumed.stderr
     assert_same_synthetic_set(out, tmp_path / "reference")
 
@@ -304,9 +300,8 @@ def test_a_real_write_error_from_torch_and_safetensors_is_one_line(tmp_path, min
     # checkpoint (10 images of 28x28 and their momentum, ~60 KB)
     results = run_cli_batch([
         ["convert", "--to", "mct", str(sources), "--out", str(out), "--quiet"],
-        ["distill", "--matcher", "mct", "--model", MODEL, "--data-path", str(mini_fmnist_dir), "--buffer-path",
-         str(sources), "--out", str(run), "--iterations", "3", "--syn-steps", "2", "--expert-epochs", "1",
-         "--max-start-epoch", "1", "--eval-it", "0", "--checkpoint-every", "1", "--quiet"],
+        distill_args(MODEL, matcher="mct", data_path=mini_fmnist_dir, buffer_path=sources, out=run, iterations=3,
+                     max_start_epoch=1, checkpoint_every=1),
     ], preexec_fn=_file_size_limit(16 * 1024), cwd=tmp_path)
     assert_one_line_error(results[0], f"could not write {out / 'replay_buffer_0.mct.safetensors'}: File too large")
     assert_one_line_error(results[1], f"could not write {run / 'checkpoint.pt'}: File too large")
