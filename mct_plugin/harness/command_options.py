@@ -14,7 +14,6 @@ the same option name with their own type and default.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -103,18 +102,6 @@ def resolve_options(spec: CommandOptions, layers: Sequence[OptionLayer], *, reco
     if "plugin_options" in fields_of(spec.config_cls):
         harness["plugin_options"] = given
     return from_mapping(spec.config_cls, harness)
-
-
-def options_of_components(components: Sequence[Any]) -> dict[str, Any]:
-    """The option values that ``components`` (built objects) use, by name: what ``config.json``
-    records of them (the first component's value where two declare the same name)."""
-    values: dict[str, Any] = {}
-    for component in components:
-        options = getattr(component, "options", None)
-        if dataclasses.is_dataclass(options):
-            for name, value in dataclasses.asdict(options).items():
-                values.setdefault(name, value)
-    return values
 
 
 def options_from_command_line(cls: type, namespace: argparse.Namespace, command: str):
