@@ -226,10 +226,9 @@ def test_an_existing_run_is_never_overwritten_without_a_flag(tmp_path, expert_ro
 
 
 @pytest.mark.slow
-def test_auto_gradient_picks_checkpointed_under_a_memory_limit_resumes_and_matches_unrolled(
+def test_auto_gradient_picks_checkpointed_under_a_memory_limit_and_resumes_bit_for_bit(
         tmp_path, small_data, expert_root, monkeypatch):
-    """The automatic choice says what it chose and why; checkpointed runs resume bit for bit and
-    learn the same images as unrolled (equal gradients, up to float rounding)."""
+    """The automatic choice says what it chose and why; checkpointed runs resume bit for bit."""
     config = quick_config(buffer_path=str(expert_root), iterations=4, eval_it=0, syn_steps=5)
     monkeypatch.setenv("DD_HARNESS_MEMORY_LIMIT", "1M")
     lines: list[str] = []
@@ -247,15 +246,24 @@ def test_auto_gradient_picks_checkpointed_under_a_memory_limit_resumes_and_match
     assert torch.equal(resumed.synthetic.images, auto.synthetic.images)
     assert torch.equal(resumed.synthetic.lr, auto.synthetic.lr)
 
-    unrolled = distill(config.replace(out=str(tmp_path / "unrolled"), gradient_mode="unrolled"), data=small_data,
-                       components=components(), show_progress=False)
-    losses = {run: [r["loss"] for r in result.rows if "loss" in r] for run, result in (("auto", auto),
-                                                                                        ("unrolled", unrolled))}
-    assert losses["auto"] == pytest.approx(losses["unrolled"], rel=1e-4)
-    # per gradient the modes agree to ~3e-7 (test_gradients); lr_img = 1000 steps amplify that a little
-    a, b = auto.synthetic.images.detach(), unrolled.synthetic.images.detach()
-    assert float((a - b).norm() / b.norm()) < 1e-3
-    assert float(auto.synthetic.lr.detach()) == pytest.approx(float(unrolled.synthetic.lr.detach()), rel=1e-4)
+
+@pytest.mark.slow
+@pytest.mark.parametrize("matcher", ["mtt", "mct"])
+def test_the_exact_modes_give_the_same_run(tmp_path, small_data, expert_root, matcher):
+    """One random stream per run: 5 iterations with DSA, unrolled and checkpointed, draw the same
+    segments, minibatches and augmentations, so the runs agree to float rounding (they used to
+    draw differently and drift apart by 1e-3 and more)."""
+    config = quick_config(matcher=matcher, buffer_path=str(expert_root), iterations=5, eval_it=0, syn_steps=5,
+                          expert_epochs=1, lr_img=100, lr_lr=1e-6)
+    runs = {mode: distill(config.replace(out=str(tmp_path / mode), gradient_mode=mode), data=small_data,
+                          components=components(), show_progress=False) for mode in ("unrolled", "checkpointed")}
+    unrolled, checkpointed = runs["unrolled"], runs["checkpointed"]
+    drawn = lambda result: [(r["start_epoch"], r["expert"]) for r in result.rows if "loss" in r]
+    assert drawn(unrolled) == drawn(checkpointed) and len(drawn(unrolled)) == 5
+    a, b = checkpointed.synthetic.images.detach(), unrolled.synthetic.images.detach()
+    assert float((a - b).norm() / b.norm()) <= 1e-5
+    assert float(checkpointed.synthetic.lr.detach()) == pytest.approx(float(unrolled.synthetic.lr.detach()), rel=1e-5)
+    assert float(unrolled.synthetic.lr.detach()) != config.lr_teacher  # alpha learned: its gradient is compared too
 
 
 def test_a_memory_limit_that_is_not_a_size_is_one_line(tmp_path, expert_root):

@@ -13,7 +13,7 @@ import torch
 
 from mct_plugin.harness.augment import DifferentiableAugmentation
 from mct_plugin.harness.distill.gradient_modes import (Checkpointed, FirstOrder, StudentProblem, Unrolled,
-                                                        minibatch_schedule)
+                                                        step_inputs)
 from mct_plugin.harness.distill.memory import choose_exact_mode, parse_bytes, step_graph_bytes
 from mct_plugin.harness.distill.mode_options import CheckpointedOptions
 from mct_plugin.harness.errors import ConfigError
@@ -22,9 +22,6 @@ from mct_plugin.harness.models import FunctionalModel
 
 from helpers import components
 from mct_plugin.harness.models.convnet import ConvNet, ConvNetConfig
-
-SEED = 1234
-
 
 def checkpointed(interval: int = 0, **kwargs) -> Checkpointed:
     """The checkpointed mode with its option ``checkpoint_interval`` (0: automatic)."""
@@ -46,15 +43,9 @@ def tiny_problem(syn_steps=3, lr=0.05, augment=None, soft=False):
                           alpha, syn_steps, batch_syn=3, augment=augment)
 
 
-def run(mode, problem):
-    torch.manual_seed(SEED)  # same minibatches and augmentation draws for every evaluation
-    return mode.run(problem)
-
-
 def loss_at(problem, images=None, lr=None):
     p = StudentProblem(**{**problem.__dict__, "images": images if images is not None else problem.images,
                           "lr": lr if lr is not None else problem.lr})
-    torch.manual_seed(SEED)
     with torch.enable_grad():
         return Unrolled().run(p).loss
 
@@ -63,7 +54,7 @@ def loss_at(problem, images=None, lr=None):
 def test_unrolled_gradient_matches_finite_differences(augment):
     aug = DifferentiableAugmentation((8, 8), augment).double() if augment else None
     problem = tiny_problem(augment=aug)
-    result = run(Unrolled(), problem)
+    result = Unrolled().run(problem)
     eps = 1e-6
     generator = torch.Generator().manual_seed(0)
     for _ in range(6):
@@ -81,7 +72,7 @@ def test_unrolled_gradient_matches_finite_differences(augment):
 
 def test_first_order_equals_unrolled_for_one_step():
     problem = tiny_problem(syn_steps=1)
-    exact, tesla = run(Unrolled(), problem), run(FirstOrder(), problem)
+    exact, tesla = Unrolled().run(problem), FirstOrder().run(problem)
     assert tesla.loss == pytest.approx(exact.loss, rel=1e-12)
     assert torch.allclose(tesla.images_grad, exact.images_grad, rtol=1e-9, atol=1e-14)
     assert torch.allclose(tesla.lr_grad, exact.lr_grad, rtol=1e-9)
@@ -89,16 +80,12 @@ def test_first_order_equals_unrolled_for_one_step():
 
 def kept_terms_reference(problem):
     """Autograd through theta_N = theta_0 - alpha * sum_i g_i(sg(theta_i), A_i(X)): exactly the kept terms."""
-    torch.manual_seed(SEED)
     p = problem
-    schedule = minibatch_schedule(len(p.images), p.batch_syn, p.syn_steps)
     w, grad_sum = p.start.detach(), 0
-    for index in schedule:
-        x = p.images[index]
-        if p.augment is not None:
-            x = p.augment(x)
+    for step in p.steps:  # the problem's drawn minibatches and augmentation parameters
+        x = step_inputs(p, p.images, step)
         w_leaf = w.detach().requires_grad_(True)
-        ce = torch.nn.functional.cross_entropy(p.model(w_leaf, x), p.labels[index])
+        ce = torch.nn.functional.cross_entropy(p.model(w_leaf, x), p.labels[step.index])
         (g,) = torch.autograd.grad(ce, w_leaf, create_graph=True)
         grad_sum = grad_sum + g
         w = w_leaf.detach() - p.lr.detach() * g.detach()
@@ -110,7 +97,7 @@ def kept_terms_reference(problem):
 def test_first_order_computes_exactly_the_terms_it_keeps(soft):
     aug = DifferentiableAugmentation((8, 8), "color_crop_scale_rotate").double()
     problem = tiny_problem(syn_steps=5, augment=aug, soft=soft)
-    tesla = run(FirstOrder(), problem)
+    tesla = FirstOrder().run(problem)
     images_grad, lr_grad = kept_terms_reference(problem)
     assert torch.allclose(tesla.images_grad, images_grad, rtol=1e-8, atol=1e-13)
     assert torch.allclose(tesla.lr_grad, lr_grad, rtol=1e-8)
@@ -121,7 +108,7 @@ def test_first_order_error_is_small_and_shrinks_with_the_step_size():
     errors = {}
     for lr in (0.001, 0.01, 0.05):
         problem = tiny_problem(syn_steps=10, lr=lr)
-        exact, tesla = run(Unrolled(), problem), run(FirstOrder(), problem)
+        exact, tesla = Unrolled().run(problem), FirstOrder().run(problem)
         assert tesla.loss == pytest.approx(exact.loss, rel=1e-9)  # the loss value itself is exact
         errors[lr] = float((tesla.images_grad - exact.images_grad).norm() / exact.images_grad.norm())
     assert errors[0.001] < 0.01 and errors[0.01] < 0.1, errors
@@ -203,10 +190,21 @@ def relative_error(a, b):
 
 
 def assert_same_gradient(problem, mode, tolerance):
-    exact, other = run(Unrolled(), problem), run(mode, problem)
+    exact, other = Unrolled().run(problem), mode.run(problem)
     assert other.loss == pytest.approx(exact.loss, rel=tolerance)
     assert relative_error(other.images_grad, exact.images_grad) <= tolerance
     assert relative_error(other.lr_grad, exact.lr_grad) <= tolerance
+
+
+@pytest.mark.parametrize("mode", ["unrolled", "checkpointed", "first-order"])
+def test_a_gradient_mode_draws_nothing(mode):
+    """Every random choice of a student rollout is drawn with the problem (by the loop, from the
+    run's stream); the computation leaves torch's generator untouched, so the stream of a run does
+    not depend on its gradient mode (DESIGN.md section 9)."""
+    problem = family_problem("ConvNetW8", syn_steps=4, dsa=True)
+    before = torch.get_rng_state()
+    components().gradient_modes.get(mode)().run(problem)
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 @pytest.mark.parametrize("model_name", list(CONVNET_NORMS))
@@ -249,7 +247,7 @@ def test_checkpointed_leaves_batchnorm_statistics_as_unrolled_does():
         with torch.no_grad():
             for k, v in module.named_buffers():
                 v.copy_(initial[k])
-        run(mode, problem)
+        mode.run(problem)
         after[type(mode).__name__.lower()] = {k: v.clone() for k, v in module.named_buffers()}
     assert after["unrolled"].keys() == after["checkpointed"].keys() and after["unrolled"]
     for k in after["unrolled"]:
@@ -275,7 +273,7 @@ def test_step_graph_is_measured_without_touching_the_random_state():
     assert torch.equal(torch.get_rng_state(), before)
     assert one > 0
     bigger = StudentProblem(**{**problem.__dict__, "images": torch.randn(24, 1, 8, 8, dtype=torch.float64),
-                               "labels": torch.arange(3).repeat(8), "batch_syn": 12})
+                               "labels": torch.arange(3).repeat(8), "batch_syn": 12, "steps": None})
     assert step_graph_bytes(bigger) > 2 * one  # the graph grows with the minibatch
 
 

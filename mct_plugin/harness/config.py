@@ -160,6 +160,10 @@ class DistillConfig(RunOptions, EvalOptions, DataOptions):
     out: str = option("runs/distill", "run directory", metavar="DIR")
     ipc: int = option(1, "images per class", minimum=1, maximum=100_000)
     syn_steps: int = option(20, "student steps per iteration", minimum=1, maximum=100_000)
+    meta_batch: int | None = option(None, "segments matched per iteration, each with its own expert, start and "
+                                          "student draws, their gradients averaged (default: the number of "
+                                          "processes; under torchrun a multiple of it, each process matching its "
+                                          "share)", minimum=1, maximum=100_000, metavar="M")
     expert_epochs: float = option(3.0, "epochs between start and target", above=0)
     max_start_epoch: float = option(25.0, "upper bound of the start epoch", minimum=0)
     min_start_epoch: float = option(0.0, "lower bound of the start epoch", minimum=0)

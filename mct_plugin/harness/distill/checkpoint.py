@@ -1,8 +1,10 @@
 """Checkpoints of a distillation run: everything ``--resume`` needs, written atomically.
 
 ``checkpoint.pt`` holds the synthetic images, alpha, both optimizer states, the best evaluation
-so far and, per rank, the sampler and matcher state and the RNG states (each rank draws its own
-segments). Rank 0 writes it; every rank reads its own part back.
+so far, the state of the run's random stream (:mod:`.draws`) and, per rank, the sampler and
+matcher state and torch's, Python's and NumPy's global generator states. Rank 0 writes it; every
+rank reads its own part back. Format 3 added the stream; earlier checkpoints drew from per-rank
+global generators and cannot be continued bit for bit.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..io.rundir import CHECKPOINT, RunDirectory
 from ..io.untrusted import torch_load_untrusted
 from ..runtime.distributed import SINGLE_PROCESS, DistContext
 
-FORMAT = 2
+FORMAT = 3
 
 
 def rng_state() -> dict:

@@ -110,6 +110,8 @@ def probe_problem(config: DistillConfig, model: FunctionalModel, synthetic: Synt
                   augment: DifferentiableAugmentation | None) -> StudentProblem:
     """A student problem shaped like the run's (for measuring one step's memory)."""
     start = model.initial_flat().to(synthetic.images.device)
-    return StudentProblem(model, start, lambda theta: normalised_distance(theta, start, start), synthetic.images,
-                          synthetic.labels, synthetic.lr, config.syn_steps,
-                          config.resolved_batch_syn(len(synthetic.images)), augment)
+    devices = [start.device] if start.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # its draws leave torch's generators as they were
+            return StudentProblem(model, start, lambda theta: normalised_distance(theta, start, start), synthetic.images,
+                              synthetic.labels, synthetic.lr, config.syn_steps,
+                              config.resolved_batch_syn(len(synthetic.images)), augment)

@@ -61,28 +61,6 @@ MAX_PIECE = 128
 
 
 @dataclass
-class StudentProblem:
-    """The inner problem of one distillation iteration.
-
-    :param start: flat parameters ``theta_0`` (no gradient).
-    :param objective: ``L(theta_N)``, a scalar tensor function of the flat final parameters.
-    :param images: the synthetic images, a leaf tensor (their gradient is returned).
-    :param labels: class indices (N,) or soft labels (N, classes), not differentiated.
-    :param lr: the learnable student step size alpha, a scalar leaf tensor.
-    """
-
-    model: FunctionalModel
-    start: torch.Tensor
-    objective: Callable[[torch.Tensor], torch.Tensor]
-    images: torch.Tensor
-    labels: torch.Tensor
-    lr: torch.Tensor
-    syn_steps: int
-    batch_syn: int
-    augment: DifferentiableAugmentation | None = None
-
-
-@dataclass
 class MatchResult:
     """Loss value and the gradients of the synthetic images and of alpha."""
 
@@ -110,12 +88,45 @@ class StudentStep:
     augment: AugmentParams | None
 
 
-def draw_steps(p: StudentProblem) -> list[StudentStep]:
-    """Every step's minibatch and augmentation parameters, drawn from torch's global RNG in the
-    order ``unrolled`` draws them (the schedule first, then one augmentation per step)."""
-    schedule = minibatch_schedule(len(p.images), p.batch_syn, p.syn_steps)
-    return [StudentStep(index, None if p.augment is None else p.augment.sample(p.images[index].shape))
+def draw_steps(image_shape: torch.Size | tuple[int, ...], batch_syn: int, syn_steps: int,
+               augment: DifferentiableAugmentation | None) -> list[StudentStep]:
+    """Every student step's minibatch and augmentation parameters for a set of ``image_shape``
+    (N, C, H, W), drawn from torch's global generators: the schedule first, then one augmentation
+    per step (the distillation loop calls it inside its stream, :mod:`.draws`)."""
+    schedule = minibatch_schedule(image_shape[0], batch_syn, syn_steps)
+    return [StudentStep(index, None if augment is None else augment.sample((len(index), *image_shape[1:])))
             for index in schedule]
+
+
+@dataclass
+class StudentProblem:
+    """The inner problem of one distillation iteration.
+
+    :param start: flat parameters ``theta_0`` (no gradient).
+    :param objective: ``L(theta_N)``, a scalar tensor function of the flat final parameters.
+    :param images: the synthetic images, a leaf tensor (their gradient is returned).
+    :param labels: class indices (N,) or soft labels (N, classes), not differentiated.
+    :param lr: the learnable student step size alpha, a scalar leaf tensor.
+    :param steps: the ``syn_steps`` minibatches and augmentation parameters, drawn by the caller
+        (a gradient mode draws nothing); ``None`` draws them here, from torch's global generators.
+    """
+
+    model: FunctionalModel
+    start: torch.Tensor
+    objective: Callable[[torch.Tensor], torch.Tensor]
+    images: torch.Tensor
+    labels: torch.Tensor
+    lr: torch.Tensor
+    syn_steps: int
+    batch_syn: int
+    augment: DifferentiableAugmentation | None = None
+    steps: list[StudentStep] | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps is None:
+            self.steps = draw_steps(self.images.shape, self.batch_syn, self.syn_steps, self.augment)
+        elif len(self.steps) != self.syn_steps:
+            raise ValueError(f"{len(self.steps)} drawn steps for syn_steps={self.syn_steps}")
 
 
 def step_inputs(p: StudentProblem, pixels: torch.Tensor, step: StudentStep) -> torch.Tensor:
@@ -184,11 +195,8 @@ class Unrolled(GradientMode):
     def run(self, problem: StudentProblem) -> MatchResult:
         p = problem
         w = p.start.detach().requires_grad_(True)
-        for index in minibatch_schedule(len(p.images), p.batch_syn, p.syn_steps):
-            x = p.images[index]
-            if p.augment is not None:
-                x = p.augment(x)
-            g = student_gradient(p, w, x, index, create_graph=True)
+        for step in p.steps:
+            g = student_gradient(p, w, step_inputs(p, p.images, step), step.index, create_graph=True)
             w = w - p.lr * g
         loss = p.objective(w)
         images_grad, lr_grad = torch.autograd.grad(loss, [p.images, p.lr])
@@ -213,7 +221,7 @@ class Checkpointed(GradientMode):
 
     def __init__(self, options: CheckpointedOptions | None = None, context: ComponentContext | None = None, *,
                  piece: int | None = MAX_PIECE) -> None:
-        super().__init__(options, context)
+        super().__init__(options if options is not None else CheckpointedOptions(), context)
         if self.options.checkpoint_interval < 0:
             raise ValueError(f"checkpoint interval must be >= 1 (or 0: automatic), got "
                              f"{self.options.checkpoint_interval}")
@@ -281,7 +289,7 @@ class Checkpointed(GradientMode):
     def run(self, problem: StudentProblem) -> MatchResult:
         p = problem
         alpha, pixels = p.lr.detach(), p.images.detach()
-        steps = draw_steps(p)
+        steps = p.steps
         n, k = len(steps), self.interval_for(p)
         buffers = dict(p.model.module.named_buffers())  # BatchNorm statistics: left as unrolled leaves them
         # forward: keep theta_i at every k-th step
@@ -319,7 +327,7 @@ class FirstOrder(GradientMode):
         p = problem
         alpha = p.lr.detach()
         pixels = p.images.detach()
-        steps = draw_steps(p)
+        steps = p.steps
         # pass 1: the trajectory without a graph
         w, grad_sum = p.start.detach(), torch.zeros_like(p.start)
         for step in steps:

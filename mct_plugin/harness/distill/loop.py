@@ -1,8 +1,11 @@
 """The distillation loop: generic over the registered matcher, sampler and gradient mode.
 
-Per iteration: the sampler picks a segment, the matcher returns the loss and the gradients of
-the synthetic images and of alpha for that segment, and two SGD optimizers (momentum 0.5, as in
-MTT) update them. An update that would make alpha zero or negative is skipped (alpha and its
+Per iteration: every random draw is made first, from the run's own stream (:mod:`.draws`): the
+sampler picks ``--meta-batch`` segments, the matcher the expert of each, and the student's
+minibatches and augmentation parameters are drawn; then the matcher returns the loss and the
+gradients of the synthetic images and of alpha for each segment (this process's share of them),
+their mean is taken over the meta-batch, and two SGD optimizers (momentum 0.5, as in MTT) update
+them. An update that would make alpha zero or negative is skipped (alpha and its
 momentum keep their values from before it; the public code lets alpha go negative). The loop
 only orchestrates; the pieces are built by :mod:`.factory`, checkpoints are kept by
 :mod:`.checkpoint`, warnings decided by :mod:`.watch`, and progress is announced through the
@@ -29,7 +32,7 @@ from tqdm.auto import tqdm
 from ..components import Components
 from ..config import DistillConfig
 from ..data import RealDataset
-from ..errors import DivergenceError, Interrupted, RunDirectoryError
+from ..errors import ConfigError, DivergenceError, Interrupted, RunDirectoryError
 from ..eval.protocol import EvalResult, evaluate_set, random_real_subset
 from ..eval.recorded import RunSummary
 from ..eval.saved_set import load_synthetic
@@ -40,11 +43,13 @@ from ..io.locks import OutputLock
 from ..io.metric_names import EVAL_MODELS, EVALUATION, PER_MODEL, RANDOM_SUBSET
 from ..io.rundir import RunDirectory
 from ..eval.plots import save_image_grid, save_training_curves
-from ..runtime import distributed
 from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..runtime.signals import stop_requests
-from .checkpoint import CheckpointStore, rng_state, seed_everything, set_rng_state
+from .checkpoint import FORMAT as CHECKPOINT_FORMAT, CheckpointStore, rng_state, seed_everything, set_rng_state
+from .draws import RandomStream, share_of
 from .factory import build_parts, run_components, with_run_defaults
+from .gradient_modes import draw_steps
+from .matching import SegmentDraw
 from .resume import resume_changes, resumed_record
 from .synthetic import SyntheticSet
 from .watch import RunWatch
@@ -80,6 +85,12 @@ class DistillResult:
     def random_subset(self) -> EvalResult | None:
         """The random real subset of the set's size (``--no-baseline`` or no evaluation: None)."""
         return self.summary.random_subset
+
+
+def mean_of(tensors) -> torch.Tensor:
+    """The mean of equally shaped tensors (a new tensor; the one tensor itself when there is one)."""
+    tensors = list(tensors)
+    return tensors[0].clone() if len(tensors) == 1 else torch.stack(tensors).mean(dim=0)
 
 
 def best_record(best: EvalResult | None) -> dict | None:
@@ -142,6 +153,10 @@ class Distillation:
             if isinstance(recorded.get("gradient_mode"), str):  # a run recorded under a former name
                 recorded["gradient_mode"] = components.gradient_modes.canonical(recorded["gradient_mode"])
         config = with_run_defaults(config, components, recorded, self.report)
+        config = config.replace(meta_batch=config.meta_batch or self.ctx.world_size)
+        if config.meta_batch % self.ctx.world_size:
+            raise ConfigError(f"--meta-batch {config.meta_batch} is not a multiple of the {self.ctx.world_size} "
+                              f"processes (each matches the same share of the segments)")
         if resume:  # the harness's options before anything is loaded, the plugins' once the components are built
             changes = resume_changes(self.run_dir.path, recorded, config.to_dict(),
                                      names=set(config.to_dict()) - {"plugin_options"})
@@ -152,8 +167,9 @@ class Distillation:
         self.matcher, self.sampler, self.gradient_mode = parts.matcher, parts.sampler, parts.gradient_mode
         self.augment, self.synthetic = parts.augment, parts.synthetic
         self.optimizer_img, self.optimizer_lr = parts.optimizer_img, parts.optimizer_lr
-        # from here on each rank draws its own segments, minibatches and augmentations
-        torch.manual_seed(distributed.stream_seed(config.seed, self.ctx.rank))
+        # from here on every draw of an iteration comes from the run's stream (the same on every rank)
+        self.stream = RandomStream(config.seed, self.device)
+        self.share = share_of(self.ctx.rank, self.ctx.world_size, config.meta_batch)
         self.checkpoints = CheckpointStore(self.run_dir, self.ctx)
         self.start_iteration = 0
         self.rows: list[dict] = []
@@ -234,7 +250,8 @@ class Distillation:
         labels = self.matcher.final_labels(self.synthetic)
         shared = {"images": self.synthetic.images.detach().clone(), "lr": self.synthetic.lr.detach().clone(),
                   "optimizer_img": self.optimizer_img.state_dict(), "optimizer_lr": self.optimizer_lr.state_dict(),
-                  "best": best_record(self.best)}  # a resume reads the best from metrics.jsonl
+                  "best": best_record(self.best),  # a resume reads the best from metrics.jsonl
+                  "stream": self.stream.state_dict()}
         if self.checkpoints.save(next_iteration, shared, rank_state):
             self.synthetic.save(self.run_dir.path, labels)
         self.last_checkpoint = next_iteration
@@ -249,6 +266,10 @@ class Distillation:
             if not (torch.isfinite(self.synthetic.images).all() and torch.isfinite(self.synthetic.lr).all()
                     and float(self.synthetic.lr.detach()) > 0):
                 raise ValueError("its images or step size are not finite and positive")
+            if state.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"it was written by another version of dd-harness (format {state.get('format')}, "
+                                 f"this version continues format {CHECKPOINT_FORMAT}); start the run again")
+            self.stream.load_state_dict(state["stream"])
             self.optimizer_img.load_state_dict(state["optimizer_img"])
             self.optimizer_lr.load_state_dict(state["optimizer_lr"])
             self.start_iteration = int(state["iteration"])
@@ -312,18 +333,36 @@ class Distillation:
         return result
 
     # the loop --------------------------------------------------------------------------
+    def draw(self, iteration: int) -> list[SegmentDraw]:
+        """Every random draw of ``iteration``: the meta-batch's segments, experts and student steps,
+        in a fixed order, from the run's stream (every rank draws them all, and matches its share)."""
+        images = self.synthetic.images
+        batch_syn = self.config.resolved_batch_syn(len(images))
+        with self.stream.drawing():
+            draws = []
+            for _ in range(self.config.meta_batch):
+                segment = self.sampler.sample(iteration)
+                trajectory, expert = self.matcher.next_trajectory()
+                steps = draw_steps(images.shape, batch_syn, self.config.syn_steps, self.augment)
+                draws.append(SegmentDraw(segment, trajectory, expert, steps))
+        return draws
+
     def step(self, iteration: int) -> dict:
         """One update of the synthetic set; returns the metrics row."""
         started = time.perf_counter()
-        segment = self.sampler.sample(iteration)
-        outcome = self.matcher.match(segment, self.synthetic, self.gradient_mode, self.augment)
-        # several ranks: a larger meta-batch, one segment per rank, gradients averaged
-        images_grad = self.ctx.all_reduce_mean_(outcome.result.images_grad)
-        lr_grad = self.ctx.all_reduce_mean_(outcome.result.lr_grad.reshape(self.synthetic.lr.shape).clone())
-        loss = float(self.ctx.all_reduce_mean_(torch.tensor([outcome.result.loss], device=self.device)))
+        draws = self.draw(iteration)
+        outcomes = [self.matcher.match(draws[j], self.synthetic, self.gradient_mode, self.augment) for j in self.share]
+        # the mean over the meta-batch: each rank's mean over its share, then the mean over the ranks
+        images_grad = self.ctx.all_reduce_mean_(mean_of(o.result.images_grad for o in outcomes))
+        lr_grad = self.ctx.all_reduce_mean_(mean_of(o.result.lr_grad.reshape(self.synthetic.lr.shape)
+                                                     for o in outcomes))
+        loss = float(self.ctx.all_reduce_mean_(mean_of(torch.tensor([o.result.loss], device=self.device)
+                                                       for o in outcomes)))
+        first = draws[0]
         if not np.isfinite(loss) or loss > DIVERGENCE_LOSS:
-            self._diverged(iteration, f"the matching loss became {loss:.3g} (expert {outcome.expert}, epochs "
-                                      f"{segment.start:.4g} to {segment.target:.4g})")
+            where = ", ".join(f"expert {d.expert}, epochs {d.segment.start:.4g} to {d.segment.target:.4g}"
+                              for d in draws)
+            self._diverged(iteration, f"the matching loss became {loss:.3g} ({where})")
         if not (torch.isfinite(images_grad).all() and torch.isfinite(lr_grad).all()):
             self._diverged(iteration, "the gradient of the images or of alpha is not finite")
         self.synthetic.images.grad = images_grad
@@ -343,9 +382,14 @@ class Distillation:
         largest = float(self.synthetic.images.detach().abs().max())
         if not np.isfinite(largest) or largest > DIVERGENCE_PIXELS:
             self._diverged(iteration, f"the synthetic images reached |pixel| = {largest:.3g}")
-        return {"iteration": iteration, "loss": loss, "start_epoch": segment.start,
-                "target_epoch": segment.target, "expert": outcome.expert, "alpha_used": float(alpha_used),
-                "alpha": float(self.synthetic.lr.detach()), "seconds": time.perf_counter() - started}
+        row = {"iteration": iteration, "loss": loss, "start_epoch": first.segment.start,
+               "target_epoch": first.segment.target, "expert": first.expert, "alpha_used": float(alpha_used),
+               "alpha": float(self.synthetic.lr.detach())}
+        if len(draws) > 1:  # every segment of the meta-batch, with the process that matched it
+            size = len(self.share)
+            row["segments"] = [{"rank": j // size, "expert": d.expert, "start_epoch": d.segment.start,
+                                "target_epoch": d.segment.target} for j, d in enumerate(draws)]
+        return {**row, "seconds": time.perf_counter() - started}
 
     def _skip_alpha_update(self, iteration: int, alpha_used: torch.Tensor, momentum: torch.Tensor | None) -> None:
         """Undo the update of alpha: its value and its momentum return to what they were before it."""

@@ -29,7 +29,7 @@ from ..experts.metadata import read_training_record
 from ..experts.pool import ExpertPool
 from ..models import FunctionalModel
 from ..options import NoOptions
-from .gradient_modes import GradientMode, MatchResult, StudentProblem
+from .gradient_modes import GradientMode, MatchResult, StudentProblem, StudentStep
 from .synthetic import SyntheticSet
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ class Sampler(ABC):
 
     @abstractmethod
     def sample(self, iteration: int) -> Segment:
-        """The segment for ``iteration`` (0-based), drawn from torch's global RNG."""
+        """The segment for ``iteration`` (0-based), drawn from torch's global generator (which the loop
+        makes the run's stream while it draws, :mod:`.draws`)."""
 
     def state_dict(self) -> dict:
         return {}
@@ -90,9 +91,21 @@ class Sampler(ABC):
         pass
 
 
+@dataclass(frozen=True)
+class SegmentDraw:
+    """Everything random about one matched segment, drawn by the loop from the run's stream
+    (:mod:`.draws`) before anything is computed: the segment, the expert trajectory (and its
+    label), and every student step's minibatch and augmentation parameters."""
+
+    segment: Segment
+    trajectory: Any
+    expert: str
+    steps: list[StudentStep]
+
+
 @dataclass
 class MatchOutcome:
-    """What one iteration produced: the loss, the gradients, and what was matched."""
+    """What one segment produced: the loss, the gradients, and what was matched."""
 
     result: MatchResult
     segment: Segment
@@ -105,8 +118,9 @@ class Matcher(ABC):
 
     Subclasses set ``default_sampler`` (and may set ``default_gradient_mode``, used when
     ``--gradient-mode`` is not given) and implement :meth:`open`, :meth:`next_trajectory` and
-    :meth:`point`; :meth:`labels` can be overridden for soft labels. The loop calls :meth:`match`
-    once per iteration. ``self.options`` holds the matcher's own options (its ``Options``); the
+    :meth:`point`; :meth:`labels` can be overridden for soft labels. The loop draws every segment
+    of an iteration first (:meth:`next_trajectory`, from the run's stream), then calls :meth:`match`
+    once per segment. ``self.options`` holds the matcher's own options (its ``Options``); the
     context gives the run's config, the student network, the report function and the run's
     registries (datasets and models, e.g. to check a buffer folder).
     """
@@ -165,21 +179,21 @@ class Matcher(ABC):
     def objective(self, start: torch.Tensor, target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda theta_n: normalised_distance(theta_n, start, target)
 
-    def match(self, segment: Segment, synthetic: SyntheticSet, gradient_mode: GradientMode,
+    def match(self, draw: SegmentDraw, synthetic: SyntheticSet, gradient_mode: GradientMode,
               augment: DifferentiableAugmentation | None) -> MatchOutcome:
-        """Loss and gradients of one iteration on ``segment`` of the next expert."""
-        trajectory, label = self.next_trajectory()
+        """Loss and gradients of one drawn segment (this draws nothing)."""
+        segment, trajectory = draw.segment, draw.trajectory
         device = self.model.device  # trajectories stay in host memory; only two points move
         start = self.point(trajectory, segment.start).to(device)
         target = self.point(trajectory, segment.target).to(device)
-        check_segment_length(start, target, label, segment)
+        check_segment_length(start, target, draw.expert, segment)
         problem = StudentProblem(
             model=self.model, start=start, objective=self.objective(start, target),
             images=synthetic.images, labels=self.labels(trajectory, synthetic), lr=synthetic.lr,
             syn_steps=self.config.syn_steps, batch_syn=self.config.resolved_batch_syn(len(synthetic.images)),
-            augment=augment,
+            augment=augment, steps=draw.steps,
         )
-        return MatchOutcome(gradient_mode.run(problem), segment, label)
+        return MatchOutcome(gradient_mode.run(problem), segment, draw.expert)
 
     def state_dict(self) -> dict:
         return {}

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..errors import ConfigError
-from .gradient_modes import GradientMode, MatchResult, StudentProblem, draw_steps, step_inputs, student_gradient
+from .gradient_modes import GradientMode, MatchResult, StudentProblem, step_inputs, student_gradient
 
 MEMORY_LIMIT_ENV = "DD_HARNESS_MEMORY_LIMIT"
 # unrolled is chosen when its estimated graph takes at most this share of the available memory
@@ -43,7 +43,7 @@ class ModeChoice:
 
 def step_graph_bytes(problem: StudentProblem) -> int:
     """Bytes autograd keeps for one ``unrolled`` student step (its forward and the first backward,
-    taken with a graph). Runs one step on ``problem``; torch's random state is left as it was."""
+    taken with a graph). Runs the first of ``problem``'s drawn steps (and draws nothing)."""
     p = problem
     seen: set[tuple[int, int]] = set()
     total = 0
@@ -57,13 +57,11 @@ def step_graph_bytes(problem: StudentProblem) -> int:
             total += storage.nbytes()
         return tensor
 
-    devices = [p.start.device] if p.start.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        step = draw_steps(StudentProblem(**{**p.__dict__, "syn_steps": 1}))[0]
-        w = p.start.detach().requires_grad_(True)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            g = student_gradient(p, w, step_inputs(p, p.images, step), step.index, create_graph=True)
-            w_next = w - p.lr * g
+    step = p.steps[0]
+    w = p.start.detach().requires_grad_(True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        g = student_gradient(p, w, step_inputs(p, p.images, step), step.index, create_graph=True)
+        w_next = w - p.lr * g
     total += w_next.untyped_storage().nbytes()  # the new parameter vector each step adds
     return total
 

@@ -27,7 +27,7 @@ RECORD_KEYS = frozenset({"world_size", "buffer_files", "resumed"})
 # the run directory itself may move between the run and its resume
 NOT_COMPARED = RECORD_KEYS | {"out"}
 # left to the matcher when not given: a run that recorded None resolved them the same way
-RESOLVED_BY_THE_RUN = frozenset({"sampler", "gradient_mode"})
+RESOLVED_BY_THE_RUN = frozenset({"sampler", "gradient_mode", "meta_batch"})
 
 
 def absolute(path: str) -> str:

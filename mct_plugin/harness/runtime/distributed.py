@@ -12,9 +12,11 @@ What is distributed (see the README, "Scaling out"):
 
 * ``experts`` - the files of the run's plan are dealt round-robin to the ranks; each expert keeps
   the seed it has in a single-process run, so the union of the files is the same;
-* ``distill`` - every rank samples its own segment and expert (its own RNG stream); the gradients
-  of the synthetic images and of alpha are averaged with ``all_reduce`` before the optimizer step,
-  so all ranks keep identical synthetic data; rank 0 alone writes outputs and checkpoints;
+* ``distill`` - every rank draws the whole meta-batch of segments from the run's one stream and
+  matches its share of them (``--meta-batch`` M: M / world size each); the gradients of the
+  synthetic images and of alpha are averaged with ``all_reduce`` before the optimizer step, so all
+  ranks keep identical synthetic data and the run does not depend on the number of processes;
+  rank 0 alone writes outputs and checkpoints;
 * ``eval`` - the evaluation networks (and the architectures of a table) are dealt to the ranks and
   gathered on rank 0.
 """
@@ -194,7 +196,3 @@ def exit_process(code: int) -> None:
         os._exit(code)
     raise SystemExit(code)
 
-
-def stream_seed(seed: int, rank: int) -> int:
-    """Seed of the sampling stream of ``rank`` (segments, minibatches, augmentation draws)."""
-    return (seed * 7_919 + 104_729 * (rank + 1)) % (2**63 - 1)
