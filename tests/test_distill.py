@@ -249,21 +249,28 @@ def test_auto_gradient_picks_checkpointed_under_a_memory_limit_and_resumes_bit_f
 
 @pytest.mark.slow
 @pytest.mark.parametrize("matcher", ["mtt", "mct"])
-def test_the_exact_modes_give_the_same_run(tmp_path, small_data, expert_root, matcher):
-    """One random stream per run: 5 iterations with DSA, unrolled and checkpointed, draw the same
-    segments, minibatches and augmentations, so the runs agree to float rounding (they used to
-    draw differently and drift apart by 1e-3 and more)."""
+def test_the_exact_modes_draw_the_same_run(tmp_path, small_data, expert_root, matcher):
+    """One random stream per run (DESIGN.md section 9): over 5 iterations with DSA, unrolled and
+    checkpointed draw the same segments, experts, minibatches and augmentations (their streams end
+    in the same state) and the first iteration, on the same images, has the same loss and alpha
+    update to float rounding; they used to draw differently from the first iteration on (3.8e-4 apart in
+    its loss). Later iterations agree to ~1e-7 until a ReLU input lands within rounding of zero in
+    one mode and not the other, as happens between thread counts too (NOTES.md)."""
     config = quick_config(matcher=matcher, buffer_path=str(expert_root), iterations=5, eval_it=0, syn_steps=5,
                           expert_epochs=1, lr_img=100, lr_lr=1e-6)
-    runs = {mode: distill(config.replace(out=str(tmp_path / mode), gradient_mode=mode), data=small_data,
-                          components=components(), show_progress=False) for mode in ("unrolled", "checkpointed")}
-    unrolled, checkpointed = runs["unrolled"], runs["checkpointed"]
-    drawn = lambda result: [(r["start_epoch"], r["expert"]) for r in result.rows if "loss" in r]
-    assert drawn(unrolled) == drawn(checkpointed) and len(drawn(unrolled)) == 5
-    a, b = checkpointed.synthetic.images.detach(), unrolled.synthetic.images.detach()
-    assert float((a - b).norm() / b.norm()) <= 1e-5
-    assert float(checkpointed.synthetic.lr.detach()) == pytest.approx(float(unrolled.synthetic.lr.detach()), rel=1e-5)
-    assert float(unrolled.synthetic.lr.detach()) != config.lr_teacher  # alpha learned: its gradient is compared too
+    rows, streams = {}, {}
+    for mode in ("unrolled", "checkpointed"):
+        with Distillation(config.replace(out=str(tmp_path / mode), gradient_mode=mode), data=small_data,
+                          components=components(), show_progress=False) as run:
+            rows[mode] = [row for row in run.run().rows if "loss" in row]
+            streams[mode] = run.stream.state_dict()["cpu"]
+    drawn = {mode: [(r["start_epoch"], r["target_epoch"], r["expert"]) for r in rows[mode]] for mode in rows}
+    assert drawn["unrolled"] == drawn["checkpointed"] and len(set(drawn["unrolled"])) > 1
+    assert torch.equal(streams["unrolled"], streams["checkpointed"])
+    first = {mode: rows[mode][0] for mode in rows}
+    assert first["checkpointed"]["loss"] == pytest.approx(first["unrolled"]["loss"], rel=1e-6)
+    assert first["unrolled"]["alpha"] != config.lr_teacher  # alpha learned from the first gradient: compared
+    assert first["checkpointed"]["alpha"] == pytest.approx(first["unrolled"]["alpha"], rel=1e-6)
 
 
 def test_a_memory_limit_that_is_not_a_size_is_one_line(tmp_path, expert_root):
