@@ -613,6 +613,7 @@ def test_the_plugins_md_example_plugin_distils(tmp_path, monkeypatch, capsys, ex
     config = json.loads((out / "config.json").read_text())
     assert config["matcher"] == "mtt-averaged" and config["sampler"] == "discrete"  # MTT's default sampler
     assert config["plugin_options"] == {"average_window": 2}  # its own option only, none of MCT's
+    assert config["component_options"] == {"matcher:mtt-averaged": {"average_window": 2}}  # under its owner
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["iteration"] for row in rows if "loss" in row] == [0, 1]
     assert torch.isfinite(torch.load(out / "images.pt", weights_only=True)).all()

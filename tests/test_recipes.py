@@ -167,6 +167,10 @@ def test_config_json_records_the_recipe_and_every_resolved_value(recipe_site, tm
     assert config["recipe"] == "toy/fashion-ipc1" and config["recipe_version"] == 3
     assert config["lr_img"] == 500.0 and config["syn_steps"] == 2 and config["matcher"] == "mct"
     assert config["plugin_options"]["waypoints"] == 3 and config["gradient_mode"] == "unrolled"  # the mct default, resolved
+    owners = config["component_options"]  # the same values under the components that read them
+    assert owners["matcher:mct"]["waypoints"] == 3 and set(owners["sampler:continuous"]) == {
+        "start_curriculum", "curriculum_initial", "curriculum_iterations"}
+    assert "waypoints" not in owners["sampler:continuous"]
     assert config["sampler"] == "continuous" and config["batch_train"] == 256  # resolved defaults too
     assert Path(config["buffer_path"]).is_absolute() and Path(config["out"]).is_absolute()
     # the recorded config is itself a valid --config file (a re-run reproduces it)

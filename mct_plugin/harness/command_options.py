@@ -22,7 +22,7 @@ from .components import OptionGroup
 from .errors import ConfigError
 from .options import fields_of, flag, from_mapping, read_config_file, typed_on_command_line, values_for
 
-RECORD_KEYS = frozenset({"world_size", "buffer_files", "resumed"})
+RECORD_KEYS = frozenset({"world_size", "buffer_files", "resumed", "component_options"})
 """``config.json`` keys that are not options (what a run measured and how it was resumed)."""
 
 

@@ -164,6 +164,19 @@ class Components:
             self._option_groups[command] = groups
         return self._option_groups[command]
 
+    def options_by_owner(self, command: str, given: Mapping[str, Any], in_use: Iterable[str]) -> dict[str, dict]:
+        """The option values of every group of ``command`` in use (see :meth:`plugin_options_in_use`),
+        under their owner: the component that reads them (``"matcher:mct"``), or ``"plugin SOURCE"``
+        for a group contributed to the command as a whole."""
+        in_use = set(in_use)
+        by_owner: dict[str, dict] = {}
+        for group in self.option_groups(command):
+            if group.owner is None or group.owner in in_use:
+                own = {name: given[name] for name in fields_of(group.options) if name in given}
+                owner = group.owner or f"plugin {group.source}"
+                by_owner[owner] = {**by_owner.get(owner, {}), **dataclasses.asdict(from_mapping(group.options, own))}
+        return by_owner
+
     def plugin_options_in_use(self, command: str, given: Mapping[str, Any],
                               in_use: Iterable[str]) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
         """The plugin option values of ``command`` that the components ``in_use`` read, and the
@@ -176,14 +189,11 @@ class Components:
         group in use reads and that differ from their default (the caller says that they are
         ignored).
         """
-        in_use = set(in_use)
         groups = self.option_groups(command)
         values: dict[str, Any] = {}
-        for group in groups:
-            if group.owner is None or group.owner in in_use:
-                own = {name: given[name] for name in fields_of(group.options) if name in given}
-                for name, value in dataclasses.asdict(from_mapping(group.options, own)).items():
-                    values.setdefault(name, value)
+        for own in self.options_by_owner(command, given, in_use).values():
+            for name, value in own.items():
+                values.setdefault(name, value)
         ignored: dict[str, tuple[str, ...]] = {}
         for group in groups:
             defaults = dataclasses.asdict(group.options())

@@ -189,6 +189,9 @@ class DistillConfig(RunOptions, EvalOptions, DataOptions):
     stall_tolerance: float = option(0.01, "the loss has not moved when its range (max - min) over those iterations "
                                           "is at most this fraction of its mean", above=0, maximum=1,
                                     metavar="FRACTION")
+    alpha_frozen_iterations: int = option(50, "warn once when alpha has not moved for this many iterations "
+                                              "although --lr-lr > 0 (its updates skipped, or too small to change it; "
+                                              "0: never)", minimum=0, maximum=10_000_000, metavar="N")
     recipe: str | None = option(None, "the recipe the options came from", cli=False)
     recipe_version: int | None = option(None, "the version of that recipe", cli=False, minimum=1)
     plugin_options: dict[str, Any] = option({}, "values of the options that plugins define", cli=False)

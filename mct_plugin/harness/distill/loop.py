@@ -192,21 +192,29 @@ class Distillation:
             self._load_checkpoint()
             if changes and self.ctx.is_main:  # config.json tells the truth about the run it holds
                 self.run_dir.write_config(resumed_record(recorded, self.record(), changes, self.start_iteration))
-        self.watch = RunWatch(config.stall_iterations, config.stall_tolerance, self.rows)
+        self.watch = RunWatch(config.stall_iterations, config.stall_tolerance, self.rows,
+                              alpha_frozen_iterations=config.alpha_frozen_iterations if config.lr_lr > 0 else 0)
         so_far = RunSummary.from_rows(self.rows, config.model, config.iterations)  # a resumed run's evaluations
         self.best: EvalResult | None = so_far.best
         self.random_subset: EvalResult | None = so_far.random_subset
 
     def record(self) -> dict:
         """What ``config.json`` holds: every resolved option (with the values the matcher actually
-        uses, e.g. those of already-converted files), the number of processes, and a digest of
-        every expert file, so that ``--resume`` can tell whether the experts changed."""
+        uses, e.g. those of already-converted files), the same plugin options again under the
+        component that reads them (``component_options``: ``{"matcher:mct": {...}, "sampler:continuous":
+        {...}}``, only the components in use), the number of processes, and a digest of every expert
+        file, so that ``--resume`` can tell whether the experts changed."""
         values = self.config.to_dict()
-        plugin_options, _ = self.components.plugin_options_in_use("distill", self.config.plugin_options,
-                                                                  run_components(self.config))
-        values["plugin_options"] = {**plugin_options, **self.matcher.recorded_options()}
+        in_use = run_components(self.config)
+        plugin_options, _ = self.components.plugin_options_in_use("distill", self.config.plugin_options, in_use)
+        applied = self.matcher.recorded_options()
+        values["plugin_options"] = {**plugin_options, **applied}
+        by_owner = self.components.options_by_owner("distill", self.config.plugin_options, in_use)
+        matcher = f"matcher:{self.config.matcher}"
+        if matcher in by_owner:
+            by_owner[matcher].update({k: v for k, v in applied.items() if k in by_owner[matcher]})
         digests = {path.name: quick_digest(path) for path in self.matcher.source_files()}
-        return {**values, "world_size": self.ctx.world_size, "buffer_files": digests}
+        return {**values, "component_options": by_owner, "world_size": self.ctx.world_size, "buffer_files": digests}
 
     def _check_sources_unchanged(self) -> None:
         recorded = self.run_dir.read_config().get("buffer_files")
@@ -372,7 +380,8 @@ class Distillation:
         momentum = None if momentum is None else momentum.clone()
         self.optimizer_img.step()
         self.optimizer_lr.step()
-        if self.synthetic.lr.detach() <= 0:  # a step size <= 0 would make the student (and evaluation) meaningless
+        skipped = bool(self.synthetic.lr.detach() <= 0)
+        if skipped:  # a step size <= 0 would make the student (and evaluation) meaningless
             self._skip_alpha_update(iteration, alpha_used, momentum)
         self.optimizer_img.zero_grad(set_to_none=True)
         self.optimizer_lr.zero_grad(set_to_none=True)
@@ -384,7 +393,7 @@ class Distillation:
             self._diverged(iteration, f"the synthetic images reached |pixel| = {largest:.3g}")
         row = {"iteration": iteration, "loss": loss, "start_epoch": first.segment.start,
                "target_epoch": first.segment.target, "expert": first.expert, "alpha_used": float(alpha_used),
-               "alpha": float(self.synthetic.lr.detach())}
+               "alpha": float(self.synthetic.lr.detach()), "alpha_update_skipped": skipped}
         if len(draws) > 1:  # every segment of the meta-batch, with the process that matched it
             size = len(self.share)
             row["segments"] = [{"rank": j // size, "expert": d.expert, "start_epoch": d.segment.start,
@@ -441,7 +450,9 @@ class Distillation:
                 self._write_figures(labels, summary, min(resumes_at, self.config.iterations))
                 atomic_write_json(self.run_dir.file("run_summary.json"),
                                   {"finished": resumes_at > self.config.iterations, "model": self.config.model,
-                                   **summary.as_dict(), "protocol": self.config.evaluation_protocol()})
+                                   **summary.as_dict(), "protocol": self.config.evaluation_protocol(),
+                                   "alpha_updates_skipped": sum(bool(r.get("alpha_update_skipped"))
+                                                                for r in self.rows)})
             self.report(f"{self.run_dir.path}: {summary.describe()}")
             events.summary = {"final_accuracy": summary.final.mean if summary.final else None,
                               "best_accuracy": summary.best.mean if summary.best else None,
@@ -469,6 +480,7 @@ class Distillation:
                 if iteration < config.iterations:
                     row.update(self.step(iteration))
                     self._warn(self.watch.loss(iteration, row["loss"]))
+                    self._warn(self.watch.alpha(iteration, row["alpha"]))
                     bar.update(1)
                     bar.set_postfix(loss=f"{row['loss']:.4f}", alpha=f"{row['alpha']:.4g}",
                                     acc="-" if last_acc is None else f"{100 * last_acc:.1f}%")

@@ -16,14 +16,14 @@ import json
 import os
 from typing import Any, Iterable, Mapping
 
+from ..command_options import RECORD_KEYS
 from ..errors import RunDirectoryError
 from ..options import flag
 
 MAY_CHANGE_ON_RESUME = frozenset({"iterations", "checkpoint_every", "buffer_path", "data_path", "download", "device",
-                                  "track", "save_every_eval", "baseline", "stall_iterations", "stall_tolerance"})
+                                  "track", "save_every_eval", "baseline", "stall_iterations", "stall_tolerance",
+                                  "alpha_frozen_iterations"})
 PATH_OPTIONS = ("buffer_path", "data_path", "out")
-# config.json keys that are not options (what the run measured and how it was resumed)
-RECORD_KEYS = frozenset({"world_size", "buffer_files", "resumed"})
 # the run directory itself may move between the run and its resume
 NOT_COMPARED = RECORD_KEYS | {"out"}
 # left to the matcher when not given: a run that recorded None resolved them the same way

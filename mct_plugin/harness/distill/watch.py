@@ -4,6 +4,9 @@ iteration's own row).
 
 * ``alpha_kept``: an update would have made alpha (the student's step size) zero or negative;
   the loop skips that update, so alpha keeps its last positive value;
+* ``alpha_frozen``: alpha has not moved for ``--alpha-frozen-iterations`` iterations although
+  ``--lr-lr`` > 0 (every update skipped, or too small to change it by ``ALPHA_FROZEN_TOLERANCE``
+  of its value): the student's step size is no longer learnt, whether or not a baseline shows it;
 * ``loss_stalled``: over the last ``--stall-iterations`` iterations the matching loss stayed
   within ``--stall-tolerance`` of its mean (max - min <= tolerance x mean): the student does not
   move, or the images do not change, so the set is not learning;
@@ -19,22 +22,29 @@ from __future__ import annotations
 from collections import deque
 from typing import Iterable
 
-ALPHA_KEPT, LOSS_STALLED, BELOW_RANDOM_SUBSET = "alpha_kept", "loss_stalled", "below_random_subset"
+ALPHA_KEPT, ALPHA_FROZEN = "alpha_kept", "alpha_frozen"
+LOSS_STALLED, BELOW_RANDOM_SUBSET = "loss_stalled", "below_random_subset"
+# alpha has not moved when its range over the window is at most this fraction of its value
+ALPHA_FROZEN_TOLERANCE = 1e-6
 
 
 class RunWatch:
     """Decides when to warn (see the module docstring); each method returns the event row to write,
     or None."""
 
-    def __init__(self, stall_iterations: int, stall_tolerance: float, rows: Iterable[dict] = ()) -> None:
+    def __init__(self, stall_iterations: int, stall_tolerance: float, rows: Iterable[dict] = (), *,
+                 alpha_frozen_iterations: int = 0) -> None:
         self.stall_iterations, self.stall_tolerance = stall_iterations, stall_tolerance
+        self.alpha_frozen_iterations = alpha_frozen_iterations
         self.losses: deque[tuple[int, float]] = deque(maxlen=max(1, stall_iterations))
+        self.alphas: deque[tuple[int, float]] = deque(maxlen=max(1, alpha_frozen_iterations))
         self.said: set[str] = set()
         for row in rows:
             if "event" in row:
                 self.said.add(row["event"])
             elif "loss" in row:
                 self.losses.append((row["iteration"], row["loss"]))
+                self.alphas.append((row["iteration"], row["alpha"]))
 
     def _event(self, kind: str, iteration: int, message: str) -> dict | None:
         if kind in self.said:
@@ -47,6 +57,22 @@ class RunWatch:
                            f"alpha would have become {rejected:.3g} at iteration {iteration}; that update is skipped "
                            f"and alpha keeps its last value {kept:.3g} (and again whenever an update would make it "
                            f"<= 0; lower --lr-lr if this repeats)")
+
+    def alpha(self, iteration: int, alpha: float) -> dict | None:
+        """After the update of ``iteration`` (call only when alpha is learnt, ``--lr-lr`` > 0)."""
+        if not self.alpha_frozen_iterations:
+            return None
+        self.alphas.append((iteration, alpha))
+        if len(self.alphas) < self.alpha_frozen_iterations:
+            return None
+        values = [value for _, value in self.alphas]
+        if max(values) - min(values) > ALPHA_FROZEN_TOLERANCE * abs(values[-1]):
+            return None
+        return self._event(ALPHA_FROZEN, iteration,
+                           f"alpha has stayed at {alpha:.3g} for {self.alpha_frozen_iterations} iterations (iterations "
+                           f"{self.alphas[0][0]}-{iteration}; --alpha-frozen-iterations) although --lr-lr > 0: the "
+                           f"student's step size is no longer learnt (see alpha_update_skipped in metrics.jsonl; "
+                           f"lower --lr-lr, or --lr-lr 0 to fix it on purpose)")
 
     def loss(self, iteration: int, loss: float) -> dict | None:
         if not self.stall_iterations:
