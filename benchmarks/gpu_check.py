@@ -16,8 +16,9 @@
 Sized to finish in under 8 minutes on one H100/H200-class GPU (``gpu_check.sh`` holds it to that
 budget). ``--cpu-smoke`` runs the same steps at toy size on the CPU (gloo instead of NCCL, a
 100-image Fashion-MNIST folder, 100 CIFAR-shaped images, one or two iterations per run): what the
-test suite runs, sized so that starting its programs is most of its time, with no time limit of
-its own.
+test suite runs, with no time limit of its own; its steps run in this process (the same command
+lines through the same entry points, one interpreter start instead of eleven, so its peak memories
+are this process's), all but ``torchrun``, which starts its own.
 
 Usage: ``bash benchmarks/gpu_check.sh [--cifar-path DIR] [--out DIR]`` (or
 ``python -m benchmarks.gpu_check`` from the repository root).
@@ -26,12 +27,15 @@ Usage: ``bash benchmarks/gpu_check.sh [--cifar-path DIR] [--out DIR]`` (or
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from ._common import output_dir, provenance, write_json
@@ -105,10 +109,39 @@ def install_shapes_plugin(site: Path) -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 
-def run(steps: dict, name: str, command: list[str], env: dict, timeout: int | None = None) -> subprocess.CompletedProcess:
-    """Run one step (``timeout``: only on the accelerator, where a hung step must not eat the budget)."""
+def run_here(command: list[str]) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGS`` (the CLI or a workload) in this process, as a subprocess would
+    report it: exit status, stdout (a workload's result as one JSON line), stderr."""
+    from mct_plugin.harness.cli import main
+
+    from .workloads import WORKLOADS
+
+    module, args = command[2], command[3:]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            if module == "mct_plugin.harness.cli":
+                code = main(args)
+            else:
+                print(json.dumps(WORKLOADS[args[0]](*args[1:])))
+                code = 0
+        except SystemExit as stop:  # argparse's errors, a workload's failure message
+            code = stop.code if isinstance(stop.code, int) else 1
+            if not isinstance(stop.code, int):
+                print(stop.code, file=sys.stderr)
+        except Exception:  # a step's failure is reported like a crashed program's
+            traceback.print_exc()
+            code = 1
+    return subprocess.CompletedProcess(command, code, out.getvalue(), err.getvalue())
+
+
+def run(steps: dict, name: str, command: list[str], env: dict, timeout: int | None = None,
+        in_process: bool = False) -> subprocess.CompletedProcess:
+    """Run one step (``timeout``: only on the accelerator, where a hung step must not eat the budget;
+    ``in_process``: the CPU smoke run, see :func:`run_here`)."""
     started = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    proc = run_here(command) if in_process else subprocess.run(command, capture_output=True, text=True, env=env,
+                                                               timeout=timeout)
     steps[name] = {"seconds": round(time.perf_counter() - started, 2), "exit": proc.returncode}
     print(f"{name}: exit {proc.returncode} in {steps[name]['seconds']} s", flush=True)
     if proc.returncode != 0:
@@ -120,11 +153,12 @@ def run(steps: dict, name: str, command: list[str], env: dict, timeout: int | No
 GRADIENT_MODES = ("first-order", "unrolled", "checkpointed")
 
 
-def measure(steps: dict, name: str, distill_args: list[str], env: dict, timeout: int | None, out: Path) -> dict | None:
+def measure(steps: dict, name: str, distill_args: list[str], env: dict, timeout: int | None, out: Path,
+            in_process: bool = False) -> dict | None:
     """``dd-harness distill ARGS`` as a step, in a fresh process that reports its peak memory
     (``torch.cuda.max_memory_allocated`` on a GPU, VmHWM); the outputs must be finite."""
     proc = run(steps, name, [sys.executable, "-m", "benchmarks.workloads", "distill_command", *distill_args], env,
-               timeout)
+               timeout, in_process)
     if proc.returncode != 0:
         return None
     measured = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -179,6 +213,8 @@ def main(argv=None) -> int:
         limit = None if args.cpu_smoke else 600
         if args.cpu_smoke:  # toy data: the smoke checks that every step runs, not how fast
             env["CIFAR_SHAPES_SIZES"] = "100,50"
+            os.environ["CIFAR_SHAPES_SIZES"] = "100,50"  # the steps run here: the plugin is found here too
+            sys.path.insert(0, str(tmp / "site"))
             data = ["--data-path", str(mini_fashion_mnist(tmp / "fmnist"))]
         else:
             data = []
@@ -186,10 +222,10 @@ def main(argv=None) -> int:
         sizes = ["--num-experts", "1", "--train-epochs", "3"] if args.cpu_smoke else \
             ["--num-experts", "2", "--train-epochs", "4", "--subset", "2000"]
         run(steps, "experts", cli("experts", *toy, *data, *sizes, "--buffer-path", str(tmp / "buffers"), "--quiet"),
-            env, limit)
+            env, limit, args.cpu_smoke)
         folder = tmp / "buffers" / "FashionMNIST" / toy[1]
         run(steps, "convert", cli("convert", "--to", "mct", str(folder), "--out", str(tmp / "mct"), "--quiet"), env,
-            limit)
+            limit, args.cpu_smoke)
         toy_iterations = "2" if args.cpu_smoke else "10"
         distill = ["distill", "--matcher", "mct", *toy, *data, "--buffer-path", str(tmp / "mct"), "--iterations",
                    toy_iterations, "--syn-steps", "2" if args.cpu_smoke else "5", "--expert-epochs", "1",
@@ -197,13 +233,14 @@ def main(argv=None) -> int:
                    "--epoch-eval-train", "1" if args.cpu_smoke else "20", "--quiet"]
         for mode in GRADIENT_MODES:
             measure(steps, f"distill {mode}", [*distill[1:], "--gradient-mode", mode, "--out", str(tmp / mode)], env,
-                    limit, tmp / mode)
+                    limit, tmp / mode, args.cpu_smoke)
         backend = "gloo" if args.cpu_smoke else "nccl"
         run(steps, f"torchrun 1 process ({backend})",
             [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1", "-m",
              "mct_plugin.harness.cli", *distill, "--out", str(tmp / "torchrun")], env, limit)
         run(steps, "eval", cli("eval", "--run-dir", str(tmp / "first-order"), "--num-eval", "1",
-                               "--epoch-eval-train", "1" if args.cpu_smoke else "20", "--device", device), env, limit)
+                               "--epoch-eval-train", "1" if args.cpu_smoke else "20", "--device", device), env, limit,
+            args.cpu_smoke)
         # the paper profile, CIFAR-10-shaped
         dataset = ["--dataset", "CIFAR10", "--data-path", args.cifar_path] if args.cifar_path else \
             ["--dataset", "CIFAR10Shapes"]
@@ -211,14 +248,15 @@ def main(argv=None) -> int:
         epochs, iterations = (8, 200) if not args.cpu_smoke else (3, 2)
         run(steps, "paper experts", cli("experts", *dataset, "--model", model, "--device", device, "--num-experts",
                                         "1", "--train-epochs", str(epochs), "--buffer-path", str(tmp / "paper"),
-                                        "--quiet"), env, limit)
+                                        "--quiet"), env, limit, args.cpu_smoke)
         paper_out = tmp / "paper_run"
         steps_override = [] if not args.cpu_smoke else ["--syn-steps", "2", "--expert-epochs", "1",
                                                         "--max-start-epoch", "1"]
         proc = run(steps, "paper profile", [sys.executable, "-m", "benchmarks.workloads", "distill_command",
             "--recipe", "mct/cifar10-ipc1", *dataset, "--model", model, "--device", device,
             "--buffer-path", str(tmp / "paper"), "--out", str(paper_out), "--iterations", str(iterations),
-            "--eval-it", "0", "--max-start-epoch", "1" if args.cpu_smoke else "2", *steps_override], env, None if args.cpu_smoke else 900)
+            "--eval-it", "0", "--max-start-epoch", "1" if args.cpu_smoke else "2", *steps_override], env, None if args.cpu_smoke else 900,
+            args.cpu_smoke)
         if proc.returncode == 0:
             measured = json.loads(proc.stdout.strip().splitlines()[-1])
             rows = [json.loads(line) for line in (paper_out / "metrics.jsonl").read_text().splitlines()]
@@ -238,7 +276,7 @@ def main(argv=None) -> int:
                 "--out", str(out), "--ipc", ipc, "--syn-steps", syn_steps, "--expert-epochs", "1",
                 "--max-start-epoch", "1", "--iterations", "1" if args.cpu_smoke else "3", "--eval-it", "0",
                 "--gradient-mode", mode], env,
-                limit, out)
+                limit, out, args.cpu_smoke)
             if measured:
                 report["gradient_memory"]["modes"][mode] = measured
                 print(f"gradient mode {mode:12s} ipc={ipc} syn_steps={syn_steps}: peak GPU memory "

@@ -18,7 +18,8 @@ Every workload runs in a fresh subprocess, so its peak resident memory (VmHWM) i
 * allocator: the time/memory trade of the allocator tuning for an unrolled MTT distillation
   (ConvNet, ipc=10, syn_steps 20), with ``DD_HARNESS_MALLOC_TUNING`` on and off.
 
-``--quick`` runs tiny workloads in this process (a smoke test of the script, not a measurement).
+``--quick`` runs tiny workloads in this process, testing on 500 test images (a smoke test of the script,
+not a measurement).
 
 Usage: ``python -m benchmarks.speed [--quick] [--only experts,distill,eval,allocator,gradients-ipc1,...]
 [--syn-steps 20,40] [--modes checkpointed] [--out DIR]``
@@ -45,12 +46,15 @@ def write_random_walk_buffer(directory: Path, model: str, epochs: int, experts: 
     return directory
 
 
+QUICK_TEST_SUBSET = 500  # --quick tests on the first 500 test images (a smoke test, not a measurement)
+
+
 def bench_experts(quick: bool) -> list[dict]:
-    model, subset = ("ConvNetW16", 500) if quick else ("ConvNet", 0)
+    model, subset, test_subset = ("ConvNetW16", 500, QUICK_TEST_SUBSET) if quick else ("ConvNet", 0, 0)
     rows = []
     for tuning in ("1", "0"):
-        result = run_workload("expert_epoch", model, str(subset), env={"DD_HARNESS_MALLOC_TUNING": tuning},
-                              in_process=quick)
+        result = run_workload("expert_epoch", model, str(subset), "crop_scale_rotate", str(test_subset),
+                              env={"DD_HARNESS_MALLOC_TUNING": tuning}, in_process=quick)
         result.update(model=model, allocator_tuning=tuning == "1",
                       images_per_s=result["images"] / result["train_s"], epoch_s=result["train_s"] + result["test_s"])
         rows.append(result)
@@ -237,7 +241,8 @@ def bench_eval(quick: bool) -> list[dict]:
     rows = []
     for model, ipc, epochs, num_eval in grid:
         for how in ("sequential", "batched"):
-            result = run_workload("evaluation", model, str(ipc), str(epochs), str(num_eval), how, in_process=quick)
+            result = run_workload("evaluation", model, str(ipc), str(epochs), str(num_eval), how,
+                                  str(QUICK_TEST_SUBSET if quick else 0), in_process=quick)
             result.update(model=model, ipc=ipc, epochs=epochs, num_eval=num_eval, how=how)
             rows.append(result)
             print(f"eval {model} ipc={ipc} {epochs} epochs x {num_eval} nets {how}: {result['seconds']:.1f} s", flush=True)

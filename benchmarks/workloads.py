@@ -32,14 +32,26 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def expert_epoch(model_name: str, subset: str, augmentation: str = "crop_scale_rotate") -> dict:
-    """One epoch of expert training (train pass + test pass) on Fashion-MNIST."""
-    import torch
+def fashion_mnist(test_subset: str = "0"):
+    """Fashion-MNIST; with ``test_subset`` (quick runs) only that many of its first test images."""
+    import dataclasses
 
     from mct_plugin.harness.data import load_dataset
-    from mct_plugin.harness.training import test_accuracy, train_epoch
 
     data = load_dataset(components().datasets.get("FashionMNIST"))
+    count = int(test_subset)
+    return dataclasses.replace(data, test_images=data.test_images[:count], test_labels=data.test_labels[:count]) \
+        if count else data
+
+
+def expert_epoch(model_name: str, subset: str, augmentation: str = "crop_scale_rotate", test_subset: str = "0") -> dict:
+    """One epoch of expert training (train pass + test pass) on Fashion-MNIST (``test_subset``: see
+    :func:`fashion_mnist`)."""
+    import torch
+
+    from mct_plugin.harness.training import test_accuracy, train_epoch
+
+    data = fashion_mnist(test_subset)
     if int(subset):
         data = data.train_subset(int(subset))
     torch.manual_seed(0)
@@ -69,14 +81,14 @@ def distill_iterations(matcher: str, mode: str, model: str, ipc: str, steps: str
             "iterations_timed": len(seconds), "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
-def evaluation(model: str, ipc: str, epochs: str, num_eval: str, how: str) -> dict:
-    """Seconds to train and test ``num_eval`` networks on a random real subset."""
+def evaluation(model: str, ipc: str, epochs: str, num_eval: str, how: str, test_subset: str = "0") -> dict:
+    """Seconds to train and test ``num_eval`` networks on a random real subset (``test_subset``: see
+    :func:`fashion_mnist`)."""
     from mct_plugin.harness.config import EvalSettings
-    from mct_plugin.harness.data import load_dataset
     from mct_plugin.harness.eval.batched import evaluate_set_batched
     from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
 
-    data = load_dataset(components().datasets.get("FashionMNIST"))
+    data = fashion_mnist(test_subset)
     x, y = random_real_subset(data, int(ipc), seed=0)
     config = EvalSettings(num_eval=int(num_eval), epoch_eval_train=int(epochs))
     fn = evaluate_set_batched if how == "batched" else evaluate_set

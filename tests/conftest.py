@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 from mct_plugin.harness.runtime.allocator import tune_allocator
 
@@ -45,17 +48,38 @@ def small_data(fmnist):
     return dataclasses.replace(data, test_images=fmnist.test_images[:2000], test_labels=fmnist.test_labels[:2000])
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """The folder ``name`` that ``build(folder)`` fills, built by the first pytest-xdist worker
+    that asks for it and read by the others (the session's workers share the parent of their
+    base temporary folders: pytest-xdist's documented pattern); without xdist, built here."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # the parent is then shared with other sessions
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent
+    folder = shared / name
+    with FileLock(str(shared / f"{name}.lock")):
+        if not folder.is_dir():
+            partial = shared / f"{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            build(partial)
+            partial.rename(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def expert_root(tmp_path_factory, small_data):
-    """A buffer root with 4 real ConvNetW32 experts (5 epochs each) in the public MTT layout."""
+    """A buffer root with 4 real ConvNetW32 experts (5 epochs each) in the public MTT layout
+    (trained once per session, not once per xdist worker; tests only read it)."""
     from mct_plugin.harness.config import ExpertConfig
     from mct_plugin.harness.experts.train import train_experts
 
-    root = tmp_path_factory.mktemp("buffers")
-    config = ExpertConfig(model=SMALL_MODEL, num_experts=4, train_epochs=5, buffer_path=str(root),
-                          save_interval=2, seed=1)
-    train_experts(config, data=small_data, components=components(), show_progress=False)
-    return root
+    def train(root: Path) -> None:
+        config = ExpertConfig(model=SMALL_MODEL, num_experts=4, train_epochs=5, buffer_path=str(root),
+                              save_interval=2, seed=1)
+        train_experts(config, data=small_data, components=components(), show_progress=False)
+
+    return built_once(tmp_path_factory, "buffers", train)
 
 
 @pytest.fixture(scope="session")

@@ -98,5 +98,6 @@ def test_functional_model_matches_the_module_and_round_trips():
 def test_fast_average_pool_equals_avgpool2d_and_is_twice_differentiable(side):
     x = torch.randn(2, 3, side, side, dtype=torch.float64, requires_grad=True)
     assert torch.allclose(AvgPool2x2()(x), nn.AvgPool2d(2, 2)(x))
+    x = x[:1, :2].detach().requires_grad_()  # the numerical checks cost the square of the input's size
     assert torch.autograd.gradcheck(lambda t: AvgPool2x2()(t).pow(2).sum(), (x,))
     assert torch.autograd.gradgradcheck(lambda t: AvgPool2x2()(t).pow(2).sum(), (x,))
