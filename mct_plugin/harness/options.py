@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -81,9 +82,16 @@ def key(name: str) -> str:
 
 
 # -- field types --------------------------------------------------------------------------
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints(cls)``, evaluated once per class (every command resolves its options
+    through it hundreds of times)."""
+    return typing.get_type_hints(cls)
+
+
 def _field_type(cls: type, field: dataclasses.Field) -> tuple[type, bool]:
     """(base type, optional) of a field: ``int | None`` -> (int, True); ``tuple[str, ...]`` -> (tuple, False)."""
-    hint = typing.get_type_hints(cls)[field.name]
+    hint = _type_hints(cls)[field.name]
     optional = False
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
