@@ -279,3 +279,67 @@ def test_a_memory_limit_that_is_not_a_size_is_one_line(tmp_path, expert_root):
                    env={"DD_HARNESS_MEMORY_LIMIT": "lots"})
     assert_one_line_error(proc, "DD_HARNESS_MEMORY_LIMIT='lots' is not a memory size")
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_runs_config_brings_its_experts_or_names_the_files_that_differ(tmp_path, expert_root):
+    """``distill --config RUN/config.json`` checks the expert files that run recorded: a file that
+    joined the folder is named and refused (nothing written), ``--other-experts`` runs with it."""
+    import shutil
+
+    folder = tmp_path / "buffers" / "FashionMNIST" / SMALL_MODEL
+    folder.mkdir(parents=True)
+    source = expert_root / "FashionMNIST" / SMALL_MODEL
+    shutil.copy(source / "replay_buffer_0.pt", folder)
+    first = tmp_path / "first"
+    assert run_cli(*distill_args(SMALL_MODEL, buffer_path=tmp_path / "buffers", out=first)).returncode == 0
+    recorded = json.loads((first / "config.json").read_text())["buffer_files"]
+    assert sorted(recorded) == ["replay_buffer_0.pt"]
+    again = tmp_path / "again"
+    assert run_cli("distill", "--config", str(first / "config.json"), "--out", str(again), "--quiet").returncode == 0
+    assert json.loads((again / "config.json").read_text())["buffer_files"] == recorded
+
+    shutil.copy(source / "replay_buffer_1.pt", folder)
+    proc = run_cli("distill", "--config", str(first / "config.json"), "--out", str(tmp_path / "mixed"), "--quiet")
+    assert_one_line_error(proc, f"{first / 'config.json'} recorded other experts", "replay_buffer_1.pt not recorded",
+                          "--other-experts")
+    assert not (tmp_path / "mixed").exists() or not any((tmp_path / "mixed").iterdir())
+    proc = run_cli("distill", "--config", str(first / "config.json"), "--out", str(tmp_path / "mixed"), "--quiet",
+                   "--other-experts")
+    assert proc.returncode == 0, proc.stderr
+    assert "--other-experts: the run used replay_buffer_0.pt" in proc.stderr
+    assert sorted(json.loads((tmp_path / "mixed" / "config.json").read_text())["buffer_files"]) == [
+        "replay_buffer_0.pt", "replay_buffer_1.pt"]
+
+
+def test_resume_and_overwrite_together_are_refused(tmp_path, expert_root):
+    out = tmp_path / "run"
+    assert run_cli(*distill_args(SMALL_MODEL, buffer_path=expert_root, out=out)).returncode == 0
+    before = tree_snapshot(out)
+    proc = run_cli(*distill_args(SMALL_MODEL, buffer_path=expert_root, out=out), "--resume", "--overwrite")
+    assert_one_line_error(proc, "--resume continues the run in", "--overwrite replaces it")
+    assert tree_snapshot(out) == before
+
+
+def test_a_meta_batch_that_the_processes_cannot_share_is_refused(tmp_path, small_data, expert_root):
+    from mct_plugin.harness.errors import ConfigError
+    from mct_plugin.harness.runtime.distributed import DistContext
+
+    config = quick_config(buffer_path=str(expert_root), out=str(tmp_path / "run"), meta_batch=3)
+    with pytest.raises(ConfigError, match="--meta-batch 3 is not a multiple of the 2 processes"):
+        Distillation(config, data=small_data, components=components(), show_progress=False,
+                     dist=DistContext(rank=1, world_size=2))  # rank 1: refused before any collective
+
+
+def test_a_checkpoint_of_an_earlier_random_stream_is_refused_on_resume(tmp_path, expert_root):
+    out = tmp_path / "run"
+    assert run_cli(*distill_args(SMALL_MODEL, buffer_path=expert_root, out=out, iterations=3,
+                                 checkpoint_every=1)).returncode == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    state["format"] = 2
+    del state["stream"]
+    torch.save(state, out / "checkpoint.pt")
+    before = tree_snapshot(out)
+    proc = run_cli(*distill_args(SMALL_MODEL, buffer_path=expert_root, out=out, iterations=4), "--resume")
+    assert_one_line_error(proc, "checkpoint.pt is not a usable checkpoint",
+                          "written by another version of dd-harness (format 2, this version continues format 3)")
+    assert tree_snapshot(out) == before

@@ -328,7 +328,7 @@ def test_resume_from_another_folder_and_with_relocated_buffers(stopped_run, tmp_
     torch.save(torch.load(broken / "replay_buffer_1.pt", weights_only=True)[::-1], broken / "replay_buffer_1.pt")
     assert_one_line_error(run_main(capsys, "distill", "--resume", "--out", str(stopped_run), "--buffer-path",
                                    str(broken), "--data-path", str(mini_fmnist_dir), "--quiet"),
-                          f"{broken / 'replay_buffer_1.pt'} is not the file the run started with")
+                          f"{broken / 'replay_buffer_1.pt'} changed (its digest differs)")
     cwd = os.getcwd()
     try:
         os.chdir(tmp_path)  # relative paths of the command line are resolved here, recorded absolute

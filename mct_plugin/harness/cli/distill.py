@@ -9,7 +9,7 @@ from pathlib import Path
 from ..command_options import OptionLayer, resolve_options
 from ..components import Components
 from ..config import DistillConfig
-from ..distill.resume import PATH_OPTIONS
+from ..distill.resume import PATH_OPTIONS, RecordedExperts
 from ..errors import RunDirectoryError
 from ..io.rundir import CHECKPOINT, RunDirectory
 from ._options import add_command_options, command_layers
@@ -30,6 +30,9 @@ def build(sub, components: Components) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the results in --out")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint, with the options saved in its config.json")
+    p.add_argument("--other-experts", action="store_true",
+                   help="with --config RUN/config.json: run with the expert files in --buffer-path even where they "
+                        "are not those the run recorded (by default such a run is refused, naming the files)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run, interrupted=interrupted)
 
@@ -54,12 +57,24 @@ def recorded_options(out: Path) -> OptionLayer | None:
     return OptionLayer(str(out / "config.json"), saved)
 
 
+def recorded_experts(args: argparse.Namespace, layers: list[OptionLayer]) -> RecordedExperts | None:
+    """The expert files that a ``--config`` file written by a run recorded (its ``buffer_files``)."""
+    if not getattr(args, "config", None):
+        return None
+    from_file = next(layer for layer in layers if layer.where == str(args.config))
+    digests = from_file.values.get("buffer_files")
+    if not isinstance(digests, dict):
+        return None  # an options file, not a run's record
+    return RecordedExperts(str(args.config), dict(digests), accept_others=args.other_experts)
+
+
 def run(args: argparse.Namespace, components: Components) -> int:
     from ..distill.loop import Distillation
     from ..runtime.distributed import process_group
 
     layers = command_layers(args, components)
     config = resolve_options(args.command_options, layers)
+    experts = recorded_experts(args, layers)
     recorded = recorded_options(Path(config.out)) if args.resume else None
     if recorded is not None:  # the run directory's own path, wherever it was when the run started
         config = resolve_options(args.command_options, [*layers, OptionLayer("--out", {"out": config.out})],
@@ -67,7 +82,7 @@ def run(args: argparse.Namespace, components: Components) -> int:
     args.out = config.out  # for the interruption message
     with process_group() as dist:
         run = Distillation(config, components=components, overwrite=args.overwrite, resume=args.resume,
-                           show_progress=not args.quiet, report=log.info, dist=dist)
+                           show_progress=not args.quiet, report=log.info, dist=dist, experts=experts)
         result = run.run()  # its last log line gives the final and the best set's accuracy
     if not dist.is_main:
         return 0

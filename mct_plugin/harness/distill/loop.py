@@ -50,7 +50,7 @@ from .draws import RandomStream, share_of
 from .factory import build_parts, run_components, with_run_defaults
 from .gradient_modes import draw_steps
 from .matching import SegmentDraw
-from .resume import resume_changes, resumed_record
+from .resume import RecordedExperts, resume_changes, resumed_record
 from .synthetic import SyntheticSet
 from .watch import RunWatch
 
@@ -87,6 +87,23 @@ class DistillResult:
         return self.summary.random_subset
 
 
+def expert_files_differ(recorded: dict[str, str], files: list[Path]) -> str:
+    """How ``files`` differ from the ``recorded`` names and digests, in words ("" where they do not):
+    the files missing, the new ones, and those whose content changed."""
+    current = {path.name: path for path in files}
+    missing = sorted(set(recorded) - set(current))
+    new = sorted(set(current) - set(recorded))
+    changed = sorted(str(current[name]) for name in set(current) & set(recorded)
+                     if quick_digest(current[name]) != recorded[name])
+    parts = ([f"{', '.join(missing)} missing"] if missing else []) + \
+        ([f"{', '.join(new)} not recorded"] if new else []) + \
+        ([f"{', '.join(changed)} changed (its digest differs)"] if changed else [])
+    if not parts:
+        return ""
+    return f"the run used {', '.join(sorted(recorded)) or 'no files'}; --buffer-path holds " \
+           f"{', '.join(sorted(current)) or 'none'} ({'; '.join(parts)})"
+
+
 def mean_of(tensors) -> torch.Tensor:
     """The mean of equally shaped tensors (a new tensor; the one tensor itself when there is one)."""
     tensors = list(tensors)
@@ -115,6 +132,9 @@ class Distillation:
         that stopped before its first checkpoint restarts from iteration 0.
     :param dist: the processes that distil together (every rank builds and runs its own
         ``Distillation``; rank 0 writes the outputs); by default this process alone.
+    :param experts: the expert files that the run ``config`` comes from recorded (``distill
+        --config RUN/config.json``): other files in ``buffer_path`` are refused, naming them
+        (or, where it says ``accept_others``, used with a log line).
 
     The run directory is locked from construction until :meth:`run` returns; a caller that does
     not call ``run`` releases it with :meth:`close`, or uses the distillation as a context manager.
@@ -123,14 +143,18 @@ class Distillation:
     def __init__(self, config: DistillConfig, *, components: Components,
                  data: RealDataset | None = None, overwrite: bool = False, resume: bool = False,
                  show_progress: bool = True, report: Callable[[str], None] = log.info,
-                 dist: DistContext = SINGLE_PROCESS) -> None:
+                 dist: DistContext = SINGLE_PROCESS, experts: RecordedExperts | None = None) -> None:
         self.run_dir = RunDirectory(config.out)
+        if resume and overwrite:
+            raise ConfigError(f"--resume continues the run in {config.out} and --overwrite replaces it: pass one "
+                              f"of them")
         if resume:  # "nothing to resume" first: it explains what a missing option would not
             self.run_dir.check_available(overwrite=False, resume=True)
         config.validate()
         self.ctx = dist
         self.config, self.report, self.show_progress = config, report, show_progress and self.ctx.is_main
         self.resume = resume
+        self.recorded_experts = experts
         self.last_checkpoint: int | None = None
         self._prepared = False
         # one writer per run directory, for the life of the run (rank 0 writes for all ranks)
@@ -173,6 +197,8 @@ class Distillation:
         self.checkpoints = CheckpointStore(self.run_dir, self.ctx)
         self.start_iteration = 0
         self.rows: list[dict] = []
+        if not resume and self.recorded_experts is not None:
+            self._check_recorded_experts(self.recorded_experts)
         if resume:
             self._check_sources_unchanged()
             changes.update(resume_changes(self.run_dir.path, recorded, self.record()))
@@ -220,15 +246,19 @@ class Distillation:
         recorded = self.run_dir.read_config().get("buffer_files")
         if not isinstance(recorded, dict):
             return  # written by an earlier version: nothing to compare with
-        current_files = {path.name: path for path in self.matcher.source_files()}
-        if sorted(current_files) != sorted(recorded):
-            raise RunDirectoryError(f"cannot resume {self.run_dir.path}: it used the expert files "
-                                    f"{', '.join(sorted(recorded))}, --buffer-path now holds "
-                                    f"{', '.join(sorted(current_files)) or 'none'}")
-        for name, path in current_files.items():
-            if quick_digest(path) != recorded[name]:
-                raise RunDirectoryError(f"cannot resume {self.run_dir.path}: {path} is not the file the run started "
-                                        f"with (its digest differs)")
+        difference = expert_files_differ(recorded, self.matcher.source_files())
+        if difference:
+            raise RunDirectoryError(f"cannot resume {self.run_dir.path}: {difference}")
+
+    def _check_recorded_experts(self, recorded: RecordedExperts) -> None:
+        """``distill --config`` of an earlier run: its experts are the files that run recorded."""
+        difference = expert_files_differ(recorded.digests, self.matcher.source_files())
+        if not difference:
+            return
+        if not recorded.accept_others:
+            raise RunDirectoryError(f"{recorded.where} recorded other experts: {difference}; --other-experts runs "
+                                    f"with the files in --buffer-path anyway")
+        self.report(f"--other-experts: {difference} (not the experts {recorded.where} recorded)")
 
     def _abandon(self) -> None:
         """After an error: remove what a run that never reached a checkpoint wrote (so that the

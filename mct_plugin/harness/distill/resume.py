@@ -13,6 +13,7 @@ written back to ``config.json`` with the previous values kept in its ``resumed``
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 import os
 from typing import Any, Iterable, Mapping
 
@@ -84,3 +85,13 @@ def resumed_record(recorded: Mapping[str, Any], current: Mapping[str, Any], chan
     history = list(recorded.get("resumed") or [])
     history.append({"iteration": iteration, "previous": dict(changes)})
     return {**current, "resumed": history}
+
+
+@dataclass(frozen=True)
+class RecordedExperts:
+    """The expert files a run's ``config.json`` recorded (``buffer_files``: name -> digest), which
+    a run started from that file (``distill --config``) must read, unless ``accept_others``."""
+
+    where: str
+    digests: dict[str, str]
+    accept_others: bool = False
