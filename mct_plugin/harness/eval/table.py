@@ -62,8 +62,8 @@ class EvalTable:
     run: str
     images: int
     per_class: int
-    classes: int = 10
-    hard: bool = True
+    classes: int
+    hard: bool
     rows: list[EvalRow] = field(default_factory=list)
     evaluated: str = "final set"
     protocol: dict = field(default_factory=dict)
