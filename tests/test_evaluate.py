@@ -42,7 +42,8 @@ def test_a_result_written_into_a_metrics_row_reads_back_the_same():
     assert EvalResult.from_row(row, "ConvNetW16", EVALUATION, 3) == result
     assert EvalResult.from_row(row, "ConvNetW16", RANDOM_SUBSET) is None  # the row records no random subset
     assert result.networks == 3 and result.mean == pytest.approx(0.875 / 3)
-    assert list(result.as_dict()) == ["model", "accuracies", "mean", "std"]  # eval.json: no iteration
+    assert list(result.as_dict()) == ["model", "accuracies", "mean", "std", "networks", "train_losses"]  # no iteration
+    assert EvalResult("m", [0.5]).as_dict()["std"] is None and str(EvalResult("m", [0.5])) == "50.00"  # one network
 
 
 def test_the_first_evaluation_with_the_highest_mean_is_the_best():

@@ -40,13 +40,16 @@ class OptionLayer:
 class CommandOptions:
     """The options of one command: the harness's config fields (less ``skip``) and the plugins'
     option groups; ``absolute_paths`` names the path options resolved to absolute paths (so that a
-    recorded config still points at the data from another folder)."""
+    recorded config still points at the data from another folder); ``ignored`` the names a file of
+    option values may hold that this command leaves out (eval: the options of a run's
+    ``config.json`` that only distill has)."""
 
     command: str
     config_cls: type
     groups: list[OptionGroup] = field(default_factory=list)
     skip: tuple[str, ...] = ()
     absolute_paths: tuple[str, ...] = ()
+    ignored: frozenset[str] = frozenset()
 
     def harness_names(self) -> set[str]:
         return set(fields_of(self.config_cls)) - {"plugin_options", *self.skip}
@@ -65,8 +68,9 @@ class CommandOptions:
     def values_of(self, layer: OptionLayer, *, strict: bool = True) -> dict[str, Any]:
         """The layer's values coerced to their types; an unknown name is refused in one line naming
         the source (``strict``) or left out (a recorded run, whose plugins may have changed)."""
-        values = {k: v for k, v in layer.values.items() if k != "plugin_options" and k not in RECORD_KEYS}
-        nested = layer.values.get("plugin_options")
+        left_out = RECORD_KEYS | self.ignored | {"plugin_options"}
+        values = {k: v for k, v in layer.values.items() if k not in left_out}
+        nested = layer.values.get("plugin_options") if "plugin_options" not in self.ignored else None
         if isinstance(nested, Mapping):
             values.update(nested)
         unknown = sorted(set(values) - self.known())

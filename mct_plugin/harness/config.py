@@ -217,6 +217,40 @@ class DistillConfig(RunOptions, EvalOptions, DataOptions):
         return protocol
 
 
+LEARNED, TEACHER = "learned", "teacher"
+"""The step sizes ``--eval-lr`` names: the run's learned alpha (``lr.pt``), its ``lr_teacher``."""
+
+
+def parse_eval_lr(text: str) -> dict[str | None, float | str]:
+    """``--eval-lr`` as a mapping: architecture -> step size, ``None`` -> the step size of every
+    architecture not named. Entries are comma-separated, each ``VALUE`` or ``MODEL=VALUE``; a value
+    is a positive number, ``learned`` or ``teacher`` (e.g. ``ConvNetW32=0.01,ResNet18=0.001,learned``).
+    Without an unnamed entry the others train with ``learned``.
+
+    :raises ConfigError: an empty entry, a value that is none of these, a name given twice.
+    """
+    rates: dict[str | None, float | str] = {}
+    for entry in text.split(","):
+        model, _, value = entry.rpartition("=")
+        model, value = model.strip() or None, value.strip()
+        if value in (LEARNED, TEACHER):
+            rate: float | str = value
+        else:
+            try:
+                rate = float(value)
+            except ValueError:
+                rate = -1.0
+            if not 0 < rate < float("inf"):
+                raise ConfigError(f"--eval-lr {text}: {entry.strip()!r} is not a learning rate (a positive number, "
+                                  f"{LEARNED} or {TEACHER}, optionally after MODEL=)")
+        if model in rates:
+            raise ConfigError(f"--eval-lr {text}: {'every other architecture' if model is None else model} "
+                              f"is given two learning rates")
+        rates[model] = rate
+    rates.setdefault(None, LEARNED)
+    return rates
+
+
 @dataclass(frozen=True)
 class EvalCommandConfig(DeviceOption):
     """Options of ``dd-harness eval`` (the protocol itself comes from the run's config.json)."""
@@ -226,6 +260,16 @@ class EvalCommandConfig(DeviceOption):
     epoch_eval_train: int | None = option(None, "training epochs (default: the run's value)", minimum=1,
                                           maximum=100_000)
     seed: int = option(0, "random seed of the evaluation networks", minimum=0, maximum=MAX_INT)
+    eval_lr: str = option(LEARNED, "step size of the networks trained on the synthetic set: learned (the run's "
+                                   "learned alpha, lr.pt), teacher (the run's --lr-teacher), a number, or per "
+                                   "architecture: MODEL=VALUE entries, comma-separated, and one VALUE for the others "
+                                   "(e.g. ConvNetW32=0.01,ResNet18=0.001,learned)", metavar="LR")
+    baseline_lr: str = option("same", "step size of the random real subset and the --full-data networks: same (the "
+                                      "synthetic set's, per architecture: only the data differ) or teacher (the run's "
+                                      "--lr-teacher)", choices=("same", TEACHER))
+    dsa: bool | None = option(None, "DSA augmentation of every evaluation network's batches (default: the run's "
+                                    "--dsa/--no-dsa)", negative_help="no augmentation of the evaluation networks' "
+                                                                     "batches (default: the run's --dsa/--no-dsa)")
     set: str | None = option(None, "which set of the run: final (images.pt), best (best/: the best-evaluated set) "
                                    "or an ITERATION kept in snapshots/ by --save-every-eval (default: final, or the "
                                    "set --run points at, e.g. RUN/best)", metavar="final|best|ITERATION")
@@ -240,12 +284,33 @@ class EvalCommandConfig(DeviceOption):
                                                     "training set under this protocol, for HLR and LRS (default: "
                                                     "the one cached by 'eval --full-data')", minimum=0, maximum=100,
                                               metavar="PCT")
+    full_data_subset: int | None = option(None, "with --full-data: train the full-data networks on K class-balanced "
+                                                "real training images (K // classes per class, always the same ones) "
+                                                "instead of all of them, a cheap approximation labelled 'full data "
+                                                "(subset of K)' and cached apart; without --full-data: read that "
+                                                "cached approximation", minimum=1, metavar="K")
 
     def validate(self) -> None:
         super().validate()
         if self.full_data and self.full_data_accuracy is not None:
             raise ConfigError("--full-data measures the full-data accuracy and --full-data-accuracy gives it: "
                               "pass one of them")
+        if self.full_data_subset is not None and self.full_data_accuracy is not None:
+            raise ConfigError("--full-data-subset approximates the full-data accuracy and --full-data-accuracy gives "
+                              "it: pass one of them")
+        parse_eval_lr(self.eval_lr)
+
+    def eval_lr_of(self, model: str, learned: float, teacher: float) -> float:
+        """The step size of ``model``'s networks on the synthetic set (``--eval-lr``), given the run's
+        learned alpha and ``lr_teacher``."""
+        rates = parse_eval_lr(self.eval_lr)
+        rate = rates.get(model, rates[None])
+        return learned if rate == LEARNED else teacher if rate == TEACHER else float(rate)
+
+    def baseline_lr_of(self, model: str, learned: float, teacher: float) -> float:
+        """The step size of ``model``'s networks on the random real subset and the full data
+        (``--baseline-lr``): the synthetic set's, or ``lr_teacher``."""
+        return teacher if self.baseline_lr == TEACHER else self.eval_lr_of(model, learned, teacher)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,8 @@ def option(default: Any = _MISSING, help: str = "", *, minimum: float | None = N
     :param maximum: largest allowed value (inclusive). Integers are always at most 2**63 - 1.
     :param choices: the allowed strings.
     :param allow_inf: accept ``inf`` for a float (NaN is never accepted).
-    :param negative: for a bool that defaults to True, the flag that turns it off (``--no-dsa``).
+    :param negative: for a bool that defaults to True (or to None: unset, both flags are offered),
+        the flag that turns it off (``--no-dsa``).
     :param negative_help: what that flag does, in its own words ("do not ...", "skip ..."); without
         it the flag's help is ``help`` prefixed with "turn off:" (``help`` describes the option
         itself, as config files and recipes set it).
@@ -263,7 +264,9 @@ def add_options(parser, cls: type, *, skip: Iterable[str] = (), defaults: Mappin
         default = (defaults or {}).get(name, field.default if field.default is not _MISSING else None)
         text = meta.get("help", "")
         if base is bool:
-            if default:
+            if default is None:  # unset: the default comes from elsewhere (a run's config), both flags set it
+                parser.add_argument(flag(name), dest=name, action="store_true", default=argparse.SUPPRESS, help=text)
+            if default is None or default:
                 spelt, text = negative_flag(name, meta)
                 parser.add_argument(spelt, dest=name, action="store_false", default=argparse.SUPPRESS, help=text)
             else:

@@ -19,16 +19,16 @@ from ..plugins.manager import NameClash, PluginProblem
 def add_command_options(parser: argparse.ArgumentParser, command: str, config_cls: type, components: Components,
                         *, skip: tuple[str, ...] = (), config_file: bool = True,
                         choices: Mapping[str, Any] | None = None,
-                        absolute_paths: tuple[str, ...] = ()) -> CommandOptions:
+                        absolute_paths: tuple[str, ...] = (), ignored: frozenset[str] = frozenset()) -> CommandOptions:
     """Add ``config_cls``'s fields (but ``skip``) and, where ``config_cls`` holds ``plugin_options``,
     the plugins' option groups for ``command`` to ``parser``; and ``--config FILE`` unless
-    ``config_file`` is False.
+    ``config_file`` is False (a file's ``ignored`` names are left out, see :class:`CommandOptions`).
 
     A group that takes a name of the harness's options is skipped (one line names both). Two
     groups may declare the same name with the same type: one flag sets it for both (each component
     keeps its own default); with different types the later group is skipped.
     """
-    spec = CommandOptions(command, config_cls, skip=tuple(skip), absolute_paths=absolute_paths)
+    spec = CommandOptions(command, config_cls, skip=tuple(skip), absolute_paths=absolute_paths, ignored=ignored)
     add_options(parser, config_cls, skip=skip, choices=choices, config_file=config_file)
     owners = {name: ("the harness", None) for name in spec.harness_names()}
     plugin_groups = components.option_groups(command) if "plugin_options" in fields_of(config_cls) else []

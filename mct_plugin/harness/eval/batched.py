@@ -71,6 +71,7 @@ def evaluate_set_batched(images: torch.Tensor, labels: torch.Tensor, lr: float, 
                 optimizer = torch.optim.SGD(leaves, lr=rate, momentum=config.momentum,
                                             weight_decay=config.weight_decay)
             orders = torch.stack([torch.randperm(n) for _ in range(count)])  # each network its own order
+            pass_loss = torch.zeros(count)  # per network: the sum of its samples' losses in this pass
             for start in range(0, n, config.batch_train):
                 index = orders[:, start:start + config.batch_train]
                 x, y = images[index], labels[index]  # (count, b, ...)
@@ -78,8 +79,10 @@ def evaluate_set_batched(images: torch.Tensor, labels: torch.Tensor, lr: float, 
                     flat = augment(x.reshape(-1, *x.shape[2:]))
                     x = flat.reshape(x.shape)
                 logits = batched(params, x)
-                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                       y.reshape(-1, *y.shape[2:]), reduction="sum") / index.shape[1]
+                losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1, *y.shape[2:]),
+                                         reduction="none").reshape(count, -1)
+                pass_loss += losses.detach().sum(1).cpu()
+                loss = losses.sum() / index.shape[1]
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # sum over networks: each network gets its own mean-loss gradient
                 optimizer.step()
@@ -90,4 +93,4 @@ def evaluate_set_batched(images: torch.Tensor, labels: torch.Tensor, lr: float, 
                 x = data.test_images[start:start + 256]
                 logits = vmap(forward, in_dims=(0, None))(params, x)
                 correct += (logits.argmax(-1) == data.test_labels[start:start + 256]).sum(1).float().cpu()
-    return EvalResult(model_name, (correct / len(data.test_images)).tolist())
+    return EvalResult(model_name, (correct / len(data.test_images)).tolist(), train_losses=(pass_loss / n).tolist())

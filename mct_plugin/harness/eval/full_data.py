@@ -3,10 +3,12 @@
 ``eval --full-data`` trains the evaluation networks on the whole real training set under the run's
 protocol and stores their test accuracy in ``cache_dir()/full_data/``, one JSON file per key: the
 dataset (its name, ZCA, and a digest of the loaded train and test tensors, so a ``--data-path``
-subset or other copy never shares an entry), the architecture, and the training protocol (epochs,
-batch, learning rate, momentum, weight decay, augmentation). A later ``eval`` with the same key
-reads it back. The number of networks and their seed are recorded, not keyed: they change the
-estimate, not what is estimated.
+subset or other copy never shares an entry), the architecture, the training protocol (epochs,
+batch, learning rate, momentum, weight decay, augmentation) and the subset: ``--full-data-subset K``
+trains on K // classes class-balanced training images instead (always the same ones: drawn with
+seed 0), a cheap approximation that is keyed apart and labelled "full data (subset of K)" wherever
+it is shown. A later ``eval`` with the same key reads it back. The number of networks and their
+seed are recorded, not keyed: they change the estimate, not what is estimated.
 """
 
 from __future__ import annotations
@@ -61,14 +63,16 @@ class FullDataKey:
     weight_decay: float
     dsa: bool
     dsa_strategy: str
+    subset: int | None  # the images of a class-balanced subset (--full-data-subset); None: all of them
 
     @classmethod
     def of(cls, data: "RealDataset", model: str, protocol: EvalSettings, lr: float, *, zca: bool,
-           digest: str | None = None) -> "FullDataKey":
-        """The key of ``model`` trained on all of ``data`` with ``protocol`` at step size ``lr``."""
+           subset: int | None = None, digest: str | None = None) -> "FullDataKey":
+        """The key of ``model`` trained on all of ``data`` (or on its ``subset``) with ``protocol`` at
+        step size ``lr``."""
         return cls(data.spec.name, model, zca, digest or data_digest(data), len(data.train_images),
                    protocol.epoch_eval_train, protocol.batch_train, float(lr), protocol.momentum,
-                   protocol.weight_decay, protocol.dsa, protocol.dsa_strategy if protocol.dsa else "")
+                   protocol.weight_decay, protocol.dsa, protocol.dsa_strategy if protocol.dsa else "", subset)
 
     def file(self, root: Path) -> Path:
         """``root/DATASET-MODEL-HASH.json`` (the model name made safe for a file name)."""
@@ -82,11 +86,21 @@ class FullDataAccuracy:
     """Test accuracies (fractions of 1) of networks trained on the whole real training set."""
 
     accuracies: tuple[float, ...]
-    source: str  # where the number came from, for the report
+    source: str  # where the number came from (and, for a subset, which), for the report
 
     @property
     def mean(self) -> float:
         return math.fsum(self.accuracies) / len(self.accuracies)
+
+
+def full_data_label(subset: int | None) -> str:
+    """``full data``, or ``full data (subset of K)`` for the approximation on K images."""
+    return "full data" if subset is None else f"full data (subset of {subset})"
+
+
+def source(subset: int | None, how: str) -> str:
+    """``how`` (``cached, 2 networks``), preceded by ``subset of K; `` for the approximation."""
+    return how if subset is None else f"subset of {subset}; {how}"
 
 
 def networks(count: int) -> str:
@@ -126,27 +140,29 @@ def read_full_data_accuracy(key: FullDataKey, root: Path) -> FullDataAccuracy | 
     accuracies = record.get("accuracies")
     if not isinstance(accuracies, list) or not accuracies or not all(map(_is_accuracy, accuracies)):
         raise RunDirectoryError(f"{path} holds no accuracies in [0, 1]; {fix}")
-    return FullDataAccuracy(tuple(float(a) for a in accuracies), f"cached, {networks(len(accuracies))}")
+    return FullDataAccuracy(tuple(float(a) for a in accuracies),
+                            source(key.subset, f"cached, {networks(len(accuracies))}"))
 
 
 class FullDataCache:
-    """The cache entries of one dataset and protocol, for any architecture (the data digest is
-    computed once, on first use)."""
+    """The cache entries of one dataset, protocol and subset (None: the whole training set), for
+    any architecture and step size (the data digest is computed once, on first use)."""
 
-    def __init__(self, data: "RealDataset", protocol: EvalSettings, lr: float, *, zca: bool,
+    def __init__(self, data: "RealDataset", protocol: EvalSettings, *, zca: bool, subset: int | None = None,
                  root: Path | None = None) -> None:
-        self.data, self.protocol, self.lr, self.zca = data, protocol, lr, zca
+        self.data, self.protocol, self.zca, self.subset = data, protocol, zca, subset
         self.root = root if root is not None else default_cache()
         self._digest: str | None = None
 
-    def key(self, model: str) -> FullDataKey:
+    def key(self, model: str, lr: float) -> FullDataKey:
         self._digest = self._digest or data_digest(self.data)
-        return FullDataKey.of(self.data, model, self.protocol, self.lr, zca=self.zca, digest=self._digest)
+        return FullDataKey.of(self.data, model, self.protocol, lr, zca=self.zca, subset=self.subset,
+                              digest=self._digest)
 
-    def read(self, model: str) -> FullDataAccuracy | None:
-        return read_full_data_accuracy(self.key(model), self.root)
+    def read(self, model: str, lr: float) -> FullDataAccuracy | None:
+        return read_full_data_accuracy(self.key(model, lr), self.root)
 
-    def write(self, model: str, accuracies: list[float], seed: int) -> FullDataAccuracy:
+    def write(self, model: str, lr: float, accuracies: list[float], seed: int) -> FullDataAccuracy:
         """Store a measured accuracy; returns it as the report shows it."""
-        write_full_data_accuracy(self.key(model), accuracies, seed, self.root)
-        return FullDataAccuracy(tuple(accuracies), f"measured, {networks(len(accuracies))}")
+        write_full_data_accuracy(self.key(model, lr), accuracies, seed, self.root)
+        return FullDataAccuracy(tuple(accuracies), source(self.subset, f"measured, {networks(len(accuracies))}"))

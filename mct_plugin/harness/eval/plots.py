@@ -130,13 +130,17 @@ def training_curves(rows: list[dict], title: str = "", *, best_iteration: int | 
             ax.text(0.5, 0.5, "no iteration", ha="center", va="center", transform=ax.transAxes, color="gray")
     if baseline is not None:
         mean, std = 100 * baseline[RANDOM_SUBSET.mean], 100 * baseline[RANDOM_SUBSET.std]
-        acc_ax.axhline(mean, color="gray", ls="--", lw=1.2, label=f"random real subset {mean:.1f} +- {std:.1f}%")
+        shown = f"{mean:.1f}% (1 network)" if len(baseline.get(RANDOM_SUBSET.accuracies, ())) == 1 \
+            else f"{mean:.1f} +- {std:.1f}%"
+        acc_ax.axhline(mean, color="gray", ls="--", lw=1.2, label=f"random real subset {shown}")
         acc_ax.axhspan(mean - std, mean + std, color="gray", alpha=0.15)
     if evals:
         its = [r["iteration"] for r in evals]
         means = [100 * r[EVALUATION.mean] for r in evals]
         stds = [100 * r.get(EVALUATION.std, 0.0) for r in evals]
-        acc_ax.plot(its, means, "o-", color="tab:red", ms=4, label="distilled set (mean +- std)")
+        one = all(len(r.get(EVALUATION.accuracies, ())) == 1 for r in evals)
+        acc_ax.plot(its, means, "o-", color="tab:red", ms=4,
+                    label="distilled set (1 network)" if one else "distilled set (mean +- std)")
         acc_ax.fill_between(its, [m - d for m, d in zip(means, stds)], [m + d for m, d in zip(means, stds)],
                             color="tab:red", alpha=0.18)
         best = its.index(best_iteration)

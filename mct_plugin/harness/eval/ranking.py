@@ -81,8 +81,10 @@ class Spread:
         return {"values": list(self.values), "mean": self.mean, "std": self.std}
 
     def points(self, signed: bool = False) -> str:
-        """``mean +- std`` x 100 (percentage points or percent), e.g. ``+12.30 +- 0.50``."""
-        return f"{100 * self.mean:{'+' if signed else ''}.2f} +- {100 * self.std:.2f}"
+        """``mean +- std`` x 100 (percentage points or percent), e.g. ``+12.30 +- 0.50``; one value
+        alone (one pair of networks has no std)."""
+        shown = f"{100 * self.mean:{'+' if signed else ''}.2f}"
+        return shown + (f" +- {100 * self.std:.2f}" if len(self.values) > 1 else "")
 
 
 @dataclass(frozen=True)

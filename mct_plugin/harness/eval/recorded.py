@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..io.metric_names import EVALUATION, RANDOM_SUBSET
+from .full_data import networks as describe_networks
 from .protocol import EvalResult
 
 
@@ -57,17 +58,19 @@ class RunSummary:
                 "random_subset": recorded(self.random_subset), "events": list(self.events)}
 
     def describe(self) -> str:
-        """One line: the final and the best set, each with its iteration, and the random subset."""
+        """One line: the final and the best set, each with its iteration (a best set of iteration 0
+        is said to be the initial images), and the random subset."""
         parts = []
         if self.final is not None:
             parts.append(f"final set (iteration {self.final.iteration}): {self.final}%")
         if self.best is not None:
             same = self.final is not None and self.best.iteration == self.final.iteration
+            initial = " - the initial images: no later evaluation beat them" if self.best.iteration == 0 else ""
             parts.append(f"best set (iteration {self.best.iteration}, kept in best/): {self.best}%"
-                         + (" - the final set is the best" if same else ""))
+                         + (" - the final set is the best" if same else initial))
         if self.random_subset is not None:
             parts.append(f"random real subset: {self.random_subset}%")
         if not parts:
             return "no evaluation during distillation (--eval-it 0)"
         networks = {r.networks for r in (self.final, self.best, self.random_subset) if r is not None}
-        return "; ".join(parts) + (f" ({networks.pop()} networks each)" if len(networks) == 1 else "")
+        return "; ".join(parts) + (f" ({describe_networks(networks.pop())} each)" if len(networks) == 1 else "")

@@ -32,8 +32,13 @@ class SavedSet:
     suffix: str = ""
 
     def describe(self) -> str:
-        """``best set (iteration 30)``: what figures and reports call it."""
-        return f"{self.kind} set (iteration {'unknown' if self.iteration is None else self.iteration})"
+        """``best set (iteration 30)``: what figures and reports call it; a set of iteration 0 is
+        said to be the initial images (a best set: no later evaluation beat them)."""
+        name = f"{self.kind} set (iteration {'unknown' if self.iteration is None else self.iteration})"
+        if self.iteration != 0:
+            return name
+        return name + (" = the initial images: no later evaluation beat them" if self.kind == BEST
+                       else " = the initial images")
 
     def load(self, num_classes: int | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
         return load_synthetic(self.directory, num_classes, self.suffix)
