@@ -358,8 +358,7 @@ class Distillation:
             self.random_subset = self.evaluate_random_subset()
             row.update(self.random_subset.to_row(RANDOM_SUBSET))
         if self.random_subset is not None:
-            self._warn(self.watch.evaluation(iteration, result.mean, result.std, self.random_subset.mean,
-                                             self.random_subset.std))
+            self._warn(self.watch.evaluation(iteration, result, self.random_subset))
         if result.improves_on(self.best):
             self.best = result
             if self.ctx.is_main:

@@ -20,7 +20,10 @@ metrics rows it keeps, so a warning already given is not repeated and the loss w
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from ..eval.protocol import EvalResult
 
 ALPHA_KEPT, ALPHA_FROZEN = "alpha_kept", "alpha_frozen"
 LOSS_STALLED, BELOW_RANDOM_SUBSET = "loss_stalled", "below_random_subset"
@@ -90,11 +93,9 @@ class RunWatch:
                            f"of its mean; --stall-iterations, --stall-tolerance): the set is not learning - check "
                            f"alpha in curves.png, --lr-img and --lr-lr")
 
-    def evaluation(self, iteration: int, mean: float, std: float, baseline_mean: float | None,
-                   baseline_std: float) -> dict | None:
-        if baseline_mean is None or iteration == 0 or not mean < baseline_mean:
+    def evaluation(self, iteration: int, result: EvalResult, baseline: EvalResult | None) -> dict | None:
+        if baseline is None or iteration == 0 or not result.mean < baseline.mean:
             return None
         return self._event(BELOW_RANDOM_SUBSET, iteration,
-                           f"the evaluation at iteration {iteration} ({100 * mean:.2f} +- {100 * std:.2f}%) is below "
-                           f"the random real subset of the same size ({100 * baseline_mean:.2f} +- "
-                           f"{100 * baseline_std:.2f}%)")
+                           f"the evaluation at iteration {iteration} ({result}%) is below the random real subset "
+                           f"of the same size ({baseline}%)")
