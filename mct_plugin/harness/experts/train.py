@@ -44,9 +44,10 @@ from ..data import RealDataset, load_dataset
 from ..errors import ConfigError, RunDirectoryError
 from ..io.atomic import atomic_torch_save, atomic_write_json, ensure_directory, remove_stale_temporaries
 from ..io.locks import OutputLock
+from ..io.paths import refuse_a_file
+from ..options import flag
 from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..runtime.devices import resolve_device
-from ..options import flag
 from ..training import test_accuracy, train_epoch
 from .buffers import load_replay_buffer, next_buffer_index, replay_buffer_files, save_replay_buffer
 from .metadata import metadata_path, read_buffer_record, read_training_record, write_training_record
@@ -183,6 +184,8 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, comp
     if config.subset is not None and config.subset < classes:
         raise ConfigError(f"--subset {config.subset} is smaller than the number of classes ({classes}): every class "
                           f"needs at least one image")
+    refuse_a_file(Path(config.buffer_path).expanduser(), "--buffer-path",
+                  "experts writes DATASET/MODEL/replay_buffer_N.pt below the folder it is given (e.g. --buffer-path buffers)")
     directory = config.output_dir(components.datasets)
     with OutputLock(directory, "dd-harness experts") if dist.is_main else nullcontext():
         plan = _plan_run(config, directory) if dist.is_main else None  # rank 0 alone plans the run
