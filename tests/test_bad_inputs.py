@@ -206,6 +206,26 @@ def test_a_broken_or_foreign_experts_manifest_is_refused(tmp_path, capsys, mini_
     assert tree_snapshot(folder) == before
 
 
+def test_an_unfinished_experts_run_of_another_count_is_refused_naming_it(tmp_path, capsys, mini_fmnist_dir):
+    """The plan of an interrupted `--num-experts 2` run: `--num-experts 1` would neither finish it
+    nor start afresh."""
+    import dataclasses
+
+    from mct_plugin.harness.config import ExpertConfig
+
+    folder = tmp_path / "buffers" / "FashionMNIST" / MODEL
+    folder.mkdir(parents=True)
+    interrupted = ExpertConfig(model=MODEL, train_epochs=1, num_experts=2)
+    manifest = folder / ".experts_run.json"
+    manifest.write_text(json.dumps({"fingerprint": interrupted.fingerprint(), "files": {"0": [0, 1]},
+                                    "config": dataclasses.asdict(interrupted)}))
+    before = tree_snapshot(folder)
+    proc = run_main(capsys, "experts", "--data-path", str(mini_fmnist_dir), "--model", MODEL, "--num-experts", "1",
+                    "--train-epochs", "1", "--buffer-path", str(tmp_path / "buffers"), "--quiet")
+    assert_one_line_error(proc, str(manifest), "--num-experts 2 (.experts_run.json) vs 1 (this command)")
+    assert tree_snapshot(folder) == before
+
+
 # -- an interrupted dataset download ------------------------------------------------------------------
 DAMAGED_DOWNLOADS = {
     "truncated": "is truncated (the compressed data ends early)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import pytest
@@ -13,7 +14,7 @@ from mct_plugin.harness.errors import BufferFormatError, DataNotFoundError
 from mct_plugin.harness.models import FunctionalModel
 
 from helpers import (SMALL_MODEL, PickleExploit, assert_one_line_error, components, create_model, distill_args,
-                     model_shapes, random_trajectory, run_cli)
+                     model_shapes, random_trajectory, run_cli, run_main, tree_snapshot)
 
 
 def test_experts_write_the_public_layout_readable_with_plain_torch(expert_dir):
@@ -61,20 +62,76 @@ def test_one_expert_epoch_on_a_fashion_mnist_subset_beats_chance_widely(fmnist):
     assert record.final_test_acc > 0.55, record  # one epoch of plain SGD at lr 0.01 on 5000 images
 
 
-def test_numbering_continues_after_existing_files(tmp_path, small_data):
-    from mct_plugin.harness.config import ExpertConfig
-    from mct_plugin.harness.experts.train import train_experts
+def experts_command(data_path, buffers, *extra: str) -> list[str]:
+    """A tiny ``experts`` command: ConvNetW16, 300 real images, one epoch, one expert per file."""
+    return ["experts", "--data-path", str(data_path), "--model", "ConvNetW16", "--subset", "300", "--train-epochs", "1",
+            "--save-interval", "1", "--buffer-path", str(buffers), "--quiet", *extra]
 
-    config = ExpertConfig(model="ConvNetW16", num_experts=1, train_epochs=1, buffer_path=str(tmp_path))
-    directory = config.output_dir(components().datasets)
+
+def recorded_seeds(directory) -> dict[str, list[int]]:
+    return {path.name: json.loads(path.read_text())["expert_seeds"] for path in sorted(directory.glob("*.json"))}
+
+
+def test_an_experts_command_run_again_does_nothing_and_more_needs_add(tmp_path, capsys, mini_fmnist_dir):
+    """Twice: the same files, byte for byte and not rewritten, and one line saying so; other
+    settings refused naming the file and the flags; another count refused with the hint; --add
+    trains new files whose recorded seeds differ from those already there."""
+    buffers = tmp_path / "buffers"
+    directory = buffers / "FashionMNIST" / "ConvNetW16"
+    command = experts_command(mini_fmnist_dir, buffers, "--num-experts", "2")
+    assert run_main(capsys, *command).returncode == 0
+    before = tree_snapshot(directory)
+    written = {path.name: path.stat().st_mtime_ns for path in directory.iterdir()}
+    again = run_main(capsys, *command)
+    assert again.returncode == 0 and again.stdout.split() == [str(directory / "replay_buffer_0.pt"),
+                                                             str(directory / "replay_buffer_1.pt")]
+    assert again.stderr.splitlines() == [f"dd-harness: {directory} already holds the 2 experts of this command (2 files, "
+                                         f"replay_buffer_0.pt to replay_buffer_1.pt): nothing to do (--add trains more)"]
+    assert tree_snapshot(directory) == before
+    assert {path.name: path.stat().st_mtime_ns for path in directory.iterdir()} == written
+
+    other = run_main(capsys, *command, "--train-epochs", "2", "--augmentation", "none")
+    assert_one_line_error(other, f"{directory / 'replay_buffer_0.pt'} holds experts trained with other settings",
+                          "--train-epochs 1 (replay_buffer_0.json) vs 2 (this command); "
+                          "--augmentation crop_scale_rotate (replay_buffer_0.json) vs none (this command)")
+    assert_one_line_error(run_main(capsys, *command, "--num-experts", "3"),
+                          "holds 2 experts of these settings", "not the 3 of --num-experts 3",
+                          "--add --num-experts 1")
+    assert_one_line_error(run_main(capsys, *command, "--add", "--seed", "1"), "--seed 0 (replay_buffer_0.json) vs 1")
+    assert tree_snapshot(directory) == before
+
+    added = run_main(capsys, *command, "--add", "--num-experts", "1")
+    assert added.returncode == 0 and added.stdout.split() == [str(directory / "replay_buffer_2.pt")]
+    seeds = recorded_seeds(directory)
+    assert [len(s) for s in seeds.values()] == [1, 1, 1] and len({s for v in seeds.values() for s in v}) == 3
+    assert {name: data for name, data in tree_snapshot(directory).items() if name in before} == before
+    assert "nothing to do" in run_main(capsys, *command, "--num-experts", "3").stderr
+
+
+def test_a_buffer_without_a_training_record_needs_add(tmp_path, capsys, mini_fmnist_dir):
+    buffers = tmp_path / "buffers"
+    directory = buffers / "FashionMNIST" / "ConvNetW16"
     directory.mkdir(parents=True)
-    (directory / "replay_buffer_4.pt").write_bytes(b"someone else's file")
-    result = train_experts(config, data=small_data, components=components(), show_progress=False)
-    assert [p.name for p in result.files] == ["replay_buffer_5.pt"]
-    assert (directory / "replay_buffer_4.pt").read_bytes() == b"someone else's file"
-    assert next_buffer_index(directory) == 6
+    torch.save([random_trajectory("ConvNetW16", 1, 0)], directory / "replay_buffer_4.pt")  # the public buffer.py's
+    before = tree_snapshot(directory)
+    command = experts_command(mini_fmnist_dir, buffers, "--num-experts", "1")
+    assert_one_line_error(run_main(capsys, *command), f"{directory / 'replay_buffer_4.pt'} has no training record",
+                          "cannot be checked", "--add")
+    assert tree_snapshot(directory) == before
+    assert run_main(capsys, *command, "--add").returncode == 0
     assert sorted(p.name for p in directory.iterdir()) == ["replay_buffer_4.pt", "replay_buffer_5.json",
                                                            "replay_buffer_5.pt"]
+    assert next_buffer_index(directory) == 6
+
+
+def test_fresh_seeds_avoid_those_already_recorded():
+    from mct_plugin.harness.experts.train import _fresh_seeds, expert_seed
+
+    assert _fresh_seeds(0, 2, [2, 1], set()) == [(2, [expert_seed(0, 2, 0), expert_seed(0, 2, 1)]),
+                                                  (3, [expert_seed(0, 3, 0)])]
+    taken = {expert_seed(0, 2, 0), expert_seed(0, 2, 0) + 1}  # e.g. the seeds of a renamed file
+    files = _fresh_seeds(0, 2, [2], taken)
+    assert len(set(files[0][1])) == 2 and not set(files[0][1]) & taken
 
 
 def test_buffer_dir_resolution_follows_the_public_layout(expert_root, expert_dir, tmp_path):

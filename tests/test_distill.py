@@ -194,8 +194,8 @@ def test_no_buffers_names_the_searched_paths(tmp_path):
 
 @pytest.mark.parametrize("extra,fragment", [
     (["--ipc", "6001"], "--ipc 6001 is larger than the smallest class of FashionMNIST (6000 images)"),
-    (["--max-start-epoch", "5", "--expert-epochs", "2"],
-     "--max-start-epoch 5 + --expert-epochs 2 reaches epoch 6, beyond the 5 epochs"),
+    (["--min-start-epoch", "4", "--max-start-epoch", "5", "--expert-epochs", "2"],
+     "--min-start-epoch 4 + --expert-epochs 2 is beyond the 5 epochs"),
     (["--syn-steps", "0"], "--syn-steps must be at least 1 (got 0)"),
     (["--expert-epochs", "1.5"], "--expert-epochs must be an integer for the discrete sampler"),
     (["--sampler", "nope"], "unknown sampler 'nope'; registered: continuous, discrete"),

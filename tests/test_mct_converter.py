@@ -204,6 +204,18 @@ def test_waypoints_beyond_the_checkpoint_count_are_refused(tmp_path):
     assert not list((tmp_path / "out").glob("*"))
 
 
+def test_waypoints_as_many_as_the_checkpoints_warn_that_nothing_is_saved(tmp_path):
+    source = tmp_path / "replay_buffer_0.pt"
+    torch.save([random_trajectory(SMALL_MODEL, 2, 0)], source)
+    every = convert(source, "--out", tmp_path / "every", "--waypoints", "3")
+    assert every.returncode == 0, every.stderr
+    assert [line for line in every.stderr.splitlines() if "warning" in line] == [
+        "dd-harness: warning: --waypoints 3 keeps every checkpoint of replay_buffer_0.pt (3 checkpoints), so the MCT "
+        "files save nothing over their sources; MCT saves space with fewer waypoints than checkpoints"]
+    fewer = convert(source, "--out", tmp_path / "fewer", "--waypoints", "2")
+    assert fewer.returncode == 0 and "warning" not in fewer.stderr
+
+
 def test_outputs_never_collide_with_sources(public_root, tmp_path):
     source_dir = public_root / "FashionMNIST" / SMALL_MODEL
     before = tree_snapshot(source_dir)

@@ -99,16 +99,19 @@ def test_the_convexify_options_round_trip_through_the_metadata_and_older_files_r
 
 
 def test_readers_say_when_the_requested_options_do_not_apply(tmp_path):
+    """Only about the options the user asked for: the defaults of the others (--waypoints 4) are no request."""
     path = write_mct(tmp_path)
-    assert MCT_FILES.conversion_note(tmp_path, [path], OPTIONS) is None
-    note = MCT_FILES.conversion_note(tmp_path, [path], ConvexifyOptions(waypoints=4, smooth="none",
-                                                                          waypoint_spacing="even"))
+    assert MCT_FILES.conversion_note(tmp_path, [path], OPTIONS, {"waypoints"}) is None
+    other = ConvexifyOptions(waypoints=4, smooth="none", waypoint_spacing="even")
+    note = MCT_FILES.conversion_note(tmp_path, [path], other, {"waypoints", "teacher_label"})
     assert note == (f"the MCT files in {tmp_path} were converted with waypoints=2; the requested --waypoints 4 do "
                     f"not apply to converted files (config.json records what is used)")
-    assert PUBLIC_FILES.conversion_note(tmp_path, [], OPTIONS) == (
+    assert MCT_FILES.conversion_note(tmp_path, [path], other, {"smooth", "teacher_label"}) is None
+    assert PUBLIC_FILES.conversion_note(tmp_path, [], OPTIONS, {"smooth"}) == (
         f"the public MCT files in {tmp_path} keep their own waypoints and step sizes (--waypoints, --smooth, "
         f"--waypoint-spacing and --pacing apply to MTT buffers only)")
-    assert REPLAY_BUFFERS.conversion_note(tmp_path, [], OPTIONS) is None
+    assert PUBLIC_FILES.conversion_note(tmp_path, [], OPTIONS, {"teacher_label"}) is None
+    assert REPLAY_BUFFERS.conversion_note(tmp_path, [], OPTIONS, {"waypoints"}) is None
 
 
 def test_mct_files_carry_their_source_training_record(tmp_path):

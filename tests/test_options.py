@@ -140,3 +140,19 @@ def test_a_negative_flag_without_its_own_words_says_turn_off():
     (action,) = boolean_flags(parser)
     assert action.option_strings == ["--no-labels"] and action.help == "turn off: soft labels from the expert"
     assert "| `--no-labels` | on | turn off: soft labels from the expert |" in option_table(Switches)
+
+
+# -- a misspelt or abbreviated option --------------------------------------------------------------
+def test_abbreviations_are_errors_with_a_did_you_mean_and_the_commands_own_help(capsys):
+    from helpers import assert_one_line_error, run_main
+
+    assert all(parser.allow_abbrev is False for _, parser in every_command_parser())
+    assert_one_line_error(run_main(capsys, "distill", "--syn", "5"),
+                          "unrecognized arguments: --syn 5; did you mean --syn-steps? (see 'dd-harness distill --help')")
+    assert_one_line_error(run_main(capsys, "experts", "--modle=ConvNet"),
+                          "unrecognized arguments: --modle=ConvNet; did you mean --model? "
+                          "(see 'dd-harness experts --help')")
+    assert_one_line_error(run_main(capsys, "--verbse", "plugins"),  # given to dd-harness, not to the command
+                          "unrecognized arguments: --verbse; did you mean --verbose? (see 'dd-harness --help')")
+    line = assert_one_line_error(run_main(capsys, "eval", "--run", "r", "--zzz"), "(see 'dd-harness eval --help')")
+    assert "did you mean" not in line

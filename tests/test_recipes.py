@@ -424,8 +424,10 @@ def test_distill_recipe_warns_in_one_line_when_the_buffers_are_not_the_recipes_e
     assert proc.returncode == 0, proc.stderr
     (line,) = warnings_about_experts(proc)
     assert line.startswith(f"dd-harness: warning: the experts in {converted} are not those recipe "
-                           f"mct/fashionmnist-ipc1 was made for: 5 epochs, fewer than max_start_epoch + "
-                           f"expert_epochs = 12; subset none (the recipe: 20000)"), line
+                           f"mct/fashionmnist-ipc1 was made for: 5 epochs (the recipe's experts train 30); "
+                           f"subset none (the recipe: 20000)"), line
+    assert ("dd-harness: --max-start-epoch 10 capped at 3: start epochs 0..3, so that start + --expert-epochs 2 stays "
+            "within the 5 epochs of the expert trajectories") in proc.stderr.splitlines()  # said once, by the sampler
 
     public = tmp_path / "public" / "FashionMNIST" / "ConvNetW32"  # as the public buffer.py leaves them: no record
     public.mkdir(parents=True)

@@ -125,10 +125,13 @@ class ExpertConfig(RunOptions, DataOptions):
     subset: int | None = option(None, "train on K class-balanced real images (quick runs)", minimum=1, metavar="K")
     save_interval: int = option(10, "experts per replay_buffer file", minimum=1)
     augmentation: str = option("crop_scale_rotate", "real-data augmentation: crop_scale_rotate, dsa or none")
+    add: bool = option(False, "train --num-experts more experts, with fresh seeds, into a folder that already holds "
+                              "experts (of the same settings, or without a training record); without it the folder "
+                              "must hold no experts or exactly --num-experts of these settings (then nothing is done)")
     plugin_options: dict[str, Any] = option({}, "values of the options that plugins define", cli=False)
 
     FINGERPRINT_EXCLUDES: ClassVar[frozenset] = frozenset(
-        {"buffer_path", "data_path", "download", "num_experts", "device", "track", "plugin_options"})
+        {"buffer_path", "data_path", "download", "num_experts", "add", "device", "track", "plugin_options"})
 
     def output_dir(self, datasets: Registry) -> Path:
         """Where the buffers go: ``buffer_path/DATASET[_NO_ZCA]/MODEL`` (the dataset's spec, from

@@ -96,17 +96,17 @@ def expert_mismatches(recipe: Recipe, run: Mapping[str, Any], num_epochs: int,
     """How the buffers of a run differ from the experts ``recipe`` was made for, one phrase each.
 
     :param run: the run's options; its dataset, model and zca are what the buffers must have (a
-        run may change the recipe's), ``max_start_epoch + expert_epochs`` what they must span.
-    :param num_epochs: the epochs the buffers span (read from them).
+        run may change the recipe's).
+    :param num_epochs: the epochs the buffers span (read from them), compared with the recipe's
+        ``train_epochs``. Whether they reach ``max_start_epoch + expert_epochs`` is not repeated
+        here: the sampler knows how far its segments reach, and says in one line, with the
+        values, where it caps the start epoch.
     :param recorded: the expert-training options the buffers record, or None (e.g. buffers of the
         public ``buffer.py``, which records none): then only their length is checked.
     """
     found = []
-    reach = float(run["max_start_epoch"]) + float(run["expert_epochs"])
-    if num_epochs < reach:
-        found.append(f"{num_epochs} epochs, fewer than max_start_epoch + expert_epochs = {reach:g}")
     wanted = {**recipe.expert_options(), **{k: run[k] for k in Recipe.SHARED_WITH_EXPERTS if k in run}}
-    if "train_epochs" in wanted and num_epochs != wanted["train_epochs"] and num_epochs >= reach:
+    if "train_epochs" in wanted and num_epochs != wanted["train_epochs"]:
         found.append(f"{num_epochs} epochs (the recipe's experts train {wanted['train_epochs']})")
     for name, value in (recorded or {}).items():
         if name in wanted and name not in NOT_COMPARED and value != wanted[name]:

@@ -167,6 +167,7 @@ class MCTConverter(BufferConverter):
         report = ConversionReport(["source", "experts", "epochs", "P", "dtype", "MB in", "MB out", "ratio",
                                    *EndpointCheck.COLUMNS])
         smoothed = False
+        keeps_every_checkpoint = []  # sources whose waypoints are all their checkpoints: nothing saved
         total_in = total_out = 0
         bar = tqdm(plan, desc="convert", unit="file", disable=None if self.show_progress else True)
         for source, target in bar:
@@ -182,6 +183,8 @@ class MCTConverter(BufferConverter):
             stored = [t.to(DTYPES[s.dtype]) for t in loaded.trajectories]
             check = self._reconstruction(stored, loaded.checkpoints, loaded.trajectories)
             smoothed |= check.smoothing_shift is not None
+            if len(stored[0].epochs) == stored[0].num_epochs + 1:
+                keeps_every_checkpoint.append(f"{source.path.name} ({len(stored[0].epochs)} checkpoints)")
             metadata = {
                 "source": source.path.name, "source_bytes": source.bytes, "source_sha256": checksum,
                 **conversion_metadata(s), "waypoints": stored[0].epochs, "dataset": dataset, "model": model,
@@ -198,6 +201,10 @@ class MCTConverter(BufferConverter):
         if total_in:
             report.rows.append(["total", "", "", "", "", f"{total_in / 1e6:.2f}", f"{total_out / 1e6:.3f}",
                                 f"{100 * total_out / total_in:.2f}%", *[""] * len(EndpointCheck.COLUMNS)])
+        if keeps_every_checkpoint:
+            self.report(f"warning: --waypoints {s.waypoints} keeps every checkpoint of {', '.join(keeps_every_checkpoint)}"
+                        f", so the MCT files save nothing over their sources; MCT saves space with fewer waypoints than "
+                        f"checkpoints")
         if smoothed:
             report.notes.append(SMOOTHING_NOTE.format(smooth=s.smooth, when=" when P > 2" if s.smooth == "public" else ""))
         report.notes.append(f"written to {out}")

@@ -52,7 +52,8 @@ class MCTMatcher(PooledMatcher):
     def sources(self, directory: Path):
         reader = reader_of_folder(directory) or REPLAY_BUFFERS
         files = reader.files(directory)
-        note = reader.conversion_note(directory, files, self.options) if files else None
+        asked = self.config.plugin_options  # only the options given (recipe, --config, command line)
+        note = reader.conversion_note(directory, files, self.options, asked) if files else None
         if note:
             self.report(f"{self.name}: {note}")
         c = self.config

@@ -16,7 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Collection, Sequence
 
 from mct_plugin.harness.api import BufferFormatError, load_replay_buffer, read_training_record, replay_buffer_files
 
@@ -83,9 +83,12 @@ class ExpertReader(ABC):
         where it records none)."""
         return {}
 
-    def conversion_note(self, directory: Path, files: Sequence[Path], requested: ConvexifyOptions) -> str | None:
-        """What to tell a user who requested ``requested`` for the ``files`` in ``directory``, where
-        the files keep a conversion of their own (None: the requested options apply)."""
+    def conversion_note(self, directory: Path, files: Sequence[Path], requested: ConvexifyOptions,
+                        asked: Collection[str]) -> str | None:
+        """What to tell a user who asked for the options named in ``asked`` (their values are those
+        of ``requested``, which holds the defaults of the others) for the ``files`` in
+        ``directory``, where the files keep a conversion of their own (None: what was asked for
+        applies, or nothing was)."""
         return None
 
     def training(self, path: Path) -> dict | None:
@@ -114,9 +117,10 @@ class MCTFiles(ExpertReader):
     def conversion(self, path: Path) -> dict[str, Any]:
         return recorded_conversion(read_metadata(path))
 
-    def conversion_note(self, directory: Path, files: Sequence[Path], requested: ConvexifyOptions) -> str | None:
+    def conversion_note(self, directory: Path, files: Sequence[Path], requested: ConvexifyOptions,
+                        asked: Collection[str]) -> str | None:
         used, wanted = self.conversion(files[0]), conversion_settings(requested)
-        differ = [name for name, value in used.items() if wanted[name] != value]
+        differ = [name for name, value in used.items() if name in asked and wanted[name] != value]
         if not differ:
             return None
         return (f"the MCT files in {directory} were converted with " + ", ".join(f"{k}={used[k]!r}" for k in differ)
@@ -153,7 +157,10 @@ class PublicMCTFiles(ExpertReader):
                 raise BufferFormatError(f"{path}: parameter shapes {got} do not fit the model {wanted}")
         return LoadedExperts(trajectories)
 
-    def conversion_note(self, directory: Path, files: Sequence[Path], requested: ConvexifyOptions) -> str | None:
+    def conversion_note(self, directory: Path, files: Sequence[Path], requested: ConvexifyOptions,
+                        asked: Collection[str]) -> str | None:
+        if not set(asked) & set(CONVERSION_KEYS):
+            return None
         flags = [_flag(name) for name in CONVERSION_KEYS]
         return (f"the public MCT files in {directory} keep their own waypoints and step sizes "
                 f"({', '.join(flags[:-1])} and {flags[-1]} apply to MTT buffers only)")

@@ -26,8 +26,9 @@ class ContinuousSampler(Sampler):
         if self.high < self.low:
             raise ConfigError(f"--max-start-epoch {c.max_start_epoch:g} is below --min-start-epoch {self.low:g}")
         if self.high < float(c.max_start_epoch):
-            log.info("continuous sampler: start epochs capped at %.4g so that start + %g stays "
-                                     "within %d epochs", self.high, self.length, num_epochs)
+            log.info("--max-start-epoch %g capped at %g: start epochs %g..%g, so that start + --expert-epochs %g "
+                     "stays within the %d epochs of the expert trajectories", c.max_start_epoch, self.high, self.low,
+                     self.high, self.length, num_epochs)
 
     def upper_bound(self, iteration: int) -> float:
         """``linear`` curriculum (public MCT code): ``min(hi, initial + max_start_epoch * it / ramp)``,

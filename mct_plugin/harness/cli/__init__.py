@@ -4,7 +4,8 @@ Sub-commands, one module each: ``plugins``, ``models``, ``data``, ``recipes``, `
 ``distill``, ``eval``, ``convert``, added through the hook ``dd_register_commands`` by the
 harness's own plugin (:mod:`.commands`), then those that plugins add (the bundled ``demo`` is
 one). Options are generated from the typed configs (:mod:`..config`) and the plugins' option
-groups; ``--syn_steps`` stands for ``--syn-steps``. Known user errors
+groups; ``--syn_steps`` stands for ``--syn-steps``, abbreviations stand for nothing (``--syn 5`` is
+an error, with "did you mean --syn-steps?"). Known user errors
 (:class:`~mct_plugin.harness.errors.HarnessError`) print one line and exit with status 2; an
 interrupted run (SIGINT or SIGTERM) exits with 130 after one line that the command words (its
 ``interrupted`` default, e.g. how to resume it).
@@ -61,10 +62,43 @@ def _configure_logging(verbose: int) -> None:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in the same one-line form as every other user error."""
+    """argparse that reports a bad command line in the same one-line form as every other user error,
+    with the failing command's own ``--help``; without prefix matching (``--syn 5`` is an error,
+    not ``--syn-steps 5``: an abbreviation would change meaning when an option is added), and with
+    "did you mean" for a misspelt option (:meth:`parse_command_line`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+        self.commands: dict[str, argparse.ArgumentParser] = {}  # sub-command -> its parser (build_parser)
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(EXIT_USER_ERROR, f"dd-harness: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_command_line(self, argv: Sequence[str]) -> argparse.Namespace:
+        """``parse_args``, but arguments that no option takes are reported by the parser they were
+        given to (the sub-command's, unless they come before it), with the closest of its options
+        to a misspelt one."""
+        argv = list(argv)
+        args, unknown = self.parse_known_args(argv)
+        if unknown:
+            command = getattr(args, "command", None)
+            given_to = self if command not in argv or unknown[0] in argv[:argv.index(command)] else self.commands[command]
+            given_to.error(f"unrecognized arguments: {' '.join(unknown)}{_did_you_mean(given_to, unknown)}")
+        return args
+
+
+def _did_you_mean(parser: argparse.ArgumentParser, unknown: Sequence[str]) -> str:
+    """``"; did you mean --syn-steps?"`` for the first unknown option close to one of ``parser``'s
+    (difflib), or ``""``."""
+    import difflib
+
+    known = [option for option in parser._option_string_actions if option.startswith("--")]
+    for token in unknown:
+        if token.startswith("--"):
+            close = difflib.get_close_matches(token.partition("=")[0], known, n=1, cutoff=0.6)
+            if close:
+                return f"; did you mean {close[0]}?"
+    return ""
 
 
 class _NewCommandsOnly:
@@ -124,6 +158,7 @@ def build_parser(components: Components) -> argparse.ArgumentParser:
     sub.required = True
     plugin_commands = register_commands(sub, components)
     sub.choices["plugins"].set_defaults(plugin_commands=plugin_commands)
+    parser.commands = sub.choices
     return parser
 
 
@@ -154,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for problem in pm.problems:
                 print(f"dd-harness: warning: {problem}", file=sys.stderr)
             try:
-                args = parser.parse_args(normalise_argv(sys.argv[1:] if argv is None else argv))
+                args = parser.parse_command_line(normalise_argv(sys.argv[1:] if argv is None else argv))
             except SystemExit as exc:  # --help, --version, or a bad command line (already printed)
                 return int(exc.code or 0)
             is_main = os.environ.get("RANK", "0") == "0"  # torchrun's rank; the commands join its group

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
+from ..io.paths import refuse_a_file
 from .datasets import DatasetSpec
 
 
@@ -114,8 +115,12 @@ def load_dataset(spec: DatasetSpec, data_path: str | Path | None = None, *,
     """Read the dataset of ``spec`` (``components.datasets.get(name)``) into a :class:`RealDataset`.
 
     :raises DataNotFoundError: the files are missing; the message says where we looked.
+    :raises ConfigError: ``data_path`` is a file (one of the dataset's files, say), not a folder.
     """
-    raw = spec.load(Path(data_path).expanduser() if data_path else None, download)
+    if data_path:
+        data_path = Path(data_path).expanduser()
+        refuse_a_file(data_path, "--data-path", f"pass the folder that holds the dataset files ({data_path.parent})")
+    raw = spec.load(data_path or None, download)
     train, test = _to_float(raw.train_images), _to_float(raw.test_images)
     if zca:
         whitening = fit_zca(train)

@@ -24,6 +24,7 @@ import torch
 from .._registry import ModelRegistry, Registry
 from ..errors import BufferFormatError, DataNotFoundError
 from ..io.atomic import atomic_torch_save
+from ..io.paths import refuse_a_file
 from ..io.untrusted import torch_load_untrusted
 
 Checkpoint = list  # list[torch.Tensor]
@@ -123,16 +124,26 @@ def resolve_buffer_dir(path: str | Path, subdir: str | Path,
     """The folder holding the buffers: ``path`` itself, or the public layout ``path / subdir`` below it
     (``subdir``: ``DatasetSpec.buffer_subdir(model, zca)``).
 
-    :raises DataNotFoundError: neither folder holds buffers; both searched paths are named.
+    :raises ConfigError: ``path`` is a file (e.g. ``replay_buffer_0.pt``); the message names its folder.
+    :raises DataNotFoundError: neither folder holds buffers; both searched paths are named, and the
+        ``DATASET/MODEL`` folders below ``path`` that do hold buffers (another ``--model``,
+        ``--dataset`` or ``--zca``).
     """
     path = Path(path).expanduser()
+    refuse_a_file(path, "--buffer-path", f"pass the folder that holds it ({path.parent}): every expert file there "
+                                         f"is read (--max-files N reads the first N)")
     candidates = [path, path / subdir]
     for candidate in candidates:
         if candidate.is_dir() and has_buffers(candidate):
             return candidate
+    others = sorted(str(folder.relative_to(path)) for folder in [*path.glob("*"), *path.glob("*/*")]
+                    if folder.is_dir() and has_buffers(folder))
+    shown = ", ".join(others[:8]) + (f" and {len(others) - 8} more" if len(others) > 8 else "")
+    found = (f"; {path} holds buffers in other model folders: {shown} (choose one with --dataset, --model and --zca, "
+             f"or point --buffer-path at it)" if others else "")
     raise DataNotFoundError(
-        "no expert buffers found (searched " + " and ".join(str(c) for c in candidates)
-        + "); train some with 'dd-harness experts' or point --buffer-path at a folder of replay_buffer_*.pt"
+        "no expert buffers found (searched " + " and ".join(str(c) for c in candidates) + ")" + (found or
+        "; train some with 'dd-harness experts' or point --buffer-path at a folder of replay_buffer_*.pt")
     )
 
 

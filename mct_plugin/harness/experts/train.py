@@ -4,13 +4,26 @@ Each expert is trained with plain SGD (MTT defaults: lr 0.01, momentum 0, batch 
 decay) and its parameters are copied after initialisation and after every epoch (E + 1
 checkpoints; copied, because on CPU ``p.detach().cpu()`` is the live parameter itself).
 Experts are grouped ``save_interval`` per ``replay_buffer_{n}.pt`` file, numbered after the
-files already present; ``replay_buffer_{n}.json`` beside each records the training options
-(:mod:`.metadata`).
+files already present; ``replay_buffer_{n}.json`` beside each records the training options and
+the seed of every expert (:mod:`.metadata`).
 
-Crash safety: finished experts of the file being filled are kept in a hidden partial file
-(rewritten atomically after every expert) and the run's plan in ``.experts_run.json``; running
-the same command again after a crash resumes: finished experts are kept, the interrupted one
-restarts from its seed.
+A command and the folder it writes to (``train_experts`` decides before training anything):
+
+* an unfinished run (its plan ``.experts_run.json`` is there: a crash, a kill, a full disk)
+  continues when its command is run again: finished experts are kept (a hidden partial file holds
+  those of the file being filled), the interrupted one restarts from its seed; a command with
+  other settings, ``--num-experts`` or ``--add`` is refused;
+* every ``replay_buffer_{n}.pt`` with a training record must have been trained with this
+  command's settings (:meth:`~..config.ExpertConfig.training_options`), else the command is
+  refused naming the file and the settings that differ, as flags;
+* without ``--add``, ``--num-experts N`` says how many experts the folder holds when the command
+  is done: an empty folder gets N; one that holds exactly N experts of these settings is left
+  alone (a finished command run again does nothing, and one log line says so); any other count is
+  refused, with the ``--add`` that would train the missing ones, rather than filled up: a changed
+  N, or a folder shared by two experiments, would otherwise silently become more experts. A
+  buffer without a training record (the public ``buffer.py``'s) is refused too: its settings
+  cannot be checked;
+* with ``--add``, N more experts go into new files, with seeds different from every recorded one.
 """
 
 from __future__ import annotations
@@ -31,11 +44,13 @@ from ..data import RealDataset, load_dataset
 from ..errors import ConfigError, RunDirectoryError
 from ..io.atomic import atomic_torch_save, atomic_write_json, ensure_directory, remove_stale_temporaries
 from ..io.locks import OutputLock
+from ..io.paths import refuse_a_file
+from ..options import flag
 from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..runtime.devices import resolve_device
 from ..training import test_accuracy, train_epoch
-from .buffers import load_replay_buffer, next_buffer_index, save_replay_buffer
-from .metadata import read_training_record, write_training_record
+from .buffers import load_replay_buffer, next_buffer_index, replay_buffer_files, save_replay_buffer
+from .metadata import metadata_path, read_buffer_record, read_training_record, write_training_record
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +68,20 @@ class ExpertRecord:
 
 @dataclass
 class ExpertsResult:
+    """The files of the run (those this command asks for) and the experts trained now (none when
+    the folder already held them)."""
+
     files: list[Path]
     records: list[ExpertRecord]
     resumed: bool = False
 
 
+MAX_SEED = 2**63 - 1
+
+
 def expert_seed(seed: int, file_index: int, position: int) -> int:
     """Seed of one expert: distinct per file and position, stable across resumes."""
-    return (seed * 1_000_003 + file_index * 1_009 + position) % (2**63 - 1)
+    return (seed * 1_000_003 + file_index * 1_009 + position) % MAX_SEED
 
 
 def train_one_expert(config: ExpertConfig, data: RealDataset, seed: int,
@@ -109,12 +130,33 @@ def _load_manifest(directory: Path, config: ExpertConfig) -> dict | None:
         manifest = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise RunDirectoryError(f"{path} is unreadable ({exc}); delete it to start a new run") from exc
-    if manifest.get("fingerprint") != config.fingerprint():
+    recorded = manifest.get("config")
+    differences = (_differing_settings(recorded, {**config.training_options(), "num_experts": config.num_experts,
+                                                  "add": config.add}, MANIFEST)
+                   if isinstance(recorded, dict) else [])
+    if manifest.get("fingerprint") != config.fingerprint() or differences:
+        named = f": {'; '.join(differences)}" if differences else ""
         raise RunDirectoryError(
-            f"{directory} holds an unfinished experts run with different settings ({path}); rerun that "
+            f"{directory} holds an unfinished experts run with different settings ({path}){named}; rerun that "
             f"command to finish it, or delete {path} to discard it"
         )
     return manifest
+
+
+def _differing_settings(recorded: dict, wanted: dict, source: str) -> list[str]:
+    """The settings of ``wanted`` whose value in ``recorded`` (read from the file ``source``) differs,
+    each as ``--train-epochs 3 (replay_buffer_0.json) vs 4 (this command)``. A setting that
+    ``recorded`` lacks (written before the option existed) counts as the option's default."""
+    defaults = asdict(ExpertConfig())
+    return [f"{flag(name)} {_shown(recorded.get(name, defaults.get(name)))} ({source}) vs {_shown(value)} (this command)"
+            for name, value in wanted.items() if recorded.get(name, defaults.get(name)) != value]
+
+
+def _shown(value) -> str:
+    """An option's value as it reads on a command line: on/off for a switch, unset for None."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "unset" if value is None else str(value)
 
 
 def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, components: Components,
@@ -122,13 +164,18 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, comp
                   on_file: Callable[[Path], None] | None = None,
                   on_expert: Callable[[ExpertRecord], None] | None = None,
                   dist: DistContext = SINGLE_PROCESS) -> ExpertsResult:
-    """Train ``config.num_experts`` experts and write them as MTT replay buffers.
+    """Train ``config.num_experts`` experts and write them as MTT replay buffers; or continue the
+    unfinished run of this command; or, where the folder already holds the experts of this
+    command, do nothing but say so (see the module doc for ``--num-experts`` and ``--add``
+    against the experts a folder holds).
 
-    Rerunning the same command after a crash resumes the unfinished run (see module doc). The
-    output folder is locked for the duration; a run that fails before keeping its first expert
-    leaves nothing behind (not even its plan), so the corrected command starts afresh. With the
-    context of several processes (``dist``; every rank calls this) the files of the plan are
+    The output folder is locked for the duration; a run that fails before keeping its first
+    expert leaves nothing behind (not even its plan), so the corrected command starts afresh. With
+    the context of several processes (``dist``; every rank calls this) the files of the plan are
     dealt to the ranks and rank 0 plans the run.
+
+    :raises RunDirectoryError: the folder's experts or unfinished run do not fit this command (the
+        message names the file and the settings that differ), before anything is written.
     """
     config.validate()
     components.check_names(models=[config.model], datasets=[config.dataset], trackers=config.track,
@@ -137,11 +184,15 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, comp
     if config.subset is not None and config.subset < classes:
         raise ConfigError(f"--subset {config.subset} is smaller than the number of classes ({classes}): every class "
                           f"needs at least one image")
+    refuse_a_file(Path(config.buffer_path).expanduser(), "--buffer-path",
+                  "experts writes DATASET/MODEL/replay_buffer_N.pt below the folder it is given (e.g. --buffer-path buffers)")
     directory = config.output_dir(components.datasets)
     with OutputLock(directory, "dd-harness experts") if dist.is_main else nullcontext():
         plan = _plan_run(config, directory) if dist.is_main else None  # rank 0 alone plans the run
         try:
             plan = dist.broadcast_object(plan)
+            if plan.finished:
+                return ExpertsResult(list(plan.finished), [])
             return _train_planned(config, data, components, directory, plan, dist, show_progress, on_file, on_expert)
         except BaseException:
             if dist.is_main and not plan.resumed and not plan.keeps_experts(directory):
@@ -151,11 +202,13 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, comp
 
 @dataclass(frozen=True)
 class _Plan:
-    """The files of one experts run, ``(file index, number of experts)`` each, and whether they
-    continue an unfinished run (else this run wrote the plan, ``.experts_run.json``)."""
+    """The files of one experts run, ``(file index, seeds of its experts)`` each, and whether they
+    continue an unfinished run (else this run wrote the plan, ``.experts_run.json``); or no files
+    where the folder already holds the ``finished`` ones this command asks for."""
 
-    files: list[tuple[int, int]]
+    files: list[tuple[int, list[int]]]
     resumed: bool
+    finished: tuple[Path, ...] = ()
 
     def keeps_experts(self, directory: Path) -> bool:
         """Whether ``directory`` holds an expert of this plan (in a finished or a partial file)."""
@@ -164,26 +217,92 @@ class _Plan:
 
 
 def _plan_run(config: ExpertConfig, directory: Path) -> _Plan:
-    """The unfinished run's plan in ``directory``, or a new one, written there."""
+    """The unfinished run's plan in ``directory``; or nothing to do (one log line); or a new plan,
+    written there. Refuses what the module doc says does not fit the folder."""
     ensure_directory(directory)
     remove_stale_temporaries(directory)
     manifest = _load_manifest(directory, config)
-    resumed = manifest is not None
-    if not resumed:
-        first = next_buffer_index(directory)
-        sizes = [min(config.save_interval, config.num_experts - i)
-                 for i in range(0, config.num_experts, config.save_interval)]
-        manifest = {"fingerprint": config.fingerprint(), "files": {str(first + i): s for i, s in enumerate(sizes)},
-                    "config": asdict(config)}
-        atomic_write_json(directory / MANIFEST, manifest)
-    return _Plan(sorted((int(k), int(v)) for k, v in manifest["files"].items()), resumed)
+    if manifest is not None:
+        return _Plan(sorted((int(index), seeds if isinstance(seeds, list)  # plans before seeds were recorded held sizes
+                             else [expert_seed(config.seed, int(index), p) for p in range(seeds)])
+                            for index, seeds in manifest["files"].items()), resumed=True)
+    recorded, unrecorded = _experts_in(directory, config)
+    held = sum(record["experts"] for record in recorded.values())
+    wanted = config.num_experts
+    if not config.add:
+        if unrecorded:
+            raise RunDirectoryError(
+                f"{unrecorded[0]} has no training record ({metadata_path(unrecorded[0]).name}; a buffer written "
+                f"elsewhere, e.g. by the public buffer.py), so its settings cannot be checked against this command; "
+                f"pass --add to train --num-experts more experts beside it, or choose another --buffer-path")
+        if held == wanted:
+            log.info("%s already holds the %d experts of this command (%s): nothing to do (--add trains more)",
+                     directory, held, _files_named(list(recorded)))
+            return _Plan([], resumed=False, finished=tuple(recorded))
+        if held:
+            hint = (f"pass --add --num-experts {wanted - held} to train the missing ones" if held < wanted
+                    else "distill's --max-files and --max-experts use fewer of them")
+            raise RunDirectoryError(f"{directory} holds {held} experts of these settings ({_files_named(list(recorded))}),"
+                                    f" not the {wanted} of --num-experts {wanted}; {hint}, or choose another --buffer-path")
+    sizes = [min(config.save_interval, wanted - i) for i in range(0, wanted, config.save_interval)]
+    taken = {seed for record in recorded.values() for seed in record.get("expert_seeds", [])}
+    files = _fresh_seeds(config.seed, next_buffer_index(directory), sizes, taken)
+    manifest = {"fingerprint": config.fingerprint(), "files": {str(index): seeds for index, seeds in files},
+                "config": asdict(config)}
+    atomic_write_json(directory / MANIFEST, manifest)
+    return _Plan(files, resumed=False)
+
+
+def _experts_in(directory: Path, config: ExpertConfig) -> tuple[dict[Path, dict], list[Path]]:
+    """The replay buffers already in ``directory``: ``{file: its training record}`` for those with
+    a record (:func:`.metadata.read_buffer_record`), and the files without one.
+
+    :raises RunDirectoryError: a record's settings are not ``config``'s; names the file and the
+        settings that differ.
+    """
+    recorded, unrecorded = {}, []
+    for path in replay_buffer_files(directory):
+        record = read_buffer_record(path)
+        if record is None:
+            unrecorded.append(path)
+            continue
+        differences = _differing_settings(record["training"], config.training_options(), metadata_path(path).name)
+        if differences:
+            raise RunDirectoryError(f"{path} holds experts trained with other settings than this command: "
+                                    f"{'; '.join(differences)}; repeat the recorded settings, or choose another "
+                                    f"--buffer-path")
+        recorded[path] = record
+    return recorded, unrecorded
+
+
+def _fresh_seeds(seed: int, first_index: int, sizes: list[int], taken: set[int]) -> list[tuple[int, list[int]]]:
+    """``(file index, seeds)`` of new files numbered from ``first_index`` with ``sizes`` experts:
+    each expert's :func:`expert_seed`, moved on past the seeds in ``taken`` (those of the experts
+    already in the folder) and those given before."""
+    taken = set(taken)
+    files = []
+    for index, size in enumerate(sizes, start=first_index):
+        seeds = []
+        for position in range(size):
+            candidate = expert_seed(seed, index, position)
+            while candidate in taken:
+                candidate = (candidate + 1) % MAX_SEED
+            taken.add(candidate)
+            seeds.append(candidate)
+        files.append((index, seeds))
+    return files
+
+
+def _files_named(paths: list[Path]) -> str:
+    """``replay_buffer_0.pt``, or ``3 files, replay_buffer_0.pt to replay_buffer_2.pt``."""
+    return paths[0].name if len(paths) == 1 else f"{len(paths)} files, {paths[0].name} to {paths[-1].name}"
 
 
 def _train_planned(config: ExpertConfig, data: RealDataset | None, components: Components, directory: Path,
                    plan: _Plan, dist: DistContext, show_progress: bool,
                    on_file: Callable[[Path], None] | None,
                    on_expert: Callable[[ExpertRecord], None] | None) -> ExpertsResult:
-    offsets = [sum(size for _, size in plan.files[:i]) for i in range(len(plan.files))]
+    offsets = [sum(len(seeds) for _, seeds in plan.files[:i]) for i in range(len(plan.files))]
 
     if data is None:
         data = load_dataset(components.datasets.get(config.dataset), config.data_path, download=config.download, zca=config.zca)
@@ -192,14 +311,15 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
     data = data.to(resolve_device(config.device))
 
     written, records = [], []
-    total = sum(size for _, size in plan.files)
-    for i, (file_index, size) in dist.shard(plan.files):  # each rank fills its own files: no collisions
+    total = sum(len(seeds) for _, seeds in plan.files)
+    for i, (file_index, seeds) in dist.shard(plan.files):  # each rank fills its own files: no collisions
+        size = len(seeds)
         target = directory / f"replay_buffer_{file_index}.pt"
         partial = _partial_path(directory, file_index)
         if target.exists():  # stopped after writing the file: before removing its partial, or writing its record
             partial.unlink(missing_ok=True)
             if read_training_record(target) is None:
-                write_training_record(target, config.training_options(), size)
+                write_training_record(target, config.training_options(), seeds)
             written.append(target)
             continue
         trajectories = load_replay_buffer(partial, mmap=False) if partial.exists() else []
@@ -214,8 +334,7 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
                 bar.set_postfix(train_acc=f"{train_acc:.3f}", test_acc=f"{test_acc:.3f}")
                 bar.update(1)
 
-            trajectory, record = train_one_expert(config, data, expert_seed(config.seed, file_index, position), progress,
-                                                components=components)
+            trajectory, record = train_one_expert(config, data, seeds[position], progress, components=components)
             bar.close()
             record.file_index, record.position = file_index, position
             records.append(record)
@@ -227,7 +346,7 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
             if len(trajectories) < size:
                 atomic_torch_save(trajectories, partial)
         save_replay_buffer(trajectories, target)
-        write_training_record(target, config.training_options(), size)
+        write_training_record(target, config.training_options(), seeds)
         partial.unlink(missing_ok=True)
         written.append(target)
         if on_file:

@@ -1,9 +1,12 @@
-"""Where the project keeps caches (datasets downloaded on request, demo experts)."""
+"""Where the project keeps caches (datasets downloaded on request, demo experts), and the check
+that a folder option was not given a file."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from ..errors import ConfigError
 
 CACHE_ENV = "MCT_PLUGIN_CACHE"
 
@@ -19,3 +22,10 @@ def cache_dir() -> Path:
 def default_data_root() -> Path:
     """Folder for datasets that torchvision downloads when ``--download`` is given."""
     return cache_dir() / "data"
+
+
+def refuse_a_file(path: Path, option: str, hint: str) -> None:
+    """Raise :class:`~..errors.ConfigError` if ``path``, the value of ``option`` (a folder option),
+    is a file: one line naming both, then ``hint`` (what to pass instead)."""
+    if path.is_file():
+        raise ConfigError(f"{option} {path} is a file, not a folder; {hint}")
