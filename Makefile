@@ -25,7 +25,7 @@ data: packages
 	@sh scripts/install-fashion-mnist.sh $(PYTHON)
 
 test: setup
-	$(PYTHON) -m pytest -q -n auto --maxprocesses 4
+	$(PYTHON) -m pytest -q -n auto --maxprocesses 4 --dist worksteal
 
 test-faults: setup
 	$(PYTHON) -m pytest -q -m faults --all-kill-points
