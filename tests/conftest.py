@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from filelock import FileLock
 
 from mct_plugin.harness.runtime.allocator import tune_allocator
 
@@ -26,7 +24,7 @@ if "OMP_NUM_THREADS" not in os.environ:  # an explicit thread count (e.g. beside
     if "PYTEST_XDIST_WORKER" in os.environ:  # the programs a test starts share the worker's cores too
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
 
-from helpers import ALL_KILL_POINTS, DEFAULT_KILL_POINTS, SMALL_MODEL, components, write_fmnist_subset  # noqa: E402
+from helpers import ALL_KILL_POINTS, DEFAULT_KILL_POINTS, SMALL_MODEL, built_once, components, write_fmnist_subset  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -46,25 +44,6 @@ def small_data(fmnist):
     """2000 class-balanced training images and the first 2000 test images (quick but real)."""
     data = fmnist.train_subset(2000, seed=0)
     return dataclasses.replace(data, test_images=fmnist.test_images[:2000], test_labels=fmnist.test_labels[:2000])
-
-
-def built_once(tmp_path_factory, name: str, build) -> Path:
-    """The folder ``name`` that ``build(folder)`` fills, built by the first pytest-xdist worker
-    that asks for it and read by the others (the session's workers share the parent of their
-    base temporary folders: pytest-xdist's documented pattern); without xdist, built here."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:  # the parent is then shared with other sessions
-        folder = tmp_path_factory.mktemp(name)
-        build(folder)
-        return folder
-    shared = tmp_path_factory.getbasetemp().parent
-    folder = shared / name
-    with FileLock(str(shared / f"{name}.lock")):
-        if not folder.is_dir():
-            partial = shared / f"{name}.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            build(partial)
-            partial.rename(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import gzip
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -272,3 +274,22 @@ def distill_args(model: str, *extra: str, **options) -> list[str]:
         elif value is not None and value is not False:
             args += [flag, str(value)]
     return [*args, *extra]
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """The folder ``name`` that ``build(folder)`` fills, built by the first pytest-xdist worker
+    that asks for it and read by the others (the session's workers share the parent of their
+    base temporary folders: pytest-xdist's documented pattern); without xdist, built here."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # the parent is then shared with other sessions
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent
+    folder = shared / name
+    with FileLock(str(shared / f"{name}.lock")):
+        if not folder.is_dir():
+            partial = shared / f"{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            build(partial)
+            partial.rename(folder)
+    return folder

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import run_cli
+from helpers import built_once, run_cli
 
 HERE = Path(__file__).resolve().parent
 # one thread per process, in the references too: results must not depend on thread counts
@@ -31,11 +31,13 @@ def json_lines(text: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def tiny_buffers(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dist_buffers")
-    proc = run_cli("experts", "--model", "ConvNetW16", "--num-experts", "2", "--train-epochs", "3", "--subset", "500",
-                   "--buffer-path", str(root), "--quiet", env=ENV)
-    assert proc.returncode == 0, proc.stderr
-    return root
+    """Two ConvNetW16 experts (3 epochs on 500 images), trained once per session (tests only read them)."""
+    def train(root: Path) -> None:
+        proc = run_cli("experts", "--model", "ConvNetW16", "--num-experts", "2", "--train-epochs", "3", "--subset",
+                       "500", "--buffer-path", str(root), "--quiet", env=ENV)
+        assert proc.returncode == 0, proc.stderr
+
+    return built_once(tmp_path_factory, "dist_buffers", train)
 
 
 def test_a_library_call_is_single_process_unless_it_is_given_a_context(monkeypatch, small_data):
