@@ -20,7 +20,7 @@ metrics rows it keeps, so a warning already given is not repeated and the loss w
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 if TYPE_CHECKING:
     from ..eval.protocol import EvalResult
@@ -55,6 +55,14 @@ class RunWatch:
         self.said.add(kind)
         return {"iteration": iteration, "event": kind, "message": message}
 
+    @staticmethod
+    def _moved(window: deque, size: int, entry: tuple[int, float], allowed: Callable[[list[float]], float]) -> bool:
+        """Append ``entry`` (iteration, value) to ``window``; whether it has moved: fewer than ``size``
+        values yet, or their range exceeds ``allowed(values)``."""
+        window.append(entry)
+        values = [value for _, value in window]
+        return len(values) < size or max(values) - min(values) > allowed(values)
+
     def alpha_rejected(self, iteration: int, rejected: float, kept: float) -> dict | None:
         return self._event(ALPHA_KEPT, iteration,
                            f"alpha would have become {rejected:.3g} at iteration {iteration}; that update is skipped "
@@ -63,13 +71,9 @@ class RunWatch:
 
     def alpha(self, iteration: int, alpha: float) -> dict | None:
         """After the update of ``iteration`` (call only when alpha is learnt, ``--lr-lr`` > 0)."""
-        if not self.alpha_frozen_iterations:
-            return None
-        self.alphas.append((iteration, alpha))
-        if len(self.alphas) < self.alpha_frozen_iterations:
-            return None
-        values = [value for _, value in self.alphas]
-        if max(values) - min(values) > ALPHA_FROZEN_TOLERANCE * abs(values[-1]):
+        if not self.alpha_frozen_iterations or self._moved(self.alphas, self.alpha_frozen_iterations,
+                                                           (iteration, alpha),
+                                                           lambda values: ALPHA_FROZEN_TOLERANCE * abs(values[-1])):
             return None
         return self._event(ALPHA_FROZEN, iteration,
                            f"alpha has stayed at {alpha:.3g} for {self.alpha_frozen_iterations} iterations (iterations "
@@ -78,15 +82,10 @@ class RunWatch:
                            f"lower --lr-lr, or --lr-lr 0 to fix it on purpose)")
 
     def loss(self, iteration: int, loss: float) -> dict | None:
-        if not self.stall_iterations:
+        if not self.stall_iterations or self._moved(self.losses, self.stall_iterations, (iteration, loss),
+                                                    lambda values: self.stall_tolerance * abs(sum(values) / len(values))):
             return None
-        self.losses.append((iteration, loss))
-        if len(self.losses) < self.stall_iterations:
-            return None
-        values = [value for _, value in self.losses]
-        low, high, mean = min(values), max(values), sum(values) / len(values)
-        if high - low > self.stall_tolerance * abs(mean):
-            return None
+        low, high = min(value for _, value in self.losses), max(value for _, value in self.losses)
         return self._event(LOSS_STALLED, iteration,
                            f"the matching loss has not moved for {self.stall_iterations} iterations (iterations "
                            f"{self.losses[0][0]}-{iteration}: {low:.4g} to {high:.4g}, within {self.stall_tolerance:g} "
