@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .make_results import provenance, table
 from .public_swaps import SWAP_NAMES
-from .stats import mean, pstdev
+from mct_plugin.harness.study.stats import mean, pstdev
 
 EVALUATOR_NAMES = {"ours_eval": "our evaluation", "public_eval": "public evaluate_synset"}
 SWAP_SUMMARY = {  # one line per swap (benchmarks/public_swaps.py says it in full)

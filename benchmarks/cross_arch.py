@@ -101,7 +101,7 @@ def long_payload(study, root: Path, architectures: tuple[str, ...], nets: int, e
     """The JSON: per architecture and arm, the final and the best set's accuracy per seed (in %),
     and the paired MCT - MTT difference."""
     from .long_horizon import ARM_NAMES, WHICH, best_is_final
-    from .stats import paired_interval
+    from mct_plugin.harness.study.stats import paired_interval
 
     result = {}
     for architecture in architectures:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from ._common import evaluation_record, output_dir, provenance, save_figure, write_json
 from ._jobs import add_part_options, run_jobs
-from .stats import mean, paired_interval, pstdev
+from mct_plugin.harness.study.stats import mean, paired_interval, pstdev
 
 ARM_NAMES = ("mtt", "mct")  # the JSON's names; "mct" is the study's WINNER arm
 WHICH = ("final", "best")

@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from .stats import paired_interval
+from mct_plugin.harness.study.stats import paired_interval
 
 HERE = Path(__file__).resolve().parent
 PUBLIC_EXPERT_EPOCH_S = 146.0  # public MTT buffer.py on this machine type (issue reference)

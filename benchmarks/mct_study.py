@@ -52,7 +52,7 @@ from mct_plugin.harness.io.metric_names import EVALUATION
 
 from ._common import components, output_dir, provenance, write_json
 from ._jobs import add_part_options, run_jobs
-from .stats import mean as _mean, paired_interval, pstdev as _std
+from mct_plugin.harness.study.stats import mean as _mean, paired_interval, pstdev as _std
 
 
 

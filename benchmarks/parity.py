@@ -43,7 +43,7 @@ from typing import Callable
 from ._common import evaluation_record, output_dir, provenance, run_workload, save_figure, write_json
 from .mct_study import STUDIES, IpcPlan
 from .public_swaps import SWAP_NAMES, SwapSpec
-from .stats import mean, welch_interval
+from mct_plugin.harness.study.stats import mean, welch_interval
 
 PROGRAMS = ("public", "ours")
 EVALUATORS = ("ours_eval", "public_eval")

@@ -51,6 +51,7 @@ COMPONENT_KINDS: tuple[ComponentKind, ...] = (
     ComponentKind("dataset", "datasets", "dd_register_datasets", "--dataset"),
     ComponentKind("expert augmentation", "expert_augmentations", "dd_register_expert_augmentations",
                   "--augmentation"),
+    ComponentKind("executor", "executors", "dd_register_executors", "--executor", ("study run",)),
 )
 """Every kind of named component; adding a kind is a hook specification and a row here."""
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from ..components import Components
 from ..plugins.hookspecs import hookimpl
-from . import convert, data, distill, evaluate, experts, models, plugins, recipes
+from . import convert, data, distill, evaluate, experts, models, plugins, recipes, study
 
 PLUGIN_NAME = "dd_harness.commands"
-COMMANDS = (plugins, models, data, recipes, experts, distill, evaluate, convert)
+COMMANDS = (plugins, models, data, recipes, experts, distill, evaluate, convert, study)
 """One module per command, in the order of ``dd-harness --help``; each has ``build(sub, components)``."""
 
 

@@ -97,3 +97,20 @@ class OutputLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def is_locked(folder: str | os.PathLike) -> bool:
+    """Whether a live process holds the lock of ``folder`` (a stale lock file of a killed command
+    is not held). Reads only: creates nothing."""
+    path = Path(folder).expanduser() / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -10,6 +10,7 @@ from .hookspecs import hookimpl
 
 GRADIENT_MODES = "mct_plugin.harness.distill.gradient_modes"
 AUGMENT = "mct_plugin.harness.augment"
+STUDY = "mct_plugin.harness.study"
 
 
 @hookimpl
@@ -32,6 +33,19 @@ def dd_register_expert_augmentations():
                  "the public MTT experts': a random crop, scale or rotation per image"),
             Lazy(f"{AUGMENT}:dsa_for_experts", "dsa", "DSA's families, one chosen per call (as the student's)"),
             Lazy(f"{AUGMENT}:no_augmentation", "none", "the real images as they are")]
+
+
+@hookimpl
+def dd_register_executors():
+    from ..study.executors import LocalOptions
+    from ..study.submitit_executor import SubmititOptions
+
+    return [Lazy(f"{STUDY}.executors:LocalProcesses", "local",
+                 "processes on this machine, --workers at a time (each with the cores shared out as threads)",
+                 options=LocalOptions),
+            Lazy(f"{STUDY}.submitit_executor:SubmititJobs", "submitit",
+                 "Slurm jobs through submitit.AutoExecutor (cluster: local runs them as local processes)",
+                 options=SubmititOptions)]
 
 
 @hookimpl

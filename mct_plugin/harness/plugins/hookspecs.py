@@ -132,6 +132,17 @@ def dd_register_expert_augmentations():
 
 
 @hookspec
+def dd_register_executors():
+    """Contribute executors of studies (``dd-harness study run FILE --executor NAME``): how the
+    study's ``dd-harness`` commands are run (the harness's ``local`` processes, ``submitit``).
+
+    :returns: a list of :class:`mct_plugin.harness.api.Executor` subclasses (or their ``Lazy``
+        declarations), each with a unique ``name``, a ``description`` and optionally its ``Options``
+        (they become options of ``dd-harness study run`` and of a study file's ``executor`` section).
+    """
+
+
+@hookspec
 def dd_register_options(command):
     """Contribute options to a ``dd-harness`` sub-command.
 

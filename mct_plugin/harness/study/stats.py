@@ -1,4 +1,4 @@
-"""Small statistics for the benchmark reports: means, Student-t quantiles, 95% intervals.
+"""Small statistics for study reports and the benchmarks: means, Student-t quantiles, 95% intervals.
 
 No scipy: the t quantile inverts the Student-t distribution function, written through the
 regularised incomplete beta function (a continued fraction, Lentz's method), by bisection. It

@@ -1,0 +1,178 @@
+"""Studies as data: the file's checks, its expansion into jobs, a tiny study run end to end through
+the CLI (SIGKILLed mid-way and continued), its report, a second runner refused, the submitit
+executor through its local backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import assert_one_line_error, components, run_cli
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "name": "tiny",
+    "experts": {"model": "ConvNetW16", "num_experts": 2, "train_epochs": 2, "save_interval": 2, "subset": None},
+    "options": {"model": "ConvNetW16", "iterations": 3, "eval_it": 3, "num_eval": 1, "epoch_eval_train": 2,
+                "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 1, "checkpoint_every": 1},
+    "arms": {"mtt": {"recipe": "mtt/fashionmnist-ipc1"},
+             "mct": {"recipe": "mct/fashionmnist-ipc1", "options": {"gradient_mode": "first-order", "waypoints": 2}}},
+    "grid": {"seed": [0, 1]},
+    "evaluate": {"sets": ["final"], "options": {"num_eval": 1, "epoch_eval_train": 2}},
+    "report": {"reference": "mtt"},
+}
+
+
+def write_study(path: Path, data_path: Path, **changes) -> Path:
+    study = {**TINY, **changes}
+    study["options"] = {**study["options"], "data_path": str(data_path)}
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path
+
+
+def load(path: Path, folder: Path):
+    from mct_plugin.harness.study.runner import Study
+
+    return Study.from_file(path, components(), folder=folder)
+
+
+# -- the file ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("change, fragments", [
+    ({"arms": {"mtt": {"recipie": "mtt/fashionmnist-ipc1"}}}, ["arms.mtt", "unknown key 'recipie'"]),
+    ({"grid": {"arms": ["nope"], "seed": [0]}}, ["grid.arms", "unknown arm 'nope'"]),
+    ({"report": {"reference": "nope"}}, ["report.reference", "unknown arm 'nope'"]),
+    ({"evaluate": {"sets": ["last"]}}, ["evaluate.sets", "unknown set 'last'"]),
+    ({"options": {"lr_img": -1}}, ["arms.mtt (options at seed=0)", "--lr-img"]),
+    ({"arms": {"mtt": {"recipe": "mtt/nope"}}}, ["mtt/nope"]),
+    ({"options": {"syn_stepz": 3}}, ["options", "--syn-stepz"]),
+    ({"arms": {"mtt": {}, "mct": {"recipe": "mct/fashionmnist-ipc1", "options": {"waypoints": 1}}}},
+     ["arms.mct (options at seed=0)", "--waypoints"]),
+    ({"colour": "blue"}, ["unknown key 'colour'"]),
+])
+def test_a_bad_study_file_is_one_line_naming_the_file_and_the_key(tmp_path, micro_fmnist_dir, change, fragments):
+    path = write_study(tmp_path / "study.yaml", micro_fmnist_dir, **change)
+    before = path.read_bytes()
+    proc = run_cli("study", "status", str(path), "--folder", str(tmp_path / "folder"))
+    assert_one_line_error(proc, str(path), *fragments)
+    assert path.read_bytes() == before and not (tmp_path / "folder").exists()
+
+
+def test_jobs_are_keyed_by_their_resolved_options_and_shared(tmp_path, micro_fmnist_dir):
+    # two grids reach mct seed 0, a copy of the mct arm resolves to its runs, and both methods to
+    # the same experts: each runs once
+    grids = [{"seed": [0, 1]}, {"arms": ["mct"], "seed": [0, 2]}]
+    arms = {**TINY["arms"], "copy": {**TINY["arms"]["mct"], "label": "the same as mct"}}
+    study = load(write_study(tmp_path / "s.yaml", micro_fmnist_dir, grid=grids, arms=arms), tmp_path / "f")
+    jobs = study.jobs()
+    kinds = [job.kind for job in jobs]
+    assert kinds.count("experts") == 1 and kinds.count("distill") == 5 and kinds.count("eval") == 5
+    shared = [job for job in jobs if job.kind == "distill" and len(job.labels) == 2]
+    assert sorted((label.arm, label.point["seed"]) for job in shared for label in job.labels) == [
+        ("copy", 0), ("copy", 1), ("mct", 0), ("mct", 1)]
+    # the fingerprint follows the options, not the file: a recipe value restated changes nothing
+    restated = {"mtt": {"recipe": "mtt/fashionmnist-ipc1", "options": {"lr_teacher": 0.01}},
+                "mct": TINY["arms"]["mct"]}
+    again = load(write_study(tmp_path / "t.yaml", micro_fmnist_dir, grid=grids, arms=restated), tmp_path / "f")
+    assert [job.name for job in again.jobs()] == [job.name for job in jobs]
+    changed = load(write_study(tmp_path / "u.yaml", micro_fmnist_dir, grid=grids,
+                               arms={**restated, "mtt": {"recipe": "mtt/fashionmnist-ipc1",
+                                                         "options": {"lr_teacher": 0.02}}}), tmp_path / "f")
+    assert len(set(job.name for job in changed.jobs()) - set(job.name for job in jobs)) == 2 + 2  # mtt runs + evals
+
+
+# -- running it ----------------------------------------------------------------------------------
+def _status(path: Path, folder: Path) -> dict[str, int]:
+    proc = run_cli("study", "status", str(path), "--folder", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    return {word: int(count) for count, word in
+            (part.split()[:2] for part in last.split(": ", 1)[1].split(" of ")[0].split(", "))}
+
+
+def test_a_tiny_study_survives_sigkill_and_its_report_reads_the_runs(tmp_path, micro_fmnist_dir):
+    path = write_study(tmp_path / "study.yaml", micro_fmnist_dir)
+    folder = tmp_path / "folder"
+    command = [sys.executable, "-m", "mct_plugin.harness.cli", "study", "run", str(path), "--folder", str(folder),
+               "--workers", "2"]
+    runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    study = load(path, folder)
+    distills = [job for job in study.jobs() if job.kind == "distill"]
+    deadline = time.time() + 240
+    while not any((job.run_dir / "checkpoint.pt").is_file() for job in distills):  # mid-distillation
+        assert runner.poll() is None and time.time() < deadline, runner.stdout.read() if runner.poll() else "slow"
+        time.sleep(0.1)
+    runner.kill()
+    runner.wait()
+    time.sleep(0.5)
+    counts = _status(path, folder)
+    assert "running" not in counts, counts  # the commands died with their runner: no lock is held
+    assert counts.get("pending", 0) + counts.get("failed", 0) > 0
+    kept = {job.name: (job.run_dir / "run_summary.json").read_bytes() for job in distills
+            if (job.run_dir / "run_summary.json").is_file()}
+
+    finished = run_cli("study", "run", str(path), "--folder", str(folder), "--workers", "2", env={})
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert _status(path, folder) == {"done": 1 + 4 + 4}
+    for name, summary in kept.items():  # a finished job is not run again
+        assert (folder / "jobs" / name / "run" / "run_summary.json").read_bytes() == summary
+    resumed = [job for job in distills if "resum" in job.log_file.read_text()]
+    assert resumed, "the interrupted distillation continued from its checkpoint"
+
+    report = run_cli("study", "report", str(path), "--folder", str(folder))
+    assert report.returncode == 0, report.stderr
+    rows = [json.loads(line) for line in (folder / "report" / "results.jsonl").read_text().splitlines()]
+    for job in distills:  # the table's numbers are the runs' own
+        summary = json.loads((job.run_dir / "run_summary.json").read_text())
+        label = job.labels[0]
+        row = next(r for r in rows if r["arm"] == label.arm and r["seed"] == label.point["seed"]
+                   and r["set"] == "final" and r["source"] == "distill")
+        assert row["value"] == pytest.approx(100 * summary["final"]["mean"])
+    evaluated = [r for r in rows if r["source"] == "eval" and r["metric"] == "accuracy"]
+    assert len(evaluated) == 4
+    paired = json.loads((folder / "report" / "paired.json").read_text())["paired"]
+    final = next(p for p in paired if p["set"] == "final" and p["source"] == "distill" and p["metric"] == "accuracy")
+    values = {(r["arm"], r["seed"]): r["value"] for r in rows if r["set"] == "final" and r["source"] == "distill"}
+    assert final["arm"] == "mct" and final["n"] == 2
+    assert final["difference"] == pytest.approx(sum(values["mct", s] - values["mtt", s] for s in (0, 1)) / 2)
+    assert final["low"] <= final["difference"] <= final["high"]
+    assert (folder / "report" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| final | eval | ConvNetW16 | mct | 2 |" in (folder / "report" / "report.md").read_text()
+
+    # a second runner on the same folder is refused in one line while the first holds it
+    from mct_plugin.harness.io.locks import OutputLock
+
+    with OutputLock(folder, "dd-harness study run"):
+        refused = run_cli("study", "run", str(path), "--folder", str(folder))
+    assert_one_line_error(refused, str(folder), "in use")
+
+    # more seeds later, on another executor: only the new jobs run (submitit's local backend)
+    more = write_study(tmp_path / "more.yaml", micro_fmnist_dir, grid={"seed": [0, 1, 2]},
+                       arms={"mct": TINY["arms"]["mct"]}, evaluate=None, report=None)
+    submitted = run_cli("study", "run", str(more), "--folder", str(folder), "--executor", "submitit",
+                        "--executor-option", "cluster=local", "--executor-option", "timeout_min=10", env={})
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    assert submitted.stderr.count("submitted") == 1, submitted.stderr
+    assert _status(more, folder) == {"done": 1 + 3}
+    assert (folder / "submitit").is_dir()
+
+
+def test_a_failed_job_shows_its_error_line_and_the_others_go_on(tmp_path, micro_fmnist_dir):
+    # an arm whose start epoch lies past the experts' end fails; the other arm finishes
+    path = write_study(tmp_path / "study.yaml", micro_fmnist_dir, grid={"seed": [0]}, evaluate=None,
+                       arms={"mtt": {"recipe": "mtt/fashionmnist-ipc1"},
+                             "broken": {"recipe": "mtt/fashionmnist-ipc1", "options": {"expert_epochs": 5}}})
+    proc = run_cli("study", "run", str(path), "--folder", str(tmp_path / "f"))
+    assert proc.returncode == 1, proc.stderr
+    status = run_cli("study", "status", str(path), "--folder", str(tmp_path / "f")).stdout
+    failed = [line for line in status.splitlines() if line.startswith("failed")]
+    assert len(failed) == 1 and "broken" in failed[0] and "dd-harness: error:" in failed[0], status
+    assert any(line.startswith("done     distill  mtt") for line in status.splitlines()), status
