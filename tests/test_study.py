@@ -89,6 +89,13 @@ def test_jobs_are_keyed_by_their_resolved_options_and_shared(tmp_path, micro_fmn
     assert len(set(job.name for job in changed.jobs()) - set(job.name for job in jobs)) == 2 + 2  # mtt runs + evals
 
 
+def test_a_report_needs_a_finished_run(tmp_path, micro_fmnist_dir):
+    path = write_study(tmp_path / "s.yaml", micro_fmnist_dir)
+    assert_one_line_error(run_cli("study", "report", str(path), "--folder", str(tmp_path / "f")), str(path),
+                          "no finished distillation yet")
+    assert not (tmp_path / "f" / "report").exists()
+
+
 # -- running it ----------------------------------------------------------------------------------
 def _status(path: Path, folder: Path) -> dict[str, int]:
     proc = run_cli("study", "status", str(path), "--folder", str(folder))

@@ -61,6 +61,9 @@ _EXPORTED_BY_MODULE = {
     ".plugins.hookspecs": ("hookimpl",),
     ".runtime.distributed": ("DistContext", "SINGLE_PROCESS", "process_group"),
     ".recipes": ("Recipe", "read_recipe", "recipes_in"),
+    ".study.executors": ("Executor", "Launch"),
+    ".study.report": ("write_report",),
+    ".study.runner": ("RunOutcome", "Study"),
 }
 BUNDLED_MATCHERS = {"MTTMatcher": "mct_plugin.mtt.matcher", "MCTMatcher": "mct_plugin.mct.matcher"}
 _EXPORTS = {name: module for module, names in _EXPORTED_BY_MODULE.items() for name in names} | BUNDLED_MATCHERS
