@@ -71,17 +71,21 @@ def test_every_shipped_recipe_prints_the_experts_command_of_its_buffers(componen
 
 
 def test_the_demo_takes_its_options_from_its_recipe(components):
-    """``dd-harness demo`` is a recipe run: its experts and its distillation are the recipe's; the
-    command itself only chooses where files go and, optionally, another matcher."""
-    from mct_plugin.demo import RECIPE, DemoOptions
+    """``dd-harness demo`` is a study of the recipe with either matcher: its experts and its
+    distillations are the recipe's; the command itself only chooses where files go."""
+    from mct_plugin.demo import RECIPE, STUDY_FILE, DemoOptions
     from mct_plugin.harness.options import fields_of
+    from mct_plugin.harness.study.spec import read_study
 
     entry = components.recipes.entry(RECIPE)
     assert entry.source.startswith("mct_plugin ") and entry.obj.command == "distill"
     recipe = entry.obj
     assert {"model", "ipc", "iterations", "syn_steps"} <= set(recipe.options)
     assert {"num_experts", "train_epochs", "subset"} <= set(recipe.expert_options())
-    assert set(fields_of(DemoOptions)) & (set(recipe.options) | set(recipe.expert_options())) == {"matcher"}
+    assert not set(fields_of(DemoOptions)) & (set(recipe.options) | set(recipe.expert_options()))
+    study = read_study(STUDY_FILE)
+    assert {arm.recipe for arm in study.arms.values()} == {RECIPE}
+    assert {arm.options.get("matcher", recipe.options["matcher"]) for arm in study.arms.values()} == {"mtt", "mct"}
 
 
 def test_values_come_from_defaults_then_recipe_then_config_file_then_command_line(components, tmp_path):

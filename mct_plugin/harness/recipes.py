@@ -81,6 +81,23 @@ def read_recipe(path: str | Path) -> Recipe:
                   experts={key(str(k)): v for k, v in (data.get("experts") or {}).items()})
 
 
+def find_recipe(recipes: Any, name: str, relative_to: Path | None = None) -> Recipe:
+    """The registered recipe ``name`` (``recipes``: the recipe registry), or the recipe file it
+    names when it ends in ``.yaml``/``.yml`` (a path relative to ``relative_to`` where given: a
+    study file's folder), e.g. the recipe a search exported.
+
+    :raises UnknownNameError: no such registered recipe. :raises ConfigError: no such file, or a bad one.
+    """
+    if not name.endswith((".yaml", ".yml")):
+        return recipes.get(name)
+    path = Path(name).expanduser()
+    if not path.is_absolute() and relative_to is not None:
+        path = relative_to / path
+    if not path.is_file():
+        raise ConfigError(f"recipe file {path}: no such file")
+    return read_recipe(path)
+
+
 def recipes_in(directory: str | Path) -> list[Recipe]:
     """Every ``*.yaml`` recipe in ``directory`` (a plugin's packaged recipe folder)."""
     return [read_recipe(p) for p in sorted(Path(directory).glob("*.yaml"))]

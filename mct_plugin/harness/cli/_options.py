@@ -14,6 +14,7 @@ from ..components import Components
 from ..errors import ConfigError
 from ..options import add_options, base_type, fields_of, flag, read_config_file, typed_on_command_line
 from ..plugins.manager import NameClash, PluginProblem
+from ..recipes import find_recipe
 
 
 def add_command_options(parser: argparse.ArgumentParser, command: str, config_cls: type, components: Components,
@@ -63,7 +64,7 @@ def command_layers(args: argparse.Namespace, components: Components) -> list[Opt
     layers = []
     recipe_name = getattr(args, "recipe", None) or (from_file or {}).get("recipe")
     if recipe_name:
-        recipe = components.recipes.get(recipe_name)
+        recipe = find_recipe(components.recipes, recipe_name)
         if recipe.command != spec.command:
             raise ConfigError(f"recipe {recipe_name} is for 'dd-harness {recipe.command}', not for {spec.command}")
         layers.append(OptionLayer(recipe.where, {**recipe.options, "recipe": recipe.name,

@@ -23,7 +23,9 @@ def build(sub, components: Components) -> None:
                                    "(--matcher), sampler (--sampler) and recipes (--recipe) come from plugins; see "
                                    "'dd-harness plugins' and 'dd-harness recipes'. Values: defaults < --recipe < "
                                    "--config < the command line.")
-    p.add_argument("--recipe", default=None, metavar="NAME", help="start from a named recipe (see 'dd-harness recipes')")
+    p.add_argument("--recipe", default=None, metavar="NAME|FILE",
+                   help="start from a named recipe (see 'dd-harness recipes'), or a recipe file (.yaml), e.g. the one "
+                        "a study's search exported")
     add_command_options(p, "distill", DistillConfig, components, absolute_paths=PATH_OPTIONS,
                         choices={"gradient_mode": [*components.gradient_modes.names(),
                                                    *components.gradient_modes.aliases()]})

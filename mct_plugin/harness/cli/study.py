@@ -33,7 +33,9 @@ def build(sub, components: Components) -> None:
     actions.required = True
     for name, help_text in (("run", "run the jobs that are not done (the same command continues an interrupted study)"),
                             ("status", "each job: done, running, pending or failed (with its error line)"),
-                            ("report", "the results as CSV and JSON lines, paired differences, curves.png, report.md")):
+                            ("report", "the results as CSV and JSON lines, paired differences, curves.png, report.md"),
+                            ("search", "run the file's Optuna search on its validation split (the same command "
+                                       "continues it); export the best trial as a recipe")):
         action = actions.add_parser(name, help=help_text, description=help_text)
         action.add_argument("file", metavar="FILE", help="the study file (YAML)")
         action.add_argument("--folder", default=None, metavar="DIR",
@@ -50,13 +52,18 @@ def build(sub, components: Components) -> None:
     run_parser.add_argument("--workers", type=int, default=None, help="local: commands run side by side")
     run_parser.add_argument("--executor-option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                             help="an option of the executor, e.g. slurm_partition=cpu or timeout_min=110 (repeatable)")
+    search_parser = actions.choices["search"]
+    search_parser.add_argument("--hours", type=float, default=None,
+                               help="stop starting trials after this many hours (the file's 'hours' too: the "
+                                    "smaller); the trial in flight is checkpointed and runs again next time")
+    search_parser.add_argument("--threads", type=int, default=2, help="torch threads of each trial")
     actions.choices["report"].add_argument("--out", default=None, metavar="DIR",
                                            help="where the report goes (default: STUDY_FOLDER/report)")
 
 
 def interrupted(args: argparse.Namespace) -> str:
-    if getattr(args, "action", None) == "run":
-        return f"finished jobs are kept; continue with: dd-harness study run {args.file}"
+    if getattr(args, "action", None) in ("run", "search"):
+        return f"finished jobs are kept; continue with: dd-harness study {args.action} {args.file}"
     return ""
 
 
@@ -76,6 +83,13 @@ def run(args: argparse.Namespace, components: Components) -> int:
         print(paths["report.md"].read_text(encoding="utf-8"))
         for path in paths.values():
             print(path)
+        return 0
+    if args.action == "search":
+        from ..study.search import Search
+
+        search = Search(study)
+        optuna_study = search.run(hours=args.hours, threads=args.threads)
+        print(search.summary(optuna_study))
         return 0
     options = dict(args.executor_option)
     if args.workers is not None:

@@ -24,6 +24,7 @@ from ..command_options import CommandOptions, OptionLayer, resolve_options
 from ..components import Components
 from ..config import DistillConfig, EvalCommandConfig, ExpertConfig
 from ..errors import ConfigError, UnknownNameError
+from ..recipes import find_recipe
 from .spec import Arm, StudySpec
 
 NOT_FINGERPRINTED = frozenset({"out", "buffer_path", "data_path", "download", "device", "track", "recipe",
@@ -141,7 +142,7 @@ class Expansion:
         if arm.recipe is None:
             return [], {}
         try:
-            recipe = self.components.recipes.get(arm.recipe)
+            recipe = find_recipe(self.components.recipes, arm.recipe, relative_to=self.spec.path.parent)
         except UnknownNameError as exc:
             raise ConfigError(f"{self.spec.where('arms', arm.name, 'recipe')}: {exc}") from None
         layer = OptionLayer(recipe.where, {**recipe.options, "recipe": recipe.name, "recipe_version": recipe.version})
