@@ -54,7 +54,8 @@ class Executor:
 @dataclass(frozen=True)
 class LocalOptions:
     workers: int = option(2, "commands run side by side on this machine", minimum=1, maximum=1024)
-    threads: int | None = option(None, "torch threads of each command (default: the cores shared out, at least one)",
+    threads: int | None = option(None, "torch threads of each command (default: the cores shared out among the "
+                                       "commands that run at once, at least one)",
                                  minimum=1, maximum=1024)
 
 
@@ -83,7 +84,7 @@ class LocalProcesses(Executor):
 
     def execute(self, launches: Sequence[Launch], deadline: float) -> dict[str, int | None]:
         workers = self.options.workers
-        threads = self.options.threads or max(1, (os.cpu_count() or 1) // workers)
+        threads = self.options.threads or max(1, (os.cpu_count() or 1) // min(workers, max(1, len(launches))))
         env = thread_environment(threads)
         pending = list(launches)
         running: list[tuple[subprocess.Popen, Launch, Any]] = []
