@@ -16,6 +16,8 @@
         syn_steps: {int: [10, 60]}
         smooth: {choice: [none, public]}
         expert_epochs: {uniform: [1, 4]}   # bounds may be left out where the option declares them
+      enqueue:                    # optional: points tried first, e.g. today's recipe
+        - {lr_img: 1000, lr_lr: 1.0e-5, syn_steps: 20, smooth: public, expert_epochs: 2}
 
 Every trial is an ordinary distillation job of the study (keyed by its options like every job,
 so a trial interrupted with its runner continues from its checkpoint), on experts trained without
@@ -34,7 +36,7 @@ import math
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -49,7 +51,7 @@ from .runner import Study
 from .state import is_done
 
 KINDS_OF_RANGE = ("log", "uniform", "int", "choice")
-SEARCH_KEYS = ("arm", "trials", "hours", "sampler", "pruner", "seed", "validation", "storage", "space")
+SEARCH_KEYS = ("arm", "trials", "hours", "sampler", "pruner", "seed", "validation", "storage", "space", "enqueue")
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class SearchSpec:
     pruner: str = "median"
     seed: int = 0
     storage: str | None = None
-    provenance: Mapping[str, Any] = field(default_factory=dict)
+    enqueue: tuple[Mapping[str, Any], ...] = ()
 
 
 def declared_range(config_cls: type, name: str) -> tuple[float, float] | None:
@@ -136,9 +138,16 @@ def read_search(study: Study) -> SearchSpec:
         space.append(Dimension(key(str(name)), kind, values))
     if not space:
         raise ConfigError(f"{where('space')}: name at least one option to search")
+    enqueue = body.get("enqueue") or []
+    names = {d.name for d in space}
+    for index, point in enumerate(enqueue if isinstance(enqueue, list) else [enqueue]):
+        if not isinstance(point, Mapping) or set(map(key, map(str, point))) - names:
+            raise ConfigError(f"{where('enqueue', str(index))}: must map searched options ({', '.join(sorted(names))}) "
+                              f"to values")
     return SearchSpec(arm, tuple(space), validation["size"], int(validation.get("seed", 0)), body.get("trials"),
                       body.get("hours"), body.get("sampler", "tpe"), body.get("pruner", "median"),
-                      int(body.get("seed", 0)), body.get("storage"))
+                      int(body.get("seed", 0)), body.get("storage"),
+                      tuple({key(str(k)): v for k, v in point.items()} for point in enqueue))
 
 
 def _sampler(search: SearchSpec):
@@ -212,6 +221,9 @@ class Search:
             for stale in optuna_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 optuna_study._storage.set_trial_state_values(stale._trial_id, TrialState.FAIL)
                 optuna_study.enqueue_trial(stale.params, skip_if_exists=False)
+            if not optuna_study.get_trials(deepcopy=False):  # a new search: its given points first
+                for point in self.spec.enqueue:
+                    optuna_study.enqueue_trial(dict(point))
             distributions = {d.name: d.distribution() for d in self.spec.space}
             while time.time() < deadline:
                 finished = optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
@@ -270,9 +282,10 @@ class Search:
             for iteration, value in evaluations(job, seen):
                 seen += 1
                 trial.report(value, iteration)
-                if trial.should_prune() and not done:
-                    proc.send_signal(signal.SIGINT)
-                    proc.wait()
+                if trial.should_prune():
+                    if proc.poll() is None:
+                        proc.send_signal(signal.SIGINT)
+                        proc.wait()
                     return TrialState.PRUNED
             if done:
                 return None if proc.returncode == 0 and is_done(job) else TrialState.FAIL
