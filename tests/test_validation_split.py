@@ -84,12 +84,14 @@ def test_the_split_is_seeded_class_balanced_and_held_out_of_the_training_images(
         assert not (images.flatten(1)[:, None] == data.test_images.flatten(1)[None]).all(-1).any()
 
 
-def test_a_split_that_does_not_fit_the_classes_is_refused(mini_fmnist_dir):
+def test_a_split_that_does_not_fit_the_classes_is_refused(tmp_path, mini_fmnist_dir):
     labels = fashion().load(mini_fmnist_dir).train_labels
-    with pytest.raises(ConfigError, match="--validation 9 is smaller than the number of classes"):
-        ValidationSplit(9).indices(labels, 10, "FashionMNIST")
     with pytest.raises(ConfigError, match="holds out 100 images per class but the smallest class .* has 100"):
         ValidationSplit(1000).indices(labels, 10, "FashionMNIST")
+    proc = run_cli("experts", "--model", MODEL, "--num-experts", "1", "--buffer-path", str(tmp_path / "buffers"),
+                   "--data-path", str(mini_fmnist_dir), "--validation", "9")
+    assert_one_line_error(proc, "--validation 9 is smaller than the number of classes of FashionMNIST (10)")
+    assert not (tmp_path / "buffers").exists()  # refused before the folder is made
 
 
 def test_the_test_split_is_never_read_while_a_validation_split_is_on(train_only_dir, split_run):

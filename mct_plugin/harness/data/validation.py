@@ -38,6 +38,15 @@ class ValidationSplit:
         """``validation (K=500, seed=0)``: what every record of a score on this split says."""
         return f"validation (K={self.size}, seed={self.seed})"
 
+    def per_class(self, num_classes: int, dataset: str) -> int:
+        """K // classes: the images held out of every class of ``dataset``.
+
+        :raises ConfigError: K is smaller than the number of classes."""
+        if self.size < num_classes:
+            raise ConfigError(f"--validation {self.size} is smaller than the number of classes of {dataset} "
+                              f"({num_classes}): every class needs at least one validation image")
+        return self.size // num_classes
+
     def indices(self, labels: torch.Tensor, num_classes: int, dataset: str) -> torch.Tensor:
         """Positions in the training split (``labels``, in file order) of the held-out images,
         ascending: K // classes random ones of every class, drawn by ``seed``.
@@ -45,10 +54,7 @@ class ValidationSplit:
         :raises ConfigError: K is smaller than the number of classes, or would leave a class of
             ``dataset`` without a training image.
         """
-        per_class = self.size // num_classes
-        if per_class < 1:
-            raise ConfigError(f"--validation {self.size} is smaller than the number of classes of {dataset} "
-                              f"({num_classes}): every class needs at least one validation image")
+        per_class = self.per_class(num_classes, dataset)
         labels = labels.cpu()
         counts = torch.bincount(labels, minlength=num_classes)
         smallest = int(counts.min())

@@ -192,6 +192,8 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, comp
     if config.subset is not None and config.subset < classes:
         raise ConfigError(f"--subset {config.subset} is smaller than the number of classes ({classes}): every class "
                           f"needs at least one image")
+    if config.validation:  # before the folder is made
+        ValidationSplit.of(config).per_class(classes, config.dataset)
     refuse_a_file(Path(config.buffer_path).expanduser(), "--buffer-path",
                   "experts writes DATASET/MODEL/replay_buffer_N.pt below the folder it is given (e.g. --buffer-path buffers)")
     directory = config.output_dir(components.datasets)
