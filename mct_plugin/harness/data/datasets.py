@@ -2,9 +2,9 @@
 
 Each loader returns uint8 image tensors (N, C, H, W) and int64 labels for the train and test
 splits, plus a description of where the files came from; a spec's ``train_loader`` reads the train
-split alone (``--validation K`` scores held-out training images and never opens the test files). Fashion-MNIST (the default) is read
-from the Debian ``dataset-fashion-mnist`` files when they exist, so it works offline;
-torchvision datasets download only when ``download=True``. The built-in specs
+split alone (``--validation K`` scores held-out training images and never opens the test files).
+Fashion-MNIST (the default) is read from the Debian ``dataset-fashion-mnist`` files when they
+exist, so it works offline; torchvision datasets download only when ``download=True``. The built-in specs
 (:data:`BUILTIN_DATASETS`) reach the registry through the harness's default plugin
 (``dd_register_datasets``), like a third-party plugin's; a run finds its spec in its components
 (``components.datasets.get(name)``).
