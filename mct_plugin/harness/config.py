@@ -28,6 +28,16 @@ DEFAULT_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 configs' default and the augmentation's)."""
 
 
+TEST_SPLIT = "test"
+"""What evaluations score without a validation split."""
+
+
+def split_description(validation: int, seed: int) -> str:
+    """What evaluations score, as every record of a score says it: ``test``, or for ``--validation
+    K`` ``validation (K=500, seed=0)``."""
+    return f"validation (K={validation}, seed={seed})" if validation else TEST_SPLIT
+
+
 class Config:
     """Shared behaviour of the (frozen) config dataclasses: validation, dict round trip, changed copies."""
 
@@ -64,6 +74,10 @@ class DataOptions(Config):
                              minimum=0, maximum=MAX_INT, metavar="K")
     validation_seed: int = option(0, "which training images --validation K holds out", minimum=0, maximum=MAX_INT,
                                   metavar="S")
+
+    def scored_split(self) -> str:
+        """What evaluations with these options score (:func:`split_description`)."""
+        return split_description(self.validation, self.validation_seed)
 
 
 @dataclass(frozen=True)
@@ -230,11 +244,12 @@ class DistillConfig(RunOptions, EvalOptions, DataOptions):
         """The evaluation protocol of this run (everything ``dd-harness eval`` needs)."""
         return EvalSettings.from_dict(self.to_dict())
 
-    def evaluation_protocol(self, split: str) -> dict:
-        """How the run evaluates its set during distillation, on ``split`` (what its data scores:
-        ``RealDataset.split``), as plain values (see :meth:`EvalSettings.description`), with the
-        random real subset it is compared with."""
-        protocol = self.eval_settings().description((self.model, *self.eval_models), "the learned alpha", split)
+    def evaluation_protocol(self) -> dict:
+        """How the run evaluates its set during distillation, as plain values (see
+        :meth:`EvalSettings.description`; on :meth:`scored_split`), with the random real subset it
+        is compared with."""
+        protocol = self.eval_settings().description((self.model, *self.eval_models), "the learned alpha",
+                                                    self.scored_split())
         protocol["random_subset"] = ({"per_class": self.ipc, "lr": self.lr_teacher, "seed": self.seed}
                                      if self.baseline else None)
         return protocol

@@ -15,10 +15,8 @@ from typing import Any
 
 import torch
 
+from ..config import TEST_SPLIT, split_description
 from ..errors import ConfigError
-
-TEST_SPLIT = "test"
-"""What evaluations score without a validation split."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class ValidationSplit:
 
     def describe(self) -> str:
         """``validation (K=500, seed=0)``: what every record of a score on this split says."""
-        return f"validation (K={self.size}, seed={self.seed})"
+        return split_description(self.size, self.seed)
 
     def per_class(self, num_classes: int, dataset: str) -> int:
         """K // classes: the images held out of every class of ``dataset``.

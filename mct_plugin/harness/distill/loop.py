@@ -480,7 +480,7 @@ class Distillation:
                 self._write_figures(labels, summary, min(resumes_at, self.config.iterations))
                 atomic_write_json(self.run_dir.file("run_summary.json"),
                                   {"finished": resumes_at > self.config.iterations, "model": self.config.model,
-                                   **summary.as_dict(), "protocol": self.config.evaluation_protocol(self.data.split),
+                                   **summary.as_dict(), "protocol": self.config.evaluation_protocol(),
                                    "alpha_updates_skipped": sum(bool(r.get("alpha_update_skipped"))
                                                                 for r in self.rows)})
             self.report(f"{self.run_dir.path}: {summary.describe()}"

@@ -27,7 +27,7 @@ import torch
 from ..config import DistillConfig, EvalCommandConfig, EvalSettings, parse_eval_lr
 from ..components import Components
 from ..data import load_dataset
-from ..data.validation import ValidationSplit, split_name
+from ..data.validation import ValidationSplit
 from ..errors import ConfigError, RunDirectoryError
 from ..io.atomic import atomic_write_json, atomic_write_text
 from ..io.rundir import RunDirectory
@@ -266,7 +266,7 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
     table = EvalTable(str(run.path), len(images), per_class, data.num_classes, labels.dim() == 1,
                       evaluated=chosen.describe(), protocol=description, recorded=recorded,
                       recorded_epochs=run_config.epoch_eval_train,
-                      recorded_split=split_name(ValidationSplit.of(run_config)))
+                      recorded_split=run_config.scored_split())
     report(f"evaluating the {chosen.describe()} of {run.path}")
     for model in models:
         report(f"{model}: lr {rates[model]:.4g} on the synthetic set, {real_rates[model]:.4g} on real images "
