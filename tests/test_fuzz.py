@@ -31,10 +31,11 @@ WEIRD_VALUES = ["nan", "inf", "-inf", "-0.0", "0", "-1", "-1e30", "1e30", str(2*
 DISTILL_NUMBERS = ["ipc", "syn_steps", "expert_epochs", "max_start_epoch", "min_start_epoch", "lr_img", "lr_lr",
                    "lr_teacher", "batch_syn", "iterations", "eval_it", "num_eval", "epoch_eval_train", "batch_train",
                    "seed", "max_files", "max_experts", "checkpoint_every", "label_epoch", "waypoints",
-                   "curriculum_initial", "curriculum_iterations", "stall_iterations", "stall_tolerance"]
+                   "curriculum_initial", "curriculum_iterations", "stall_iterations", "stall_tolerance", "validation",
+                   "validation_seed"]
 EXPERT_NUMBERS = ["num_experts", "train_epochs", "lr_teacher", "batch_train", "momentum", "weight_decay", "seed",
-                  "subset", "save_interval"]
-EVAL_NUMBERS = ["num_eval", "epoch_eval_train", "seed", "full_data_accuracy"]
+                  "subset", "save_interval", "validation", "validation_seed"]
+EVAL_NUMBERS = ["num_eval", "epoch_eval_train", "seed", "full_data_accuracy", "validation", "validation_seed"]
 
 
 def fuzz_settings(request):

@@ -28,6 +28,16 @@ DEFAULT_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 configs' default and the augmentation's)."""
 
 
+TEST_SPLIT = "test"
+"""What evaluations score without a validation split."""
+
+
+def split_description(validation: int, seed: int) -> str:
+    """What evaluations score, as every record of a score says it: ``test``, or for ``--validation
+    K`` ``validation (K=500, seed=0)``."""
+    return f"validation (K={validation}, seed={seed})" if validation else TEST_SPLIT
+
+
 class Config:
     """Shared behaviour of the (frozen) config dataclasses: validation, dict round trip, changed copies."""
 
@@ -57,6 +67,17 @@ class DataOptions(Config):
                                          "then the cache)", metavar="DIR")
     download: bool = option(False, "download the dataset with torchvision if it is missing")
     zca: bool = option(False, "ZCA-whiten the images (kornia, eps 0.1)")
+    validation: int = option(0, "hold out K class-balanced training images (K // classes per class, chosen by "
+                                "--validation-seed) from everything else (experts, initial images, random "
+                                "subsets, full data) and score every evaluation on them instead of the test split, "
+                                "which is then never read (0: no split, evaluations score the test split)",
+                             minimum=0, maximum=MAX_INT, metavar="K")
+    validation_seed: int = option(0, "which training images --validation K holds out", minimum=0, maximum=MAX_INT,
+                                  metavar="S")
+
+    def scored_split(self) -> str:
+        """What evaluations with these options score (:func:`split_description`)."""
+        return split_description(self.validation, self.validation_seed)
 
 
 @dataclass(frozen=True)
@@ -97,12 +118,14 @@ class EvalSettings(EvalOptions):
     weight_decay: float = option(5e-4, "weight decay of the evaluation networks", minimum=0, cli=False)
     seed: int = option(0, "random seed", minimum=0, maximum=MAX_INT)
 
-    def description(self, models: tuple[str, ...] | list[str], lr: float | str) -> dict:
-        """The protocol as plain values (what ``eval.json`` records and trackers show as text):
+    def description(self, models: tuple[str, ...] | list[str], lr: float | str, split: str) -> dict:
+        """The protocol as plain values (what ``eval.json`` records and trackers show as text): the
+        ``split`` the networks are scored on (``test``, or ``validation (K=..., seed=...)``),
         networks, architectures, epochs, the step size ``lr`` and its schedule, batch, SGD
         settings, augmentation and seed."""
         decay_after = self.epoch_eval_train // 2 + 1  # the schedule of eval.protocol.learning_rate_schedule
-        return {"networks": self.num_eval, "models": list(models), "epochs": self.epoch_eval_train, "lr": lr,
+        return {"split": split, "networks": self.num_eval, "models": list(models), "epochs": self.epoch_eval_train,
+                "lr": lr,
                 "lr_schedule": f"{self.epoch_eval_train + 1} passes over the set, lr x0.1 after pass {decay_after}",
                 "batch": self.batch_train, "optimizer": "SGD", "momentum": self.momentum,
                 "weight_decay": self.weight_decay,
@@ -132,6 +155,7 @@ class ExpertConfig(RunOptions, DataOptions):
 
     FINGERPRINT_EXCLUDES: ClassVar[frozenset] = frozenset(
         {"buffer_path", "data_path", "download", "num_experts", "add", "device", "track", "plugin_options"})
+    SPLIT_OPTIONS: ClassVar[tuple[str, ...]] = ("validation", "validation_seed")
 
     def output_dir(self, datasets: Registry) -> Path:
         """Where the buffers go: ``buffer_path/DATASET[_NO_ZCA]/MODEL`` (the dataset's spec, from
@@ -139,12 +163,21 @@ class ExpertConfig(RunOptions, DataOptions):
         return Path(self.buffer_path).expanduser() / datasets.get(self.dataset).buffer_subdir(self.model, self.zca)
 
     def training_options(self) -> dict[str, Any]:
-        """The settings that shape the experts (not where they are written, nor how many)."""
-        return {k: v for k, v in asdict(self).items() if k not in self.FINGERPRINT_EXCLUDES}
+        """The settings that shape the experts (not where they are written, nor how many), the
+        validation split among them: experts that never saw other training images are other
+        experts (the seed of no split is no setting: recorded as 0)."""
+        options = {k: v for k, v in asdict(self).items() if k not in self.FINGERPRINT_EXCLUDES}
+        if not self.validation:
+            options["validation_seed"] = 0
+        return options
 
     def fingerprint(self) -> str:
-        """Hash of :meth:`training_options`."""
-        return hashlib.sha256(json.dumps(self.training_options(), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of :meth:`training_options`; without a validation split, the hash of the settings
+        before the split existed (the fingerprints of such experts do not change)."""
+        options = self.training_options()
+        if not self.validation:
+            options = {k: v for k, v in options.items() if k not in self.SPLIT_OPTIONS}
+        return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -213,8 +246,10 @@ class DistillConfig(RunOptions, EvalOptions, DataOptions):
 
     def evaluation_protocol(self) -> dict:
         """How the run evaluates its set during distillation, as plain values (see
-        :meth:`EvalSettings.description`), with the random real subset it is compared with."""
-        protocol = self.eval_settings().description((self.model, *self.eval_models), "the learned alpha")
+        :meth:`EvalSettings.description`; on :meth:`scored_split`), with the random real subset it
+        is compared with."""
+        protocol = self.eval_settings().description((self.model, *self.eval_models), "the learned alpha",
+                                                    self.scored_split())
         protocol["random_subset"] = ({"per_class": self.ipc, "lr": self.lr_teacher, "seed": self.seed}
                                      if self.baseline else None)
         return protocol
@@ -277,6 +312,13 @@ class EvalCommandConfig(DeviceOption):
                                    "or an ITERATION kept in snapshots/ by --save-every-eval (default: final, or the "
                                    "set --run points at, e.g. RUN/best)", metavar="final|best|ITERATION")
     data_path: str | None = option(None, "folder with the dataset files (default: the run's)", metavar="DIR")
+    validation: int | None = option(None, "score on the run's validation split (default for a run distilled with "
+                                          "--validation K; passing K again is the same), or 0: on the test split "
+                                          "(the default for other runs); another split is refused: its images were "
+                                          "among those the run's experts and initial images came from",
+                                    minimum=0, maximum=MAX_INT, metavar="K")
+    validation_seed: int | None = option(None, "the run's --validation-seed (default: the run's)", minimum=0,
+                                         maximum=MAX_INT, metavar="S")
     baseline: bool = option(True, "evaluate a random real subset of the same size too (the baseline column)",
                             negative="--no-baseline",
                             negative_help="skip the random real subset: evaluate the synthetic set only")

@@ -39,12 +39,11 @@ class MCTMatcher(PooledMatcher):
         reader, files = self._opened()
         return reader.conversion(files[0]) if files else {}
 
-    def recorded_training(self) -> dict | None:
-        """What the first source file that records its experts' training says (MCT files carry
-        their source buffer's record, raw MTT buffers have theirs beside them, public MCT files
-        have none)."""
-        reader, files = self._opened()
-        return next(filter(None, map(reader.training, files)), None)
+    def training_of(self, path: Path) -> dict | None:
+        """MCT files carry their source buffer's record, raw MTT buffers have theirs beside them,
+        public MCT files have none."""
+        reader, _ = self._opened()
+        return reader.training(path)
 
     def has_experts(self, directory: Path) -> bool:
         return reader_of_folder(directory) is not None

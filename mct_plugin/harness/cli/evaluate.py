@@ -21,8 +21,9 @@ log = logging.getLogger("mct_plugin")
 def build(sub, components: Components) -> None:
     p = sub.add_parser("eval", help="evaluate a distilled set against a random real subset",
                        description="Train fresh networks on the synthetic set of a run directory (and on a random "
-                                   "real subset of the same size) and report test accuracy, with the evaluation "
-                                   "protocol recorded in the run's config.json.")
+                                   "real subset of the same size) and report their accuracy on the test split (on "
+                                   "the run's validation split for a run distilled with --validation K), with the "
+                                   "evaluation protocol recorded in the run's config.json.")
     p.add_argument("--run", "--run-dir", dest="run", required=True,
                    help="run directory holding images.pt, labels.pt, lr.pt, config.json (under torchrun write "
                         "--run-dir: torchrun itself would take --run for its --run-path)")

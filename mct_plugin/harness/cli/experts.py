@@ -40,12 +40,13 @@ def run(args: argparse.Namespace, components: Components) -> int:
                                    on_expert=events.expert, dist=dist)
             accs = [r.final_test_acc for r in result.records]
             events.summary = {"experts": len(accs), "files": [str(p) for p in result.files],
-                              "mean_final_test_accuracy": sum(accs) / len(accs) if accs else None}
+                              "mean_final_test_accuracy": sum(accs) / len(accs) if accs else None,
+                              "split": result.records[0].split if result.records else None}
     if not dist.is_main:
         return 0
     for path in result.files:
         print(path)
     if accs:
-        log.info("%d experts trained; final test accuracy %.2f%% (min %.2f%%, max %.2f%%)",
-                 len(accs), 100 * sum(accs) / len(accs), 100 * min(accs), 100 * max(accs))
+        log.info("%d experts trained; final accuracy on the %s split %.2f%% (min %.2f%%, max %.2f%%)",
+                 len(accs), result.records[0].split, 100 * sum(accs) / len(accs), 100 * min(accs), 100 * max(accs))
     return 0

@@ -6,7 +6,7 @@ Names load on first use (PEP 562): the dataset specs are declared without import
 from .._registry import lazy_exports
 
 _EXPORTS = {"BUILTIN_DATASETS": ".datasets", "DatasetSpec": ".datasets", "RawSplits": ".datasets",
-            "RealDataset": ".real", "fit_zca": ".real", "load_dataset": ".real"}
+            "RealDataset": ".real", "ValidationSplit": ".validation", "fit_zca": ".real", "load_dataset": ".real"}
 __all__ = sorted(_EXPORTS)
 
 

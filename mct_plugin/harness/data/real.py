@@ -9,7 +9,8 @@ import torch
 
 from ..errors import ConfigError
 from ..io.paths import refuse_a_file
-from .datasets import DatasetSpec
+from .datasets import DatasetSpec, RawSplits
+from .validation import ValidationSplit, split_name
 
 
 @dataclass
@@ -17,7 +18,9 @@ class RealDataset:
     """Train and test splits as float tensors (N, C, H, W), ready for the network.
 
     Images are normalised with the dataset's mean/std, or ZCA-whitened when ``zca`` is set
-    (then, as in the public MTT code, without mean/std normalisation first).
+    (then, as in the public MTT code, without mean/std normalisation first). With a
+    ``validation`` split, ``test_images``/``test_labels`` hold the held-out training images (the
+    images every evaluation scores) and the train split holds the rest; :attr:`split` says which.
     """
 
     spec: DatasetSpec
@@ -27,6 +30,12 @@ class RealDataset:
     test_labels: torch.Tensor
     source: str
     _class_index: list[torch.Tensor] | None = field(default=None, repr=False)
+    validation: ValidationSplit | None = None
+
+    @property
+    def split(self) -> str:
+        """What the evaluations score: ``test``, or ``validation (K=..., seed=...)``."""
+        return split_name(self.validation)
 
     @property
     def num_classes(self) -> int:
@@ -39,6 +48,16 @@ class RealDataset:
     @property
     def device(self) -> torch.device:
         return self.train_images.device
+
+    def require_split(self, validation: ValidationSplit | None) -> None:
+        """Check that the data was loaded with ``validation`` held out (None: with its test split).
+
+        :raises ConfigError: it holds another split (data loaded by the caller for a config
+            with another ``--validation``)."""
+        if self.validation != validation:
+            raise ConfigError(f"the data given scores on the {self.split} split but the options ask for the "
+                              f"{split_name(validation)} split; load it with load_dataset(..., "
+                              f"validation=ValidationSplit.of(config))")
 
     def to(self, device: torch.device | str) -> "RealDataset":
         """A copy with every tensor on ``device`` (the same object if already there)."""
@@ -111,16 +130,23 @@ def fit_zca(train: torch.Tensor):
 
 
 def load_dataset(spec: DatasetSpec, data_path: str | Path | None = None, *,
-                 download: bool = False, zca: bool = False) -> RealDataset:
+                 download: bool = False, zca: bool = False, validation: ValidationSplit | None = None) -> RealDataset:
     """Read the dataset of ``spec`` (``components.datasets.get(name)``) into a :class:`RealDataset`.
 
+    With a ``validation`` split only the train split is read (the test files are never opened):
+    the split's images become the evaluation images and the rest the training images (ZCA is
+    fitted on the rest alone).
+
     :raises DataNotFoundError: the files are missing; the message says where we looked.
-    :raises ConfigError: ``data_path`` is a file (one of the dataset's files, say), not a folder.
+    :raises ConfigError: ``data_path`` is a file (one of the dataset's files, say), not a folder;
+        or the validation split does not fit the dataset.
     """
     if data_path:
         data_path = Path(data_path).expanduser()
         refuse_a_file(data_path, "--data-path", f"pass the folder that holds the dataset files ({data_path.parent})")
-    raw = spec.load(data_path or None, download)
+    raw = spec.load(data_path or None, download, test=validation is None)
+    if validation is not None:
+        raw = _hold_out(raw, validation, spec)
     train, test = _to_float(raw.train_images), _to_float(raw.test_images)
     if zca:
         whitening = fit_zca(train)
@@ -128,5 +154,15 @@ def load_dataset(spec: DatasetSpec, data_path: str | Path | None = None, *,
             train, test = whitening(train), whitening(test)
     else:
         train, test = _normalise(train, spec), _normalise(test, spec)
-    return RealDataset(spec, train.contiguous(), raw.train_labels, test.contiguous(), raw.test_labels,
-                       raw.source)
+    return RealDataset(spec, train.contiguous(), raw.train_labels, test.contiguous(), raw.test_labels, raw.source,
+                       validation=validation)
+
+
+def _hold_out(raw: RawSplits, validation: ValidationSplit, spec: DatasetSpec) -> RawSplits:
+    """``raw``'s train split divided: the ``validation`` images as the test split, the others (in
+    file order) as the train split."""
+    held_out = validation.indices(raw.train_labels, spec.num_classes, spec.name)
+    kept = torch.ones(len(raw.train_labels), dtype=torch.bool)
+    kept[held_out] = False
+    return RawSplits(raw.train_images[kept], raw.train_labels[kept], raw.train_images[held_out],
+                     raw.train_labels[held_out], raw.source)

@@ -16,7 +16,7 @@ import torch
 from ..augment import DifferentiableAugmentation
 from ..components import ComponentContext, Components
 from ..config import DistillConfig
-from ..data import RealDataset, load_dataset
+from ..data import RealDataset, ValidationSplit, load_dataset
 from ..models import FunctionalModel
 from ..options import flag
 from ..runtime.devices import resolve_device
@@ -24,6 +24,7 @@ from .gradient_modes import GradientMode, StudentProblem
 from .matching import Matcher, Sampler, normalised_distance
 from .recipe_check import check_experts_against_recipe
 from .synthetic import SyntheticSet
+from .validation_check import check_experts_split
 
 
 @dataclass
@@ -81,9 +82,13 @@ def with_run_defaults(config: DistillConfig, components: Components, recorded: M
 
 def build_parts(config: DistillConfig, components: Components, data: RealDataset | None,
                 report: Callable[[str], None]) -> RunParts:
-    """Load the data and make every piece of the run (the caller has seeded the generators)."""
+    """Load the data (with the run's validation split held out, where it has one) and make every
+    piece of the run (the caller has seeded the generators)."""
+    validation = ValidationSplit.of(config)
     if data is None:
-        data = load_dataset(components.datasets.get(config.dataset), config.data_path, download=config.download, zca=config.zca)
+        data = load_dataset(components.datasets.get(config.dataset), config.data_path, download=config.download,
+                            zca=config.zca, validation=validation)
+    data.require_split(validation)
     device = resolve_device(config.device)
     data = data.to(device)
     template = components.models.create(config.model, data.spec.channels, data.num_classes, data.spec.image_size)
@@ -92,6 +97,7 @@ def build_parts(config: DistillConfig, components: Components, data: RealDataset
     context = ComponentContext(config, components, report, model=model)
     matcher = components.build("matcher", config.matcher, context)
     matcher.open(Path(config.buffer_path))
+    check_experts_split(config, matcher, report)
     if config.recipe and config.recipe in components.recipes:  # before the sampler refuses too short experts
         check_experts_against_recipe(components.recipes.get(config.recipe), config, matcher, report)
     sampler = components.build("sampler", config.sampler, context)

@@ -40,7 +40,7 @@ from ..events import Evaluation, RunEvents, RunInfo
 from ..io.atomic import atomic_write_json, ensure_directory
 from ..experts.buffers import quick_digest
 from ..io.locks import OutputLock
-from ..io.metric_names import EVAL_MODELS, EVALUATION, PER_MODEL, RANDOM_SUBSET
+from ..io.metric_names import EVAL_MODELS, EVAL_SPLIT, EVALUATION, PER_MODEL, RANDOM_SUBSET
 from ..io.rundir import RunDirectory
 from ..eval.plots import save_image_grid, save_training_curves
 from ..runtime.distributed import SINGLE_PROCESS, DistContext
@@ -351,6 +351,7 @@ class Distillation:
     def _record_eval(self, iteration: int, row: dict, events: RunEvents) -> EvalResult:
         evaluation = self.evaluate(iteration)
         result = evaluation.main
+        row[EVAL_SPLIT] = self.data.split
         row.update(result.to_row(EVALUATION))
         if len(evaluation.results) > 1:
             row[EVAL_MODELS] = {m: r.to_row(PER_MODEL) for m, r in evaluation.results.items()}
@@ -482,12 +483,14 @@ class Distillation:
                                    **summary.as_dict(), "protocol": self.config.evaluation_protocol(),
                                    "alpha_updates_skipped": sum(bool(r.get("alpha_update_skipped"))
                                                                 for r in self.rows)})
-            self.report(f"{self.run_dir.path}: {summary.describe()}")
+            self.report(f"{self.run_dir.path}: {summary.describe()}"
+                        + (f" (on the {self.data.split} split)" if self.data.validation else ""))
             events.summary = {"final_accuracy": summary.final.mean if summary.final else None,
                               "best_accuracy": summary.best.mean if summary.best else None,
                               "best_iteration": summary.best.iteration if summary.best else None,
                               "random_subset_accuracy": summary.random_subset.mean if summary.random_subset else None,
-                              "best": best_record(summary.best), "alpha": float(self.synthetic.lr.detach())}
+                              "best": best_record(summary.best), "alpha": float(self.synthetic.lr.detach()),
+                              "split": self.data.split}
         return DistillResult(self.run_dir.path, self.rows, self.synthetic, labels, summary)
 
     def _loop(self, events: RunEvents, stop_at: int | None) -> None:

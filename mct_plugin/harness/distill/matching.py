@@ -171,10 +171,15 @@ class Matcher(ABC):
         instead of the requested ones, e.g. the settings of already-converted files)."""
         return {}
 
-    def recorded_training(self) -> dict | None:
-        """The ``dd-harness experts`` options the experts were trained with, as their files record
-        them (``distill --recipe`` checks them against the recipe); None where nothing is recorded."""
+    def training_of(self, path: Path) -> dict | None:
+        """The ``dd-harness experts`` options that the expert file ``path`` (one of
+        :meth:`source_files`) records its experts were trained with; None where it records none."""
         return None
+
+    def recorded_training(self) -> dict | None:
+        """What the first source file that records its experts' training says (``distill --recipe``
+        checks it against the recipe); None where nothing is recorded."""
+        return next(filter(None, map(self.training_of, self.source_files())), None)
 
     def objective(self, start: torch.Tensor, target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda theta_n: normalised_distance(theta_n, start, target)
@@ -249,10 +254,10 @@ class PooledMatcher(Matcher):
     def source_files(self) -> list[Path]:
         return list(self.pool.files)
 
-    def recorded_training(self) -> dict | None:
-        """What the first of the source files that has a training record says (``dd-harness
-        experts`` writes one beside every replay buffer; the public ``buffer.py`` writes none)."""
-        return next(filter(None, map(read_training_record, self.source_files())), None)
+    def training_of(self, path: Path) -> dict | None:
+        """The record beside a replay buffer (``dd-harness experts`` writes one beside every buffer;
+        the public ``buffer.py`` writes none)."""
+        return read_training_record(path)
 
     def state_dict(self) -> dict:
         return {"pool": self.pool.state_dict()}

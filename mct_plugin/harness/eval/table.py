@@ -9,6 +9,10 @@ full data's, by default the synthetic set's, so that only the data differ). The 
 (``eval.json``, ``eval_table.md``, beside the evaluated set) records the whole protocol with every
 step size, flags the networks that ended at chance (:func:`.protocol.ended_at_chance`), and
 repeats the accuracies the run recorded while it distilled.
+
+The networks are scored on the split the run was scored on while it distilled (:func:`scored_split`):
+a run distilled with ``--validation K`` on its validation split, whose images were held out of
+everything that shaped the set, and on the test split only where ``--validation 0`` asks for it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 from ..config import DistillConfig, EvalCommandConfig, EvalSettings, parse_eval_lr
 from ..components import Components
 from ..data import load_dataset
+from ..data.validation import ValidationSplit
 from ..errors import ConfigError, RunDirectoryError
 from ..io.atomic import atomic_write_json, atomic_write_text
 from ..io.rundir import RunDirectory
@@ -69,6 +74,7 @@ class EvalTable:
     protocol: dict = field(default_factory=dict)
     recorded: RunSummary | None = None
     recorded_epochs: int | None = None  # the training epochs of the evaluations during distillation
+    recorded_split: str = "test"  # what the evaluations during distillation scored
     ranking: list[LabelRobustScores] = field(default_factory=list)  # DD-Ranking's IOR, HLR, LRS per model
     ranking_notes: list[str] = field(default_factory=list)  # why a DD-Ranking number is missing
 
@@ -91,7 +97,8 @@ class EvalTable:
         return f"{result} {AT_CHANCE_MARK}" if self.at_chance(result, kind) else str(result)
 
     def to_markdown(self) -> str:
-        lines = [f"Run {self.run}, {self.evaluated}: {self.images} synthetic images ({self.per_class} per class)", "",
+        lines = [f"Run {self.run}, {self.evaluated}: {self.images} synthetic images ({self.per_class} per class), "
+                 f"scored on the {self.protocol.get('split')} split", "",
                  "| model | random real subset (%) | distilled (%) | networks | lr |",
                  "|---|---|---|---|---|"]
         for row in self.rows:
@@ -108,8 +115,8 @@ class EvalTable:
                          "learned nothing and its accuracy says nothing about the set; try another --eval-lr, "
                          "--no-dsa or more --epoch-eval-train.")
         if self.recorded is not None:
-            lines += ["", f"Recorded while distilling ({self.recorded_epochs}-epoch evaluations): "
-                          f"{self.recorded.describe()}."]
+            lines += ["", f"Recorded while distilling ({self.recorded_epochs}-epoch evaluations on the "
+                          f"{self.recorded_split} split): {self.recorded.describe()}."]
         if self.ranking:
             lines += ["", ranking_markdown(self.ranking)]
         lines += ["", *self.ranking_notes] if self.ranking_notes else []
@@ -125,7 +132,8 @@ class EvalTable:
                           "lr": {"distilled": row.lr,
                                  "random_subset": row.random_subset_lr if row.random_subset else None}}
                          for row in self.rows],
-                "recorded": self.recorded.as_dict() if self.recorded is not None else None,
+                "recorded": {**self.recorded.as_dict(), "split": self.recorded_split} if self.recorded is not None
+                else None,
                 "dd_ranking": {"definition": REFERENCE, "units": "fractions of 1 (x 100: points, %)",
                                "rows": [r.as_dict() for r in self.ranking], "notes": self.ranking_notes}}
 
@@ -171,6 +179,29 @@ def full_data_images(data, subset: int | None) -> tuple[torch.Tensor, torch.Tens
         raise ConfigError(f"--full-data-subset {subset}: {exc}") from None
 
 
+def scored_split(run_config: DistillConfig, options: EvalCommandConfig, config_file: Path,
+                 report: Callable[[str], None]) -> ValidationSplit | None:
+    """The split the networks are scored on: the run's (``--validation K --validation-seed S``, or
+    the test split), or the test split where ``--validation 0`` asks for it (one line says so for a
+    run that has a validation split).
+
+    :raises ConfigError: a validation split other than the run's: the run's experts and initial
+        images came from training images that include some of it (the message names ``config_file``)."""
+    recorded = ValidationSplit.of(run_config)
+    size = run_config.validation if options.validation is None else options.validation
+    seed = run_config.validation_seed if options.validation_seed is None else options.validation_seed
+    asked = ValidationSplit(size, seed) if size else None
+    if asked is not None and asked != recorded:
+        held = (f"was distilled with --validation {recorded.size} --validation-seed {recorded.seed}" if recorded
+                else "has no validation split (--validation 0)")
+        raise ConfigError(f"--validation {size} --validation-seed {seed}: the run of {config_file} {held}, so the "
+                          f"training images its experts and initial images came from include some of these; leave "
+                          f"--validation out to score the run's split, or pass --validation 0 for the test split")
+    if asked is None and recorded is not None:
+        report(f"--validation 0: scoring on the test split a run distilled on the {recorded.describe()} split")
+    return asked
+
+
 def chosen_set(run_dir: Path, options: EvalCommandConfig) -> tuple[Path, str | None]:
     """The run directory and the set to evaluate: ``--set``, or the one ``--run`` points at
     (``RUN/best``); both at once must agree."""
@@ -212,8 +243,9 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
     if options.full_data_accuracy is not None and len(options.models) > 1:
         raise ConfigError(f"--full-data-accuracy gives one accuracy but {len(options.models)} models are evaluated "
                           f"({', '.join(options.models)}): evaluate them one at a time, or measure with --full-data")
-    data = load_dataset(spec, options.data_path or run_config.data_path,
-                        zca=run_config.zca).to(resolve_device(options.device))
+    validation = scored_split(run_config, options, run.file("config.json"), report)
+    data = load_dataset(spec, options.data_path or run_config.data_path, zca=run_config.zca,
+                        validation=validation).to(resolve_device(options.device))
     if tuple(images.shape[1:]) != data.image_shape:
         raise RunDirectoryError(f"{chosen.directory / f'images{chosen.suffix}.pt'} holds {tuple(images.shape[1:])} "
                                 f"images but {data.spec.name} has {data.image_shape}")
@@ -225,7 +257,7 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
     rates = {model: options.eval_lr_of(model, lr, teacher) for model in models}  # of the synthetic set
     real_rates = {model: options.baseline_lr_of(model, lr, teacher) for model in models}  # random subset, full data
     description = {"set": chosen.kind, "iteration": chosen.iteration, "initial_images": chosen.iteration == 0,
-                   **protocol.description(models, one_or_each(rates)), "eval_lr": options.eval_lr,
+                   **protocol.description(models, one_or_each(rates), data.split), "eval_lr": options.eval_lr,
                    "baseline_lr": options.baseline_lr, "batched": options.batched,
                    "random_subset": {"per_class": per_class, "lr": one_or_each(real_rates), "seed": options.seed}
                    if options.baseline else None,
@@ -233,7 +265,8 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
                    "at_chance_rule": chance_rule(data.num_classes)}
     table = EvalTable(str(run.path), len(images), per_class, data.num_classes, labels.dim() == 1,
                       evaluated=chosen.describe(), protocol=description, recorded=recorded,
-                      recorded_epochs=run_config.epoch_eval_train)
+                      recorded_epochs=run_config.epoch_eval_train,
+                      recorded_split=run_config.scored_split())
     report(f"evaluating the {chosen.describe()} of {run.path}")
     for model in models:
         report(f"{model}: lr {rates[model]:.4g} on the synthetic set, {real_rates[model]:.4g} on real images "

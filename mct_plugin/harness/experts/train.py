@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from ..config import ExpertConfig
 from ..components import Components
-from ..data import RealDataset, load_dataset
+from ..data import RealDataset, ValidationSplit, load_dataset
 from ..errors import ConfigError, RunDirectoryError
 from ..io.atomic import atomic_torch_save, atomic_write_json, ensure_directory, remove_stale_temporaries
 from ..io.locks import OutputLock
@@ -59,11 +59,15 @@ MANIFEST = ".experts_run.json"
 
 @dataclass
 class ExpertRecord:
+    """One trained expert's accuracies; ``split`` says what the ``test`` ones were scored on: the
+    test split, or the validation split held out by ``--validation`` (``validation (K=..., seed=...)``)."""
+
     file_index: int
     position: int
     final_train_acc: float
     final_test_acc: float
     test_acc_per_epoch: list[float] = field(default_factory=list)
+    split: str = "test"
 
 
 @dataclass
@@ -88,7 +92,8 @@ def train_one_expert(config: ExpertConfig, data: RealDataset, seed: int,
                      progress: Callable[[int, float, float], None] | None = None, *,
                      components: Components) -> tuple[list[list[torch.Tensor]], ExpertRecord]:
     """Train one expert (architecture ``config.model`` and augmentation ``config.augmentation``
-    of ``components``) from ``seed``; return its trajectory (E+1 checkpoints) and accuracies."""
+    of ``components``) from ``seed``; return its trajectory (E+1 checkpoints) and accuracies (on
+    ``data``'s evaluation images: its test split, or its validation split)."""
     torch.manual_seed(seed)
     model = components.models.create(config.model, data.spec.channels, data.num_classes,
                                      data.spec.image_size).to(data.device)
@@ -114,7 +119,7 @@ def train_one_expert(config: ExpertConfig, data: RealDataset, seed: int,
         if config.lr_decay and epoch == config.train_epochs // 2 + 1:  # public buffer.py --decay
             lr *= 0.1
             optimizer = optimizer_for(lr)
-    record = ExpertRecord(-1, -1, train_acc, test_accs[-1], test_accs)
+    record = ExpertRecord(-1, -1, train_acc, test_accs[-1], test_accs, data.split)
     return trajectory, record
 
 
@@ -176,14 +181,19 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, comp
 
     :raises RunDirectoryError: the folder's experts or unfinished run do not fit this command (the
         message names the file and the settings that differ), before anything is written.
+    :raises ConfigError: ``data`` was loaded with another validation split than ``config``'s.
     """
     config.validate()
     components.check_names(models=[config.model], datasets=[config.dataset], trackers=config.track,
                            expert_augmentations=[config.augmentation])
+    if data is not None:
+        data.require_split(ValidationSplit.of(config))
     classes = components.datasets.get(config.dataset).num_classes
     if config.subset is not None and config.subset < classes:
         raise ConfigError(f"--subset {config.subset} is smaller than the number of classes ({classes}): every class "
                           f"needs at least one image")
+    if config.validation:  # before the folder is made
+        ValidationSplit.of(config).per_class(classes, config.dataset)
     refuse_a_file(Path(config.buffer_path).expanduser(), "--buffer-path",
                   "experts writes DATASET/MODEL/replay_buffer_N.pt below the folder it is given (e.g. --buffer-path buffers)")
     directory = config.output_dir(components.datasets)
@@ -304,12 +314,15 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
                    on_expert: Callable[[ExpertRecord], None] | None) -> ExpertsResult:
     offsets = [sum(len(seeds) for _, seeds in plan.files[:i]) for i in range(len(plan.files))]
 
+    validation = ValidationSplit.of(config)
     if data is None:
-        data = load_dataset(components.datasets.get(config.dataset), config.data_path, download=config.download, zca=config.zca)
+        data = load_dataset(components.datasets.get(config.dataset), config.data_path, download=config.download,
+                            zca=config.zca, validation=validation)
         if config.subset:
             data = data.train_subset(config.subset, seed=config.seed)
     data = data.to(resolve_device(config.device))
 
+    scored = "test" if validation is None else "validation"
     written, records = [], []
     total = sum(len(seeds) for _, seeds in plan.files)
     for i, (file_index, seeds) in dist.shard(plan.files):  # each rank fills its own files: no collisions
@@ -331,15 +344,15 @@ def _train_planned(config: ExpertConfig, data: RealDataset | None, components: C
                        disable=None if show_progress and dist.is_main else True, leave=False)
 
             def progress(epoch: int, train_acc: float, test_acc: float) -> None:
-                bar.set_postfix(train_acc=f"{train_acc:.3f}", test_acc=f"{test_acc:.3f}")
+                bar.set_postfix({"train_acc": f"{train_acc:.3f}", f"{scored}_acc": f"{test_acc:.3f}"})
                 bar.update(1)
 
             trajectory, record = train_one_expert(config, data, seeds[position], progress, components=components)
             bar.close()
             record.file_index, record.position = file_index, position
             records.append(record)
-            log.info("expert %d/%d: train acc %.4f, test acc %.4f", ordinal, total,
-                     record.final_train_acc, record.final_test_acc)
+            log.info("expert %d/%d: train acc %.4f, %s acc %.4f", ordinal, total,
+                     record.final_train_acc, data.split, record.final_test_acc)
             if on_expert:
                 on_expert(record)
             trajectories.append(trajectory)

@@ -1,6 +1,7 @@
 """The keys under which ``metrics.jsonl`` rows record accuracies (fractions in [0, 1]).
 
-The row of every evaluated iteration holds the distilled set's accuracy (:data:`EVALUATION`) and,
+The row of every evaluated iteration holds the split it was scored on (:data:`EVAL_SPLIT`), the
+distilled set's accuracy (:data:`EVALUATION`) and,
 with ``--eval-models``, every architecture's (:data:`EVAL_MODELS`); the row of the first evaluation
 holds the random real subset's (:data:`RANDOM_SUBSET`). The harness, the benchmarks and the tests
 name these keys through the constants here, never as string literals.
@@ -29,3 +30,5 @@ EVAL_MODELS = "eval_models"
 """With several evaluation architectures: architecture -> that architecture's accuracy, under :data:`PER_MODEL`."""
 PER_MODEL = AccuracyKeys("mean", "std", "accs")
 """The keys of one architecture's accuracy inside :data:`EVAL_MODELS`."""
+EVAL_SPLIT = "eval_split"
+"""What the row's accuracies were scored on: ``test``, or ``validation (K=..., seed=...)`` (``--validation``)."""
