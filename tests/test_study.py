@@ -183,3 +183,73 @@ def test_a_failed_job_shows_its_error_line_and_the_others_go_on(tmp_path, micro_
     failed = [line for line in status.splitlines() if line.startswith("failed")]
     assert len(failed) == 1 and "broken" in failed[0] and "dd-harness: error:" in failed[0], status
     assert any(line.startswith("done     distill  mtt") for line in status.splitlines()), status
+
+
+# -- the search ----------------------------------------------------------------------------------
+TRAIN_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
+
+
+def test_a_search_prunes_resumes_never_reads_the_test_split_and_exports_a_recipe(tmp_path, mini_fmnist_dir):
+    import optuna
+
+    train_only = tmp_path / "train-only"  # no test files on disk: a read of the test split would fail
+    train_only.mkdir()
+    for name in TRAIN_FILES:
+        (train_only / name).symlink_to(mini_fmnist_dir / name)
+    search = {"arm": "mtt", "trials": 3, "sampler": "random", "pruner": "median", "seed": 0,
+              "validation": {"size": 200, "seed": 0},
+              "space": {"pix_init": {"choice": ["real", "noise"]}, "lr_img": {"log": [100, 10000]}},
+              # two trials from real images, then one from noise: the pruner stops it at its first evaluation
+              "enqueue": [{"pix_init": "real", "lr_img": 1000}, {"pix_init": "real", "lr_img": 300},
+                          {"pix_init": "noise", "lr_img": 1000}]}
+    options = {**TINY["options"], "iterations": 4, "eval_it": 2}
+    path = write_study(tmp_path / "search.yaml", train_only, search=search, options=options, evaluate=None)
+    folder = tmp_path / "f"
+    first = run_cli("study", "search", str(path), "--folder", str(folder), env={})
+    assert first.returncode == 0, first.stdout + first.stderr
+    storage = f"sqlite:///{folder / 'search' / 'search.db'}"
+    trials = optuna.load_study(study_name="tiny/mtt", storage=storage).get_trials()
+    states = [t.state.name for t in trials]
+    assert states == ["COMPLETE", "COMPLETE", "PRUNED"], states
+    assert trials[2].params["pix_init"] == "noise" and list(trials[2].intermediate_values) == [0]
+    assert "iterations run: 8 of 12 without pruning" in first.stdout, first.stdout  # the pruned trial stopped at 0
+
+    # the same command with more trials continues the stored search: the first three are not run again
+    path.write_text(path.read_text().replace("trials: 3", "trials: 5"))
+    logs = {p: p.read_bytes() for p in (folder / "jobs").glob("distill-*/log.txt")}
+    again = run_cli("study", "search", str(path), "--folder", str(folder), env={})
+    assert again.returncode == 0, again.stdout + again.stderr
+    trials = optuna.load_study(study_name="tiny/mtt", storage=storage).get_trials()
+    assert len(trials) == 5 and [t.state.name for t in trials[:3]] == states
+    assert all(p.read_bytes() == before for p, before in logs.items())
+
+    # the best trial as a recipe, with its provenance, that distill takes (scored on the test split)
+    recipe = yaml.safe_load((folder / "search" / "best-recipe.yaml").read_text())
+    best = max((t for t in trials if t.value is not None), key=lambda t: t.value)
+    assert recipe["name"] == "tiny/mtt-tuned" and recipe["version"] == best.number + 1
+    assert f"trial {best.number}" in recipe["source"] and "200 training images" in recipe["source"]
+    assert recipe["options"]["lr_img"] == pytest.approx(best.params["lr_img"])
+    assert "validation" not in recipe["options"]
+    experts = next((folder / "jobs").glob("experts-*")) / "buffers"
+    run = tmp_path / "tuned"
+    scored = run_cli("distill", "--recipe", str(folder / "search" / "best-recipe.yaml"), "--buffer-path", str(experts),
+                     "--data-path", str(mini_fmnist_dir), "--out", str(run), "--iterations", "1", "--eval-it", "0",
+                     "--quiet")
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads((run / "config.json").read_text())["recipe"] == "tiny/mtt-tuned"
+    assert (folder / "search" / "history.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("search, fragments", [
+    ({"arm": "nope"}, ["search.arm", "unknown arm 'nope'"]),
+    ({"arm": "mtt", "trials": 2, "validation": {"size": 200}, "space": {"lr_img": {"log": [0, 10]}}},
+     ["search.space.lr_img", "log needs low > 0"]),
+    ({"arm": "mtt", "trials": 2, "validation": {"size": 200}, "space": {"lr_img": {"between": [1, 10]}}},
+     ["search.space.lr_img", "must be one of"]),
+    ({"arm": "mtt", "trials": 2, "space": {"lr_img": {"log": [1, 10]}}}, ["search.validation", "needs size"]),
+])
+def test_a_bad_search_section_is_one_line(tmp_path, micro_fmnist_dir, search, fragments):
+    path = write_study(tmp_path / "s.yaml", micro_fmnist_dir, search=search)
+    assert_one_line_error(run_cli("study", "search", str(path), "--folder", str(tmp_path / "f")), str(path),
+                          *fragments)
+    assert not (tmp_path / "f").exists()

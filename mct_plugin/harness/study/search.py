@@ -36,6 +36,7 @@ import math
 import signal
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -332,7 +333,9 @@ class Search:
         if sum(t.value is not None for t in optuna_study.get_trials(deepcopy=False)) >= 2 and len(self.spec.space) > 1:
             plots.append(("importances.png", optuna_plots.plot_param_importances))
         for name, draw in plots:
-            ax = draw(optuna_study)
+            with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
+                warnings.simplefilter("ignore")
+                ax = draw(optuna_study)
             with atomic_path(self.folder / name) as tmp:
                 ax.figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
             plt.close(ax.figure)
