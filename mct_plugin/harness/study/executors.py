@@ -59,7 +59,7 @@ class LocalOptions:
                                  minimum=1, maximum=1024)
 
 
-def _child_setup() -> None:
+def child_setup() -> None:
     """In a command's process before it starts: SIGINT back to its default (a runner started in
     the background has it ignored, and the command would never hear the deadline), and on Linux
     the command dies with the runner (a SIGKILLed study leaves no orphan holding a run's lock)."""
@@ -97,7 +97,7 @@ class LocalProcesses(Executor):
                     log = open(launch.log_file, "ab")
                     running.append((subprocess.Popen(launch.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                                      start_new_session=True,  # SIGINT from the runner only, once
-                                                     preexec_fn=_child_setup if os.name == "posix" else None),
+                                                     preexec_fn=child_setup if os.name == "posix" else None),
                                     launch, log))
                     self.report(f"started {launch.describe or launch.name} ({len(pending)} waiting)")
                 if not running:

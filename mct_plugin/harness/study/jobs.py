@@ -78,8 +78,10 @@ class Job:
         evaluated set's folder."""
         return {"experts": self.folder / "buffers", "distill": self.folder / "run"}.get(self.kind, self.target)
 
-    def command(self, resume: bool) -> list[str]:
-        """The ``dd-harness`` command line of the job (``resume``: continue its checkpoint)."""
+    def command(self) -> list[str]:
+        """The ``dd-harness`` command line of the job: a distillation with a checkpoint continues it
+        (``--resume``), one without starts afresh (``--overwrite``: it never finished)."""
+        resume = (self.folder / "run" / "checkpoint.pt").is_file()
         cli = [sys.executable, "-m", "mct_plugin.harness.cli", "-v"]
         if self.kind == "experts":
             return [*cli, "experts", "--config", str(self.options_file), "--quiet"]
@@ -123,7 +125,7 @@ class Expansion:
         self.jobs[job.name] = known
         return known
 
-    def _command(self, command: str, config_cls: type, **kwargs) -> CommandOptions:
+    def _options_of(self, command: str, config_cls: type, **kwargs) -> CommandOptions:
         return CommandOptions(command, config_cls, groups=self.components.option_groups(command), **kwargs)
 
     @contextmanager
@@ -155,7 +157,7 @@ class Expansion:
                   OptionLayer(spec.where("arms", arm.name, "options"), arm.options),
                   OptionLayer(spec.where("grid"), point)]
         with self.naming(arm, point):
-            config = resolve_options(self._command("distill", DistillConfig, absolute_paths=("data_path",)), layers)
+            config = resolve_options(self._options_of("distill", DistillConfig, absolute_paths=("data_path",)), layers)
         experts = self.experts(arm, config, recipe_experts)
         values = _plain({k: v for k, v in config.to_dict().items() if k not in NOT_FINGERPRINTED})
         key = fingerprint("distill", {**values, "experts": experts.fingerprint})
@@ -172,7 +174,7 @@ class Expansion:
                   OptionLayer(spec.where("arms", arm.name, "experts"), arm.experts),
                   OptionLayer(f"{spec.where('arms', arm.name)} (its dataset, model and validation split)", shared)]
         with self.naming(arm, {}, "experts"):
-            config = resolve_options(self._command("experts", ExpertConfig), layers)
+            config = resolve_options(self._options_of("experts", ExpertConfig), layers)
         key = fingerprint("experts", {**_plain(config.training_options()), "num_experts": config.num_experts})
         folder = spec.folder / "jobs" / f"experts-{key}"
         options = config.replace(buffer_path=str(folder / "buffers")).to_dict()
@@ -180,7 +182,7 @@ class Expansion:
 
     def evaluation(self, distill: Job, set_name: str) -> Job:
         evaluate = self.spec.evaluate
-        config = resolve_options(self._command("eval", EvalCommandConfig),
+        config = resolve_options(self._options_of("eval", EvalCommandConfig),
                                  [OptionLayer(self.spec.where("evaluate", "options"), evaluate.options)])
         values = _plain({k: v for k, v in config.to_dict().items() if k not in NOT_FINGERPRINTED})
         key = fingerprint("eval", {**values, "distill": distill.fingerprint, "set": set_name})

@@ -112,7 +112,7 @@ class Study:
         jobs = self.jobs()
         runner = self.executor(executor, executor_options)
         with OutputLock(self.folder, "dd-harness study run"):
-            self._write_plan(jobs)
+            self.write_options(jobs)
             failed: set[str] = set()
             for kind in KINDS:
                 waiting = [job for job in jobs if job.kind == kind and not is_done(job)]
@@ -136,7 +136,7 @@ class Study:
     def _done(self, name: str) -> bool:
         return is_done(next(job for job in self.jobs() if job.name == name))
 
-    def _write_plan(self, jobs: Sequence[Job]) -> None:
+    def write_options(self, jobs: Sequence[Job]) -> None:
         """Each job's options file (a ``--config`` file of its command), written once."""
         for job in jobs:
             if not job.options_file.is_file():
@@ -149,7 +149,7 @@ class Study:
             for job in jobs:
                 locks.enter_context(OutputLock(job.folder, f"dd-harness study run {self.spec.path}"))
                 (job.folder / FAILED_FILE).unlink(missing_ok=True)
-            launches = [Launch(job.name, tuple(job.command(resume=self._resumable(job))), job.log_file,
+            launches = [Launch(job.name, tuple(job.command()), job.log_file,
                                f"{job.kind} {job.describe()}") for job in jobs]
             statuses = runner.execute(launches, deadline)
         failed = set()
@@ -162,10 +162,6 @@ class Study:
             self.report(f"failed: {job.kind} {job.describe()}: {line}")
             failed.add(job.name)
         return failed
-
-    @staticmethod
-    def _resumable(job: Job) -> bool:
-        return job.kind == "distill" and (job.run_dir / "checkpoint.pt").is_file()
 
     def require_finished(self) -> None:
         """Refuse a report of a study with no finished distillation."""

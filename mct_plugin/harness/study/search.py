@@ -46,7 +46,7 @@ from ..io.atomic import atomic_write_text, ensure_directory
 from ..io.locks import OutputLock
 from ..io.metric_names import EVALUATION
 from ..options import fields_of, key
-from .executors import _child_setup, thread_environment
+from .executors import child_setup, thread_environment
 from .jobs import Expansion, Job
 from .runner import Study
 from .state import is_done
@@ -240,7 +240,7 @@ class Search:
         from optuna.trial import TrialState
 
         job = self.trial_job(trial.params)
-        self.study._write_plan([job, *(j for j in self.expansion.jobs.values() if j.kind == "experts")])
+        self.study.write_options([job, *(j for j in self.expansion.jobs.values() if j.kind == "experts")])
         for experts in (j for j in self.expansion.jobs.values() if j.kind == "experts" and not is_done(j)):
             self._run_to_end(experts, threads)
         trial.set_user_attr("job", job.name)
@@ -261,9 +261,9 @@ class Search:
     def _popen(self, job: Job, threads: int) -> subprocess.Popen:
         ensure_directory(job.folder)
         log = open(job.log_file, "ab")
-        proc = subprocess.Popen(job.command(resume=(job.run_dir / "checkpoint.pt").is_file()), stdout=log,
+        proc = subprocess.Popen(job.command(), stdout=log,
                                 stderr=subprocess.STDOUT, env=thread_environment(threads), start_new_session=True,
-                                preexec_fn=_child_setup)
+                                preexec_fn=child_setup)
         log.close()
         return proc
 
