@@ -164,46 +164,35 @@ def storage_section(data: dict) -> list[str]:
     return out
 
 
-def convergence_section(data: dict, name: str) -> list[str]:
-    profile = data["profile"]
-    out = [f"## Convergence and stability, `{profile['name']}` profile (`convergence.py`)", ""] + provenance(data)
-    experts = data.get("experts", {})
-    accs = experts.get("final_test_acc", [])
-    out += [f"{profile['dataset']}, {profile['model']}; {profile['num_experts']} experts x {profile['train_epochs']} "
-            f"epochs" + (f" on {profile['expert_subset']} images" if profile.get("expert_subset") else "")
-            + (f" (expert test accuracy {100 * sum(accs) / len(accs):.1f}%)" if accs else "")
-            + f"; seeds {profile['seeds']}; {profile['num_eval']} evaluation networks x {profile['epoch_eval_train']} "
-            f"epochs; distillation time {sum(r['seconds'] for r in data.get('runs', [])) / 60:.0f} min over "
-            f"{len(data.get('runs', []))} runs (runs interrupted and resumed count only their last part), wall time of "
-            f"the last invocation {data.get('wall_seconds', 0) / 60:.0f} min (it reuses cached experts and runs).", "",
-            f"![accuracy vs iteration](results/{name}.png)", ""]
-    rows = []
-    for ipc, block in data["analysis"].items():
-        random = block.get("random_subset")
-        for method, s in block["methods"].items():
-            reach = s.get("iterations_to_reach", {})
-            rows.append([ipc, method.upper(), pm(random["mean"], random["std"]) if random else "-",
-                         pm(s["final_mean"], s["final_std_across_seeds"]), pct(s["best_mean"]),
-                         str(reach.get("95% of final MTT", "-")), str(reach.get("100% of final MTT", "-")),
-                         f"{block['iterations']}", f"{100 * s['largest_drop_between_evals']:.2f}",
-                         f"{s['loss_std_second_half']:.4f}", f"{s['final_loss_mean']:.4f}",
-                         f"{s['seconds_per_iteration']:.2f}"])
-    out += table(["ipc", "method", "random subset (%)", "final (%) mean ± std over seeds", "best eval (%)",
-                  "iterations to 95% of final MTT", "iterations to final MTT", "budget", "largest drop between evals (pts)",
-                  "loss std (2nd half)", "final loss", "s / iteration"], rows)
+STUDIES = "studies"
+"""Under the results folder: one folder per study file, ``studies/NAME/`` (``dd-harness study report
+benchmarks/studies/NAME.yaml --out benchmarks/results/studies/NAME``)."""
+
+
+def study_section(folder: Path, results: Path) -> list[str]:
+    """The section of one study's report (any study file): its ``report.md`` under a heading that
+    names the file and the command, its curves, and the paired differences' per-seed values."""
+    name = folder.name
+    body = (folder / "report.md").read_text(encoding="utf-8").strip().splitlines()
+    if body and body[0].startswith("#"):
+        body = body[1:]
+    out = [f"## Study `{name}` (`benchmarks/studies/{name}.yaml`)", "",
+           f"- command: `dd-harness study run benchmarks/studies/{name}.yaml`, then `dd-harness study report "
+           f"benchmarks/studies/{name}.yaml --out benchmarks/results/{STUDIES}/{name}`", *body, ""]
+    paired = folder / "paired.json"
+    if paired.is_file():
+        known = {"arm", "reference", "set", "source", "architecture", "metric", "seeds", "difference", "low", "high",
+                 "n", "per_seed"}
+        rows = [[", ".join(f"{k}={v}" for k, v in p.items() if k not in known) or "-", p["arm"], p["set"], p["source"],
+                 p["architecture"], ", ".join(f"{seed}: {value - base:+.2f}" for seed, (base, value)
+                                              in p["per_seed"].items())]
+                for p in json.loads(paired.read_text())["paired"] if p["metric"] == "accuracy"]
+        if rows:
+            out += ["Paired differences seed by seed (points, arm minus the reference arm):", ""]
+            out += table(["grid point", "arm", "set", "source", "architecture", "per seed"], rows)
+    if (folder / "curves.png").is_file():
+        out += [f"![accuracy against iteration]({(folder / 'curves.png').relative_to(results.parent).as_posix()})", ""]
     return out
-
-
-def cross_arch_section(data: dict) -> list[str]:
-    out = ["## Cross-architecture (`cross_arch.py`)", ""] + provenance(data)
-    out += ["Rows are written one architecture at a time and a rerun keeps them, so after an interruption some "
-            "rows come from an earlier invocation of the same command. Distilled sets train with their learned "
-            "step size, the random subset with `lr_teacher`.", ""]
-    meta = ("ipc", "model", "num_eval", "epoch_eval_train")
-    labels = [k for k in data["rows"][0] if k not in meta] if data["rows"] else []
-    rows = [[str(r["ipc"]), r["model"], f"{r['num_eval']} x {r['epoch_eval_train']}"]
-            + [pm(r[k]["mean"], r[k]["std"]) for k in labels] for r in sorted(data["rows"], key=lambda r: r["ipc"])]
-    return out + table(["ipc", "architecture", "networks x epochs"] + [f"{k} (%)" for k in labels], rows)
 
 
 def vs_public_section(data: dict) -> list[str]:
@@ -481,21 +470,15 @@ def main(argv=None) -> int:
              ""]
     from .accuracy_sections import cross_arch_long_section, long_horizon_section, parity_section
 
-    # the measurements of issue 20 replace the earlier ones they supersede, once their JSON exists
-    newer = {name: (results / name).exists() for name in ("parity.json", "long_horizon.json", "cross_arch.json")}
+    # parity (issue 20) replaces the earlier side-by-side accuracy once its JSON exists
     builders = [("mct_study_cpu.json", mct_study_section), ("mct_study_checkpointed.json", checkpointed_study_section),
                 ("mct_study_sweep.json", sweep_section),
                 ("speed.json", speed_section),
-                ("parity.json", parity_section) if newer["parity.json"] else ("vs_public.json", vs_public_accuracy_section),
+                ("parity.json", parity_section) if (results / "parity.json").exists()
+                else ("vs_public.json", vs_public_accuracy_section),
                 ("long_horizon.json", long_horizon_section), ("cross_arch.json", cross_arch_long_section),
-                ("vs_public.json", vs_public_section), ("storage.json", storage_section)]
-    if not newer["long_horizon.json"]:
-        builders += [(path.name, lambda d, n=path.stem: convergence_section(d, n))
-                     for path in sorted(results.glob("convergence_*.json")) if "quick" not in path.name]
-    if not newer["cross_arch.json"]:
-        builders += [(path.name, cross_arch_section)
-                     for path in sorted(results.glob("cross_arch_*.json")) if "quick" not in path.name]
-    builders += [("distributed.json", distributed_section), ("gpu_check.json", gpu_check_section)]
+                ("vs_public.json", vs_public_section), ("storage.json", storage_section),
+                ("distributed.json", distributed_section), ("gpu_check.json", gpu_check_section)]
     for name, build in builders:
         path = results / name
         if path.exists():
@@ -503,6 +486,8 @@ def main(argv=None) -> int:
             if data.get("quick"):
                 continue
             lines += build(data)
+    for folder in sorted(path for path in (results / STUDIES).glob("*") if (path / "report.md").is_file()):
+        lines += study_section(folder, results)
     notes = HERE / "NOTES.md"
     if notes.exists():
         lines += [notes.read_text().strip(), ""]

@@ -1,9 +1,9 @@
 """Parity with the public code, powered (``vs_public.py --accuracy``; issue 20).
 
-Whole distillations side by side on the MCT study's experts (``mct_study.py``: ConvNetW32, 10
-experts x 30 epochs on Fashion-MNIST), the same hyper-parameters and budget for both programs
-(ipc=1, syn_steps 20, expert_epochs 2, max_start_epoch 10, lr_img 1000, lr_lr 1e-5, lr_teacher
-0.01, 300 iterations):
+Whole distillations side by side on the MCT study's experts (``studies/mct-ipc1.yaml``: ConvNetW32,
+10 experts x 30 epochs on Fashion-MNIST, its experts job), the same hyper-parameters and budget for
+both programs (the recipe ``mtt/fashionmnist-ipc1``: ipc=1, syn_steps 20, expert_epochs 2,
+max_start_epoch 10, lr_img 1000, lr_lr 1e-5, lr_teacher 0.01, 300 iterations):
 
 * MTT: the public ``distill.py`` against ``--matcher mtt --gradient-mode unrolled``;
 * the official MCT recipe: the public ``exps/trajectory_compression.py --num_interpolation 4`` then
@@ -35,13 +35,14 @@ import hashlib
 import json
 import shutil
 import statistics
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ._common import evaluation_record, output_dir, provenance, run_workload, save_figure, write_json
-from .mct_study import STUDIES, IpcPlan
+from ._common import (ROOT, components, evaluation_record, output_dir, provenance, run_workload, save_figure,
+                      write_json)
 from .public_swaps import SWAP_NAMES, SwapSpec
 from mct_plugin.harness.study.stats import mean, welch_interval
 
@@ -58,40 +59,72 @@ TARGET_POINTS = 1.0  # |ours - public| <= 1 point, or above ...
 TARGET_HALF_WIDTH = 1.5  # ... with a 95% interval of half-width <= 1.5 points
 
 
+HYPER_PARAMETERS = ("iterations", "syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher")
+MCT_STUDY = Path(__file__).resolve().parent / "studies" / "mct-ipc1.yaml"
+
+
 @dataclass(frozen=True)
 class ParitySettings:
-    """The protocol: the hyper-parameters and budget shared by both programs (an ``IpcPlan`` of the
-    MCT study), the evaluation, the experts."""
+    """The protocol: the hyper-parameters and budget shared by both programs, the evaluation, the
+    experts (``dd-harness experts`` options; ``None``: the MCT study's experts job)."""
 
     name: str
-    experts_study: str  # the mct_study.STUDIES entry whose experts are used ("" = the quick experts below)
-    plan: IpcPlan
+    plan: dict
+    experts: dict | None = None
     ipc: int = 1
     num_eval: int = 5
     epoch_eval_train: int = 300
+    test_subset: int | None = None
 
     def record(self) -> dict:
         """The settings as the JSON holds them (the plan's hyper-parameters, flat)."""
-        plan = {k: v for k, v in dataclasses.asdict(self.plan).items() if k not in ("arms", "eval_every")}
-        return {"name": self.name, "ipc": self.ipc, **plan, "num_eval": self.num_eval,
+        return {"name": self.name, "ipc": self.ipc, **self.plan, "num_eval": self.num_eval,
                 "epoch_eval_train": self.epoch_eval_train}
 
 
-SETTINGS = {  # the study's ipc=1 plan and budget; only the final set is evaluated
-    "cpu": ParitySettings("cpu", experts_study="cpu", plan=dataclasses.replace(STUDIES["cpu"].plans[1], arms=())),
-    "quick": ParitySettings("quick", experts_study="", num_eval=1, epoch_eval_train=2,
-                            plan=IpcPlan((), iterations=2, eval_every=0, syn_steps=2, expert_epochs=1,
-                                         max_start_epoch=2)),
+def study_plan() -> dict:
+    """The MCT study's ipc=1 plan: the hyper-parameters of the recipe its arms start from."""
+    options = components().recipes.get("mtt/fashionmnist-ipc1").options
+    return {name: options[name] for name in HYPER_PARAMETERS}
+
+
+SETTINGS = {  # only the final set is evaluated
+    "cpu": ParitySettings("cpu", plan=study_plan()),
+    # tiny experts: ConvNetW32 (a model the public code knows), 2 x 5 epochs (the public P=4 spacing
+    # then gives 4 waypoints), 1000 images; a 500-image test subset for our evaluation
+    "quick": ParitySettings("quick", num_eval=1, epoch_eval_train=2, test_subset=500,
+                            plan={"iterations": 2, "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 2,
+                                  "lr_img": 1000.0, "lr_lr": 1e-5, "lr_teacher": 0.01},
+                            experts={"dataset": "FashionMNIST", "model": "ConvNetW32", "num_experts": 2,
+                                     "train_epochs": 5, "subset": 1000}),
 }
 
 
-def quick_experts():
-    """Tiny experts for --quick: ConvNetW32 (a model the public code knows), 2 x 5 epochs (the
-    public P=4 spacing then gives 4 waypoints), 1000 images; a 500-image test subset for our evaluation."""
-    from .mct_study import Study
+def experts_job(settings: ParitySettings, root: Path):
+    """The ``dd-harness experts`` job that trains the experts: the MCT study's (shared with it), or
+    the quick experts' under ``root``."""
+    from mct_plugin.harness.config import ExpertConfig
+    from mct_plugin.harness.study.jobs import Job
+    from mct_plugin.harness.study.runner import Study
 
-    return Study("parity-quick", model="ConvNetW32", expert_subset=1000, num_experts=2, train_epochs=5,
-                 test_subset=500)
+    if settings.experts is None:
+        return next(job for job in Study.from_file(MCT_STUDY, components()).jobs() if job.kind == "experts")
+    folder = root / "experts"
+    options = ExpertConfig(**settings.experts, buffer_path=str(folder / "buffers")).to_dict()
+    return Job("experts", "quick", folder, json.loads(json.dumps(options)))
+
+
+def ensure_experts(job, log: Callable[[str], None]) -> Path:
+    """Run the experts job unless its records count its experts already; return its buffer root."""
+    from mct_plugin.harness.io.atomic import atomic_write_json
+    from mct_plugin.harness.study.state import experts_done
+
+    if not experts_done(job):
+        log(f"training the experts: {' '.join(job.command(resume=False))}")
+        job.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(job.options_file, dict(job.options))
+        subprocess.run(job.command(resume=False), check=True, cwd=ROOT)
+    return job.run_dir
 
 
 @dataclass
@@ -106,16 +139,18 @@ class Parity:
     quick: bool = False
 
     def __post_init__(self) -> None:
-        from .mct_study import cache_root, ensure_experts, load_data
+        from mct_plugin.harness.data import load_dataset
 
-        study = STUDIES[self.settings.experts_study] if self.settings.experts_study else quick_experts()
-        self.study = study
-        self.data = load_data(study)
-        experts_root = cache_root(study) if self.settings.experts_study else self.root / "experts"
-        experts_root.mkdir(parents=True, exist_ok=True)
-        self.buffers = ensure_experts(study, self.data, experts_root, self.log)
-        self.model = study.model
-        self.num_epochs = study.train_epochs
+        job = experts_job(self.settings, self.root)
+        self.experts = job.options
+        self.buffers = ensure_experts(job, self.log)
+        data = load_dataset(components().datasets.get(self.experts["dataset"]))
+        if self.settings.test_subset:
+            data = dataclasses.replace(data, test_images=data.test_images[:self.settings.test_subset],
+                                       test_labels=data.test_labels[:self.settings.test_subset])
+        self.data = data
+        self.model = self.experts["model"]
+        self.num_epochs = self.experts["train_epochs"]
 
     # -- shared inputs of the public code -------------------------------------------------------
     def data_root(self) -> Path:
@@ -161,22 +196,22 @@ class Parity:
         s = self.settings
         script = PUBLIC_SCRIPTS[method]
         args = self.common_args(self.public_buffers(method)) + [
-            "--ipc", str(s.ipc), *hyper_parameter_flags(s.plan, "_"), "--Iteration", str(s.plan.iterations),
-            "--eval_it", str(s.plan.iterations), "--num_eval", "1"]
+            "--ipc", str(s.ipc), *hyper_parameter_flags(s.plan, "_"), "--Iteration", str(s.plan["iterations"]),
+            "--eval_it", str(s.plan["iterations"]), "--num_eval", "1"]
         capture = folder / "capture"
         shutil.rmtree(capture, ignore_errors=True)
         capture.mkdir(parents=True)
         env = {"DD_CAPTURE_DIR": str(capture)}
         if swap:
-            spec = SwapSpec((swap,), str(self.repos[method] / script), index, method, s.plan.max_start_epoch,
-                            s.plan.expert_epochs, s.plan.iterations, s.plan.lr_teacher, self.num_epochs,
+            spec = SwapSpec((swap,), str(self.repos[method] / script), index, method, s.plan["max_start_epoch"],
+                            s.plan["expert_epochs"], s.plan["iterations"], s.plan["lr_teacher"], self.num_epochs,
                             init_images=str(self.our_initial_images(method, index)) if swap == "init" else None)
             env["DD_SWAP_SPEC"] = str(spec.to_json(folder / "swap.json"))
         result = launch_public(self.repos[method], script, s.ipc, args, env=env)
-        final = torch_load(result["captured"][-1])  # the set at iteration s.plan.iterations
+        final = torch_load(result["captured"][-1])  # the set at iteration s.plan["iterations"]
         losses = [row["Grand_Loss"] for row in result["logged"] if "Grand_Loss" in row]
         record = {"seconds_per_iteration": statistics.median(result["seconds"]), "peak_rss_mb": result["peak_rss_mb"],
-                  "loss": losses[:s.plan.iterations], "swap_calls": result.get("swap_calls", {})}
+                  "loss": losses[:s.plan["iterations"]], "swap_calls": result.get("swap_calls", {})}
         shutil.rmtree(capture)
         return {"set": final, "record": record}
 
@@ -184,7 +219,7 @@ class Parity:
         s = self.settings
         return ["--matcher", method, *SAME_METHOD[method], "--model", self.model, "--buffer-path", str(self.buffers),
                 "--out", str(out), "--overwrite", "--seed", str(index), "--ipc", str(s.ipc),
-                *hyper_parameter_flags(s.plan, "-"), "--iterations", str(s.plan.iterations), "--eval-it", "0"]
+                *hyper_parameter_flags(s.plan, "-"), "--iterations", str(s.plan["iterations"]), "--eval-it", "0"]
 
     def our_distillation(self, method: str, index: int, folder: Path) -> dict:
         from mct_plugin.harness.eval.saved_set import load_synthetic
@@ -286,8 +321,8 @@ class Parity:
         s = self.settings
         result = {"benchmark": "parity", "ipc": s.ipc, "quick": self.quick, **provenance(),
                   "settings": s.record(), "model": self.model,
-                  "experts": f"{self.study.num_experts} x {self.study.train_epochs} epochs on "
-                             f"{self.study.expert_subset} images (the {self.study.name} study's)",
+                  "experts": f"{self.experts['num_experts']} x {self.num_epochs} epochs on "
+                             f"{self.experts['subset']} images ({self.buffers})",
                   "public_code": {m: code_digest(self.repos[m]) for m in methods},
                   "methods": {}, "differences": {}, "runs": {}, "ablation": {}}
         for method in methods:
@@ -310,11 +345,11 @@ class Parity:
         return result
 
 
-def hyper_parameter_flags(plan: IpcPlan, separator: str) -> list[str]:
+def hyper_parameter_flags(plan: dict, separator: str) -> list[str]:
     """The plan's hyper-parameters as command-line flags: ``--syn_steps 20 ...`` (the public scripts,
     ``separator="_"``) or ``--syn-steps 20 ...`` (ours, ``"-"``)."""
     names = ("syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher")
-    return [item for name in names for item in (f"--{name.replace('_', separator)}", str(getattr(plan, name)))]
+    return [item for name in names for item in (f"--{name.replace('_', separator)}", str(plan[name]))]
 
 
 def judged(interval: dict) -> dict:

@@ -1,8 +1,10 @@
 """Run every benchmark (``--quick``: the smoke-test sizes) and regenerate RESULTS.md.
 
-The full ``cpu`` profiles take a few hours on 2 cores; run them one by one as documented in
-RESULTS.md when you need fresh numbers. Usage (from the repository root):
-``python -m benchmarks.run_all [--quick] [--out DIR]``
+The timing scripts run first, then the studies of ``benchmarks/studies/`` through ``dd-harness
+study run`` (each continues where it stopped: run the same command again after an interruption),
+each reported into ``results/studies/NAME``. The full studies take many hours on 2 cores; run them
+one by one (``dd-harness study run FILE --hours 1.8``) when you need fresh numbers. Usage (from the
+repository root): ``python -m benchmarks.run_all [--quick] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -13,8 +15,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = [["speed"], ["storage", "--only", "sizes"], ["convergence", "--profile", "cpu"],
-         ["storage", "--only", "accuracy"], ["cross_arch", "--profile", "cpu"], ["distributed"]]
+SCRIPTS = ["speed", "storage", "distributed"]
+STUDIES = ["mct-ipc1", "mct-ipc10", "checkpointed", "sweep", "long", "cross-arch", "convergence-cpu",
+           "storage-accuracy"]
+QUICK_STUDIES = ["mct-quick"]
+
+
+def run(command: list[str]) -> None:
+    print("$", " ".join(command[1:]), flush=True)
+    subprocess.run(command, check=True, cwd=ROOT)
 
 
 def main(argv=None) -> int:
@@ -23,14 +32,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     extra = (["--quick"] if args.quick else []) + (["--out", args.out] if args.out else [])
-    for script in ORDER:
-        if args.quick and script[0] == "storage" and script[-1] == "accuracy":
-            continue  # the quick storage run below covers both parts
-        command = [sys.executable, "-m", f"benchmarks.{script[0]}"] + (script[1:] if not args.quick else []) + extra
-        print("$", " ".join(command[1:]), flush=True)
-        subprocess.run(command, check=True, cwd=ROOT)
+    for script in SCRIPTS:
+        run([sys.executable, "-m", f"benchmarks.{script}", *extra])
+    results = Path(args.out) if args.out else ROOT / "benchmarks" / "results"
+    study = [sys.executable, "-m", "mct_plugin.harness.cli", "study"]
+    for name in QUICK_STUDIES if args.quick else STUDIES:
+        path = str(ROOT / "benchmarks" / "studies" / f"{name}.yaml")
+        run([*study, "run", path, "--workers", "2"])
+        run([*study, "report", path, "--out", str(results / "studies" / name)])
     if not args.quick:
-        subprocess.run([sys.executable, "-m", "benchmarks.make_results"], check=True, cwd=ROOT)
+        run([sys.executable, "-m", "benchmarks.make_results"])
     return 0
 
 

@@ -68,27 +68,12 @@ def test_speed_rejects_an_unknown_gradient_mode_before_writing_anything(tmp_path
 
 
 @pytest.mark.slow
-def test_convergence_and_cross_arch_quick(out, tmp_path):
-    bench("convergence.py", "--quick", "--out", str(out), "--cache", str(tmp_path / "cache"))
-    data = json.loads((out / "convergence_quick.json").read_text())
-    methods = data["analysis"]["1"]["methods"]
-    assert set(methods) == {"mtt", "mct"} and len(data["runs"]) == 4  # 2 methods x 2 seeds
-    assert "95% of final MTT" in methods["mct"]["iterations_to_reach"]
-    assert (out / "convergence_quick.png").read_bytes()[:4] == b"\x89PNG"
-    bench("cross_arch.py", "--quick", "--out", str(out), "--cache", str(tmp_path / "cache"))
-    rows = json.loads((out / "cross_arch_quick.json").read_text())["rows"]
-    assert {r["model"] for r in rows} == {"ConvNetW16", "timm:mobilenetv3_small_050"}
-    assert {"random real subset", "MTT", "MCT"} <= set(rows[0])
-
-
-@pytest.mark.slow
 def test_storage_quick(out, tmp_path):
     bench("storage.py", "--quick", "--out", str(out), cache=tmp_path)
     data = json.loads((out / "storage.json").read_text())
     first = data["sizes"]["rows"][0]
     assert first["waypoints"] == 2 and first["ratio"] < 0.25 and first["mct_bytes"] > 0
     assert first["ratio"] == pytest.approx(first["mct_bytes"] / first["mtt_bytes"])
-    assert [r["dtype"] for r in data["accuracy"]["rows"]] == ["float32", "float32"]
 
 
 @pytest.mark.slow
@@ -238,93 +223,61 @@ def test_results_markdown_shows_the_side_by_side_comparison(tmp_path):
     assert "| 50 | 20 | does not fit | does not fit | 3.00 |" in text
 
 
-@pytest.mark.slow
-def test_mct_study_quick_resumes_and_reports_paired_differences(out, tmp_path):
-    cache = tmp_path / "study"
-    bench("mct_study.py", "--quick", "--out", str(out), "--cache", str(cache))
-    data = json.loads((out / "mct_study_quick.json").read_text())
-    arms = data["analysis"]["1"]["arms"]
-    assert set(arms) == {"mtt", "p2", "p4-public-cm", "p2-projected-cm"} and len(data["runs"]["1"]) == 8
-    official = arms["p4-public-cm"]
-    assert official["seeds"] == [0, 1] and len(official["curve"]) == 3  # iterations 0, 2, 4
-    paired = official["paired_vs_mtt"]["final"]
-    assert paired["n"] == 2 and paired["low"] <= paired["mean"] <= paired["high"]
-    assert arms["mtt"]["paired_vs_mtt"]["final"]["mean"] == 0.0
-    assert (out / "mct_study_quick.png").read_bytes()[:4] == b"\x89PNG"
-    # a rerun finds every run finished and only reports
-    summaries = sorted(cache.rglob("summary.json"))
-    before = [p.stat().st_mtime_ns for p in summaries]
-    bench("mct_study.py", "--quick", "--out", str(out), "--cache", str(cache))
-    assert [p.stat().st_mtime_ns for p in summaries] == before
+# -- the studies of benchmarks/studies/ -------------------------------------------------------------
+STUDIES = ROOT / "benchmarks" / "studies"
 
 
-def test_mct_study_analysis_counts_diverged_runs_and_pairs_the_checkpointed_arms():
-    study = benchmark_module("mct_study")
-    plan = study.IpcPlan(("mtt", "mtt-ckpt", "sweep-fo-img10000-lr1e-05"), iterations=100, eval_every=50)
+def test_every_study_file_validates_and_expands_and_the_mct_studies_share_their_runs():
+    """Each file expands into its jobs without running anything; the MCT studies share one folder,
+    so their experts train once and a run two of them resolve to the same options runs once."""
+    from mct_plugin.harness.api import Study, build_components
 
-    def record(arm, seed, finals, diverged=None):
-        evals = [{"iteration": 50 * i, "mean": m, "accs": [m]} for i, m in enumerate(finals)]
-        return {"arm": arm, "seed": seed, "evals": evals, "loss": [], "alpha": [0.01], "seconds_per_iteration": 1.0,
-                "diverged": diverged}
+    components = build_components()
 
-    records = [record("mtt", 0, [0.5, 0.6, 0.70]), record("mtt", 1, [0.5, 0.6, 0.68]),
-               record("mtt-ckpt", 0, [0.5, 0.6, 0.71]), record("mtt-ckpt", 1, [0.5, 0.6, 0.68]),
-               record("sweep-fo-img10000-lr1e-05", 0, [], diverged="the distillation diverged at iteration 3"),
-               record("sweep-fo-img10000-lr1e-05", 1, [0.5, 0.4, 0.3])]
-    arms = study.analyse_ipc(records, plan)["arms"]
-    paired = arms["mtt-ckpt"]["paired_vs_mtt"]["final"]
-    assert paired["n"] == 2 and paired["mean"] == pytest.approx(0.005)
-    assert arms["mtt-ckpt"]["paired_vs_mtt"]["per_seed"][0] == [0.70, 0.71]
-    sweep = arms["sweep-fo-img10000-lr1e-05"]
-    assert sweep["diverged_seeds"] == [0] and sweep["seeds"] == [1] and sweep["final_mean"] == pytest.approx(0.3)
-    assert dict(study.ARMS["sweep-fo-public-shape"].overrides)["syn_steps"] == 60
-    # the RESULTS section of the checkpointed study: per-seed pairs and the paired interval
-    results = benchmark_module("make_results")
-    plan_record = {"iterations": 100, "syn_steps": 20}
-    data = {"study": {"name": "checkpointed", "model": "ConvNetW32", "num_experts": 10, "train_epochs": 30,
-                      "num_eval": 5, "epoch_eval_train": 300, "plans": {"1": plan_record}},
-            "command": "python -m benchmarks.mct_study --study checkpointed", "date": "2026-01-01", "commit": "abc",
-            "machine": {"cpu": "test cpu", "cores": 2}, "analysis": {"1": {"arms": arms}}}
-    text = "\n".join(results.checkpointed_study_section(data))
-    assert "| MTT, checkpointed exact gradient | 2 | 70.00 / 71.00, 68.00 / 68.00 |" in text
-    assert "+0.50 [" in text and "sweep" not in text
+    jobs = {path.stem: {job.name: job for job in Study.from_file(path, components=components).jobs()}
+            for path in sorted(STUDIES.glob("*.yaml"))}
+    assert {"mct-ipc1", "mct-ipc10", "checkpointed", "sweep", "long", "cross-arch", "convergence-cpu",
+            "storage-accuracy", "mct-quick"} <= set(jobs)
+    count = {name: {kind: sum(job.kind == kind for job in named.values()) for kind in ("experts", "distill", "eval")}
+             for name, named in jobs.items()}
+    assert count["mct-ipc1"] == {"experts": 1, "distill": 18 * 4, "eval": 0}  # 18 arms x seeds 0-3
+    assert count["sweep"] == {"experts": 1, "distill": 28, "eval": 0}  # 14 settings x 2 seeds
+    assert count["long"] == count["cross-arch"] == {"experts": 1, "distill": 8, "eval": 16}  # final and best sets
+    mct = ("mct-ipc1", "mct-ipc10", "checkpointed", "sweep", "long", "cross-arch")
+    assert len({name for study in mct for name in jobs[study] if name.startswith("experts")}) == 1
+    assert set(jobs["checkpointed"]) <= set(jobs["mct-ipc1"])
+    distills = {study: {name for name in jobs[study] if name.startswith("distill")} for study in jobs}
+    assert distills["long"] == distills["cross-arch"]
+    assert len(distills["sweep"] & distills["mct-ipc1"]) == 4  # the default MCT and the official one, seeds 0-1
+    assert {name for name in jobs["storage-accuracy"] if name.startswith("experts")} == \
+        {name for name in jobs["convergence-cpu"] if name.startswith("experts")}
+    epochs = {job.options["epoch_eval_train"] for job in jobs["long"].values() if job.kind == "eval"}
+    models = {tuple(job.options["models"]) for job in jobs["cross-arch"].values() if job.kind == "eval"}
+    assert epochs == {1000} and len(next(iter(models))) == 6
 
 
-def test_sweep_section_names_the_best_configuration_of_each_gradient_and_their_paired_difference():
-    study = benchmark_module("mct_study")
-    names = ("sweep-fo-img100-lr1e-07", "sweep-fo-img10000-lr1e-05", "sweep-exact-public-shape", study.WINNER,
-             "sweep-exact-img100-lr1e-07")
-    plan = study.IpcPlan(names, iterations=100, eval_every=50)
+def test_results_markdown_regenerates_from_the_stored_results(tmp_path):
+    """Every section of RESULTS.md comes back from benchmarks/results/ as committed."""
+    output = tmp_path / "RESULTS.md"
+    subprocess.run([sys.executable, "-m", "benchmarks.make_results", "--output", str(output)], check=True,
+                   capture_output=True, cwd=ROOT)
+    assert output.read_text() == (ROOT / "benchmarks" / "RESULTS.md").read_text()
 
-    def record(arm, seed, accs, diverged=None):
-        evals = [{"iteration": 50 * i, "mean": m, "accs": [m]} for i, m in enumerate(accs)]
-        return {"arm": arm, "seed": seed, "evals": evals, "loss": [], "alpha": [0.01], "seconds_per_iteration": 1.0,
-                "diverged": diverged}
 
-    runs = [record("sweep-fo-img100-lr1e-07", 0, [0.5, 0.62, 0.60]), record("sweep-fo-img100-lr1e-07", 1, [0.5, 0.6, 0.62]),
-            record("sweep-fo-img10000-lr1e-05", 0, [0.5, 0.7, 0.75]),  # higher, but seed 1 diverged: not eligible
-            record("sweep-fo-img10000-lr1e-05", 1, [], diverged="the distillation diverged at iteration 3"),
-            record("sweep-exact-public-shape", 0, [0.5, 0.6, 0.66]), record("sweep-exact-public-shape", 1, [0.5, 0.6, 0.64]),
-            record(study.WINNER, 0, [0.5, 0.6, 0.70]), record(study.WINNER, 1, [0.5, 0.6, 0.69]),
-            record("sweep-exact-img100-lr1e-07", 0, [0.5, 0.63]), record("sweep-exact-img100-lr1e-07", 1, [0.5, 0.61])]
-    analysis = study.analyse_ipc(runs, plan)
-    assert analysis["arms"]["sweep-exact-public-shape"]["overrides"]["syn_steps"] == 60
-    assert analysis["arms"][study.WINNER]["gradient_mode"] == "unrolled"
-    plan_record = {"iterations": 100, "syn_steps": 20, "expert_epochs": 2, "max_start_epoch": 10, "lr_img": 1000.0,
-                   "lr_lr": 1e-5}
-    data = {"study": {"name": "sweep", "model": "ConvNetW32", "num_experts": 10, "train_epochs": 30, "num_eval": 5,
-                      "epoch_eval_train": 300, "seeds": [0, 1], "plans": {"1": plan_record}},
-            "command": "python -m benchmarks.mct_study --study sweep", "date": "2026-01-01", "commit": "abc",
-            "machine": {"cpu": "test cpu", "cores": 2}, "analysis": {"1": analysis}, "runs": {"1": runs}}
-    text = "\n".join(benchmark_module("make_results").sweep_section(data))
-    assert "| first-order | 100 | 1e-07 | - | 60.00, 62.00 | 61.00 ± 1.00 | 62.00 | none |" in text
-    assert "| first-order | 10000 | 1e-05 | - | 75.00 | 75.00 ± 0.00 | 75.00 | 1 |" in text
-    assert "| unrolled | 1000 | 1e-07 | syn_steps 60, expert_epochs 4, max_start_epoch 2 | 66.00, 64.00 |" in text
-    assert "best first-order configuration (by final accuracy, no run diverged): MCT P=4 public, first-order, " \
-           "lr_img 100, lr_lr 1e-07, final 61.00" in text
-    assert "best unrolled configuration (by final accuracy, no run diverged): MCT P=4, public smoothing, final 69.50" in text
-    # seeds 0 and 1: 70 - 60 and 69 - 62 -> mean +8.50
-    assert "best exact - best first-order, paired per seed: +8.50 [" in text
-    # the only setting both gradients ran: 63 - 60 and 61 - 62
-    assert ("exact - first-order at the same settings, per seed (pts): lr_img 100, lr_lr 1e-07: +3.00, -1.00; "
-            "the exact gradient is ahead in 1 of 2 paired runs") in text
+def test_a_study_report_renders_through_the_generic_section(tmp_path):
+    results = tmp_path / "results"
+    report = results / "studies" / "demo"
+    report.mkdir(parents=True)
+    (report / "report.md").write_text("## Study demo\n\n| seed | arm |\n|---|---|\n| 0 | mct |\n")
+    (report / "paired.json").write_text(json.dumps({"study": "demo", "reference": "mtt", "paired": [
+        {"ipc": 1, "set": "final", "source": "distill", "architecture": "ConvNetW16", "metric": "accuracy",
+         "arm": "mct", "reference": "mtt", "seeds": [0, 1], "difference": 1.5, "low": -4.9, "high": 7.9, "n": 2,
+         "per_seed": {"0": [70.0, 71.0], "1": [60.0, 62.0]}}]}))
+    (report / "curves.png").write_bytes(b"\x89PNG")
+    output = tmp_path / "RESULTS.md"
+    subprocess.run([sys.executable, "-m", "benchmarks.make_results", "--results", str(results), "--output",
+                    str(output)], check=True, capture_output=True, cwd=ROOT)
+    text = output.read_text()
+    assert "## Study `demo` (`benchmarks/studies/demo.yaml`)" in text and "## Study demo" not in text
+    assert "| 0 | mct |" in text and "| ipc=1 | mct | final | distill | ConvNetW16 | 0: +1.00, 1: +2.00 |" in text
+    assert "![accuracy against iteration](results/studies/demo/curves.png)" in text

@@ -41,7 +41,7 @@ def mtt_run(tmp_path_factory, small_data, expert_root, mtt_log):
 def test_short_mtt_distillation_lowers_the_loss_and_its_evaluation_is_reproducible(mtt_run, small_data):
     """The loss falls and alpha is learned; the final evaluation is the seeded protocol (the same set
     evaluated again gives the same accuracies). Whether the set beats a random subset, and by how
-    much, is measured by the benchmarks (benchmarks/convergence.py, mct_study.py), not asserted here."""
+    much, is measured by the benchmarks (benchmarks/studies/), not asserted here."""
     losses = [row["loss"] for row in mtt_run.rows if "loss" in row]
     assert len(losses) == ITERATIONS
     assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10

@@ -16,13 +16,15 @@ from mct_plugin.harness.cli import build_parser
 from mct_plugin.harness.cli._options import resolved as resolve_command_line
 from mct_plugin.harness.plugins.components import build_components
 
-from helpers import assert_one_line_error, benchmark_module, run_cli, run_main
+from helpers import ROOT, assert_one_line_error, run_cli, run_main
 from test_platform import install_distribution, with_site
 
 
 @pytest.fixture(scope="module")
 def components():
     return build_components()
+
+BENCHMARK_STUDIES = ROOT / "benchmarks" / "studies"
 
 
 def resolved(components, *argv: str):
@@ -184,6 +186,17 @@ def test_config_json_records_the_recipe_and_every_resolved_value(recipe_site, tm
     assert (tmp_path / "again" / "images.pt").read_bytes() == (out / "images.pt").read_bytes()
 
 
+def study_options(components, name: str, arm: str) -> tuple[dict, dict]:
+    """The resolved distill options (seed 0) and experts options of ``arm`` in benchmarks/studies/NAME.yaml."""
+    from mct_plugin.harness.api import Study
+
+    jobs = Study.from_file(BENCHMARK_STUDIES / f"{name}.yaml", components=components).jobs()
+    distill = next(job for job in jobs if job.kind == "distill"
+                   and any(label.arm == arm and label.point.get("seed") == 0 for label in job.labels))
+    experts = next(job for job in jobs if job.name in distill.needs)
+    return dict(distill.options), dict(experts.options)
+
+
 def test_mct_defaults_are_the_study_winner_and_the_official_method_stays_a_recipe(components):
     """--matcher mct with no other option runs the configuration that won the MCT study (P=4 at the
     public spacing with its smoothing, continuous sampling, the exact gradient); the public code's
@@ -192,46 +205,43 @@ def test_mct_defaults_are_the_study_winner_and_the_official_method_stays_a_recip
     from mct_plugin.harness.api import from_mapping
     from mct_plugin.mct.options import ConvertOptions, MatcherOptions, SamplerOptions
 
-    study = benchmark_module("mct_study")
-    winner, official = study.ARMS[study.WINNER], study.ARMS[study.OFFICIAL]
+    winner, _ = study_options(components, "mct-ipc1", "p4-public")
+    official, _ = study_options(components, "mct-ipc1", "p4-public-cm")
     config = resolved(components, "--matcher", "mct")
     matcher = components.matchers.get("mct")
     assert config.plugin_options == {}  # nothing given: each component has its own defaults
     built = {**dataclasses.asdict(from_mapping(SamplerOptions, {})), **dataclasses.asdict(from_mapping(MatcherOptions, {}))}
-    for name, value in winner.plugin_options().items():
+    for name, value in winner["plugin_options"].items():
         assert built[name] == value, name
         assert name not in dataclasses.asdict(ConvertOptions()) or getattr(ConvertOptions(), name) == value, name
     assert (config.gradient_mode or matcher.default_gradient_mode) == "auto"  # an exact mode that fits
-    assert components.gradient_modes.get(winner.gradient_mode).exact
+    assert components.gradient_modes.get(winner["gradient_mode"]).exact
     assert matcher.default_sampler == "continuous"
     assert SamplerOptions().start_curriculum == "none"  # the public flag can never turn it on
 
     recipe = components.recipes.get("mct/cifar10-ipc1").options
-    assert {name: recipe[name] for name in official.plugin_options()} == official.plugin_options()
-    assert recipe["gradient_mode"] == official.gradient_mode == "first-order"
-    assert (official.waypoints, official.spacing, official.smooth) == (4, "public", "public")
+    assert {name: recipe[name] for name in official["plugin_options"]} == official["plugin_options"]
+    assert recipe["gradient_mode"] == official["gradient_mode"] == "first-order"
+    assert official["plugin_options"] == {"waypoints": 4, "waypoint_spacing": "public", "smooth": "public",
+                                          "pacing": "distance"}
 
 
 @pytest.mark.parametrize("ipc", [1, 10])
 @pytest.mark.parametrize("method", ["mtt", "mct"])
 def test_fashion_mnist_recipes_are_the_study_settings(components, method, ipc):
-    study = benchmark_module("mct_study")
-    cpu, arm = study.STUDIES["cpu"], study.ARMS["mtt" if method == "mtt" else study.WINNER]
-    plan = cpu.plans[ipc]
-    recipe = components.recipes.get(f"{method}/fashionmnist-ipc{ipc}").options
-    expected = {"matcher": arm.matcher, "dataset": "FashionMNIST", "model": cpu.model, "ipc": ipc,
-                "syn_steps": plan.syn_steps, "expert_epochs": plan.expert_epochs,
-                "max_start_epoch": plan.max_start_epoch, "lr_img": plan.lr_img, "lr_lr": plan.lr_lr,
-                "lr_teacher": plan.lr_teacher, "iterations": plan.iterations, "eval_it": plan.eval_every,
-                "num_eval": cpu.num_eval, "epoch_eval_train": cpu.epoch_eval_train,
-                "gradient_mode": "auto", **arm.plugin_options()}
-    assert recipe == expected
-    assert arm.name in plan.arms
-    experts = components.recipes.get(f"{method}/fashionmnist-ipc{ipc}").expert_options()
-    assert experts == {"dataset": "FashionMNIST", "model": cpu.model, "num_experts": cpu.num_experts,
-                       "train_epochs": cpu.train_epochs, "subset": cpu.expert_subset, "save_interval": 5,
-                       "augmentation": "crop_scale_rotate"}
-    assert components.gradient_modes.get(arm.gradient_mode).exact  # the study ran unrolled; auto is exact too
+    """The recipe of each method is what the MCT study ran (benchmarks/studies/mct-ipcN.yaml), but for
+    the study's explicit exact gradient (the recipe's auto is exact too) and its checkpoints."""
+    options, experts = study_options(components, f"mct-ipc{ipc}", "mtt" if method == "mtt" else "p4-public")
+    recipe = components.recipes.get(f"{method}/fashionmnist-ipc{ipc}")
+    plugin = options.pop("plugin_options")
+    assert {**options, **plugin, "gradient_mode": "auto"} == {**options, **plugin, **recipe.options}
+    assert options["gradient_mode"] == "unrolled" and options["checkpoint_every"] == 10
+    assert (options["dataset"], options["model"], options["iterations"]) == ("FashionMNIST", "ConvNetW32",
+                                                                            300 if ipc == 1 else 150)
+    assert {name: experts[name] for name in recipe.expert_options()} == {
+        "dataset": "FashionMNIST", "model": "ConvNetW32", "num_experts": 10, "train_epochs": 30, "subset": 20000,
+        "save_interval": 5, "augmentation": "crop_scale_rotate"}
+    assert components.gradient_modes.get(options["gradient_mode"]).exact
 
 
 # -- CIFAR-10 with ZCA, the users' main path, on a tiny dataset in torchvision's on-disk layout ------------
