@@ -182,8 +182,11 @@ class Expansion:
 
     def evaluation(self, distill: Job, set_name: str) -> Job:
         evaluate = self.spec.evaluate
+        # the networks' seed is the run's unless the file sets one: the same seed, the same networks in every arm
         config = resolve_options(self._options_of("eval", EvalCommandConfig),
-                                 [OptionLayer(self.spec.where("evaluate", "options"), evaluate.options)])
+                                 [OptionLayer(f"{self.spec.where('grid')} (the run's seed)",
+                                              {"seed": distill.options["seed"]}),
+                                  OptionLayer(self.spec.where("evaluate", "options"), evaluate.options)])
         values = _plain({k: v for k, v in config.to_dict().items() if k not in NOT_FINGERPRINTED})
         key = fingerprint("eval", {**values, "distill": distill.fingerprint, "set": set_name})
         target = distill.run_dir if set_name == "final" else distill.run_dir / set_name
