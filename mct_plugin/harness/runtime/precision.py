@@ -43,8 +43,8 @@ def bf16_autocast_supported(device: torch.device) -> bool:
         return bool(torch.version.hip) or torch.cuda.get_device_capability(device)[0] >= 8
     if device.type != "cpu":
         return False
-    cpu = torch.cpu
-    return any(getattr(cpu, check, lambda: False)() for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
 
 
 def resolve_precision(precision: str, device: torch.device, option: str,
@@ -52,8 +52,8 @@ def resolve_precision(precision: str, device: torch.device, option: str,
     """The precision that runs on ``device`` when ``precision`` is asked for: ``bf16`` where the
     device has it natively, else ``fp32`` and one ``report`` line naming ``option`` (the flag)."""
     if precision == BF16 and not bf16_autocast_supported(device):
-        report(f"{option} bf16: device {device} has no native bfloat16 (autocast would emulate it, slower than fp32), so "
-               f"this part runs in fp32 and is recorded so")
+        report(f"{option} bf16: device {device} has no native bfloat16 (autocast would emulate it, slower than "
+               f"fp32), so this part runs in fp32 and is recorded so")
         return FP32
     return precision
 
