@@ -9,9 +9,14 @@
    the timing and memory are what matter here, not the accuracy);
 3. the peak GPU memory (``torch.cuda.max_memory_allocated``) of each gradient mode on a long
    student rollout (MTT, ipc 10, syn_steps 80, on the paper profile's experts), printed per mode;
-4. a report (``gpu_check.json``): device, seconds of every step, seconds per iteration and peak
-   GPU memory of the paper profile and of every gradient mode, and whether the run's modules and
-   generators were on the GPU.
+4. every part that trains networks at each precision (``fp32``, ``bf16``; one fresh process per
+   precision, :func:`benchmarks.workloads.precision_parts`): an expert epoch, an evaluation (ipc
+   10, 300 epochs, 2 networks) and distillation iterations in the ``unrolled`` and ``checkpointed``
+   modes (ipc 10, syn_steps 20), on the paper profile's model and experts; the time and peak GPU
+   memory of every part printed per precision, with bf16's time as a fraction of fp32's;
+5. a report (``gpu_check.json``): device, seconds of every step, seconds per iteration and peak
+   GPU memory of the paper profile and of every gradient mode, every part per precision, and
+   whether the run's modules and generators were on the GPU.
 
 Sized to finish in under 8 minutes on one H100/H200-class GPU (``gpu_check.sh`` holds it to that
 budget). ``--cpu-smoke`` runs the same steps at toy size on the CPU (gloo instead of NCCL, a
@@ -151,6 +156,7 @@ def run(steps: dict, name: str, command: list[str], env: dict, timeout: int | No
 
 
 GRADIENT_MODES = ("first-order", "unrolled", "checkpointed")
+PRECISIONS = ("fp32", "bf16")
 
 
 def measure(steps: dict, name: str, distill_args: list[str], env: dict, timeout: int | None, out: Path,
@@ -192,6 +198,31 @@ def device_probe(device: str) -> dict:
     return {"augmentation_output_device": str(out.device), "network_device": str(next(net.parameters()).device),
             "cuda_available": torch.cuda.is_available(),
             "device_name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
+
+
+def precision_pass(steps: dict, device: str, dataset: str, data_path: str, model: str, tmp: Path, size: str,
+                   env: dict, timeout: int | None, in_process: bool) -> dict:
+    """Every part that trains networks at each precision (a step per precision, see
+    :func:`benchmarks.workloads.precision_parts`, on the experts in ``tmp/paper``); prints each
+    part's time and peak GPU memory, and bf16's time as a fraction of fp32's. Returns
+    ``{precision: the workload's report}``."""
+    measured = {}
+    for precision in PRECISIONS:
+        proc = run(steps, f"precision {precision}", [
+            sys.executable, "-m", "benchmarks.workloads", "precision_parts", precision, device, dataset, data_path,
+            model, str(tmp / "paper"), str(tmp / f"precision_{precision}"), size], env, timeout, in_process)
+        if proc.returncode != 0:
+            continue
+        measured[precision] = json.loads(proc.stdout.strip().splitlines()[-1])
+        for part, figures in measured[precision]["parts"].items():
+            memory = figures["peak_gpu_gb"]
+            print(f"precision {precision} (ran {measured[precision]['ran']}) {part:20s}: {figures['seconds']:.2f} s, "
+                  f"peak GPU memory {'-' if memory is None else f'{memory:.2f}'} GB", flush=True)
+    if set(measured) == set(PRECISIONS):
+        for part, figures in measured["fp32"]["parts"].items():
+            print(f"{part:20s}: bf16 takes {measured['bf16']['parts'][part]['seconds'] / figures['seconds']:.2f}x "
+                  f"the time of fp32", flush=True)
+    return measured
 
 
 def main(argv=None) -> int:
@@ -282,6 +313,8 @@ def main(argv=None) -> int:
                 print(f"gradient mode {mode:12s} ipc={ipc} syn_steps={syn_steps}: peak GPU memory "
                       f"{measured['peak_gpu_gb'] if measured['peak_gpu_gb'] is not None else '-'} GB, peak RSS "
                       f"{measured['peak_rss_mb'] / 1024:.2f} GB", flush=True)
+        report["precision"] = precision_pass(steps, device, dataset[1], args.cifar_path or "", model, tmp,
+                                             "smoke" if args.cpu_smoke else "full", env, limit, args.cpu_smoke)
     report["steps"] = steps
     report["all_passed"] = all(s["exit"] == 0 and s.get("finite", True) for s in steps.values())
     path = output_dir(args.out) / ("gpu_check.json" if not args.cpu_smoke else "gpu_check_cpu_smoke.json")

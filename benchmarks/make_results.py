@@ -446,6 +446,12 @@ def gpu_check_section(data: dict) -> list[str]:
         pp = data["paper_profile"]
         out += [f"Paper profile ({pp['recipe']}, {pp['model']}, {pp['dataset']}): {pp['median_seconds_per_iteration']:.3f} "
                 f"s per iteration, peak GPU memory {pp['peak_gpu_gb']:.2f} GB.", ""]
+    measured = data.get("precision") or {}
+    if measured:
+        rows = sorted([part, f"{precision} (ran {report['ran']})", f"{figures['seconds']:.2f}",
+                       "-" if figures["peak_gpu_gb"] is None else f"{figures['peak_gpu_gb']:.2f}"]
+                      for precision, report in measured.items() for part, figures in report["parts"].items())
+        out += table(["part", "precision", "seconds", "peak GPU memory (GB)"], rows)
     return out
 
 

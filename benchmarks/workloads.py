@@ -119,6 +119,76 @@ def distill_command(*args: str) -> dict:
     return {"exit": code, "peak_rss_mb": peak_rss_mb(), "peak_gpu_gb": gpu}
 
 
+def precision_parts(precision: str, device: str, dataset: str, data_path: str, model: str, buffers: str, out: str,
+                    size: str) -> dict:
+    """Every part that trains networks, at ``precision`` on ``device``: the seconds and peak CUDA
+    memory (None off CUDA) of an expert epoch (training and test pass, after one untimed epoch), an
+    evaluation (networks trained on a random real subset) and distillation iterations (MTT, on the
+    experts in ``buffers``, runs in ``out``) in the ``unrolled`` and ``checkpointed`` gradient modes.
+    ``size``: ``full`` (ipc 10, 300 evaluation epochs x 2 networks, syn_steps 20, 5 iterations) or
+    ``smoke`` (toy sizes); ``data_path`` "" for the dataset's default. ``ran`` is the precision
+    that ran (fp32 where the device has no native bf16)."""
+    import statistics
+
+    import torch
+
+    from mct_plugin.harness.config import DistillConfig, EvalSettings
+    from mct_plugin.harness.data import load_dataset
+    from mct_plugin.harness.distill import Distillation
+    from mct_plugin.harness.eval.protocol import evaluate_set, random_real_subset
+    from mct_plugin.harness.runtime.devices import resolve_device
+    from mct_plugin.harness.runtime.precision import resolve_precision
+    from mct_plugin.harness.training import test_accuracy, train_epoch
+
+    full = size == "full"
+    where = resolve_device(device)
+    ran = resolve_precision(precision, where, "--precision")
+    data = load_dataset(components().datasets.get(dataset), data_path or None).to(where)
+    spec = data.spec
+    parts: dict = {}
+
+    def measure(name: str, work) -> None:
+        if where.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        started = time.perf_counter()
+        figures = work()
+        if where.type == "cuda":
+            torch.cuda.synchronize()
+        parts[name] = {"seconds": time.perf_counter() - started, **figures,
+                       "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30 if where.type == "cuda" else None}
+
+    def expert_epoch() -> dict:
+        torch.manual_seed(0)
+        net = components().models.create(model, spec.channels, data.num_classes, spec.image_size).to(where)
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+        augment = components().expert_augmentations.get("crop_scale_rotate")(spec.image_size)
+        train_epoch(net, data.train_images, data.train_labels, optimizer, 256, augment, ran)
+        return {"test_acc": test_accuracy(net, data.test_images, data.test_labels, 256, precision=ran)[1]}
+
+    def evaluation() -> dict:
+        images, labels = random_real_subset(data, 10 if full else 1, seed=0)
+        settings = EvalSettings(num_eval=2 if full else 1, epoch_eval_train=300 if full else 1, eval_precision=ran)
+        return {"mean": evaluate_set(images, labels, 0.01, data, model, settings, models=components().models).mean}
+
+    def distillation(mode: str) -> dict:
+        config = DistillConfig(matcher="mtt", gradient_mode=mode, model=model, dataset=dataset,
+                               data_path=data_path or None, device=device, buffer_path=buffers, out=f"{out}/{mode}",
+                               ipc=10 if full else 1, syn_steps=20 if full else 2, expert_epochs=2 if full else 1,
+                               max_start_epoch=2 if full else 1, iterations=5 if full else 2, eval_it=0,
+                               checkpoint_every=1000, student_precision=precision)
+        rows = Distillation(config, components=components(), data=data, overwrite=True, show_progress=False).run().rows
+        seconds = [r["seconds"] for r in rows if "seconds" in r][1:]  # the first iteration warms up
+        return {"seconds_per_iteration": statistics.median(seconds)}
+
+    expert_epoch()  # warm-up: the device's kernels for this precision are chosen on first use
+    measure("expert epoch", expert_epoch)
+    measure("evaluation", evaluation)
+    for mode in ("unrolled", "checkpointed"):
+        measure(f"distill {mode}", lambda: distillation(mode))
+    return {"precision": precision, "ran": ran, "device": str(where), "parts": parts, "peak_rss_mb": peak_rss_mb()}
+
+
 def initial_images(target: str, *args: str) -> dict:
     """The images ``dd-harness distill ARGS`` starts from, built exactly as that run builds them
     (its config, its seed, its draws before the first update), saved to ``target``; nothing is
@@ -147,7 +217,7 @@ def imports_only() -> dict:
 
 
 WORKLOADS = {f.__name__: f for f in (expert_epoch, distill_iterations, evaluation, convert, distill_command,
-                                    initial_images, imports_only)}
+                                    precision_parts, initial_images, imports_only)}
 
 
 if __name__ == "__main__":

@@ -177,11 +177,18 @@ def test_gpu_check_cpu_smoke_runs_every_step(out):
     modes = ("first-order", "unrolled", "checkpointed")
     assert set(report["steps"]) == {"experts", "convert", *(f"distill {m}" for m in modes),
                                     "torchrun 1 process (gloo)", "eval", "paper experts", "paper profile",
-                                    *(f"memory {m}" for m in modes)}
+                                    *(f"memory {m}" for m in modes), "precision fp32", "precision bf16"}
     assert report["paper_profile"]["finite"] and report["paper_profile"]["recipe"] == "mct/cifar10-ipc1"
     memory = report["gradient_memory"]["modes"]
     assert set(memory) == set(modes) and all(m["peak_rss_mb"] > 0 and m["peak_gpu_gb"] is None for m in memory.values())
     assert all(f"gradient mode {m}" in proc.stdout for m in modes)
+    parts = {"expert epoch", "evaluation", "distill unrolled", "distill checkpointed"}
+    for precision in ("fp32", "bf16"):  # bf16 runs where the CPU has it natively, else fp32 (and says so)
+        measured = report["precision"][precision]
+        assert measured["ran"] in (precision, "fp32") and set(measured["parts"]) == parts
+        assert all(p["seconds"] > 0 and p["peak_gpu_gb"] is None for p in measured["parts"].values())
+        assert f"precision {precision} (ran {measured['ran']}) distill checkpointed" in proc.stdout
+    assert "distill unrolled    : bf16 takes" in proc.stdout
 
 
 def test_vs_public_gives_the_public_code_a_torchvision_fashion_mnist_root(tmp_path, fmnist):

@@ -164,8 +164,8 @@ def test_a_runs_own_config_json_is_a_config_file_for_eval(run, capsys):
     proc, report = evaluate(capsys, run, "--config", str(run / "config.json"), "--no-baseline", networks=1)
     assert report["protocol"]["networks"] == 1 and report["protocol"]["epochs"] == 2  # the command line over the file
     assert (f"--config {run / 'config.json'}: eval takes --baseline, --data-path, --device, --dsa, "
-            "--epoch-eval-train, --num-eval, --seed, --validation, --validation-seed from it; its other options are "
-            "distill's") in proc.stderr
+            "--epoch-eval-train, --eval-precision, --num-eval, --seed, --validation, --validation-seed from it; its other "
+            "options are distill's") in proc.stderr
 
 
 @pytest.mark.parametrize("extra,fragment", [

@@ -106,7 +106,7 @@ def _status(path: Path, folder: Path) -> dict[str, int]:
 
 
 def test_a_tiny_study_survives_sigkill_and_its_report_reads_the_runs(tmp_path, micro_fmnist_dir):
-    path = write_study(tmp_path / "study.yaml", micro_fmnist_dir)
+    path = write_study(tmp_path / "study.yaml", micro_fmnist_dir, evaluate=None)  # evaluations: the next test
     folder = tmp_path / "folder"
     command = [sys.executable, "-m", "mct_plugin.harness.cli", "study", "run", str(path), "--folder", str(folder),
                "--workers", "2"]
@@ -126,9 +126,9 @@ def test_a_tiny_study_survives_sigkill_and_its_report_reads_the_runs(tmp_path, m
     kept = {job.name: (job.run_dir / "run_summary.json").read_bytes() for job in distills
             if (job.run_dir / "run_summary.json").is_file()}
 
-    finished = run_cli("study", "run", str(path), "--folder", str(folder), "--workers", "2", env={})
+    finished = run_cli("study", "run", str(path), "--folder", str(folder), "--workers", "2")
     assert finished.returncode == 0, finished.stdout + finished.stderr
-    assert _status(path, folder) == {"done": 1 + 4 + 4}
+    assert _status(path, folder) == {"done": 1 + 4}
     for name, summary in kept.items():  # a finished job is not run again
         assert (folder / "jobs" / name / "run" / "run_summary.json").read_bytes() == summary
     resumed = [job for job in distills if "resum" in job.log_file.read_text()]
@@ -143,8 +143,6 @@ def test_a_tiny_study_survives_sigkill_and_its_report_reads_the_runs(tmp_path, m
         row = next(r for r in rows if r["arm"] == label.arm and r["seed"] == label.point["seed"]
                    and r["set"] == "final" and r["source"] == "distill")
         assert row["value"] == pytest.approx(100 * summary["final"]["mean"])
-    evaluated = [r for r in rows if r["source"] == "eval" and r["metric"] == "accuracy"]
-    assert len(evaluated) == 4
     paired = json.loads((folder / "report" / "paired.json").read_text())["paired"]
     final = next(p for p in paired if p["set"] == "final" and p["source"] == "distill" and p["metric"] == "accuracy")
     values = {(r["arm"], r["seed"]): r["value"] for r in rows if r["set"] == "final" and r["source"] == "distill"}
@@ -152,7 +150,7 @@ def test_a_tiny_study_survives_sigkill_and_its_report_reads_the_runs(tmp_path, m
     assert final["difference"] == pytest.approx(sum(values["mct", s] - values["mtt", s] for s in (0, 1)) / 2)
     assert final["low"] <= final["difference"] <= final["high"]
     assert (folder / "report" / "curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| final | eval | ConvNetW16 | mct | 2 |" in (folder / "report" / "report.md").read_text()
+    assert "| final | distill | ConvNetW16 | mct | 2 |" in (folder / "report" / "report.md").read_text()
 
     # a second runner on the same folder is refused in one line while the first holds it
     from mct_plugin.harness.io.locks import OutputLock
@@ -165,7 +163,7 @@ def test_a_tiny_study_survives_sigkill_and_its_report_reads_the_runs(tmp_path, m
     more = write_study(tmp_path / "more.yaml", micro_fmnist_dir, grid={"seed": [0, 1, 2]},
                        arms={"mct": TINY["arms"]["mct"]}, evaluate=None, report=None)
     submitted = run_cli("study", "run", str(more), "--folder", str(folder), "--executor", "submitit",
-                        "--executor-option", "cluster=local", "--executor-option", "timeout_min=10", env={})
+                        "--executor-option", "cluster=local", "--executor-option", "timeout_min=10")
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     assert submitted.stderr.count("submitted") == 1, submitted.stderr
     assert _status(more, folder) == {"done": 1 + 3}
@@ -173,16 +171,29 @@ def test_a_tiny_study_survives_sigkill_and_its_report_reads_the_runs(tmp_path, m
 
 
 def test_a_failed_job_shows_its_error_line_and_the_others_go_on(tmp_path, micro_fmnist_dir):
-    # an arm whose start epoch lies past the experts' end fails; the other arm finishes
-    path = write_study(tmp_path / "study.yaml", micro_fmnist_dir, grid={"seed": [0]}, evaluate=None,
+    # an arm whose start epoch lies past the experts' end fails, and its evaluation waits; the other
+    # arm finishes and is evaluated by `dd-harness eval` with its run's seed
+    path = write_study(tmp_path / "study.yaml", micro_fmnist_dir, grid={"seed": [1]},
                        arms={"mtt": {"recipe": "mtt/fashionmnist-ipc1"},
                              "broken": {"recipe": "mtt/fashionmnist-ipc1", "options": {"expert_epochs": 5}}})
-    proc = run_cli("study", "run", str(path), "--folder", str(tmp_path / "f"))
+    folder = tmp_path / "f"
+    proc = run_cli("study", "run", str(path), "--folder", str(folder))
     assert proc.returncode == 1, proc.stderr
-    status = run_cli("study", "status", str(path), "--folder", str(tmp_path / "f")).stdout
+    status = run_cli("study", "status", str(path), "--folder", str(folder)).stdout
     failed = [line for line in status.splitlines() if line.startswith("failed")]
     assert len(failed) == 1 and "broken" in failed[0] and "dd-harness: error:" in failed[0], status
     assert any(line.startswith("done     distill  mtt") for line in status.splitlines()), status
+    assert any(line.startswith("done     eval     mtt seed=1 set=final") for line in status.splitlines()), status
+    assert any(line.startswith("pending  eval     broken") for line in status.splitlines()), status
+    study = load(path, folder)
+    evaluation = next(job for job in study.jobs() if job.kind == "eval" and job.labels[0].arm == "mtt")
+    record = json.loads((evaluation.target / "eval.json").read_text())
+    assert record["protocol"]["seed"] == 1 and record["protocol"]["epochs"] == 2
+    from mct_plugin.harness.study.report import collect
+
+    rows = collect(study).rows
+    accuracy = next(r for r in rows if r["source"] == "eval" and r["metric"] == "accuracy")
+    assert accuracy["value"] == pytest.approx(100 * record["rows"][0]["distilled"]["mean"])
 
 
 # -- the search ----------------------------------------------------------------------------------
@@ -205,7 +216,7 @@ def test_a_search_prunes_resumes_never_reads_the_test_split_and_exports_a_recipe
     options = {**TINY["options"], "iterations": 4, "eval_it": 2}
     path = write_study(tmp_path / "search.yaml", train_only, search=search, options=options, evaluate=None)
     folder = tmp_path / "f"
-    first = run_cli("study", "search", str(path), "--folder", str(folder), env={})
+    first = run_cli("study", "search", str(path), "--folder", str(folder))
     assert first.returncode == 0, first.stdout + first.stderr
     storage = f"sqlite:///{folder / 'search' / 'search.db'}"
     trials = optuna.load_study(study_name="tiny/mtt", storage=storage).get_trials()
@@ -215,12 +226,12 @@ def test_a_search_prunes_resumes_never_reads_the_test_split_and_exports_a_recipe
     assert "iterations run: 8 of 12 without pruning" in first.stdout, first.stdout  # the pruned trial stopped at 0
 
     # the same command with more trials continues the stored search: the first three are not run again
-    path.write_text(path.read_text().replace("trials: 3", "trials: 5"))
+    path.write_text(path.read_text().replace("trials: 3", "trials: 4"))
     logs = {p: p.read_bytes() for p in (folder / "jobs").glob("distill-*/log.txt")}
-    again = run_cli("study", "search", str(path), "--folder", str(folder), env={})
+    again = run_cli("study", "search", str(path), "--folder", str(folder))
     assert again.returncode == 0, again.stdout + again.stderr
     trials = optuna.load_study(study_name="tiny/mtt", storage=storage).get_trials()
-    assert len(trials) == 5 and [t.state.name for t in trials[:3]] == states
+    assert len(trials) == 4 and [t.state.name for t in trials[:3]] == states
     assert all(p.read_bytes() == before for p, before in logs.items())
 
     # the best trial as a recipe, with its provenance, that distill takes (scored on the test split)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import ConfigError
 from .options import MAX_INT, from_mapping, option, validate_fields
+from .runtime.precision import FP32, PRECISION_HELP, PRECISIONS
 
 if TYPE_CHECKING:
     from ._registry import Registry
@@ -107,6 +108,8 @@ class EvalOptions(Config):
                        negative_help="do not augment the synthetic images: no DSA in the student's steps nor when "
                                      "evaluation networks train on them")
     dsa_strategy: str = option(DEFAULT_DSA_STRATEGY, "DSA families joined by '_'", metavar="STRATEGY")
+    eval_precision: str = option(FP32, "precision of the evaluation networks (on the synthetic set, the random real "
+                                       "subset and the full data): " + PRECISION_HELP, choices=PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -122,14 +125,15 @@ class EvalSettings(EvalOptions):
         """The protocol as plain values (what ``eval.json`` records and trackers show as text): the
         ``split`` the networks are scored on (``test``, or ``validation (K=..., seed=...)``),
         networks, architectures, epochs, the step size ``lr`` and its schedule, batch, SGD
-        settings, augmentation and seed."""
+        settings, augmentation, seed and precision."""
         decay_after = self.epoch_eval_train // 2 + 1  # the schedule of eval.protocol.learning_rate_schedule
         return {"split": split, "networks": self.num_eval, "models": list(models), "epochs": self.epoch_eval_train,
                 "lr": lr,
                 "lr_schedule": f"{self.epoch_eval_train + 1} passes over the set, lr x0.1 after pass {decay_after}",
                 "batch": self.batch_train, "optimizer": "SGD", "momentum": self.momentum,
                 "weight_decay": self.weight_decay,
-                "augmentation": f"DSA {self.dsa_strategy}" if self.dsa else "none", "seed": self.seed}
+                "augmentation": f"DSA {self.dsa_strategy}" if self.dsa else "none", "seed": self.seed,
+                "precision": self.eval_precision}
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,7 @@ class ExpertConfig(RunOptions, DataOptions):
     subset: int | None = option(None, "train on K class-balanced real images (quick runs)", minimum=1, metavar="K")
     save_interval: int = option(10, "experts per replay_buffer file", minimum=1)
     augmentation: str = option("crop_scale_rotate", "real-data augmentation: crop_scale_rotate, dsa or none")
+    precision: str = option(FP32, "precision of the experts' training: " + PRECISION_HELP, choices=PRECISIONS)
     add: bool = option(False, "train --num-experts more experts, with fresh seeds, into a folder that already holds "
                               "experts (of the same settings, or without a training record); without it the folder "
                               "must hold no experts or exactly --num-experts of these settings (then nothing is done)")
@@ -206,6 +211,8 @@ class DistillConfig(RunOptions, EvalOptions, DataOptions):
     lr_img: float = option(1000.0, "learning rate of the synthetic pixels", above=0)
     lr_lr: float = option(1e-5, "learning rate of the student step size alpha (0: alpha stays fixed)", minimum=0)
     lr_teacher: float = option(0.01, "initial student step size alpha", above=0)
+    student_precision: str = option(FP32, "precision of the student's steps (every gradient mode): " + PRECISION_HELP,
+                                    choices=PRECISIONS)
     batch_syn: int | None = option(None, "student minibatch (default: all images)", minimum=1)
     pix_init: str = option("real", "initial images: real (random real images) or noise", choices=("real", "noise"))
     iterations: int = option(5000, "distillation iterations", minimum=1, maximum=10_000_000)
@@ -305,6 +312,8 @@ class EvalCommandConfig(DeviceOption):
     baseline_lr: str = option("same", "step size of the random real subset and the --full-data networks: same (the "
                                       "synthetic set's, per architecture: only the data differ) or teacher (the run's "
                                       "--lr-teacher)", choices=("same", TEACHER))
+    eval_precision: str | None = option(None, "precision of every evaluation network: fp32 or bf16 (see distill's "
+                                              "--eval-precision; default: the run's)", choices=PRECISIONS)
     dsa: bool | None = option(None, "DSA augmentation of every evaluation network's batches (default: the run's "
                                     "--dsa/--no-dsa)", negative_help="no augmentation of the evaluation networks' "
                                                                      "batches (default: the run's --dsa/--no-dsa)")

@@ -1,8 +1,9 @@
 """Building a distillation run from its config: data, student, matcher, sampler, synthetic set.
 
-:func:`with_run_defaults` resolves what the user left to the matcher and refuses unknown names
-before anything is loaded; :func:`build_parts` makes the pieces in a fixed order (the random
-number generators are consumed in that order, so the same seed gives the same run).
+:func:`with_run_defaults` resolves what the user left to the matcher (and the precisions the
+device runs) and refuses unknown names before anything is loaded; :func:`build_parts` makes the
+pieces in a fixed order (the random number generators are consumed in that order, so the same
+seed gives the same run).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..data import RealDataset, ValidationSplit, load_dataset
 from ..models import FunctionalModel
 from ..options import flag
 from ..runtime.devices import resolve_device
+from ..runtime.precision import resolve_precision
 from .gradient_modes import GradientMode, StudentProblem
 from .matching import Matcher, Sampler, normalised_distance
 from .recipe_check import check_experts_against_recipe
@@ -55,7 +57,9 @@ def with_run_defaults(config: DistillConfig, components: Components, recorded: M
     before anything is loaded: the sampler (the matcher's own), the gradient mode (the matcher's
     own; a former name translated, with a log line; a mode that chooses among the exact ones, such
     as ``auto``, keeps the exact mode that a resumed run ``recorded``). Plugin options that no
-    component of the run reads are named in one line."""
+    component of the run reads are named in one line. The student's and the evaluation's precision
+    become those the run's device runs (:func:`~..runtime.precision.resolve_precision`: bf16
+    without native support runs, and is recorded as, fp32, with one line each)."""
     matcher_cls = components.matchers.get(config.matcher)
     modes = components.gradient_modes
     sampler = config.sampler or matcher_cls.default_sampler
@@ -68,7 +72,11 @@ def with_run_defaults(config: DistillConfig, components: Components, recorded: M
     previous = (recorded or {}).get("gradient_mode")
     if modes.get(mode).chooses and isinstance(previous, str) and previous in modes and modes.get(previous).exact:
         mode = previous
-    config = config.replace(sampler=sampler, gradient_mode=mode)
+    device = resolve_device(config.device)
+    config = config.replace(sampler=sampler, gradient_mode=mode,
+                            student_precision=resolve_precision(config.student_precision, device,
+                                                                "--student-precision", report),
+                            eval_precision=resolve_precision(config.eval_precision, device, "--eval-precision", report))
     in_use = run_components(config)
     if modes.get(mode).chooses:  # the options of every mode it may choose apply
         in_use |= {f"gradient mode:{entry.name}" for entry in modes if entry.obj.exact}
@@ -120,4 +128,5 @@ def probe_problem(config: DistillConfig, model: FunctionalModel, synthetic: Synt
     with torch.random.fork_rng(devices=devices):  # its draws leave torch's generators as they were
             return StudentProblem(model, start, lambda theta: normalised_distance(theta, start, start), synthetic.images,
                               synthetic.labels, synthetic.lr, config.syn_steps,
-                              config.resolved_batch_syn(len(synthetic.images)), augment)
+                              config.resolved_batch_syn(len(synthetic.images)), augment,
+                              precision=config.student_precision)

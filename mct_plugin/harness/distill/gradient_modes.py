@@ -50,6 +50,7 @@ from ..augment import AugmentParams, DifferentiableAugmentation
 from ..components import ComponentContext
 from ..models import FunctionalModel
 from ..options import NoOptions
+from ..runtime.precision import FP32, autocast
 from .mode_options import CheckpointedOptions
 
 # checkpointed: keep every theta_i while the N stored vectors take at most this many bytes, else
@@ -109,6 +110,8 @@ class StudentProblem:
     :param lr: the learnable student step size alpha, a scalar leaf tensor.
     :param steps: the ``syn_steps`` minibatches and augmentation parameters, drawn by the caller
         (a gradient mode draws nothing); ``None`` draws them here, from torch's global generators.
+    :param precision: of the student's forward passes (:mod:`~..runtime.precision`); its
+        parameters, the images, alpha and the returned gradients stay float32.
     """
 
     model: FunctionalModel
@@ -121,6 +124,7 @@ class StudentProblem:
     batch_syn: int
     augment: DifferentiableAugmentation | None = None
     steps: list[StudentStep] | None = None
+    precision: str = FP32
 
     def __post_init__(self) -> None:
         if self.steps is None:
@@ -143,8 +147,10 @@ def mixes_the_batch(module: torch.nn.Module) -> bool:
 
 def student_gradient(p: StudentProblem, w: torch.Tensor, x: torch.Tensor, index: torch.Tensor,
                      create_graph: bool) -> torch.Tensor:
-    """``g = grad_w CE(f(w, x), y[index])`` (``w`` must require grad)."""
-    ce = F.cross_entropy(p.model(w, x), p.labels[index])
+    """``g = grad_w CE(f(w, x), y[index])`` (``w`` must require grad), the forward pass at
+    ``p.precision``."""
+    with autocast(p.precision, w.device):
+        ce = F.cross_entropy(p.model(w, x), p.labels[index])
     (g,) = torch.autograd.grad(ce, w, create_graph=create_graph)
     return g
 

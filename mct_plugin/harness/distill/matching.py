@@ -196,7 +196,7 @@ class Matcher(ABC):
             model=self.model, start=start, objective=self.objective(start, target),
             images=synthetic.images, labels=self.labels(trajectory, synthetic), lr=synthetic.lr,
             syn_steps=self.config.syn_steps, batch_syn=self.config.resolved_batch_syn(len(synthetic.images)),
-            augment=augment, steps=draw.steps,
+            augment=augment, steps=draw.steps, precision=self.config.student_precision,
         )
         return MatchOutcome(gradient_mode.run(problem), segment, draw.expert)
 

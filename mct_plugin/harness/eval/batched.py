@@ -22,6 +22,7 @@ from ..augment import DifferentiableAugmentation
 from ..config import EvalSettings
 from ..data import RealDataset
 from .._registry import ModelRegistry
+from ..runtime.precision import autocast
 from .protocol import EvalResult, evaluate_set, learning_rate_schedule, network_seed
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,10 @@ def evaluate_set_batched(images: torch.Tensor, labels: torch.Tensor, lr: float, 
                 if augment is not None:
                     flat = augment(x.reshape(-1, *x.shape[2:]))
                     x = flat.reshape(x.shape)
-                logits = batched(params, x)
-                losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1, *y.shape[2:]),
-                                         reduction="none").reshape(count, -1)
+                with autocast(config.eval_precision, data.device):
+                    logits = batched(params, x)
+                    losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1, *y.shape[2:]),
+                                             reduction="none").reshape(count, -1)
                 pass_loss += losses.detach().sum(1).cpu()
                 loss = losses.sum() / index.shape[1]
                 optimizer.zero_grad(set_to_none=True)
@@ -91,6 +93,7 @@ def evaluate_set_batched(images: torch.Tensor, labels: torch.Tensor, lr: float, 
             base.eval()
             for start in range(0, len(data.test_images), 256):
                 x = data.test_images[start:start + 256]
-                logits = vmap(forward, in_dims=(0, None))(params, x)
+                with autocast(config.eval_precision, data.device):
+                    logits = vmap(forward, in_dims=(0, None))(params, x)
                 correct += (logits.argmax(-1) == data.test_labels[start:start + 256]).sum(1).float().cpu()
     return EvalResult(model_name, (correct / len(data.test_images)).tolist(), train_losses=(pass_loss / n).tolist())

@@ -4,11 +4,12 @@
 protocol and stores their test accuracy in ``cache_dir()/full_data/``, one JSON file per key: the
 dataset (its name, ZCA, and a digest of the loaded train and test tensors, so a ``--data-path``
 subset or other copy never shares an entry), the architecture, the training protocol (epochs,
-batch, learning rate, momentum, weight decay, augmentation) and the subset: ``--full-data-subset K``
-trains on K // classes class-balanced training images instead (always the same ones: drawn with
-seed 0), a cheap approximation that is keyed apart and labelled "full data (subset of K)" wherever
-it is shown. A later ``eval`` with the same key reads it back. The number of networks and their
-seed are recorded, not keyed: they change the estimate, not what is estimated.
+batch, learning rate, momentum, weight decay, augmentation, precision) and the subset:
+``--full-data-subset K`` trains on K // classes class-balanced training images instead (always
+the same ones: drawn with seed 0), a cheap approximation that is keyed apart and labelled "full
+data (subset of K)" wherever it is shown. A later ``eval`` with the same key reads it back. The
+number of networks and their seed are recorded, not keyed: they change the estimate, not what is
+estimated.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class FullDataKey:
     weight_decay: float
     dsa: bool
     dsa_strategy: str
+    precision: str
     subset: int | None  # the images of a class-balanced subset (--full-data-subset); None: all of them
 
     @classmethod
@@ -72,7 +74,8 @@ class FullDataKey:
         step size ``lr``."""
         return cls(data.spec.name, model, zca, digest or data_digest(data), len(data.train_images),
                    protocol.epoch_eval_train, protocol.batch_train, float(lr), protocol.momentum,
-                   protocol.weight_decay, protocol.dsa, protocol.dsa_strategy if protocol.dsa else "", subset)
+                   protocol.weight_decay, protocol.dsa, protocol.dsa_strategy if protocol.dsa else "",
+                   protocol.eval_precision, subset)
 
     def file(self, root: Path) -> Path:
         """``root/DATASET-MODEL-HASH.json`` (the model name made safe for a file name)."""

@@ -129,8 +129,9 @@ def network_seed(seed: int, index: int) -> int:
 
 def train_and_test(model_name: str, images: torch.Tensor, labels: torch.Tensor, lr: float,
                    data: RealDataset, config: EvalSettings, seed: int, *, models: ModelRegistry) -> tuple[float, float]:
-    """Train one fresh ``model_name`` (built by ``models``) from ``seed`` on (images, labels); return
-    (test accuracy, mean training loss of the last pass)."""
+    """Train one fresh ``model_name`` (built by ``models``) from ``seed`` on (images, labels), its
+    forward passes at ``config.eval_precision``; return (test accuracy, mean training loss of the
+    last pass)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = models.create(model_name, data.spec.channels, data.num_classes, data.spec.image_size).to(data.device)
@@ -143,8 +144,10 @@ def train_and_test(model_name: str, images: torch.Tensor, labels: torch.Tensor, 
             if optimizer is None or rate != optimizer.param_groups[0]["lr"]:
                 optimizer = torch.optim.SGD(net.parameters(), lr=rate, momentum=config.momentum,
                                             weight_decay=config.weight_decay)
-            train_loss, _ = train_epoch(net, images, labels, optimizer, config.batch_train, augment)
-        _, accuracy = test_accuracy(net, data.test_images, data.test_labels, batch_size=256)
+            train_loss, _ = train_epoch(net, images, labels, optimizer, config.batch_train, augment,
+                                        config.eval_precision)
+        _, accuracy = test_accuracy(net, data.test_images, data.test_labels, batch_size=256,
+                                    precision=config.eval_precision)
     return accuracy, train_loss
 
 

@@ -3,9 +3,10 @@
 The protocol (epochs, batch, augmentation strategy, ...) is the one the run recorded in its
 ``config.json``; the command line chooses the set (``--set final|best|ITERATION``, or
 ``--run RUN/best``), the architectures, the number of networks, and may change the training
-(``--epoch-eval-train``, ``--dsa/--no-dsa``) and the step sizes (``--eval-lr``: the learned alpha
-by default, a fixed value or one per architecture; ``--baseline-lr``: the random subset's and the
-full data's, by default the synthetic set's, so that only the data differ). The report
+(``--epoch-eval-train``, ``--dsa/--no-dsa``, ``--eval-precision``) and the step sizes
+(``--eval-lr``: the learned alpha by default, a fixed value or one per architecture;
+``--baseline-lr``: the random subset's and the full data's, by default the synthetic set's, so
+that only the data differ). The report
 (``eval.json``, ``eval_table.md``, beside the evaluated set) records the whole protocol with every
 step size, flags the networks that ended at chance (:func:`.protocol.ended_at_chance`), and
 repeats the accuracies the run recorded while it distilled.
@@ -33,6 +34,7 @@ from ..io.atomic import atomic_write_json, atomic_write_text
 from ..io.rundir import RunDirectory
 from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..runtime.devices import resolve_device
+from ..runtime.precision import resolve_precision
 from ..training import hard_labels
 from .full_data import FullDataAccuracy, FullDataCache, full_data_label
 from .ranking import LabelRobustScores, REFERENCE, label_robust_scores, ranking_markdown
@@ -139,12 +141,13 @@ class EvalTable:
 
 
 def run_protocol(run_config: DistillConfig, options: EvalCommandConfig) -> EvalSettings:
-    """The run's evaluation protocol with the command line's number of networks, epochs, seed and
-    augmentation."""
+    """The run's evaluation protocol with the command line's number of networks, epochs, seed,
+    augmentation and precision."""
     settings = run_config.eval_settings()
     return settings.replace(num_eval=options.num_eval, seed=options.seed,
                             epoch_eval_train=options.epoch_eval_train or settings.epoch_eval_train,
-                            dsa=settings.dsa if options.dsa is None else options.dsa)
+                            dsa=settings.dsa if options.dsa is None else options.dsa,
+                            eval_precision=options.eval_precision or settings.eval_precision)
 
 
 def one_or_each(rates: dict[str, float]) -> float | dict[str, float]:
@@ -251,6 +254,8 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
                                 f"images but {data.spec.name} has {data.image_shape}")
     per_class = max(1, int(torch.bincount(hard_labels(labels), minlength=data.num_classes).max()))
     protocol = run_protocol(run_config, options)
+    protocol = protocol.replace(eval_precision=resolve_precision(protocol.eval_precision, data.device,
+                                                                 "--eval-precision", report))
     num_eval = protocol.num_eval
     subset = full_data_subset(data, options)
     teacher = run_config.lr_teacher

@@ -48,6 +48,7 @@ from ..io.paths import refuse_a_file
 from ..options import flag
 from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..runtime.devices import resolve_device
+from ..runtime.precision import resolve_precision
 from ..training import test_accuracy, train_epoch
 from .buffers import load_replay_buffer, next_buffer_index, replay_buffer_files, save_replay_buffer
 from .metadata import metadata_path, read_buffer_record, read_training_record, write_training_record
@@ -92,8 +93,9 @@ def train_one_expert(config: ExpertConfig, data: RealDataset, seed: int,
                      progress: Callable[[int, float, float], None] | None = None, *,
                      components: Components) -> tuple[list[list[torch.Tensor]], ExpertRecord]:
     """Train one expert (architecture ``config.model`` and augmentation ``config.augmentation``
-    of ``components``) from ``seed``; return its trajectory (E+1 checkpoints) and accuracies (on
-    ``data``'s evaluation images: its test split, or its validation split)."""
+    of ``components``, forward passes at ``config.precision``) from ``seed``; return its trajectory
+    (E+1 float32 checkpoints) and accuracies (on ``data``'s evaluation images: its test split, or its
+    validation split)."""
     torch.manual_seed(seed)
     model = components.models.create(config.model, data.spec.channels, data.num_classes,
                                      data.spec.image_size).to(data.device)
@@ -110,8 +112,9 @@ def train_one_expert(config: ExpertConfig, data: RealDataset, seed: int,
     train_acc = 0.0
     for epoch in range(config.train_epochs):
         _, train_acc = train_epoch(model, data.train_images, data.train_labels, optimizer,
-                                   config.batch_train, augment)
-        _, test_acc = test_accuracy(model, data.test_images, data.test_labels, batch_size=256)
+                                   config.batch_train, augment, config.precision)
+        _, test_acc = test_accuracy(model, data.test_images, data.test_labels, batch_size=256,
+                                    precision=config.precision)
         test_accs.append(test_acc)
         trajectory.append([p.detach().to("cpu", copy=True) for p in model.parameters()])
         if progress:
@@ -139,7 +142,10 @@ def _load_manifest(directory: Path, config: ExpertConfig) -> dict | None:
     differences = (_differing_settings(recorded, {**config.training_options(), "num_experts": config.num_experts,
                                                   "add": config.add}, MANIFEST)
                    if isinstance(recorded, dict) else [])
-    if manifest.get("fingerprint") != config.fingerprint() or differences:
+    # a plan that records its settings is compared setting by setting (a setting added since it was
+    # written counts as its default, as in the buffers' records); the fingerprint decides for the others
+    changed = bool(differences) if isinstance(recorded, dict) else manifest.get("fingerprint") != config.fingerprint()
+    if changed:
         named = f": {'; '.join(differences)}" if differences else ""
         raise RunDirectoryError(
             f"{directory} holds an unfinished experts run with different settings ({path}){named}; rerun that "
@@ -179,6 +185,9 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, comp
     the context of several processes (``dist``; every rank calls this) the files of the plan are
     dealt to the ranks and rank 0 plans the run.
 
+    ``--precision bf16`` on a device without native bfloat16 trains (and records) fp32, with one
+    log line (:func:`~..runtime.precision.resolve_precision`).
+
     :raises RunDirectoryError: the folder's experts or unfinished run do not fit this command (the
         message names the file and the settings that differ), before anything is written.
     :raises ConfigError: ``data`` was loaded with another validation split than ``config``'s.
@@ -188,6 +197,7 @@ def train_experts(config: ExpertConfig, data: RealDataset | None = None, *, comp
                            expert_augmentations=[config.augmentation])
     if data is not None:
         data.require_split(ValidationSplit.of(config))
+    config = config.replace(precision=resolve_precision(config.precision, resolve_device(config.device), "--precision"))
     classes = components.datasets.get(config.dataset).num_classes
     if config.subset is not None and config.subset < classes:
         raise ConfigError(f"--subset {config.subset} is smaller than the number of classes ({classes}): every class "

@@ -1,1 +1,1 @@
-"""The process: torch.distributed, devices, allocator tuning, signals."""
+"""The process: torch.distributed, devices, precision, allocator tuning, signals."""
