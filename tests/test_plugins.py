@@ -336,7 +336,8 @@ def test_every_hook_is_documented():
     assert {f.__name__ for f in specs} == {
         "dd_register_matchers", "dd_register_samplers", "dd_register_buffer_converters", "dd_register_models",
         "dd_register_datasets", "dd_register_gradient_modes", "dd_register_recipes", "dd_register_trackers",
-        "dd_register_expert_augmentations", "dd_register_options", "dd_register_commands", "dd_run_start", "dd_iteration", "dd_evaluation",
+        "dd_register_expert_augmentations", "dd_register_executors", "dd_register_options", "dd_register_commands",
+        "dd_run_start", "dd_iteration", "dd_evaluation",
         "dd_expert_trained", "dd_file_converted", "dd_run_end"}
     for spec in specs:
         doc = inspect.getdoc(spec) or ""
@@ -430,7 +431,7 @@ def test_the_harness_commands_come_through_the_same_hook_first():
     assert pm.get_plugin(commands.PLUGIN_NAME) is commands
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert list(sub.choices) == ["plugins", "models", "data", "recipes", "experts", "distill", "eval", "convert",
-                                 "early-test"]
+                                 "study", "early-test"]
     assert [str(p) for p in pm.problems] == [
         "command 'distill' of plugin early-test was skipped: the harness registered that name first"]
     assert parser.parse_args(["early-test"]).seen is components

@@ -177,11 +177,14 @@ class ExpertConfig(RunOptions, DataOptions):
         return options
 
     def fingerprint(self) -> str:
-        """Hash of :meth:`training_options`; without a validation split, the hash of the settings
-        before the split existed (the fingerprints of such experts do not change)."""
+        """Hash of :meth:`training_options`; without a validation split and in fp32, the hash of the
+        settings before the split and the precision existed (the fingerprints of such experts do
+        not change)."""
         options = self.training_options()
         if not self.validation:
             options = {k: v for k, v in options.items() if k not in self.SPLIT_OPTIONS}
+        if self.precision == FP32:
+            options.pop("precision")
         return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
 
 

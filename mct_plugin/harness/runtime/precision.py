@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
 
 FP32, BF16 = "fp32", "bf16"
 PRECISIONS = (FP32, BF16)
@@ -39,6 +41,8 @@ def bf16_autocast_supported(device: torch.device) -> bool:
     (Ampere and newer; torch's ``is_bf16_supported`` also counts emulation), a ROCm GPU, a CPU with
     AVX512_BF16 or AMX instructions. torch before 2.3 cannot say which instructions a CPU has:
     counted as no."""
+    import torch
+
     if device.type == "cuda":
         return bool(torch.version.hip) or torch.cuda.get_device_capability(device)[0] >= 8
     if device.type != "cpu":
@@ -62,6 +66,8 @@ def resolve_precision(precision: str, device: torch.device, option: str,
 def autocast(precision: str, device: torch.device) -> Iterator[None]:
     """The context of a forward pass at ``precision`` on ``device``: bfloat16 autocast for ``bf16``
     (with TF32 allowed on CUDA for its duration), nothing at all for ``fp32``."""
+    import torch
+
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r} (one of {', '.join(PRECISIONS)})")
     if precision == FP32:

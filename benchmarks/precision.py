@@ -1,0 +1,153 @@
+"""bf16 against fp32 on this machine: what it costs (``speed``) and how exact it is (``fidelity``).
+
+``speed`` (run it alone: a timing): the issue-32 micro-measurements, median of repeats in one
+process: a ConvNet (width 128) training step on 256 Fashion-MNIST images, and a student step (the
+gradient with ``create_graph=True``, then the gradient of its norm to 10 input images), each in
+fp32 and under ``torch.autocast("cpu", dtype=torch.bfloat16)`` forced on, whether or not the CPU
+has native bf16 (``bf16_autocast_supported`` is recorded: without it autocast emulates bf16).
+
+``fidelity`` (not a timing): the student's gradient of one distillation iteration (images and
+alpha; ConvNet width 128, real Fashion-MNIST images as the synthetic set, a target 0.01 away from
+a fresh initialisation, DSA as in a run) at syn_steps 20 and 80, ipc 1 and 10, under bf16 autocast
+and in fp32, each against a float64 reference of the same problem (the same drawn minibatches
+and augmentations): relative error and cosine.
+
+Usage: ``python -m benchmarks.precision [--parts speed,fidelity] [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from ._common import output_dir, run_parts
+from .workloads import components
+
+
+def _fashion(n: int, seed: int = 0):
+    from mct_plugin.harness.api import load_dataset
+
+    data = load_dataset(components().datasets.get("FashionMNIST"))
+    return data, data.balanced_indices(max(1, n // data.num_classes))
+
+
+def _timed(step, repeats: int) -> float:
+    step()  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def speed(quick: bool) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    from mct_plugin.harness.runtime.precision import bf16_autocast_supported
+
+    repeats = 2 if quick else 10
+    model_name = "ConvNetW16" if quick else "ConvNet"
+    data, index = _fashion(256)
+    x, y = data.train_images[index], data.train_labels[index]
+    torch.manual_seed(0)
+    net = components().models.create(model_name, 1, 10, (28, 28))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+
+    def train_step(bf16: bool):
+        def step():
+            optimizer.zero_grad()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            optimizer.step()
+        return step
+
+    images = x[:10].clone().requires_grad_(True)
+    params = list(net.parameters())
+
+    def student_step(bf16: bool):
+        def step():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(net(images), y[:10])
+            grads = torch.autograd.grad(loss, params, create_graph=True)
+            norm = sum((g.float() ** 2).sum() for g in grads)
+            torch.autograd.grad(norm, images)
+        return step
+
+    result = {"model": model_name, "threads": torch.get_num_threads(), "repeats": repeats,
+              "bf16_native": bf16_autocast_supported(torch.device("cpu")),
+              "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    for part, make in (("expert_step_256", train_step), ("student_step_10", student_step)):
+        fp32, bf16 = _timed(make(False), repeats), _timed(make(True), repeats)
+        result[part] = {"fp32_s": fp32, "bf16_s": bf16, "bf16_over_fp32": bf16 / fp32}
+        print(f"{part}: fp32 {fp32:.4f} s, bf16 {bf16:.4f} s ({bf16 / fp32:.2f}x)", flush=True)
+    return result
+
+
+def _gradient(model_name: str, images, labels, syn_steps: int, precision: str, dtype, seed: int):
+    import torch
+
+    from mct_plugin.harness.api import FunctionalModel, StudentProblem, draw_steps, normalised_distance
+    from mct_plugin.harness.augment import DifferentiableAugmentation
+    from mct_plugin.harness.distill.gradient_modes import Unrolled
+
+    torch.manual_seed(seed)
+    module = components().models.create(model_name, 1, 10, (28, 28)).to(dtype)
+    model = FunctionalModel(module)
+    start = model.initial_flat()
+    target = start + 0.01 * torch.randn(start.shape, generator=torch.Generator().manual_seed(seed + 1)).to(dtype)
+    pixels = images.to(dtype).clone().requires_grad_(True)
+    lr = torch.tensor(0.01, dtype=dtype, requires_grad=True)
+    augment = DifferentiableAugmentation((28, 28))
+    torch.manual_seed(seed + 2)  # the same drawn minibatches and augmentations in every precision
+    steps = draw_steps(pixels.shape, len(pixels), syn_steps, augment)
+    problem = StudentProblem(model, start, lambda theta: normalised_distance(theta, start, target), pixels, labels, lr,
+                             syn_steps=syn_steps, batch_syn=len(pixels), augment=augment, steps=steps,
+                             precision=precision)
+    result = Unrolled().run(problem)
+    return result.images_grad.double(), result.lr_grad.double(), float(result.loss)
+
+
+def fidelity(quick: bool) -> dict:
+    import torch
+
+    model_name = "ConvNetW16" if quick else "ConvNet"
+    rows = []
+    for ipc in ((1,) if quick else (1, 10)):
+        data, index = _fashion(10 * ipc)
+        images, labels = data.train_images[index], data.train_labels[index]
+        for syn_steps in ((2,) if quick else (20, 80)):
+            reference = _gradient(model_name, images, labels, syn_steps, "fp32", torch.float64, 0)
+            for precision in ("fp32", "bf16"):
+                images_grad, lr_grad, loss = _gradient(model_name, images, labels, syn_steps, precision, torch.float32, 0)
+                row = {"ipc": ipc, "syn_steps": syn_steps, "precision": precision,
+                       "images_relative_error": float((images_grad - reference[0]).norm() / reference[0].norm()),
+                       "images_cosine": float(torch.nn.functional.cosine_similarity(
+                           images_grad.flatten(), reference[0].flatten(), dim=0)),
+                       "alpha_relative_error": float(abs(lr_grad - reference[1]) / abs(reference[1])),
+                       "loss_relative_error": abs(loss - reference[2]) / abs(reference[2])}
+                rows.append(row)
+                print(f"ipc {ipc} syn_steps {syn_steps} {precision}: images rel err {row['images_relative_error']:.2e} "
+                      f"cos {row['images_cosine']:.5f}, alpha rel err {row['alpha_relative_error']:.2e}", flush=True)
+    return {"model": model_name, "rows": rows}
+
+
+PARTS = {"speed": speed, "fidelity": fidelity}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="speed,fidelity")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument("--out", default=None, help="folder for the JSON (default benchmarks/results)")
+    args = parser.parse_args(argv)
+    run_parts(output_dir(args.out) / ("precision_quick.json" if args.quick else "precision.json"), PARTS, args.parts,
+              args.quick, {"benchmark": "precision"})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
