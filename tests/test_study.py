@@ -187,7 +187,8 @@ def test_a_failed_job_shows_its_error_line_and_the_others_go_on(tmp_path, micro_
     assert any(line.startswith("pending  eval     broken") for line in status.splitlines()), status
     study = load(path, folder)
     evaluation = next(job for job in study.jobs() if job.kind == "eval" and job.labels[0].arm == "mtt")
-    record = json.loads((evaluation.target / "eval.json").read_text())
+    record = json.loads((evaluation.run_dir / "eval.json").read_text())
+    assert not (evaluation.target / "eval.json").exists()  # its own folder: another study may evaluate the run too
     assert record["protocol"]["seed"] == 1 and record["protocol"]["epochs"] == 2
     from mct_plugin.harness.study.report import collect
 

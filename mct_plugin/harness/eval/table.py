@@ -30,7 +30,7 @@ from ..components import Components
 from ..data import load_dataset
 from ..data.validation import ValidationSplit
 from ..errors import ConfigError, RunDirectoryError
-from ..io.atomic import atomic_write_json, atomic_write_text
+from ..io.atomic import atomic_write_json, atomic_write_text, ensure_directory
 from ..io.rundir import RunDirectory
 from ..runtime.distributed import SINGLE_PROCESS, DistContext
 from ..runtime.devices import resolve_device
@@ -327,6 +327,9 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
     rank_models(table, results, full_data, real_rates, hard=labels.dim() == 1, cache=cache, seed=options.seed,
                 report=report)
     report_json, report_markdown = chosen.report_files()
+    if options.out is not None:  # the same names, in the folder asked for
+        folder = ensure_directory(Path(options.out).expanduser())
+        report_json, report_markdown = folder / report_json.name, folder / report_markdown.name
     atomic_write_json(report_json, table.to_dict())
     atomic_write_text(report_markdown, table.to_markdown() + "\n")
     return table

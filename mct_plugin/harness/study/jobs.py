@@ -75,8 +75,8 @@ class Job:
     @property
     def run_dir(self) -> Path:
         """The run this job writes: the experts' buffer root, the distillation's run directory, the
-        evaluated set's folder."""
-        return {"experts": self.folder / "buffers", "distill": self.folder / "run"}.get(self.kind, self.target)
+        evaluation's own folder (its ``eval.json``: two studies may evaluate one set differently)."""
+        return {"experts": self.folder / "buffers", "distill": self.folder / "run"}.get(self.kind, self.folder)
 
     def command(self) -> list[str]:
         """The ``dd-harness`` command line of the job: a distillation with a checkpoint continues it
@@ -88,7 +88,7 @@ class Job:
         if self.kind == "distill":
             return [*cli, "distill", "--config", str(self.options_file), "--quiet",
                     "--resume" if resume else "--overwrite"]
-        return [*cli, "eval", "--run", str(self.target), "--config", str(self.options_file)]
+        return [*cli, "eval", "--run", str(self.target), "--config", str(self.options_file), "--out", str(self.folder)]
 
     def describe(self) -> str:
         return "; ".join(label.describe() for label in self.labels) or self.name

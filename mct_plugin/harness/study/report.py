@@ -74,7 +74,7 @@ def distill_values(job: Job) -> Iterable[tuple[str, str, str, str, int | None, f
 def eval_values(job: Job) -> Iterable[tuple[str, str, str, str, int | None, float]]:
     """The same for one finished evaluation: accuracy per architecture, the random subset's, and
     DD-Ranking's IOR, HLR, LRS where they could be computed."""
-    record = _read_json(job.target / "eval.json")
+    record = _read_json(job.run_dir / "eval.json")
     set_name = job.labels[0].set if job.labels else "final"
     iteration = (record.get("protocol") or {}).get("iteration")
     for row in record.get("rows", []):

@@ -1,8 +1,8 @@
 """Where each job of a study stands, read from its own files (no markers of the study's own).
 
 A job is *done* when its run says so: the experts' records count the experts asked for, the
-distillation's ``run_summary.json`` says ``finished``, the evaluated set's ``eval.json`` records
-the protocol asked for. It is *running* while a process holds its folder's lock (the study
+distillation's ``run_summary.json`` says ``finished``, the evaluation's ``eval.json`` (in its own
+folder) records the protocol asked for. It is *running* while a process holds its folder's lock (the study
 runner holds it for the job's life), *failed* when its last attempt ended with an error (the error
 line is kept in ``failed.txt`` until the job starts again), else *pending*.
 """
@@ -48,7 +48,7 @@ def distill_done(job: Job) -> bool:
 
 def eval_done(job: Job) -> bool:
     """The set's ``eval.json`` records this job's networks, seed and (where given) epochs and models."""
-    protocol = (_read_json(job.target / "eval.json") or {}).get("protocol") or {}
+    protocol = (_read_json(job.run_dir / "eval.json") or {}).get("protocol") or {}
     wanted = {"networks": job.options["num_eval"], "seed": job.options["seed"]}
     if job.options.get("epoch_eval_train") is not None:
         wanted["epochs"] = job.options["epoch_eval_train"]
