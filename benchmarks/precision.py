@@ -111,12 +111,15 @@ def _gradient(model_name: str, images, labels, syn_steps: int, precision: str, d
     return result.images_grad.double(), result.lr_grad.double(), float(result.loss)
 
 
+IPCS = (1, 10)  # the fidelity part's (--ipcs)
+
+
 def fidelity(quick: bool) -> dict:
     import torch
 
     model_name = "ConvNetW16" if quick else "ConvNet"
     rows = []
-    for ipc in ((1,) if quick else (1, 10)):
+    for ipc in ((1,) if quick else IPCS):
         data, index = _fashion(10 * ipc)
         images, labels = data.train_images[index], data.train_labels[index]
         for syn_steps in ((2,) if quick else (20, 80)):
@@ -142,8 +145,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="speed,fidelity")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument("--ipcs", default="1,10", help="the fidelity part's images per class (bf16 is emulated on a CPU "
+                                                       "without AVX512_BF16: ipc 10 x 80 steps takes long there)")
     parser.add_argument("--out", default=None, help="folder for the JSON (default benchmarks/results)")
     args = parser.parse_args(argv)
+    global IPCS
+    IPCS = tuple(int(ipc) for ipc in args.ipcs.split(","))
     run_parts(output_dir(args.out) / ("precision_quick.json" if args.quick else "precision.json"), PARTS, args.parts,
               args.quick, {"benchmark": "precision"})
     return 0

@@ -263,6 +263,37 @@ def test_every_study_file_validates_and_expands_and_the_mct_studies_share_their_
     assert epochs == {1000} and len(next(iter(models))) == 6
 
 
+def test_the_field_scale_table_is_one_study_in_parts_and_its_quick_variant_runs(tmp_path):
+    """field-scale.yaml and its cross-architecture file are the same runs (evaluated two ways), sized
+    as issue 32 asks; the quick variant of their shape runs end to end with DD-Ranking's numbers."""
+    from mct_plugin.harness.api import Study, build_components
+
+    from helpers import run_cli
+
+    components = build_components()
+    table, cross = (Study.from_file(STUDIES / f"{name}.yaml", components=components).jobs()
+                    for name in ("field-scale", "field-scale-cross-arch"))
+    assert {j.name for j in table if j.kind != "eval"} == {j.name for j in cross if j.kind != "eval"}
+    experts = next(j for j in table if j.kind == "experts").options
+    assert (experts["model"], experts["num_experts"], experts["train_epochs"], experts["subset"]) == \
+        ("ConvNet", 10, 20, None)
+    runs = [j.options for j in table if j.kind == "distill"]
+    assert sorted((o["matcher"], o["ipc"], o["iterations"], o["seed"]) for o in runs) == [
+        ("mct", 1, 2000, 0), ("mct", 1, 2000, 1), ("mct", 10, 1000, 0),
+        ("mtt", 1, 2000, 0), ("mtt", 1, 2000, 1), ("mtt", 10, 1000, 0)]
+    assert {o["gradient_mode"] for o in runs} == {"checkpointed"}
+    assert {(j.options["epoch_eval_train"], j.options["num_eval"]) for j in table if j.kind == "eval"} == {(1000, 5)}
+
+    quick = STUDIES / "field-scale-quick.yaml"
+    proc = run_cli("study", "run", str(quick), "--folder", str(tmp_path / "quick"))
+    assert proc.returncode == 0, proc.stderr
+    report = run_cli("study", "report", str(quick), "--folder", str(tmp_path / "quick"))
+    assert report.returncode == 0, report.stderr
+    rows = (tmp_path / "quick" / "report" / "results.jsonl").read_text()
+    assert rows.count('"metric": "hlr"') == 2 and rows.count('"source": "eval", "architecture": "ConvNetW16", '
+                                                               '"metric": "accuracy"') == 2
+
+
 def test_results_markdown_regenerates_from_the_stored_results(tmp_path):
     """Every section of RESULTS.md comes back from benchmarks/results/ as committed."""
     output = tmp_path / "RESULTS.md"
