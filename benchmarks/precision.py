@@ -18,6 +18,7 @@ Usage: ``python -m benchmarks.precision [--parts speed,fidelity] [--quick]``
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
@@ -111,15 +112,12 @@ def _gradient(model_name: str, images, labels, syn_steps: int, precision: str, d
     return result.images_grad.double(), result.lr_grad.double(), float(result.loss)
 
 
-IPCS = (1, 10)  # the fidelity part's (--ipcs)
-
-
-def fidelity(quick: bool) -> dict:
+def fidelity(quick: bool, ipcs: tuple[int, ...] = (1, 10)) -> dict:
     import torch
 
     model_name = "ConvNetW16" if quick else "ConvNet"
     rows = []
-    for ipc in ((1,) if quick else IPCS):
+    for ipc in ((1,) if quick else ipcs):
         data, index = _fashion(10 * ipc)
         images, labels = data.train_images[index], data.train_labels[index]
         for syn_steps in ((2,) if quick else (20, 80)):
@@ -149,9 +147,8 @@ def main(argv=None) -> int:
                                                        "without AVX512_BF16: ipc 10 x 80 steps takes long there)")
     parser.add_argument("--out", default=None, help="folder for the JSON (default benchmarks/results)")
     args = parser.parse_args(argv)
-    global IPCS
-    IPCS = tuple(int(ipc) for ipc in args.ipcs.split(","))
-    run_parts(output_dir(args.out) / ("precision_quick.json" if args.quick else "precision.json"), PARTS, args.parts,
+    parts = {**PARTS, "fidelity": functools.partial(fidelity, ipcs=tuple(int(i) for i in args.ipcs.split(",")))}
+    run_parts(output_dir(args.out) / ("precision_quick.json" if args.quick else "precision.json"), parts, args.parts,
               args.quick, {"benchmark": "precision"})
     return 0
 
