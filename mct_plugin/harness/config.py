@@ -334,8 +334,8 @@ class EvalCommandConfig(DeviceOption):
     baseline: bool = option(True, "evaluate a random real subset of the same size too (the baseline column)",
                             negative="--no-baseline",
                             negative_help="skip the random real subset: evaluate the synthetic set only")
-    out: str | None = option(None, "folder for eval.json and eval_table.md (default: beside the evaluated set: RUN/, "
-                                   "RUN/best/, RUN/snapshots/)", metavar="DIR")
+    report_dir: str | None = option(None, "folder for eval.json and eval_table.md (default: beside the evaluated set: "
+                                          "RUN/, RUN/best/, RUN/snapshots/)", metavar="DIR")
     batched: bool = option(False, "train the num_eval networks together (torch.func.vmap)")
     full_data: bool = option(False, "also train the networks on the whole real training set under the same "
                                     "protocol (DD-Ranking's HLR and LRS need it) and cache their accuracy")

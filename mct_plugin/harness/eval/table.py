@@ -327,8 +327,8 @@ def evaluate_run(run_dir: Path, options: EvalCommandConfig = EvalCommandConfig()
     rank_models(table, results, full_data, real_rates, hard=labels.dim() == 1, cache=cache, seed=options.seed,
                 report=report)
     report_json, report_markdown = chosen.report_files()
-    if options.out is not None:  # the same names, in the folder asked for
-        folder = ensure_directory(Path(options.out).expanduser())
+    if options.report_dir is not None:  # the same names, in the folder asked for
+        folder = ensure_directory(Path(options.report_dir).expanduser())
         report_json, report_markdown = folder / report_json.name, folder / report_markdown.name
     atomic_write_json(report_json, table.to_dict())
     atomic_write_text(report_markdown, table.to_markdown() + "\n")

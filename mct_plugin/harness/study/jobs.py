@@ -27,7 +27,7 @@ from ..errors import ConfigError, UnknownNameError
 from ..recipes import find_recipe
 from .spec import Arm, StudySpec
 
-NOT_FINGERPRINTED = frozenset({"out", "buffer_path", "data_path", "download", "device", "track", "recipe",
+NOT_FINGERPRINTED = frozenset({"out", "report_dir", "buffer_path", "data_path", "download", "device", "track", "recipe",
                                "recipe_version"})
 """Options that say where a run reads and writes, or where its values came from, not what it computes."""
 
@@ -88,7 +88,8 @@ class Job:
         if self.kind == "distill":
             return [*cli, "distill", "--config", str(self.options_file), "--quiet",
                     "--resume" if resume else "--overwrite"]
-        return [*cli, "eval", "--run", str(self.target), "--config", str(self.options_file), "--out", str(self.folder)]
+        return [*cli, "eval", "--run", str(self.target), "--config", str(self.options_file), "--report-dir",
+                str(self.folder)]
 
     def describe(self) -> str:
         return "; ".join(label.describe() for label in self.labels) or self.name

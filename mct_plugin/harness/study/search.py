@@ -183,6 +183,11 @@ class Search:
     """The Optuna search of a study (see the module's docstring)."""
 
     def __init__(self, study: Study, report: Callable[[str], None] | None = None) -> None:
+        try:
+            import optuna  # noqa: F401
+        except ImportError:
+            raise ConfigError("dd-harness study search needs optuna: pip install 'mct_plugin[study]' (or pip install "
+                              "optuna)") from None
         self.study = study
         self.spec = read_search(study)
         self.report = report or study.report
@@ -212,7 +217,6 @@ class Search:
         """Run trials until ``trials`` are finished (complete or pruned) or the time is spent;
         export the best trial's recipe. A trial interrupted by a previous runner is run again
         with the same values (its job continues from its checkpoint)."""
-        import optuna
         from optuna.trial import TrialState
 
         limit = min(h for h in (hours, self.spec.hours, math.inf) if h is not None)
@@ -237,8 +241,6 @@ class Search:
         return optuna_study
 
     def run_trial(self, optuna_study, trial, deadline: float, threads: int) -> None:
-        from optuna.trial import TrialState
-
         job = self.trial_job(trial.params)
         self.study.write_options([job, *(j for j in self.expansion.jobs.values() if j.kind == "experts")])
         for experts in (j for j in self.expansion.jobs.values() if j.kind == "experts" and not is_done(j)):

@@ -51,7 +51,8 @@ class SubmititJobs(Executor):
         try:
             import submitit
         except ImportError:
-            raise ConfigError("the submitit executor needs the submitit package: pip install submitit") from None
+            raise ConfigError("the submitit executor needs the submitit package: pip install 'mct_plugin[study]' "
+                              "(or pip install submitit)") from None
         folder = self.context.config.folder / "submitit"
         executor = submitit.AutoExecutor(folder=folder, cluster=self.options.cluster)
         parameters = {k: v for k, v in dataclasses.asdict(self.options).items() if k != "cluster" and v is not None}
