@@ -113,15 +113,17 @@ def test_a_tiny_study_survives_sigkill_and_its_report_reads_the_runs(tmp_path, m
     runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     study = load(path, folder)
     distills = [job for job in study.jobs() if job.kind == "distill"]
-    deadline = time.time() + 240
     while not any((job.run_dir / "checkpoint.pt").is_file() for job in distills):  # mid-distillation
-        assert runner.poll() is None and time.time() < deadline, runner.stdout.read() if runner.poll() else "slow"
+        assert runner.poll() is None, runner.stdout.read()
         time.sleep(0.1)
     runner.kill()
     runner.wait()
-    time.sleep(0.5)
-    counts = _status(path, folder)
-    assert "running" not in counts, counts  # the commands died with their runner: no lock is held
+    for _ in range(100):  # the commands die with their runner (PDEATHSIG); the kernel then drops their locks
+        counts = _status(path, folder)
+        if "running" not in counts:
+            break
+        time.sleep(0.2)
+    assert "running" not in counts, counts  # no orphan holds a lock
     assert counts.get("pending", 0) + counts.get("failed", 0) > 0
     kept = {job.name: (job.run_dir / "run_summary.json").read_bytes() for job in distills
             if (job.run_dir / "run_summary.json").is_file()}

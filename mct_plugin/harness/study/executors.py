@@ -54,8 +54,9 @@ class Executor:
 @dataclass(frozen=True)
 class LocalOptions:
     workers: int = option(2, "commands run side by side on this machine", minimum=1, maximum=1024)
-    threads: int | None = option(None, "torch threads of each command (default: the cores shared out among the "
-                                       "commands that run at once, at least one)",
+    threads: int | None = option(None, "torch threads of each command (default: the cores shared out among "
+                                       "--workers, at least one; the same in every part of a study, so a job "
+                                       "continued later computes as it started)",
                                  minimum=1, maximum=1024)
 
 
@@ -84,7 +85,8 @@ class LocalProcesses(Executor):
 
     def execute(self, launches: Sequence[Launch], deadline: float) -> dict[str, int | None]:
         workers = self.options.workers
-        threads = self.options.threads or max(1, (os.cpu_count() or 1) // min(workers, max(1, len(launches))))
+        # not from the batch's size: a job resumed in a smaller batch would compute with other threads
+        threads = self.options.threads or max(1, (os.cpu_count() or 1) // workers)
         env = thread_environment(threads)
         pending = list(launches)
         running: list[tuple[subprocess.Popen, Launch, Any]] = []

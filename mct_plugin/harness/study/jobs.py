@@ -16,7 +16,7 @@ import hashlib
 import json
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -95,8 +95,7 @@ class Job:
         return "; ".join(label.describe() for label in self.labels) or self.name
 
     def with_label(self, label: Label) -> "Job":
-        return Job(self.kind, self.fingerprint, self.folder, self.options, (*self.labels, label), self.needs,
-                   self.target)
+        return replace(self, labels=(*self.labels, label))
 
 
 def fingerprint(kind: str, values: Mapping[str, Any]) -> str:

@@ -24,7 +24,7 @@ from ..io.atomic import atomic_path, atomic_write_json, atomic_write_text, ensur
 from ..io.metric_names import EVALUATION
 from .jobs import Job
 from .runner import Study
-from .state import is_done
+from .state import is_done, read_json
 from .stats import mean, paired_interval, pstdev
 
 KEY_COLUMNS = ("set", "source", "architecture", "metric")
@@ -42,20 +42,13 @@ class Report:
         return ["study", "arm", *self.grid, "seed", *KEY_COLUMNS, "iteration", "value"]
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def _percent(value: float | None) -> float | None:
     return None if value is None else 100.0 * value
 
 
 def distill_values(job: Job) -> Iterable[tuple[str, str, str, str, int | None, float]]:
     """(set, source, architecture, metric, iteration, value) of one finished distillation."""
-    summary = _read_json(job.run_dir / "run_summary.json")
+    summary = read_json(job.run_dir / "run_summary.json") or {}
     model = summary.get("model", job.options.get("model"))
     for set_name in ("final", "best", "random_subset"):
         result = summary.get(set_name)
@@ -74,7 +67,7 @@ def distill_values(job: Job) -> Iterable[tuple[str, str, str, str, int | None, f
 def eval_values(job: Job) -> Iterable[tuple[str, str, str, str, int | None, float]]:
     """The same for one finished evaluation: accuracy per architecture, the random subset's, and
     DD-Ranking's IOR, HLR, LRS where they could be computed."""
-    record = _read_json(job.run_dir / "eval.json")
+    record = read_json(job.run_dir / "eval.json") or {}
     set_name = job.labels[0].set if job.labels else "final"
     iteration = (record.get("protocol") or {}).get("iteration")
     for row in record.get("rows", []):

@@ -224,7 +224,7 @@ class Search:
         with OutputLock(self.folder, "dd-harness study search"):
             optuna_study = self.optuna_study()
             for stale in optuna_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                optuna_study._storage.set_trial_state_values(stale._trial_id, TrialState.FAIL)
+                optuna_study.tell(stale.number, state=TrialState.FAIL)
                 optuna_study.enqueue_trial(stale.params, skip_if_exists=False)
             if not optuna_study.get_trials(deepcopy=False):  # a new search: its given points first
                 for point in self.spec.enqueue:

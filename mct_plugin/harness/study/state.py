@@ -27,7 +27,8 @@ class JobState:
     detail: str = ""
 
 
-def _read_json(path: Path) -> dict | None:
+def read_json(path: Path) -> dict | None:
+    """A JSON object from ``path``, or None (missing, unreadable, not an object)."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -43,12 +44,12 @@ def experts_done(job: Job) -> bool:
 
 
 def distill_done(job: Job) -> bool:
-    return bool((_read_json(job.run_dir / "run_summary.json") or {}).get("finished"))
+    return bool((read_json(job.run_dir / "run_summary.json") or {}).get("finished"))
 
 
 def eval_done(job: Job) -> bool:
     """The set's ``eval.json`` records this job's networks, seed and (where given) epochs and models."""
-    protocol = (_read_json(job.run_dir / "eval.json") or {}).get("protocol") or {}
+    protocol = (read_json(job.run_dir / "eval.json") or {}).get("protocol") or {}
     wanted = {"networks": job.options["num_eval"], "seed": job.options["seed"]}
     if job.options.get("epoch_eval_train") is not None:
         wanted["epochs"] = job.options["epoch_eval_train"]
