@@ -157,3 +157,52 @@ def cross_arch_long_section(data: dict) -> list[str]:
                     + [interval(paired.get("final")), interval(paired.get("best"))])
     return out + table(["architecture", "networks x epochs", "MTT final (%)", "MCT final (%)", "MTT best (%)",
                         "MCT best (%)", "MCT - MTT final (pts)", "MCT - MTT best (pts)"], rows)
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def search_section(searches: list[dict]) -> list[str]:
+    """The hyper-parameter searches on the validation split, and their recipes scored on the test
+    split (``search.json``, written by ``python -m benchmarks.search``)."""
+    from mct_plugin.harness.study.stats import paired_interval
+
+    out = ["## Hyper-parameter search without the test set (`benchmarks/studies/search-*-ipc1.yaml`)", ""]
+    out += provenance(searches[0]) + [searches[0]["protocol"] + ".", ""]
+    rows = [[s["study"], f"{s['trials']} ({s['complete']} complete, {s['pruned']} pruned; {s['failed']} failed)",
+             f"{s['iterations_run']} of {s['iterations_unpruned']} "
+             f"({100 * s['iterations_run'] / max(1, s['iterations_unpruned']):.0f}%)", f"{s['cpu_hours']:.2f}",
+             "-" if s["baseline_validation_accuracy"] is None else f"{s['baseline_validation_accuracy']:.2f}",
+             "-" if s["best_trial"] is None else f"{s['validation_accuracy']:.2f} (trial {s['best_trial']})"]
+            for s in searches]
+    out += table(["search", "trials", "iterations run (of unpruned)", "CPU-hours", "today's recipe, validation %",
+                  "best trial, validation %"], rows)
+    names = sorted({k for s in searches for k in s["space"]})
+    rows = [[name, *(f"{_fmt((s['baseline_params'] or {}).get(name, '-'))} → {_fmt((s['best_params'] or {}).get(name, '-'))}"
+                     if name in s["space"] else "-" for s in searches)] for name in names]
+    out += ["Today's value → the best trial's:", ""] + table(["option", *(s["study"] for s in searches)], rows)
+    scored = [s for s in searches if s.get("test")]
+    if not scored:
+        return out + ["The searched recipes are not scored on the test split yet (search-scoring-ipc1.yaml).", ""]
+    rows = []
+    for s in scored:
+        for set_name in ("final", "best"):
+            seeds = [seed for seed, v in s["test"].items() if set_name in v.get("tuned", {}) and
+                     set_name in v.get("baseline", {})]
+            tuned = [s["test"][seed]["tuned"][set_name] for seed in seeds]
+            base = [s["test"][seed]["baseline"][set_name] for seed in seeds]
+            rows.append([s["arm"].upper(), set_name, str(len(seeds)), spread(base), spread(tuned),
+                         interval(paired_interval([t - b for t, b in zip(tuned, base)]))])
+    out += ["Test accuracy (%), mean ± std over seeds; paired difference searched - today's with its 95% t-interval:", ""]
+    out += table(["method", "set", "seeds", "today's recipe", "searched recipe", "difference (points)"], rows)
+    by_arm = {s["arm"]: s["test"] for s in scored}
+    if {"mct", "mtt"} <= set(by_arm):
+        rows = []
+        for set_name in ("final", "best"):
+            seeds = [seed for seed in by_arm["mct"] if seed in by_arm["mtt"]
+                     and set_name in by_arm["mct"][seed].get("tuned", {}) and set_name in by_arm["mtt"][seed].get("tuned", {})]
+            diff = [by_arm["mct"][seed]["tuned"][set_name] - by_arm["mtt"][seed]["tuned"][set_name] for seed in seeds]
+            rows.append([set_name, str(len(seeds)), interval(paired_interval(diff))])
+        out += ["Searched MCT - searched MTT, paired by seed (points):", ""] + table(["set", "seeds", "difference"], rows)
+    return out

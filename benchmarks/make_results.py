@@ -474,7 +474,7 @@ def main(argv=None) -> int:
              "every section names the command, machine, date and commit that produced it. "
              "Reproduce everything with the commands listed in each section (`--quick` variants run in the tests).",
              ""]
-    from .accuracy_sections import cross_arch_long_section, long_horizon_section, parity_section
+    from .accuracy_sections import cross_arch_long_section, long_horizon_section, parity_section, search_section
 
     # parity (issue 20) replaces the earlier side-by-side accuracy once its JSON exists
     builders = [("mct_study_cpu.json", mct_study_section), ("mct_study_checkpointed.json", checkpointed_study_section),
@@ -492,6 +492,8 @@ def main(argv=None) -> int:
             if data.get("quick"):
                 continue
             lines += build(data)
+    if (results / "search.json").exists():  # a list of searches (issue 31's schema)
+        lines += search_section(json.loads((results / "search.json").read_text()))
     for folder in sorted(path for path in (results / STUDIES).glob("*") if (path / "report.md").is_file()):
         lines += study_section(folder, results)
     notes = HERE / "NOTES.md"

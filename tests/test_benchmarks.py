@@ -319,3 +319,89 @@ def test_a_study_report_renders_through_the_generic_section(tmp_path):
     assert "## Study `demo` (`benchmarks/studies/demo.yaml`)" in text and "## Study demo" not in text
     assert "| 0 | mct |" in text and "| ipc=1 | mct | final | distill | ConvNetW16 | 0: +1.00, 1: +2.00 |" in text
     assert "![accuracy against iteration](results/studies/demo/curves.png)" in text
+
+
+def test_the_search_results_come_from_the_optuna_storage_and_the_scoring_report(tmp_path):
+    """benchmarks.search reads both searches' storages (trials, pruning, CPU time, today's recipe =
+    trial 0, the best) and the scoring study's rows into search.json's list; make_results renders it."""
+    import datetime
+
+    import optuna
+    from optuna.trial import FrozenTrial, TrialState
+
+    from benchmarks import make_results, search
+
+    from mct_plugin.harness.api import Study
+    from mct_plugin.harness.study.search import read_search
+
+    from helpers import components
+
+    folder = tmp_path / "study"
+    start = datetime.datetime(2026, 12, 7, 12, 0)
+    for name, arm in (("search-mct-ipc1", "mct"), ("search-mtt-ipc1", "mtt")):
+        spec = read_search(Study.from_file(search.STUDIES / f"{name}.yaml", components=components(), folder=folder))
+        today = dict(spec.enqueue[0])
+        distributions = {d.name: d.distribution() for d in spec.space}
+        (folder / "search" / name).mkdir(parents=True)
+        study = optuna.create_study(study_name=f"{name}/{arm}", storage=f"sqlite:///{folder / 'search' / name / 'search.db'}",
+                                    direction="maximize")
+        # today's recipe (after a trial stopped with its runner) complete in 30 min on 2 threads, a
+        # better trial, a trial pruned at 50 after 6 min
+        for number, (state, value, lr, minutes, last) in enumerate(
+                [(TrialState.FAIL, None, 1000.0, 1, 0), (TrialState.COMPLETE, 0.70, 1000.0, 29, 300),
+                 (TrialState.COMPLETE, 0.74, 3000.0, 30, 300), (TrialState.PRUNED, 0.60, 150.0, 6, 50)]):
+            study.add_trial(FrozenTrial(number, state, value if state == TrialState.COMPLETE else None, start,
+                                        start + datetime.timedelta(minutes=minutes), {**today, "lr_img": lr},
+                                        distributions, {"threads": 2}, {},
+                                        {i: value or 0.5 for i in range(0, last + 1, 50)}, number))
+    rows = [{"arm": arm, "seed": seed, "set": set_name, "source": "eval", "architecture": "ConvNetW32",
+             "metric": "accuracy", "value": 70.0 + offset + seed + (set_name == "best")}
+            for arm, offset in (("mct", 1.0), ("mct-tuned", 3.0), ("mtt", 0.0), ("mtt-tuned", 1.5))
+            for seed in (0, 1) for set_name in ("final", "best")]
+    report = tmp_path / "results.jsonl"
+    report.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "results" / "search.json"
+    assert search.main(["--folder", str(folder), "--scoring-report", str(report), "--out", str(out)]) == 0
+
+    mct, mtt = json.loads(out.read_text())
+    assert (mct["arm"], mct["ipc"], mct["trials"], mct["complete"], mct["pruned"], mct["failed"]) == \
+        ("mct", 1, 3, 2, 1, 1)
+    assert mct["iterations_run"] == 650 and mct["iterations_unpruned"] == 900
+    assert mct["cpu_hours"] == pytest.approx(2 * 66 / 60)
+    assert mct["best_params"]["lr_img"] == 3000.0 and mct["best_trial"] == 2 and mct["validation_accuracy"] == 74.0
+    assert mct["baseline_params"]["lr_img"] == 1000.0 and mct["baseline_validation_accuracy"] == 70.0
+    assert mct["best_params"]["waypoints"] == 4 and "waypoints" not in mtt["best_params"]
+    assert mct["validation"] == {"size": 5000, "seed": 0} and mct["space"]["lr_img"] == {"log": [100, 10000]}
+    assert mct["test"]["1"] == {"baseline": {"final": 72.0, "best": 73.0}, "tuned": {"final": 74.0, "best": 75.0}}
+    assert mtt["test"]["0"]["tuned"] == {"final": 71.5, "best": 72.5} and "commit" in mtt
+
+    markdown = tmp_path / "RESULTS.md"
+    assert make_results.main(["--results", str(out.parent), "--output", str(markdown)]) == 0
+    text = markdown.read_text()
+    assert "| search-mct-ipc1 | 3 (2 complete, 1 pruned; 1 failed) | 650 of 900 (72%) | 2.20 | 70.00 | 74.00 (trial 2) |" in text
+    assert "| lr_img | 1000 → 3000 | 1000 → 3000 |" in text and "| waypoints | 4 → 4 | - |" in text
+    assert "| MCT | final | 2 | 71.50 ± 0.50 (n=2) | 73.50 ± 0.50 (n=2) | +2.00 [+2.00, +2.00] |" in text
+    assert "| MTT | best | 2 | 71.50 ± 0.50 (n=2) | 73.00 ± 0.50 (n=2) | +1.50 [+1.50, +1.50] |" in text
+    assert "| final | 2 | +1.50 [+1.50, +1.50] |" in text  # searched MCT - searched MTT
+
+
+def test_the_two_searches_share_experts_that_never_saw_the_validation_split(tmp_path):
+    """search-mct-ipc1 and search-mtt-ipc1 train one set of experts (the MCT study's, less the 5,000
+    validation images) and run their trials on that split, from today's recipe first."""
+    from mct_plugin.harness.api import Study
+    from mct_plugin.harness.study.search import Search
+
+    from helpers import components
+
+    searches = {name: Search(Study.from_file(STUDIES / f"{name}.yaml", components=components(), folder=tmp_path))
+                for name in ("search-mct-ipc1", "search-mtt-ipc1")}
+    trials = {name: search.trial_job(dict(search.spec.enqueue[0])) for name, search in searches.items()}
+    experts = {name: search.expansion.jobs[trials[name].needs[0]] for name, search in searches.items()}
+    assert len({job.name for job in experts.values()}) == 1
+    options = next(iter(experts.values())).options
+    assert (options["model"], options["num_experts"], options["train_epochs"], options["subset"],
+            options["validation"], options["validation_seed"]) == ("ConvNetW32", 10, 30, 20000, 5000, 0)
+    for name, job in trials.items():
+        assert (job.options["validation"], job.options["iterations"], job.options["num_eval"]) == (5000, 300, 2)
+        assert job.options["matcher"] == name.split("-")[1] and job.options["lr_img"] == 1000
+    assert len(searches["search-mct-ipc1"].spec.space) == 9 and len(searches["search-mtt-ipc1"].spec.space) == 6

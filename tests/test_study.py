@@ -214,6 +214,7 @@ def test_a_search_prunes_resumes_never_reads_the_test_split_and_exports_a_recipe
               "validation": {"size": 200, "seed": 0},
               "space": {"pix_init": {"choice": ["real", "noise"]}, "lr_img": {"log": [100, 10000]}},
               # two trials from real images, then one from noise: the pruner stops it at its first evaluation
+              # after iteration 0 (where it never prunes)
               "enqueue": [{"pix_init": "real", "lr_img": 1000}, {"pix_init": "real", "lr_img": 300},
                           {"pix_init": "noise", "lr_img": 1000}]}
     options = {**TINY["options"], "iterations": 4, "eval_it": 2}
@@ -221,12 +222,12 @@ def test_a_search_prunes_resumes_never_reads_the_test_split_and_exports_a_recipe
     folder = tmp_path / "f"
     first = run_cli("study", "search", str(path), "--folder", str(folder))
     assert first.returncode == 0, first.stdout + first.stderr
-    storage = f"sqlite:///{folder / 'search' / 'search.db'}"
+    storage = f"sqlite:///{folder / 'search' / 'tiny' / 'search.db'}"
     trials = optuna.load_study(study_name="tiny/mtt", storage=storage).get_trials()
     states = [t.state.name for t in trials]
     assert states == ["COMPLETE", "COMPLETE", "PRUNED"], states
-    assert trials[2].params["pix_init"] == "noise" and list(trials[2].intermediate_values) == [0]
-    assert "iterations run: 8 of 12 without pruning" in first.stdout, first.stdout  # the pruned trial stopped at 0
+    assert trials[2].params["pix_init"] == "noise" and list(trials[2].intermediate_values) == [0, 2]
+    assert "iterations run: 10 of 12 without pruning" in first.stdout, first.stdout  # the pruned trial stopped at 2
 
     # the same command with more trials continues the stored search: the first three are not run again
     path.write_text(path.read_text().replace("trials: 3", "trials: 4"))
@@ -238,20 +239,27 @@ def test_a_search_prunes_resumes_never_reads_the_test_split_and_exports_a_recipe
     assert all(p.read_bytes() == before for p, before in logs.items())
 
     # the best trial as a recipe, with its provenance, that distill takes (scored on the test split)
-    recipe = yaml.safe_load((folder / "search" / "best-recipe.yaml").read_text())
+    recipe = yaml.safe_load((folder / "search" / "tiny" / "best-recipe.yaml").read_text())
     best = max((t for t in trials if t.value is not None), key=lambda t: t.value)
     assert recipe["name"] == "tiny/mtt-tuned" and recipe["version"] == best.number + 1
     assert f"trial {best.number}" in recipe["source"] and "200 training images" in recipe["source"]
     assert recipe["options"]["lr_img"] == pytest.approx(best.params["lr_img"])
     assert "validation" not in recipe["options"]
+    assert recipe["experts"]["validation"] == 200 and recipe["experts"]["validation_seed"] == 0
     experts = next((folder / "jobs").glob("experts-*")) / "buffers"
+    # a study scoring it on the test split (no validation) resolves to the search's experts job
+    scoring = write_study(tmp_path / "scoring.yaml", train_only, options=options, evaluate=None, report={},
+                          arms={"tuned": {"recipe": str(folder / "search" / "tiny" / "best-recipe.yaml")}})
+    jobs = load(scoring, folder).jobs()
+    assert [j.folder for j in jobs if j.kind == "experts"] == [experts.parent]
+    assert all(j.options.get("validation", 0) == 0 for j in jobs if j.kind == "distill")
     run = tmp_path / "tuned"
-    scored = run_cli("distill", "--recipe", str(folder / "search" / "best-recipe.yaml"), "--buffer-path", str(experts),
+    scored = run_cli("distill", "--recipe", str(folder / "search" / "tiny" / "best-recipe.yaml"), "--buffer-path", str(experts),
                      "--data-path", str(mini_fmnist_dir), "--out", str(run), "--iterations", "1", "--eval-it", "0",
                      "--quiet")
     assert scored.returncode == 0, scored.stderr
     assert json.loads((run / "config.json").read_text())["recipe"] == "tiny/mtt-tuned"
-    assert (folder / "search" / "history.png").read_bytes()[:4] == b"\x89PNG"
+    assert (folder / "search" / "tiny" / "history.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("search, fragments", [

@@ -4,7 +4,7 @@ Every (arm, grid point) resolves its distillation options once, with the command
 (:func:`~mct_plugin.harness.command_options.resolve_options`), lowest first: the arm's recipe, the
 study's ``options``, the arm's ``options``, the grid point. Its experts resolve the same way (the
 recipe's ``experts`` block, the study's ``experts``, the arm's ``experts``; dataset, model and zca
-are the distillation's, and so is the validation split). A job is keyed by the fingerprint of what it resolved to, so two arms or
+are the distillation's, and so is its validation split where it has one). A job is keyed by the fingerprint of what it resolved to, so two arms or
 grids that resolve to the same options share one job, and the experts are trained once for every
 distillation that uses them. A job's folder is ``STUDY/jobs/KIND-FINGERPRINT``: its options file
 (a ``--config`` file), its log and its run (``run/`` or ``buffers/``).
@@ -167,8 +167,11 @@ class Expansion:
 
     def experts(self, arm: Arm, distill: DistillConfig, recipe_experts: Mapping[str, Any]) -> Job:
         spec = self.spec
-        shared = {name: getattr(distill, name)
-                  for name in ("dataset", "model", "zca", "data_path", *ExpertConfig.SPLIT_OPTIONS)}
+        # A distillation with a validation split needs experts trained without it; one without may
+        # use experts that held a split out (a searched recipe scored on the test split), where
+        # the study's or the arm's `experts` say so.
+        split = ExpertConfig.SPLIT_OPTIONS if distill.validation else ()
+        shared = {name: getattr(distill, name) for name in ("dataset", "model", "zca", "data_path", *split)}
         layers = [OptionLayer(f"{spec.where('arms', arm.name, 'recipe')} (its experts)", recipe_experts),
                   OptionLayer(spec.where("experts"), spec.experts),
                   OptionLayer(spec.where("arms", arm.name, "experts"), arm.experts),

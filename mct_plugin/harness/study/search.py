@@ -23,7 +23,7 @@ Every trial is an ordinary distillation job of the study (keyed by its options l
 so a trial interrupted with its runner continues from its checkpoint), on experts trained without
 the validation images, with ``--validation SIZE --validation-seed SEED``: its periodic
 evaluations score the validation split (reported to Optuna, which prunes), and the test split is
-never read. The best trial is exported as a versioned recipe (``STUDY/search/best-recipe.yaml``,
+never read. The best trial is exported as a versioned recipe (``STUDY/search/NAME/best-recipe.yaml``,
 accepted by ``distill --recipe FILE``) with its provenance: the file, the trial, its validation
 score and the split. Scoring it on the test set is a study arm like any other (``recipe:`` the
 exported file, without ``validation``).
@@ -41,11 +41,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..config import ExpertConfig
 from ..errors import ConfigError
 from ..io.atomic import atomic_write_text, ensure_directory
-from ..io.locks import OutputLock
+from ..io.locks import OutputLock, is_locked
 from ..io.metric_names import EVALUATION
 from ..options import fields_of, key
+from ..recipes import Recipe
 from .executors import child_setup, thread_environment
 from .jobs import Expansion, Job
 from .runner import Study
@@ -162,7 +164,9 @@ def _pruner(search: SearchSpec, iterations: int, every: int):
     import optuna
 
     if search.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        # never at iteration 0: every trial starts from the same images, so the first evaluation
+        # says how well the initial set trains at the trial's learning rate, not how it distils
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=max(1, every))
     if search.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=max(1, every), max_resource=iterations)
     return optuna.pruners.NopPruner()
@@ -191,7 +195,7 @@ class Search:
         self.study = study
         self.spec = read_search(study)
         self.report = report or study.report
-        self.folder = ensure_directory(study.folder / "search")
+        self.folder = ensure_directory(study.folder / "search" / study.spec.name)
         self.expansion = Expansion(study.spec, study.components)
 
     @property
@@ -246,8 +250,10 @@ class Search:
         for experts in (j for j in self.expansion.jobs.values() if j.kind == "experts" and not is_done(j)):
             self._run_to_end(experts, threads)
         trial.set_user_attr("job", job.name)
+        trial.set_user_attr("threads", threads)  # its CPU time: wall time x threads
         if not is_done(job):
-            state = self._run_reporting(job, trial, deadline, threads)
+            with OutputLock(ensure_directory(job.folder), f"dd-harness study search {self.study.spec.path}"):
+                state = self._run_reporting(job, trial, deadline, threads)  # `study status` shows it running
             if state is not None:
                 optuna_study.tell(trial, state=state)
                 self.report(f"trial {trial.number}: {state.name.lower()} {trial.params}")
@@ -270,8 +276,15 @@ class Search:
         return proc
 
     def _run_to_end(self, job: Job, threads: int) -> None:
-        if self._popen(job, threads).wait() != 0 or not is_done(job):
-            raise ConfigError(f"the search's {job.kind} job failed: see {job.log_file}")
+        """Run ``job`` (the experts) to its end, or wait for the process that runs it: two searches
+        of one study folder (e.g. of two arms) share its experts."""
+        while is_locked(job.folder):
+            time.sleep(5)
+        if is_done(job):
+            return
+        with OutputLock(job.folder, f"dd-harness study search {self.study.spec.path}"):
+            if self._popen(job, threads).wait() != 0 or not is_done(job):
+                raise ConfigError(f"the search's {job.kind} job failed: see {job.log_file}")
 
     def _run_reporting(self, job: Job, trial, deadline: float, threads: int):
         """Run the trial's job, reporting each evaluation; stop it where Optuna prunes or the time
@@ -342,8 +355,18 @@ class Search:
                 ax.figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
             plt.close(ax.figure)
 
+    def experts_block(self, job: Job) -> dict[str, Any]:
+        """The recipe's ``experts`` section: the trial's experts (validation split included) where
+        they differ from ``dd-harness experts``' defaults, so that the recipe names its buffers
+        and a study arm scoring it finds the search's experts."""
+        experts = self.expansion.jobs[job.needs[0]].options
+        defaults = ExpertConfig().to_dict()
+        where = {"buffer_path", "data_path", "device", "download", "track", "plugin_options", *Recipe.SHARED_WITH_EXPERTS}
+        return {k: v for k, v in experts.items()
+                if k in ExpertConfig.SPLIT_OPTIONS or (k not in where and v != defaults.get(k))}
+
     def export(self, optuna_study) -> Path | None:
-        """Write the best trial as a recipe (``search/best-recipe.yaml``), versioned by its trial
+        """Write the best trial as a recipe (``search/NAME/best-recipe.yaml``), versioned by its trial
         number, with the provenance; None before any trial completed."""
         import yaml
 
@@ -362,7 +385,7 @@ class Search:
                              f"{100 * best.value:.2f}% on a class-balanced split of {self.spec.validation_size} "
                              f"training images (seed {self.spec.validation_seed}); storage {self.storage}"),
                   "notes": "searched: " + ", ".join(f"{k}={v}" for k, v in best.params.items()),
-                  "options": options, "experts": {}}
+                  "options": options, "experts": self.experts_block(job)}
         path = self.folder / "best-recipe.yaml"
         atomic_write_text(path, yaml.safe_dump(recipe, sort_keys=False))
         self.report(f"best trial {best.number} ({100 * best.value:.2f}% on validation): {path}")

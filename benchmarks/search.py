@@ -1,0 +1,116 @@
+"""The searches of issue 31 (item 6) as one results file: ``benchmarks/results/search.json``.
+
+Reads each search study's Optuna storage (``benchmarks/studies/search-*-ipc1.yaml``: trials,
+pruning, CPU time, the best trial and today's recipe, which each search tried first, on the
+validation split) and the test-split scoring of the best recipes
+(``search-scoring-ipc1.yaml``'s report, ``benchmarks/results/studies/search-scoring-ipc1``): per
+seed, the final and best set of the searched recipe and of today's (``baseline``). With
+``--export`` it first copies each search's ``best-recipe.yaml`` to
+``benchmarks/studies/searched/NAME.yaml``, the recipes the scoring study runs. Not a timing: it
+reads what the runs recorded.
+
+Usage: ``python -m benchmarks.search [--export] [--folder STUDY_FOLDER]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from ._common import RESULTS, provenance, write_json
+from .workloads import components
+
+STUDIES = Path(__file__).resolve().parent / "studies"
+SEARCHES = ("search-mct-ipc1", "search-mtt-ipc1")
+SCORING = "search-scoring-ipc1"
+
+
+def search_record(name: str, folder: str | None) -> dict:
+    """What a search's storage says: trials by state, iterations against as many unpruned trials,
+    CPU-hours (each trial's wall time x its threads), the best trial and today's recipe (the
+    search's first ``enqueue`` point)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from mct_plugin.harness.api import Study
+    from mct_plugin.harness.study.search import Search
+
+    study = Study.from_file(STUDIES / f"{name}.yaml", components=components(), folder=folder)
+    search = Search(study)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = optuna.load_study(study_name=f"{study.spec.name}/{search.spec.arm}", storage=search.storage).get_trials()
+    probe = search.trial_job({}).options
+    ended = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() * t.user_attrs.get("threads", 1)
+                  for t in trials if t.datetime_complete is not None and t.datetime_start is not None)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = max(complete, key=lambda t: t.value) if complete else None
+    today = dict(search.spec.enqueue[0]) if search.spec.enqueue else None  # each search tries today's recipe first
+    first = next((t for t in complete if today is not None and t.params == today), None)
+    return {"study": name, "arm": probe["matcher"], "ipc": probe["ipc"], "iterations": probe["iterations"],
+            "trials": len(ended), "complete": len(complete),
+            "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+            "failed": sum(t.state == TrialState.FAIL for t in trials),
+            "iterations_run": sum(max(t.intermediate_values, default=0) for t in ended),
+            "iterations_unpruned": probe["iterations"] * len(ended),
+            "cpu_hours": round(seconds / 3600, 3),
+            "validation": {"size": search.spec.validation_size, "seed": search.spec.validation_seed},
+            "space": {d.name: {d.kind: list(d.values)} for d in search.spec.space},
+            "best_trial": None if best is None else best.number,
+            "best_params": None if best is None else best.params,
+            "validation_accuracy": None if best is None else round(100 * best.value, 2),
+            "baseline_params": None if first is None else first.params,
+            "baseline_validation_accuracy": None if first is None else round(100 * first.value, 2),
+            "history": [{"trial": t.number, "state": t.state.name.lower(), "params": t.params,
+                         "value": None if t.value is None else round(100 * t.value, 2),
+                         "iterations": max(t.intermediate_values, default=0)} for t in trials],
+            "recipe": str(search.folder / "best-recipe.yaml")}
+
+
+def test_scores(arm: str, rows: list[dict]) -> dict | None:
+    """Per seed: the final and best set of ``ARM-tuned`` (``tuned``) and ``ARM`` (``baseline``),
+    test accuracy in % from the scoring study's evaluations."""
+    scores: dict = {}
+    for row in rows:
+        if row["source"] != "eval" or row["metric"] != "accuracy" or row["set"] not in ("final", "best"):
+            continue
+        role = {arm: "baseline", f"{arm}-tuned": "tuned"}.get(row["arm"])
+        if role is not None:
+            scores.setdefault(str(row["seed"]), {}).setdefault(role, {})[row["set"]] = row["value"]
+    return scores or None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--folder", default=None, help="the searches' study folder (default: their files')")
+    parser.add_argument("--export", action="store_true",
+                        help="copy each search's best-recipe.yaml to benchmarks/studies/searched/NAME.yaml first")
+    parser.add_argument("--scoring-report", default=str(RESULTS / "studies" / SCORING / "results.jsonl"),
+                        help="the scoring study's results.jsonl (dd-harness study report)")
+    parser.add_argument("--out", default=str(RESULTS / "search.json"))
+    args = parser.parse_args(argv)
+    searches = [search_record(name, args.folder) for name in SEARCHES]
+    if args.export:
+        for record in searches:
+            target = STUDIES / "searched" / f"{record['study']}.yaml"
+            target.parent.mkdir(exist_ok=True)
+            shutil.copyfile(record["recipe"], target)
+            print(f"wrote {target}")
+    report = Path(args.scoring_report)
+    rows = [json.loads(line) for line in report.read_text().splitlines()] if report.is_file() else []
+    for record in searches:
+        record["recipe"] = f"benchmarks/studies/searched/{record['study']}.yaml"
+        record["test"] = test_scores(record["arm"], rows)
+    protocol = ("searched on a class-balanced validation split of the training images (the test split never "
+                "read); scored on the test split by benchmarks/studies/search-scoring-ipc1.yaml (4 seeds, 5 "
+                "ConvNetW32 networks x 1000 epochs per set)")
+    payload = [{**record, "protocol": protocol, **provenance()} for record in searches]  # a list of searches
+    write_json(Path(args.out), payload)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
