@@ -228,6 +228,8 @@ def test_a_search_prunes_resumes_never_reads_the_test_split_and_exports_a_recipe
     assert states == ["COMPLETE", "COMPLETE", "PRUNED"], states
     assert trials[2].params["pix_init"] == "noise" and list(trials[2].intermediate_values) == [0, 2]
     assert "iterations run: 10 of 12 without pruning" in first.stdout, first.stdout  # the pruned trial stopped at 2
+    status = run_cli("study", "status", str(path), "--folder", str(folder)).stdout
+    assert "search: tiny: 2 complete, 1 pruned, 0 failed trials" in status, status
 
     # the same command with more trials continues the stored search: the first three are not run again
     path.write_text(path.read_text().replace("trials: 3", "trials: 4"))

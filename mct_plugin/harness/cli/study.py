@@ -9,6 +9,7 @@ import argparse
 import logging
 
 from ..components import Components
+from ..errors import ConfigError
 
 log = logging.getLogger("mct_plugin")
 
@@ -113,4 +114,19 @@ def show_status(study) -> int:
     counts = Counter(s.state for s in states)
     print(f"{study.spec.name}: " + ", ".join(f"{counts[k]} {k}" for k in ("done", "running", "pending", "failed")
                                              if counts[k]) + f" of {len(states)} jobs ({study.folder})")
+    if study.spec.search is not None:
+        show_search(study)
     return 0
+
+
+def show_search(study) -> None:
+    """The file's search: its trials so far and the best one, or that it has not started."""
+    try:
+        from ..study.search import Search
+
+        search = Search(study)
+    except ConfigError as exc:  # optuna missing: the jobs above are still the status
+        print(f"search: {exc}")
+        return
+    stored = search.stored()
+    print("search: not started (dd-harness study search FILE)" if stored is None else "search: " + search.summary(stored))

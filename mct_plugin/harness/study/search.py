@@ -195,7 +195,7 @@ class Search:
         self.study = study
         self.spec = read_search(study)
         self.report = report or study.report
-        self.folder = ensure_directory(study.folder / "search" / study.spec.name)
+        self.folder = study.folder / "search" / study.spec.name
         self.expansion = Expansion(study.spec, study.components)
 
     @property
@@ -207,6 +207,18 @@ class Search:
         arm = self.study.spec.arms[self.spec.arm]
         point = {**params, "validation": self.spec.validation_size, "validation_seed": self.spec.validation_seed}
         return self.expansion.distillation(arm, point)
+
+    def stored(self):
+        """The search's Optuna study as stored, or None before its first run (nothing is written)."""
+        import optuna
+
+        if self.spec.storage is None and not (self.folder / "search.db").is_file():
+            return None
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            return optuna.load_study(study_name=f"{self.study.spec.name}/{self.spec.arm}", storage=self.storage)
+        except KeyError:  # a shared storage that does not hold this search yet
+            return None
 
     def optuna_study(self):
         import optuna
@@ -225,7 +237,7 @@ class Search:
 
         limit = min(h for h in (hours, self.spec.hours, math.inf) if h is not None)
         deadline = time.time() + 3600 * limit if limit != math.inf else math.inf
-        with OutputLock(self.folder, "dd-harness study search"):
+        with OutputLock(ensure_directory(self.folder), "dd-harness study search"):
             optuna_study = self.optuna_study()
             for stale in optuna_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 optuna_study.tell(stale.number, state=TrialState.FAIL)
@@ -318,12 +330,14 @@ class Search:
 
         trials = optuna_study.get_trials(deepcopy=False)
         count = {state: sum(t.state == state for t in trials) for state in (TrialState.COMPLETE, TrialState.PRUNED,
-                                                                             TrialState.FAIL)}
+                                                                             TrialState.FAIL, TrialState.RUNNING)}
         ran = sum(max(t.intermediate_values, default=0) for t in trials
                   if t.state in (TrialState.COMPLETE, TrialState.PRUNED))
         full = self.trial_job({}).options["iterations"] * (count[TrialState.COMPLETE] + count[TrialState.PRUNED])
         lines = [f"{self.study.spec.name}: {count[TrialState.COMPLETE]} complete, {count[TrialState.PRUNED]} pruned, "
-                 f"{count[TrialState.FAIL]} failed trials; iterations run: {ran} of {full} without pruning"
+                 f"{count[TrialState.FAIL]} failed"
+                 + (f", {count[TrialState.RUNNING]} running" if count[TrialState.RUNNING] else "")
+                 + f" trials; iterations run: {ran} of {full} without pruning"
                  + (f" ({100 * ran / full:.0f}%)" if full else "")]
         try:
             best = optuna_study.best_trial
