@@ -240,6 +240,21 @@ def test_a_search_prunes_resumes_never_reads_the_test_split_and_exports_a_recipe
     assert len(trials) == 4 and [t.state.name for t in trials[:3]] == states
     assert all(p.read_bytes() == before for p, before in logs.items())
 
+    # a trial that the part's deadline stops is failed and enqueued again with its values (its job
+    # continues from its checkpoint in the next part)
+    from mct_plugin.harness.study.search import Search
+
+    search = Search(load(path, folder))
+    stored = search.optuna_study()
+    stored.enqueue_trial({"pix_init": "real", "lr_img": 2000.0})  # values no job has run yet
+    distributions = {d.name: d.distribution() for d in search.spec.space}
+    trial = stored.ask(distributions)
+    search.run_trial(stored, trial, deadline=0.0, threads=1)
+    trials = stored.get_trials()
+    assert trials[-2].state.name == "FAIL" and trials[-1].state.name == "WAITING", [(t.number, t.state.name, t.params) for t in trials]
+    assert trials[-2].params == trial.params and stored.ask(distributions).params == trial.params  # asked next
+    assert search.trial_job(trial.params).log_file.is_file()  # its job started before the deadline stopped it
+
     # the best trial as a recipe, with its provenance, that distill takes (scored on the test split)
     recipe = yaml.safe_load((folder / "search" / "tiny" / "best-recipe.yaml").read_text())
     best = max((t for t in trials if t.value is not None), key=lambda t: t.value)

@@ -172,6 +172,10 @@ def _pruner(search: SearchSpec, iterations: int, every: int):
     return optuna.pruners.NopPruner()
 
 
+STOPPED = "stopped"
+"""What :meth:`Search._run_reporting` returns for a trial that the part's deadline stopped."""
+
+
 def evaluations(job: Job, seen: int) -> list[tuple[int, float]]:
     """(iteration, validation accuracy) of the run's periodic evaluations after the first ``seen``."""
     try:
@@ -266,6 +270,13 @@ class Search:
         if not is_done(job):
             with OutputLock(ensure_directory(job.folder), f"dd-harness study search {self.study.spec.path}"):
                 state = self._run_reporting(job, trial, deadline, threads)  # `study status` shows it running
+            if state is STOPPED:  # the same values again first in the next part, from the job's checkpoint
+                from optuna.trial import TrialState
+
+                optuna_study.tell(trial, state=TrialState.FAIL)
+                optuna_study.enqueue_trial(trial.params, skip_if_exists=False)
+                self.report(f"trial {trial.number}: stopped by the part's deadline; the next part continues it")
+                return
             if state is not None:
                 optuna_study.tell(trial, state=state)
                 self.report(f"trial {trial.number}: {state.name.lower()} {trial.params}")
@@ -300,7 +311,8 @@ class Search:
 
     def _run_reporting(self, job: Job, trial, deadline: float, threads: int):
         """Run the trial's job, reporting each evaluation; stop it where Optuna prunes or the time
-        is spent. Returns the trial's state when it did not complete (pruned, failed), else None."""
+        is spent. Returns the trial's state when it did not complete (pruned, failed, or
+        :data:`STOPPED` by the deadline), else None."""
         from optuna.trial import TrialState
 
         proc = self._popen(job, threads)
@@ -318,9 +330,9 @@ class Search:
             if done:
                 return None if proc.returncode == 0 and is_done(job) else TrialState.FAIL
             if time.time() >= deadline:
-                proc.send_signal(signal.SIGINT)  # checkpointed: the trial runs again next time
+                proc.send_signal(signal.SIGINT)  # checkpointed: the next part continues it
                 proc.wait()
-                return TrialState.FAIL
+                return STOPPED
             time.sleep(0.5)
 
     def summary(self, optuna_study) -> str:
