@@ -402,6 +402,7 @@ def test_the_two_searches_share_experts_that_never_saw_the_validation_split(tmp_
     assert (options["model"], options["num_experts"], options["train_epochs"], options["subset"],
             options["validation"], options["validation_seed"]) == ("ConvNetW32", 10, 30, 20000, 5000, 0)
     for name, job in trials.items():
-        assert (job.options["validation"], job.options["iterations"], job.options["num_eval"]) == (5000, 300, 2)
+        assert (job.options["validation"], job.options["iterations"], job.options["num_eval"], job.options["eval_it"]) == \
+            (5000, 300, 2, 100)
         assert job.options["matcher"] == name.split("-")[1] and job.options["lr_img"] == 1000
     assert len(searches["search-mct-ipc1"].spec.space) == 9 and len(searches["search-mtt-ipc1"].spec.space) == 6
