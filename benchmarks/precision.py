@@ -12,7 +12,11 @@ a fresh initialisation, DSA as in a run) at syn_steps 20 and 80, ipc 1 and 10, u
 and in fp32, each against a float64 reference of the same problem (the same drawn minibatches
 and augmentations): relative error and cosine.
 
-Usage: ``python -m benchmarks.precision [--parts speed,fidelity] [--quick]``
+``cpu_options`` (run it alone: a timing): channels_last, ``torch.compile`` and 1 against 2 threads
+for the steps that train without a double backward (an expert's, an evaluation network's), each
+against plain fp32 in the same process.
+
+Usage: ``python -m benchmarks.precision [--parts speed,fidelity,cpu_options] [--quick]``
 """
 
 from __future__ import annotations
@@ -88,6 +92,60 @@ def speed(quick: bool) -> dict:
     return result
 
 
+def cpu_options(quick: bool) -> dict:
+    """What else a CPU run could use (issue 32 item 2), each against plain fp32 in the same process:
+    channels_last memory format, ``torch.compile`` (inductor; for the networks that train without a
+    double backward: experts and evaluation), and 1 against 2 threads. Two steps: an expert's
+    (ConvNet width 128, 256 images) and an evaluation network's at ipc=10 (100 images)."""
+    import torch
+    import torch.nn.functional as F
+
+    repeats = 2 if quick else 10
+    model_name = "ConvNetW16" if quick else "ConvNet"
+    data, index = _fashion(256)
+    threads = torch.get_num_threads()
+
+    def network(channels_last: bool):
+        torch.manual_seed(0)
+        net = components().models.create(model_name, 1, 10, (28, 28))
+        return net.to(memory_format=torch.channels_last) if channels_last else net
+
+    def train_step(net, batch: int, channels_last: bool):
+        x, y = data.train_images[index[:batch]], data.train_labels[index[:batch]]
+        x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+
+        def step():
+            optimizer.zero_grad()
+            F.cross_entropy(net(x), y).backward()
+            optimizer.step()
+        return step
+
+    result = {"model": model_name, "threads": threads, "repeats": repeats}
+    for part, batch in (("expert_step_256", 256), ("eval_step_100", 100)):
+        row = {}
+        row["fp32_s"] = _timed(train_step(network(False), batch, False), repeats)
+        row["channels_last_s"] = _timed(train_step(network(True), batch, True), repeats)
+        compiled = torch.compile(network(False))
+        first = train_step(compiled, batch, False)
+        started = time.perf_counter()
+        first()  # compiles
+        row["compile_first_call_s"] = time.perf_counter() - started
+        row["compiled_s"] = _timed(first, repeats)
+        torch.set_num_threads(1)
+        try:
+            row["one_thread_s"] = _timed(train_step(network(False), batch, False), repeats)
+        finally:
+            torch.set_num_threads(threads)
+        for key in ("channels_last_s", "compiled_s", "one_thread_s"):
+            row[key.removesuffix("_s") + "_over_fp32"] = row[key] / row["fp32_s"]
+        result[part] = row
+        print(f"{part}: fp32 {row['fp32_s']:.4f} s ({threads} threads), channels_last {row['channels_last_s']:.4f} s, "
+              f"compiled {row['compiled_s']:.4f} s (first call {row['compile_first_call_s']:.1f} s), 1 thread "
+              f"{row['one_thread_s']:.4f} s", flush=True)
+    return result
+
+
 def _gradient(model_name: str, images, labels, syn_steps: int, precision: str, dtype, seed: int):
     import torch
 
@@ -136,7 +194,7 @@ def fidelity(quick: bool, ipcs: tuple[int, ...] = (1, 10)) -> dict:
     return {"model": model_name, "rows": rows}
 
 
-PARTS = {"speed": speed, "fidelity": fidelity}
+PARTS = {"speed": speed, "fidelity": fidelity, "cpu_options": cpu_options}
 
 
 def main(argv=None) -> int:
