@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
-from ._common import RESULTS, provenance, write_json
+from mct_plugin.harness.io.atomic import atomic_write_text
+
+from ._common import RESULTS, ROOT, provenance, write_json
 from .workloads import components
 
 STUDIES = Path(__file__).resolve().parent / "studies"
@@ -96,7 +97,10 @@ def main(argv=None) -> int:
         for record in searches:
             target = STUDIES / "searched" / f"{record['study']}.yaml"
             target.parent.mkdir(exist_ok=True)
-            shutil.copyfile(record["recipe"], target)
+            text = Path(record["recipe"]).read_text(encoding="utf-8")
+            for local in (f"{ROOT}/benchmarks/studies/../../", f"{ROOT}/"):  # no path of this machine in the repo
+                text = text.replace(local, "")
+            atomic_write_text(target, text)
             print(f"wrote {target}")
     report = Path(args.scoring_report)
     rows = [json.loads(line) for line in report.read_text().splitlines()] if report.is_file() else []
