@@ -292,3 +292,28 @@ def test_a_bad_search_section_is_one_line(tmp_path, micro_fmnist_dir, search, fr
     assert_one_line_error(run_cli("study", "search", str(path), "--folder", str(tmp_path / "f")), str(path),
                           *fragments)
     assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_continued_search_draws_new_values_and_a_new_search_draws_the_same(tmp_path, micro_fmnist_dir, sampler):
+    """Each part seeds the sampler with the search's seed and the trials stored: the same file gives
+    the same search, and a part does not propose the previous part's first values again."""
+    from mct_plugin.harness.study.search import Search
+
+    search_section = {"arm": "mtt", "trials": 4, "sampler": sampler, "seed": 3, "validation": {"size": 50},
+                      "space": {"lr_img": {"log": [100, 10000]}, "syn_steps": {"int": [2, 60]}}}
+    drawn = []
+    for folder in (tmp_path / "a", tmp_path / "b"):
+        path = write_study(tmp_path / "s.yaml", micro_fmnist_dir, search=search_section)
+        search = Search(load(path, folder))
+        search.folder.mkdir(parents=True)  # as run() makes it
+        distributions = {d.name: d.distribution() for d in search.spec.space}
+        values = []
+        for _ in range(2):  # two parts of one trial each
+            part = search.optuna_study()
+            trial = part.ask(distributions)
+            part.tell(trial, 0.5)
+            values.append(trial.params)
+        drawn.append(values)
+    assert drawn[0] == drawn[1]  # reproducible
+    assert drawn[0][0] != drawn[0][1]  # the second part draws anew

@@ -153,11 +153,14 @@ def read_search(study: Study) -> SearchSpec:
                       tuple({key(str(k)): v for k, v in point.items()} for point in enqueue))
 
 
-def _sampler(search: SearchSpec):
+def _sampler(search: SearchSpec, stored_trials: int = 0):
+    """The search's sampler, seeded by its ``seed`` and the trials already stored: a search is
+    reproducible, and a part that continues one draws new values rather than the first part's again."""
     import optuna
 
-    return (optuna.samplers.TPESampler(seed=search.seed) if search.sampler == "tpe"
-            else optuna.samplers.RandomSampler(seed=search.seed))
+    seed = search.seed + stored_trials
+    return (optuna.samplers.TPESampler(seed=seed) if search.sampler == "tpe"
+            else optuna.samplers.RandomSampler(seed=seed))
 
 
 def _pruner(search: SearchSpec, iterations: int, every: int):
@@ -229,9 +232,11 @@ class Search:
 
         probe = self.trial_job({})
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        return optuna.create_study(study_name=f"{self.study.spec.name}/{self.spec.arm}", storage=self.storage,
-                                   load_if_exists=True, direction="maximize", sampler=_sampler(self.spec),
-                                   pruner=_pruner(self.spec, probe.options["iterations"], probe.options["eval_it"]))
+        stored = optuna.create_study(study_name=f"{self.study.spec.name}/{self.spec.arm}", storage=self.storage,
+                                     load_if_exists=True, direction="maximize",
+                                     pruner=_pruner(self.spec, probe.options["iterations"], probe.options["eval_it"]))
+        stored.sampler = _sampler(self.spec, len(stored.get_trials(deepcopy=False)))
+        return stored
 
     def run(self, hours: float | None = None, threads: int = 2) -> Any:
         """Run trials until ``trials`` are finished (complete or pruned) or the time is spent;
