@@ -255,21 +255,32 @@ class Search:
                 for point in self.spec.enqueue:
                     optuna_study.enqueue_trial(dict(point))
             distributions = {d.name: d.distribution() for d in self.spec.space}
-            while time.time() < deadline:
-                finished = optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-                if self.spec.trials is not None and len(finished) >= self.spec.trials:
-                    break
-                trial = optuna_study.ask(distributions)
-                self.run_trial(optuna_study, trial, deadline, threads)
-            if self.export(optuna_study) is not None:
-                self.plot(optuna_study)
+            self.train_experts(threads)  # before the first trial: a trial's time is its own
+            try:
+                while time.time() < deadline:
+                    finished = optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                    if self.spec.trials is not None and len(finished) >= self.spec.trials:
+                        break
+                    trial = optuna_study.ask(distributions)
+                    self.run_trial(optuna_study, trial, deadline, threads)
+            finally:  # interrupted too (SIGINT, SIGTERM): the best so far as a recipe, and the plots
+                if self.export(optuna_study) is not None:
+                    self.plot(optuna_study)
         return optuna_study
+
+    def train_experts(self, threads: int) -> None:
+        """Train the experts of the trials (or wait for another search of the folder to)."""
+        self.trial_job({})
+        experts = [j for j in self.expansion.jobs.values() if j.kind == "experts"]
+        self.study.write_options(experts)
+        for job in experts:
+            if not is_done(job):
+                self._run_to_end(job, threads)
 
     def run_trial(self, optuna_study, trial, deadline: float, threads: int) -> None:
         job = self.trial_job(trial.params)
-        self.study.write_options([job, *(j for j in self.expansion.jobs.values() if j.kind == "experts")])
-        for experts in (j for j in self.expansion.jobs.values() if j.kind == "experts" and not is_done(j)):
-            self._run_to_end(experts, threads)
+        self.study.write_options([job])
+        self.train_experts(threads)
         trial.set_user_attr("job", job.name)
         trial.set_user_attr("threads", threads)  # its CPU time: wall time x threads
         if not is_done(job):
