@@ -150,11 +150,11 @@ def peak_growth_mb(mode: str, short: int, long: int) -> float:
 
 
 def test_checkpointed_and_first_order_peaks_do_not_grow_with_syn_steps():
-    unrolled = peak_growth_mb("unrolled", 5, 30)
-    assert unrolled > 200, unrolled  # the probe is sensitive: the unrolled graph grows ~16 MB per step
+    unrolled = peak_growth_mb("unrolled", 2, 12)
+    assert unrolled > 100, unrolled  # the probe is sensitive: the unrolled graph grows ~16 MB per step (~160 MB)
     # the same 6x longer rollout: only the stored parameter vectors (ConvNetW32: 0.2 MB each) and allocator noise
     for mode in ("first-order", "checkpointed"):
-        growth = peak_growth_mb(mode, 5, 30)
+        growth = peak_growth_mb(mode, 2, 12)
         assert growth < 30, (mode, growth)
 
 

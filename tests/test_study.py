@@ -217,7 +217,7 @@ def test_a_search_prunes_resumes_never_reads_the_test_split_and_exports_a_recipe
               # after iteration 0 (where it never prunes)
               "enqueue": [{"pix_init": "real", "lr_img": 1000}, {"pix_init": "real", "lr_img": 300},
                           {"pix_init": "noise", "lr_img": 1000}]}
-    options = {**TINY["options"], "iterations": 4, "eval_it": 2}
+    options = {**TINY["options"], "iterations": 4, "eval_it": 2, "baseline": False}  # no random subset: not scored
     path = write_study(tmp_path / "search.yaml", train_only, search=search, options=options, evaluate=None)
     folder = tmp_path / "f"
     first = run_cli("study", "search", str(path), "--folder", str(folder))
