@@ -182,6 +182,17 @@ def search_section(searches: list[dict]) -> list[str]:
     rows = [[name, *(f"{_fmt((s['baseline_params'] or {}).get(name, '-'))} → {_fmt((s['best_params'] or {}).get(name, '-'))}"
                      if name in s["space"] else "-" for s in searches)] for name in names]
     out += ["Today's value → the best trial's:", ""] + table(["option", *(s["study"] for s in searches)], rows)
+    replays = [s for s in searches if s.get("pruning_replay")]
+    if replays:
+        rows = [[s["study"], f"top {r['percentile']}%" + (" (the median pruner run)" if r["percentile"] == 50 else ""),
+                 f"{100 * r['iterations_share']:.0f}%", "yes" if r["keeps_best"] else "**no**",
+                 f"{r['decisions_as_recorded']} of {s['trials']}", str(r["ends_unknown"])]
+                for s in replays for r in s["pruning_replay"]]
+        out += ["Pruning replayed: the recorded evaluations through Optuna's percentile pruner (the same warm-up "
+                "and startup trials), a counterfactual, not a rerun (the sampler's later proposals would differ; "
+                "a trial the replay runs past its recorded stop counts as run to the end):", ""]
+        out += table(["search", "pruner keeps", "iterations run (of unpruned)", "keeps the best trial",
+                      "decisions as recorded", "ends unknown"], rows)
     scored = [s for s in searches if s.get("test")]
     if not scored:
         return out + ["The searched recipes are not scored on the test split yet (search-scoring-ipc1.yaml).", ""]

@@ -2,7 +2,8 @@
 
 Reads each search study's Optuna storage (``benchmarks/studies/search-*-ipc1.yaml``: trials,
 pruning, CPU time, the best trial and today's recipe, which each search tried first, on the
-validation split) and the test-split scoring of the best recipes
+validation split; and a replay of the recorded evaluations under stricter percentile pruners, the
+counterfactual the pruning target asks about) and the test-split scoring of the best recipes
 (``search-scoring-ipc1.yaml``'s report, ``benchmarks/results/studies/search-scoring-ipc1``): per
 seed, the final and best set of the searched recipe and of today's (``baseline``). With
 ``--export`` it first copies each search's ``best-recipe.yaml`` to
@@ -67,7 +68,60 @@ def search_record(name: str, folder: str | None) -> dict:
             "history": [{"trial": t.number, "state": t.state.name.lower(), "params": t.params,
                          "value": None if t.value is None else round(100 * t.value, 2),
                          "iterations": max(t.intermediate_values, default=0)} for t in trials],
+            "pruning_replay": pruning_replay(ended, every=probe["eval_it"], iterations=probe["iterations"]),
             "recipe": str(search.folder / "best-recipe.yaml")}
+
+
+REPLAY_PERCENTILES = (50, 33, 25)  # Optuna keeps the top p%: smaller is stricter
+
+
+def pruning_replay(trials, every: int, iterations: int, percentiles=REPLAY_PERCENTILES) -> list[dict]:
+    """The recorded trials (complete and pruned, in order) replayed through Optuna's
+    ``PercentilePruner`` at each of ``percentiles`` (50 is the median pruner the searches ran, with
+    their settings: two startup trials, no pruning before iteration ``every``): the share of the
+    unpruned iterations it would have run, whether it keeps the best trial, how many of its
+    decisions agree with the recorded ones (a trial pruned at its last evaluation ran to its end), and
+    the trials it would have run past where they were really stopped (their end is unknown: counted
+    as run to the end, and not as complete). A counterfactual, not a rerun: the sampler's later
+    proposals would have differed, and a trial continued from a checkpoint in a later part reported
+    its earlier evaluations without asking the pruner."""
+    import optuna
+    from optuna.trial import TrialState
+
+    best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value, default=None)
+    rows = []
+    for percentile in percentiles:
+        replay = optuna.create_study(direction="maximize", pruner=optuna.pruners.PercentilePruner(
+            percentile, n_startup_trials=2, n_warmup_steps=max(1, every)))
+        run = agree = unknown = 0
+        kept_best = False
+        for recorded in trials:
+            trial = replay.ask()
+            steps = sorted(s for s in recorded.intermediate_values if 0 < s < iterations and s % every == 0)
+            stopped = None
+            for step in steps:
+                trial.report(recorded.intermediate_values[step], step)
+                if trial.should_prune():
+                    stopped = step
+                    break
+            last = max(recorded.intermediate_values, default=0)
+            pruned = recorded.state == TrialState.PRUNED
+            real_stop = last if pruned and last < iterations else None  # pruned at the end: ran to the end
+            agree += stopped == real_stop
+            if stopped is not None:
+                run += stopped
+                replay.tell(trial, state=TrialState.PRUNED)
+            elif pruned:  # not complete in the record, so not in the replay's median either
+                run += iterations
+                unknown += real_stop is not None  # the replay would have gone on: the end is unknown
+                replay.tell(trial, state=TrialState.FAIL)
+            else:
+                run += iterations
+                kept_best |= recorded is best
+                replay.tell(trial, recorded.value)
+        rows.append({"percentile": percentile, "iterations_share": round(run / (iterations * len(trials)), 3),
+                     "keeps_best": kept_best, "decisions_as_recorded": agree, "ends_unknown": unknown})
+    return rows
 
 
 def test_scores(arm: str, rows: list[dict]) -> dict | None:

@@ -385,6 +385,37 @@ def test_the_search_results_come_from_the_optuna_storage_and_the_scoring_report(
     assert "| final | 2 | +1.50 [+1.50, +1.50] |" in text  # searched MCT - searched MTT
 
 
+def test_the_pruning_replay_reproduces_the_median_pruner_and_counts_a_stricter_one():
+    """Trials run under Optuna's median pruner (the searches' settings), replayed: at the 50th
+    percentile every decision is the recorded one; keeping the top 25% stops at 200 the trial that
+    ends best (a late bloomer), which the replay reports."""
+    import optuna
+
+    from benchmarks.search import pruning_replay
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=100))
+    curves = [[0.60, 0.70, 0.75], [0.62, 0.68, 0.72], [0.50, 0.55, 0.60], [0.64, 0.692, 0.80], [0.63, 0.71, 0.74]]
+    for curve in curves:
+        trial = study.ask()
+        for step, value in zip((100, 200), curve):
+            trial.report(value, step)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                break
+        else:
+            study.tell(trial, curve[-1])
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE", "COMPLETE"]
+    median, _, strict = pruning_replay(trials, every=100, iterations=300)
+    assert median == {"percentile": 50, "iterations_share": round((4 * 300 + 100) / 1500, 3), "keeps_best": True,
+                      "decisions_as_recorded": 5, "ends_unknown": 0}
+    # the top 25% at 200 of the complete trials (0.70, 0.68) starts at 0.695: trial 3's 0.692 is stopped
+    assert strict == {"percentile": 25, "iterations_share": round((3 * 300 + 100 + 200) / 1500, 3),
+                      "keeps_best": False, "decisions_as_recorded": 4, "ends_unknown": 0}
+
+
 def test_the_two_searches_share_experts_that_never_saw_the_validation_split(tmp_path):
     """search-mct-ipc1 and search-mtt-ipc1 train one set of experts (the MCT study's, less the 5,000
     validation images) and run their trials on that split, from today's recipe first."""
