@@ -18,6 +18,7 @@ import yaml
 from helpers import assert_one_line_error, components, run_cli
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
 
 TINY = {
     "name": "tiny",
@@ -174,9 +175,13 @@ def test_a_tiny_study_survives_sigkill_and_its_report_reads_the_runs(tmp_path, m
 
 def test_a_failed_job_shows_its_error_line_and_the_others_go_on(tmp_path, micro_fmnist_dir):
     # an arm whose start epoch lies past the experts' end fails, and its evaluation waits; the other
-    # arm finishes and is evaluated by `dd-harness eval` with its run's seed
+    # arm, from a recipe file (as a search exports), finishes and is evaluated by `dd-harness eval`
+    # with its run's seed
+    packaged = yaml.safe_load((ROOT / "mct_plugin" / "mtt" / "recipes" / "fashionmnist-ipc1.yaml").read_text())
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "mine.yaml").write_text(yaml.safe_dump({**packaged, "name": "lab/mine", "version": 3}))
     path = write_study(tmp_path / "study.yaml", micro_fmnist_dir, grid={"seed": [1]},
-                       arms={"mtt": {"recipe": "mtt/fashionmnist-ipc1"},
+                       arms={"mtt": {"recipe": "recipes/mine.yaml"},
                              "broken": {"recipe": "mtt/fashionmnist-ipc1", "options": {"expert_epochs": 5}}})
     folder = tmp_path / "f"
     proc = run_cli("study", "run", str(path), "--folder", str(folder))
@@ -188,6 +193,9 @@ def test_a_failed_job_shows_its_error_line_and_the_others_go_on(tmp_path, micro_
     assert any(line.startswith("done     eval     mtt seed=1 set=final") for line in status.splitlines()), status
     assert any(line.startswith("pending  eval     broken") for line in status.splitlines()), status
     study = load(path, folder)
+    mine = next(job for job in study.jobs() if job.kind == "distill" and job.labels[0].arm == "mtt")
+    recorded = json.loads((mine.run_dir / "config.json").read_text())
+    assert (recorded["recipe"], recorded["recipe_version"]) == ("lab/mine", 3)  # the name, not the file's path
     evaluation = next(job for job in study.jobs() if job.kind == "eval" and job.labels[0].arm == "mtt")
     record = json.loads((evaluation.run_dir / "eval.json").read_text())
     assert not (evaluation.target / "eval.json").exists()  # its own folder: another study may evaluate the run too

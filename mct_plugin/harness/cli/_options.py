@@ -69,6 +69,8 @@ def command_layers(args: argparse.Namespace, components: Components) -> list[Opt
             raise ConfigError(f"recipe {recipe_name} is for 'dd-harness {recipe.command}', not for {spec.command}")
         layers.append(OptionLayer(recipe.where, {**recipe.options, "recipe": recipe.name,
                                                  "recipe_version": recipe.version}))
+        if from_file is not None and "recipe" in from_file:  # a recipe file named by its path: record its name
+            from_file = {**from_file, "recipe": recipe.name}
     if from_file is not None:
         layers.append(OptionLayer(str(args.config), from_file))
     typed = spec.known() - {name for name, f in fields_of(spec.config_cls).items() if f.metadata.get("cli") is False}

@@ -147,7 +147,10 @@ class Expansion:
             recipe = find_recipe(self.components.recipes, arm.recipe, relative_to=self.spec.path.parent)
         except UnknownNameError as exc:
             raise ConfigError(f"{self.spec.where('arms', arm.name, 'recipe')}: {exc}") from None
-        layer = OptionLayer(recipe.where, {**recipe.options, "recipe": recipe.name, "recipe_version": recipe.version})
+        # what the job's command resolves again: a recipe file by its path (its name is registered
+        # nowhere), a registered recipe by its name; the run records the name either way
+        reference = str(recipe.path.resolve()) if arm.recipe.endswith((".yaml", ".yml")) else recipe.name
+        layer = OptionLayer(recipe.where, {**recipe.options, "recipe": reference, "recipe_version": recipe.version})
         return [layer], recipe.expert_options()
 
     def distillation(self, arm: Arm, point: Mapping[str, Any]) -> Job:

@@ -11,6 +11,7 @@ files, a distillation continues from its checkpoint.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -112,7 +113,7 @@ class Study:
         jobs = self.jobs()
         runner = self.executor(executor, executor_options)
         with OutputLock(self.folder, "dd-harness study run"):
-            self.write_options(jobs)
+            self.write_options([job for job in jobs if not is_done(job)])
             failed: set[str] = set()
             for kind in KINDS:
                 waiting = [job for job in jobs if job.kind == kind and not is_done(job)]
@@ -137,11 +138,13 @@ class Study:
         return is_done(next(job for job in self.jobs() if job.name == name))
 
     def write_options(self, jobs: Sequence[Job]) -> None:
-        """Each job's options file (a ``--config`` file of its command), written once."""
+        """Each job's options file (a ``--config`` file of its command), written before it runs:
+        the same for a fingerprint but for what is not fingerprinted (where a recipe file lives)."""
         for job in jobs:
-            if not job.options_file.is_file():
+            options = dict(job.options)
+            if not job.options_file.is_file() or json.loads(job.options_file.read_text(encoding="utf-8")) != options:
                 ensure_directory(job.folder)
-                atomic_write_json(job.options_file, dict(job.options))
+                atomic_write_json(job.options_file, options)
 
     def _execute(self, runner: Executor, jobs: Sequence[Job], deadline: float) -> set[str]:
         """Run ``jobs`` through ``runner`` holding each one's lock; return the names of those that failed."""
