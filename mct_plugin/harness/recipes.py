@@ -81,6 +81,11 @@ def read_recipe(path: str | Path) -> Recipe:
                   experts={key(str(k)): v for k, v in (data.get("experts") or {}).items()})
 
 
+def is_recipe_file(name: str) -> bool:
+    """Whether a recipe reference names a file (``.yaml``/``.yml``) rather than a registered recipe."""
+    return name.endswith((".yaml", ".yml"))
+
+
 def find_recipe(recipes: Any, name: str, relative_to: Path | None = None) -> Recipe:
     """The registered recipe ``name`` (``recipes``: the recipe registry), or the recipe file it
     names when it ends in ``.yaml``/``.yml`` (a path relative to ``relative_to`` where given: a
@@ -88,7 +93,7 @@ def find_recipe(recipes: Any, name: str, relative_to: Path | None = None) -> Rec
 
     :raises UnknownNameError: no such registered recipe. :raises ConfigError: no such file, or a bad one.
     """
-    if not name.endswith((".yaml", ".yml")):
+    if not is_recipe_file(name):
         return recipes.get(name)
     path = Path(name).expanduser()
     if not path.is_absolute() and relative_to is not None:

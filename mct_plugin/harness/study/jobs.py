@@ -24,7 +24,7 @@ from ..command_options import CommandOptions, OptionLayer, resolve_options
 from ..components import Components
 from ..config import DistillConfig, EvalCommandConfig, ExpertConfig
 from ..errors import ConfigError, UnknownNameError
-from ..recipes import find_recipe
+from ..recipes import find_recipe, is_recipe_file
 from .spec import Arm, StudySpec
 
 NOT_FINGERPRINTED = frozenset({"out", "report_dir", "buffer_path", "data_path", "download", "device", "track", "recipe",
@@ -149,7 +149,7 @@ class Expansion:
             raise ConfigError(f"{self.spec.where('arms', arm.name, 'recipe')}: {exc}") from None
         # what the job's command resolves again: a recipe file by its path (its name is registered
         # nowhere), a registered recipe by its name; the run records the name either way
-        reference = str(recipe.path.resolve()) if arm.recipe.endswith((".yaml", ".yml")) else recipe.name
+        reference = str(recipe.path.resolve()) if is_recipe_file(arm.recipe) else recipe.name
         layer = OptionLayer(recipe.where, {**recipe.options, "recipe": reference, "recipe_version": recipe.version})
         return [layer], recipe.expert_options()
 
